@@ -1,0 +1,18 @@
+// Files compiled into the binary at build time (cmake/embed.cmake): migrations, the
+// OpenAPI document, Swagger UI. Each embed set is a function returning its files sorted
+// by name. Any thread.
+#pragma once
+
+#include <span>
+#include <string_view>
+
+namespace overseer::embedded {
+
+struct File {
+  std::string_view name;  // base name, e.g. "0001_init.up.sql"
+  std::string_view data;
+};
+
+std::span<const File> sqlite_migrations();
+
+}  // namespace overseer::embedded

@@ -1,0 +1,56 @@
+// The worker and job state machines of SPEC §2, each as one table. Every status change
+// in overseer is checked here first. Pure; any thread.
+#pragma once
+
+#include <span>
+
+#include "common/result.h"
+#include "core/types.h"
+
+namespace overseer::core {
+
+// What caused a worker transition.
+enum class WorkerEvent {
+  kSpawned,    // IDLE -> RUNNING
+  kPause,      // RUNNING -> PAUSED
+  kResume,     // PAUSED -> RUNNING
+  kExitedOk,   // RUNNING -> COMPLETED (also from PAUSED: a paused process can be killed)
+  kExitedBad,  // RUNNING|PAUSED -> FAILED (non-zero exit, signal, timeout, restart)
+  kRetry,      // FAILED -> RETRYING
+  kRespawned,  // RETRYING -> RUNNING
+  kTerminate,  // IDLE|RUNNING|PAUSED|RETRYING -> TERMINATED
+  kStoppedOutside,  // RUNNING -> PAUSED (someone else's SIGSTOP)
+  kContinuedOutside,  // PAUSED -> RUNNING (someone else's SIGCONT)
+};
+
+struct WorkerRule {
+  WorkerState from;
+  WorkerEvent event;
+  WorkerState to;
+};
+
+// The whole worker table.
+std::span<const WorkerRule> WorkerRules();
+
+// The state `event` leads to from `from`, or kInvalidStateTransition
+// {current_state, requested_state}.
+Result<WorkerState> NextWorkerState(WorkerState from, WorkerEvent event);
+
+// True if (from -> to) is in the table for some event.
+bool IsLegalWorkerTransition(WorkerState from, WorkerState to);
+
+// COMPLETED and TERMINATED; FAILED is terminal only when no retry is left (the caller knows).
+bool IsTerminalWorkerState(WorkerState s);
+
+struct JobRule {
+  JobState from;
+  JobState to;
+};
+std::span<const JobRule> JobRules();
+bool IsLegalJobTransition(JobState from, JobState to);
+bool IsTerminalJobState(JobState s);
+
+// The state requested by an event, for error details ("PAUSED" for kPause).
+WorkerState RequestedState(WorkerEvent event);
+
+}  // namespace overseer::core

@@ -1,0 +1,58 @@
+#include "core/types.h"
+
+#include <array>
+#include <utility>
+
+namespace overseer::core {
+namespace {
+
+constexpr std::array<std::pair<WorkerState, std::string_view>, 7> kWorkerNames{{
+    {WorkerState::kIdle, "IDLE"},
+    {WorkerState::kRunning, "RUNNING"},
+    {WorkerState::kPaused, "PAUSED"},
+    {WorkerState::kCompleted, "COMPLETED"},
+    {WorkerState::kFailed, "FAILED"},
+    {WorkerState::kRetrying, "RETRYING"},
+    {WorkerState::kTerminated, "TERMINATED"},
+}};
+
+constexpr std::array<std::pair<JobState, std::string_view>, 6> kJobNames{{
+    {JobState::kSubmitted, "SUBMITTED"},
+    {JobState::kPending, "PENDING"},
+    {JobState::kRunning, "RUNNING"},
+    {JobState::kCompleted, "COMPLETED"},
+    {JobState::kFailed, "FAILED"},
+    {JobState::kCanceled, "CANCELED"},
+}};
+
+}  // namespace
+
+std::string_view WorkerStateName(WorkerState s) {
+  for (const auto& [state, name] : kWorkerNames) {
+    if (state == s) return name;
+  }
+  return "UNKNOWN";
+}
+
+std::optional<WorkerState> ParseWorkerState(std::string_view s) {
+  for (const auto& [state, name] : kWorkerNames) {
+    if (name == s) return state;
+  }
+  return std::nullopt;
+}
+
+std::string_view JobStateName(JobState s) {
+  for (const auto& [state, name] : kJobNames) {
+    if (state == s) return name;
+  }
+  return "UNKNOWN";
+}
+
+std::optional<JobState> ParseJobState(std::string_view s) {
+  for (const auto& [state, name] : kJobNames) {
+    if (name == s) return state;
+  }
+  return std::nullopt;
+}
+
+}  // namespace overseer::core

@@ -1,0 +1,89 @@
+// Domain records shared by core, store and service: jobs, workers, transitions, events.
+// Plain values; JSON documents (task, metadata, result) are kept as serialized text so
+// that core and store need no JSON library. Any thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/time.h"
+
+namespace overseer::core {
+
+enum class WorkerState { kIdle, kRunning, kPaused, kCompleted, kFailed, kRetrying, kTerminated };
+enum class JobState { kSubmitted, kPending, kRunning, kCompleted, kFailed, kCanceled };
+
+std::string_view WorkerStateName(WorkerState s);  // "RUNNING"
+std::optional<WorkerState> ParseWorkerState(std::string_view s);
+std::string_view JobStateName(JobState s);
+std::optional<JobState> ParseJobState(std::string_view s);
+
+struct RetryPolicy {
+  int max_attempts = 1;  // 1 = no retry
+  int64_t initial_backoff_ms = 1000;
+  int64_t max_backoff_ms = 60000;
+  double multiplier = 2.0;
+  double jitter = 0.1;  // 0..1, fraction of the delay
+};
+
+struct Job {
+  std::string id;
+  std::string workspace_id;
+  std::string name;
+  JobState status = JobState::kSubmitted;
+  int depth = 0;
+  std::string parent_job_id;            // empty: root
+  std::vector<std::string> depends_on;  // job ids
+  int worker_count = 1;
+  int64_t timeout_seconds = 0;  // 0: none
+  RetryPolicy retry;
+  std::string task_json;      // {"runtime":"command","command":[...],...}
+  std::string metadata_json;  // object, "{}" if none
+  std::string result_json;    // "" if none
+  std::string status_reason;
+  TimeMs created_at = 0;
+  TimeMs updated_at = 0;
+  TimeMs started_at = 0;    // 0: null
+  TimeMs completed_at = 0;  // 0: null
+};
+
+struct Worker {
+  std::string id;
+  std::string workspace_id;
+  std::string job_id;
+  WorkerState status = WorkerState::kIdle;
+  std::string status_reason;  // reason of the last transition
+  int64_t pid = 0;            // 0: null
+  int64_t pgid = 0;           // process group of the current attempt
+  std::optional<int> exit_code;
+  std::optional<int> exit_signal;
+  int attempt = 0;  // 1 for the first spawn
+  std::string metadata_json;  // "{}" if none
+  std::string cgroup_path;    // "" when not in a cgroup
+  std::string log_path;
+  TimeMs created_at = 0;
+  TimeMs updated_at = 0;
+  TimeMs started_at = 0;  // 0: null
+  TimeMs ended_at = 0;    // 0: null
+};
+
+struct Transition {
+  std::string from_state;  // "" for the creation row
+  std::string to_state;
+  std::string reason;
+  TimeMs timestamp = 0;
+};
+
+struct Event {
+  int64_t seq = 0;  // assigned by the store
+  std::string workspace_id;
+  std::string kind;         // "worker.state", "job.state", ...
+  std::string subject_id;   // worker or job id
+  std::string data_json;    // object
+  TimeMs created_at = 0;
+};
+
+}  // namespace overseer::core

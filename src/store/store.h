@@ -1,0 +1,134 @@
+// Store: durable state behind one interface (SQLite now, PostgreSQL later). Synchronous;
+// never called on the event loop: the service runs it on the BlockingPool (one thread for
+// SQLite). Implementations are internally serialized, so tests may call them directly from
+// any single thread. Every method returns errors as values and never throws:
+//   kNotFound       the id does not exist in that workspace (another workspace's id too)
+//   kInvalidStateTransition  a compare-and-set on status failed (details: current_state)
+//   kUnavailable    the database cannot be reached or is locked beyond the busy timeout
+//   kInternal       anything else (constraint violation, corrupt file); message has no SQL
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "core/types.h"
+
+namespace overseer::store {
+
+// Keyset pagination: items with id > after_id, ascending by id, at most `limit`.
+struct WorkerQuery {
+  std::optional<core::WorkerState> status;
+  std::string job_id;    // "" = any
+  std::string after_id;  // "" = from the start
+  int limit = 100;
+};
+
+struct JobQuery {
+  std::optional<core::JobState> status;
+  std::optional<std::string> parent_job_id;  // "" = roots only; nullopt = any
+  std::optional<int> depth;
+  std::string after_id;
+  int limit = 100;
+};
+
+template <typename T>
+struct Page {
+  std::vector<T> items;
+  std::string next_after_id;  // "" when there are no more items
+};
+
+// One status change of a worker: the full new row plus the transition row. Applied only if
+// the stored status still equals `expected_status` (else kInvalidStateTransition).
+struct WorkerUpdate {
+  core::Worker worker;  // new values of every mutable column, keyed by worker.id
+  core::WorkerState expected_status;
+  core::Transition transition;  // written to state_transitions in the same transaction
+};
+
+// A change of a job's mutable columns (status, status_reason, started_at, completed_at,
+// result_json, updated_at). Applied only if the stored status equals `expected_status`.
+struct JobUpdate {
+  core::Job job;
+  core::JobState expected_status;
+};
+
+// Everything in one ChangeSet commits in one transaction, or nothing does.
+struct ChangeSet {
+  std::vector<core::Job> new_jobs;        // inserted
+  std::vector<core::Worker> new_workers;  // inserted, with a ""->status transition row each
+  std::vector<WorkerUpdate> worker_updates;
+  std::vector<JobUpdate> job_updates;
+  std::vector<core::Event> events;  // appended; seq assigned by the store
+};
+
+enum class IdempotencyOutcome {
+  kStarted,     // new key: the caller proceeds and later calls Finish or Drop
+  kReplay,      // same key, same request, finished: replay status + body
+  kInProgress,  // same key, first request still running
+  kMismatch,    // same key, different request
+};
+
+struct IdempotencyRecord {
+  IdempotencyOutcome outcome = IdempotencyOutcome::kStarted;
+  int status = 0;
+  std::string body;
+};
+
+struct MigrationInfo {
+  int version = 0;
+  std::string name;
+  bool applied = false;
+  TimeMs applied_at = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Schema. Up applies every pending migration in order; Down rolls back the newest
+  // `steps` applied ones. Each migration runs in its own transaction.
+  virtual Status MigrateUp() = 0;
+  virtual Status MigrateDown(int steps) = 0;
+  virtual Result<std::vector<MigrationInfo>> Migrations() = 0;
+
+  // kUnavailable if the database cannot answer a trivial query.
+  virtual Status Ping() = 0;
+
+  virtual Status Apply(const ChangeSet& changes) = 0;
+
+  virtual Result<core::Job> GetJob(const std::string& workspace_id, const std::string& id) = 0;
+  virtual Result<Page<core::Job>> ListJobs(const std::string& workspace_id,
+                                           const JobQuery& query) = 0;
+  virtual Result<core::Worker> GetWorker(const std::string& workspace_id,
+                                         const std::string& id) = 0;
+  virtual Result<Page<core::Worker>> ListWorkers(const std::string& workspace_id,
+                                                 const WorkerQuery& query) = 0;
+  // Oldest first.
+  virtual Result<std::vector<core::Transition>> ListTransitions(const std::string& worker_id) = 0;
+  // All workspaces; for recovery at start.
+  virtual Result<std::vector<core::Worker>> ListWorkersInStates(
+      const std::vector<core::WorkerState>& states) = 0;
+  virtual Result<std::vector<core::Job>> ListJobsInStates(
+      const std::vector<core::JobState>& states) = 0;
+  // Counts of workers per status in one workspace.
+  virtual Result<std::vector<std::pair<core::WorkerState, int64_t>>> CountWorkersByStatus(
+      const std::string& workspace_id) = 0;
+
+  // Idempotency (SPEC §6). `fingerprint` identifies the request (method, path, body hash).
+  virtual Result<IdempotencyRecord> BeginIdempotent(const std::string& workspace_id,
+                                                    const std::string& key,
+                                                    const std::string& fingerprint,
+                                                    TimeMs now) = 0;
+  virtual Status FinishIdempotent(const std::string& workspace_id, const std::string& key,
+                                  int status, const std::string& body, TimeMs now) = 0;
+  // Forgets an in-flight key (the request failed validation or crashed).
+  virtual Status DropIdempotent(const std::string& workspace_id, const std::string& key) = 0;
+  // Deletes finished keys created before `cutoff` and every in-flight key (at start).
+  virtual Status PurgeIdempotent(TimeMs cutoff, bool include_in_flight) = 0;
+};
+
+}  // namespace overseer::store
