@@ -9,6 +9,7 @@ function(overseer_embed target name dir glob)
     COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DNAME=${name} "-DFILES=${files}"
             -P ${PROJECT_SOURCE_DIR}/cmake/embed_gen.cmake
     DEPENDS ${files} ${PROJECT_SOURCE_DIR}/cmake/embed_gen.cmake
-    COMMENT "Embedding ${name}")
+    COMMENT "Embedding ${name}"
+    VERBATIM)
   target_sources(${target} PRIVATE ${out})
 endfunction()
