@@ -1,0 +1,389 @@
+#include "http/server.h"
+
+// GCC 12 at -O1+ reports a false -Wmismatched-new-delete on Asio's awaitable frame
+// allocator (its class-specific operator new/delete pair); see GCC PR 109224.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio.hpp>
+#include <boost/beast.hpp>
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <limits>
+#include <utility>
+
+#include "common/ids.h"
+
+namespace overseer::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+// How long a connection we are closing because of a bad request is drained, so the
+// client reads our error response instead of a reset.
+constexpr std::chrono::seconds kDrainTime{1};
+
+bool IsApiPath(std::string_view path) {
+  return path == "/api" || path.substr(0, 5) == "/api/";
+}
+
+// Logs an exception that escaped a spawned coroutine.
+void LogEscaped(std::exception_ptr e, const char* what) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    spdlog::error("http: {} ended with an exception: {}", what, ex.what());
+  } catch (...) {
+    spdlog::error("http: {} ended with an unknown exception", what);
+  }
+}
+
+std::string_view ToStd(beast::string_view v) { return std::string_view(v.data(), v.size()); }
+
+// The raw path of a target (before '?'), for the access log: never the query string.
+std::string_view RawPath(std::string_view target) { return target.substr(0, target.find('?')); }
+
+}  // namespace
+
+struct Server::SessionState {
+  beast::tcp_stream* stream = nullptr;  // set once the session coroutine runs
+  bool idle = false;                    // waiting for the first byte of a request
+};
+
+Server::Server(asio::io_context& io, Router router, ErrorRenderer render_error,
+               ServerOptions options)
+    : io_(io),
+      router_(std::move(router)),
+      render_error_(std::move(render_error)),
+      options_(options),
+      acceptor_(io),
+      alive_(std::make_shared<bool>(true)),
+      id_prefix_("req_" + RandomHex(4)) {
+  access_log_ = spdlog::get("access");
+  if (!access_log_) access_log_ = spdlog::default_logger();
+}
+
+Server::~Server() {
+  *alive_ = false;
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+}
+
+Result<tcp::endpoint> Server::Listen(const std::string& host, uint16_t port) {
+  if (accepting_ || stopping_) return MakeError(ErrorCode::kInternal, "server already listening");
+  // Loggers are usually configured by now; pick up the current ones.
+  if (auto log = spdlog::get("access")) {
+    access_log_ = std::move(log);
+  } else {
+    access_log_ = spdlog::default_logger();
+  }
+  boost::system::error_code ec;
+  tcp::endpoint endpoint;
+  const asio::ip::address addr = asio::ip::make_address(host, ec);
+  if (!ec) {
+    endpoint = tcp::endpoint(addr, port);
+  } else {
+    tcp::resolver resolver(io_);
+    auto results = resolver.resolve(host, std::to_string(port), ec);
+    if (ec || results.empty()) {
+      return MakeError(ErrorCode::kInvalidRequest, "cannot resolve listen address '" + host +
+                                                       "': " + ec.message());
+    }
+    endpoint = results.begin()->endpoint();
+  }
+  const std::string where = host + ":" + std::to_string(port);
+  auto fail = [&](const char* step) -> Error {
+    std::string msg = "cannot listen on " + where + " (" + step + "): " + ec.message();
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    return MakeError(ErrorCode::kUnavailable, std::move(msg));
+  };
+  acceptor_.open(endpoint.protocol(), ec);
+  if (ec) return fail("open");
+  acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (ec) return fail("setsockopt");
+  acceptor_.bind(endpoint, ec);
+  if (ec) return fail("bind");
+  acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return fail("listen");
+  tcp::endpoint bound = acceptor_.local_endpoint(ec);
+  if (ec) return fail("getsockname");
+  accepting_ = true;
+  asio::co_spawn(io_, AcceptLoop(), [](std::exception_ptr e) { LogEscaped(e, "accept loop"); });
+  return bound;
+}
+
+void Server::Stop(std::function<void()> done) {
+  stopping_ = true;
+  stop_done_ = std::move(done);
+  boost::system::error_code ec;
+  acceptor_.close(ec);  // the accept loop ends with operation_aborted; connects are refused
+  for (SessionState& s : sessions_) {
+    if (s.idle && s.stream != nullptr) s.stream->cancel();
+  }
+  MaybeFinishStop();
+}
+
+void Server::MaybeFinishStop() {
+  if (!stopping_ || accepting_ || !sessions_.empty() || !stop_done_) return;
+  asio::post(io_, std::exchange(stop_done_, nullptr));
+}
+
+std::string Server::NextRequestId() {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "%012llx",
+                static_cast<unsigned long long>(++id_counter_ & 0xffffffffffffULL));
+  std::string id;
+  id.reserve(id_prefix_.size() + 12);
+  id += id_prefix_;
+  id += buf;
+  return id;
+}
+
+asio::awaitable<void> Server::AcceptLoop() {
+  while (acceptor_.is_open()) {
+    auto [ec, socket] = co_await acceptor_.async_accept(kTuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
+      // EMFILE and friends: back off briefly instead of spinning.
+      spdlog::warn("http: accept failed: {}", ec.message());
+      asio::steady_timer backoff(io_, std::chrono::milliseconds(50));
+      co_await backoff.async_wait(kTuple);
+      continue;
+    }
+    if (stopping_ || sessions_.size() >= options_.max_connections) {
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    // Registered before the coroutine starts so Stop never misses it.
+    sessions_.emplace_back();
+    auto self = std::prev(sessions_.end());
+    asio::co_spawn(io_, RunSession(std::move(socket), self),
+                   [](std::exception_ptr e) { LogEscaped(e, "http session"); });
+  }
+  accepting_ = false;
+  MaybeFinishStop();
+}
+
+asio::awaitable<void> Server::RunSession(tcp::socket socket,
+                                         std::list<SessionState>::iterator self) {
+  // Unregisters on every exit path, also when the io_context destroys the frame after
+  // the Server is gone (then `alive` is false and the server is not touched).
+  struct Unregister {
+    Server* server;
+    std::list<SessionState>::iterator it;
+    std::shared_ptr<bool> alive;
+    ~Unregister() {
+      if (!*alive) return;
+      server->sessions_.erase(it);
+      server->MaybeFinishStop();
+    }
+  } unregister{this, self, alive_};
+
+  beast::tcp_stream stream(std::move(socket));
+  self->stream = &stream;
+  boost::system::error_code ec;
+  stream.socket().set_option(tcp::no_delay(true), ec);
+  std::string remote;
+  {
+    const tcp::endpoint ep = stream.socket().remote_endpoint(ec);
+    if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+  beast::flat_buffer buffer;
+  buffer.reserve(4096);
+  bool first = true;
+  const auto header_limit = static_cast<std::uint32_t>(
+      std::min<size_t>(options_.header_limit, std::numeric_limits<std::uint32_t>::max()));
+
+  for (;;) {
+    // Phase 1: wait for the first byte of the next request (idle, closable by Stop).
+    if (buffer.size() == 0) {
+      if (stopping_) break;
+      self->idle = true;
+      stream.expires_after(first ? options_.read_timeout : options_.idle_timeout);
+      auto [rec, n] = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
+      self->idle = false;
+      if (rec) break;  // peer closed, idle timeout, or Stop
+      buffer.commit(n);
+    }
+    first = false;
+
+    // Phase 2: the whole request within read_timeout.
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(header_limit);
+    parser.body_limit(static_cast<std::uint64_t>(options_.body_limit));
+    stream.expires_after(options_.read_timeout);
+    auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
+    boost::system::error_code pec = hec;
+    if (!pec && !parser.is_done()) {
+      const auto expect = parser.get()[bhttp::field::expect];
+      if (beast::iequals(expect, "100-continue")) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        auto [cec, cn] =
+            co_await asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()),
+                                       kTuple);
+        if (cec) break;
+      }
+      auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+      pec = bec;
+    }
+    const auto start = std::chrono::steady_clock::now();
+
+    Request req;
+    req.remote = remote;
+    Response res;
+    bool keep_alive = false;
+    bool drain = false;  // we answer before reading all the client sent
+    std::string_view log_path = "-";
+
+    if (pec) {
+      // Timeouts, resets and a peer closing mid-request end the connection silently.
+      if (pec.category() != bhttp::make_error_code(bhttp::error::bad_method).category() ||
+          pec == bhttp::error::end_of_stream || pec == bhttp::error::partial_message ||
+          pec == bhttp::error::short_read) {
+        break;
+      }
+      if (parser.is_header_done()) {
+        auto& msg = parser.get();
+        req.method = std::string(ToStd(msg.method_string()));
+        req.target = std::string(ToStd(msg.target()));
+        req.version = msg.version();
+        req.headers = std::move(static_cast<bhttp::fields&>(msg));
+        log_path = RawPath(req.target);
+      }
+      const std::string_view rid = req.Header("X-Request-ID");
+      req.request_id = IsValidRequestId(rid) ? std::string(rid) : NextRequestId();
+      Error err;
+      if (pec == bhttp::error::body_limit) {
+        err = MakeError(ErrorCode::kPayloadTooLarge, "request body too large");
+        err.With("limit_bytes", static_cast<int64_t>(options_.body_limit));
+      } else if (pec == bhttp::error::header_limit || pec == bhttp::error::buffer_overflow) {
+        err = MakeError(ErrorCode::kPayloadTooLarge, "request headers too large");
+        err.With("what", "headers");
+        err.With("limit_bytes", static_cast<int64_t>(options_.header_limit));
+      } else {
+        err = MakeError(ErrorCode::kInvalidRequest, "malformed HTTP request: " + pec.message());
+      }
+      res = render_error_(err, req);
+      drain = true;
+    } else {
+      auto& msg = parser.get();
+      keep_alive = msg.keep_alive();
+      req.method = std::string(ToStd(msg.method_string()));
+      req.target = std::string(ToStd(msg.target()));
+      req.version = msg.version();
+      req.body = std::move(msg.body());
+      req.headers = std::move(static_cast<bhttp::fields&>(msg));
+      const std::string_view rid = req.Header("X-Request-ID");
+      req.request_id = IsValidRequestId(rid) ? std::string(rid) : NextRequestId();
+      log_path = RawPath(req.target);
+
+      const std::string_view target = req.target;
+      const size_t qmark = target.find('?');
+      Status parsed = OkStatus();
+      if (target.empty() || target.front() != '/') {
+        parsed = MakeError(ErrorCode::kInvalidRequest, "request target must be an absolute path");
+      } else if (Result<std::string> path = DecodePath(target.substr(0, qmark)); !path) {
+        parsed = std::move(path).error();
+      } else {
+        req.path = std::move(*path);
+        if (qmark != std::string_view::npos) parsed = ParseQuery(target.substr(qmark + 1), req.query);
+      }
+
+      bool threw = false;
+      if (!parsed) {
+        res = render_error_(parsed.error(), req);
+      } else if (Result<RouteMatch> match = router_.MatchRoute(req); !match) {
+        res = render_error_(match.error(), req);
+        if (match.error().code == ErrorCode::kMethodNotAllowed) {
+          for (const auto& [k, v] : match.error().details) {
+            if (k == "allowed" && std::holds_alternative<std::string>(v)) {
+              res.headers.emplace_back("Allow", std::get<std::string>(v));
+            }
+          }
+        }
+      } else if (match->options.require_json_body && !req.body.empty() &&
+                 !IsJsonContentType(req.Header("Content-Type"))) {
+        Error err = MakeError(ErrorCode::kUnsupportedMediaType,
+                              "Content-Type must be application/json");
+        res = render_error_(err, req);
+      } else {
+        try {
+          res = co_await (*match->handler)(req);
+        } catch (const std::exception& e) {
+          threw = true;
+          spdlog::error("http: handler for {} {} threw (request id {}): {}", req.method,
+                        log_path, req.request_id, e.what());
+        } catch (...) {
+          threw = true;
+          spdlog::error("http: handler for {} {} threw a non-exception (request id {})",
+                        req.method, log_path, req.request_id);
+        }
+      }
+      if (threw) {
+        res = render_error_(
+            MakeError(ErrorCode::kInternal, "internal error; request id " + req.request_id), req);
+      }
+      if (res.status < 100 || res.status > 999) {
+        spdlog::error("http: handler for {} {} returned status {} (request id {})", req.method,
+                      log_path, res.status, req.request_id);
+        res = render_error_(
+            MakeError(ErrorCode::kInternal, "internal error; request id " + req.request_id), req);
+      }
+    }
+
+    // Write the response.
+    bhttp::response<bhttp::string_body> out;
+    out.version(req.version == 10 ? 10 : 11);
+    out.result(res.status);
+    out.set(bhttp::field::server, "overseer");
+    out.set(bhttp::field::content_type, res.content_type);
+    out.set("X-Request-ID", req.request_id);
+    if (IsApiPath(req.path)) out.set(bhttp::field::cache_control, "no-store");
+    for (auto& [name, value] : res.headers) out.set(name, value);
+    const size_t body_bytes = res.body.size();
+    out.body() = std::move(res.body);
+    out.keep_alive(keep_alive && !drain && !stopping_);
+    out.prepare_payload();
+    stream.expires_after(options_.idle_timeout);
+    auto [wec, wn] = co_await bhttp::async_write(stream, out, kTuple);
+
+    if (access_log_->should_log(spdlog::level::info)) {
+      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
+      access_log_->info("{} {} {} {}B {}us id={} remote={}",
+                        req.method.empty() ? "-" : req.method, log_path, res.status, body_bytes,
+                        us, req.request_id, remote);
+    }
+    if (wec) break;
+    if (drain) {
+      // Half-close and discard what the client still sends, briefly, so it sees the
+      // response rather than a connection reset.
+      stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+      stream.expires_after(kDrainTime);
+      for (;;) {
+        buffer.clear();
+        auto [dec, dn] = co_await stream.async_read_some(buffer.prepare(16 * 1024), kTuple);
+        if (dec) break;
+      }
+      break;
+    }
+    if (!out.keep_alive()) break;
+  }
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.close();
+}
+
+}  // namespace overseer::http

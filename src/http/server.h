@@ -1,0 +1,88 @@
+// Server: the HTTP/1.x listener. A coroutine per connection with keep-alive, one
+// request at a time per connection (pipelining-safe), size limits and read/idle
+// timeouts, request ids, an access log line per request (spdlog logger "access", or
+// the default logger), and graceful Stop.
+//
+// Thread rule: everything runs on the one thread that runs `io`. Construct, Listen,
+// Stop and active_connections from that thread (or before it runs). The Server must
+// outlive its sessions: destroy it only after Stop's `done` ran or `io` stopped running.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "common/result.h"
+#include "http/request.h"
+#include "http/router.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace overseer::http {
+
+// Turns an Error into the SPEC §4 response; provided by the api layer (which owns the
+// error -> status table). The server uses it for 400, 404, 405, 413, 415 and 500.
+using ErrorRenderer = std::function<Response(const Error&, const Request&)>;
+
+struct ServerOptions {
+  size_t body_limit = 1 << 20;                  // larger -> 413 PAYLOAD_TOO_LARGE {limit_bytes}
+  size_t header_limit = 16 * 1024;              // larger -> 413 {what: "headers", limit_bytes}
+  std::chrono::seconds read_timeout{30};        // a started request must arrive within this
+  std::chrono::seconds idle_timeout{60};        // keep-alive idle close; also the write timeout
+  size_t max_connections = 10000;               // more are accepted and closed at once
+};
+
+class Server {
+ public:
+  Server(boost::asio::io_context& io, Router router, ErrorRenderer render_error,
+         ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds host:port (port 0 picks a free port) and starts accepting. Returns the bound
+  // endpoint. Errors: kInvalidRequest for an unparsable host, kUnavailable
+  // ("address in use", "permission denied", ...) when binding fails, kInternal if
+  // already listening or stopped.
+  Result<boost::asio::ip::tcp::endpoint> Listen(const std::string& host, uint16_t port);
+
+  // Stops accepting (new connections are refused), lets in-flight requests finish
+  // (their responses carry "Connection: close"), closes idle keep-alive connections,
+  // and calls `done` on the loop once every session has ended. Call once.
+  void Stop(std::function<void()> done);
+
+  size_t active_connections() const { return sessions_.size(); }
+
+ private:
+  struct SessionState;
+  boost::asio::awaitable<void> AcceptLoop();
+  boost::asio::awaitable<void> RunSession(boost::asio::ip::tcp::socket socket,
+                                          std::list<SessionState>::iterator self);
+  void MaybeFinishStop();
+  std::string NextRequestId();
+
+  boost::asio::io_context& io_;
+  Router router_;
+  ErrorRenderer render_error_;
+  ServerOptions options_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::shared_ptr<spdlog::logger> access_log_;
+  std::list<SessionState> sessions_;
+  std::shared_ptr<bool> alive_;  // false once destroyed; checked by session frames
+  bool accepting_ = false;      // the accept loop is running
+  bool stopping_ = false;
+  std::function<void()> stop_done_;
+  std::string id_prefix_;       // "req_" + random hex, per server
+  uint64_t id_counter_ = 0;
+};
+
+}  // namespace overseer::http
