@@ -1,0 +1,882 @@
+#include "proc/process_manager.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <set>
+#include <spdlog/spdlog.h>
+#include <utility>
+
+#include "proc/log_file.h"
+#include "proc/proc_fs.h"
+
+namespace overseer::proc {
+namespace internal {
+namespace {
+
+namespace asio = boost::asio;
+using Descriptor = asio::posix::stream_descriptor;
+
+constexpr std::string_view kMarkerKey = "OVERSEER_UNIT=";
+constexpr auto kLeftoverDeadline = std::chrono::seconds(30);
+
+std::string Sanitize(std::string_view id) {
+  std::string out;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.';
+    out.push_back(ok ? c : '_');
+  }
+  if (out.empty() || out == "." || out == "..") out = "default";
+  return out;
+}
+
+bool ValidUnitName(std::string_view name) {
+  if (name.empty() || name.size() > 200 || name == "." || name == "..") return false;
+  return Sanitize(name) == name;
+}
+
+std::string ErrnoText(int err) { return std::strerror(err); }
+
+bool IsLive(pid_t pid) {
+  auto st = ReadProcStat(pid);
+  return st && st->state != 'Z' && st->state != 'X';
+}
+
+ExitStatus FromSiginfo(const siginfo_t& info) {
+  ExitStatus st;
+  if (info.si_code == CLD_EXITED) {
+    st.exit_code = info.si_status;
+  } else {
+    st.exit_code = -1;
+    st.term_signal = info.si_status;
+  }
+  return st;
+}
+
+}  // namespace
+
+class ManagerCore;
+
+// One spawned unit: main process, its group, its cgroup, output capture and the drain that
+// waits until no process of it is left. Loop thread only.
+class Unit : public std::enable_shared_from_this<Unit> {
+ public:
+  enum class Phase { kRunning, kTerm, kKill };
+
+  Unit(ManagerCore* core, asio::io_context& io, std::shared_ptr<Process> proc,
+       ProcessCallbacks callbacks, std::unique_ptr<LogFile> log, int pidfd, int out_fd,
+       std::string cgroup_rel, std::string env_marker)
+      : core_(core),
+        io_(io),
+        proc_(std::move(proc)),
+        callbacks_(std::move(callbacks)),
+        log_(std::move(log)),
+        pidfd_(io, pidfd),
+        out_(io, out_fd),
+        grace_timer_(io),
+        cgroup_rel_(std::move(cgroup_rel)),
+        env_marker_(std::move(env_marker)) {}
+
+  void Start() {
+    WaitMainExit();
+    ReadOutput();
+  }
+
+  const std::shared_ptr<Process>& proc() const { return proc_; }
+  const ProcessCallbacks& callbacks() const { return callbacks_; }
+  bool finished() const { return finished_; }
+
+  // Every live process of the unit, main included while not reaped.
+  std::vector<pid_t> ListMembers();
+  bool IsMember(pid_t pid);
+  Status SignalAll(int sig);
+  void Terminate(std::chrono::milliseconds grace, std::function<void()> done);
+  Usage ReadUsage();
+  // Manager gone: close everything; pending handlers see core_ == nullptr and stop.
+  void Detach();
+
+ private:
+  void WaitMainExit();
+  void OnMainReady();
+  void ReadOutput();
+  void Check();
+  void Watch(pid_t pid, int fd);
+  void EnterKillPhase();
+  void Finish();
+  bool use_group() const { return !group_released_; }
+
+  ManagerCore* core_;
+  asio::io_context& io_;
+  std::shared_ptr<Process> proc_;
+  ProcessCallbacks callbacks_;
+  std::unique_ptr<LogFile> log_;
+  bool log_error_reported_ = false;
+  Descriptor pidfd_;
+  Descriptor out_;
+  std::array<char, 64 * 1024> buf_{};
+  asio::steady_timer grace_timer_;
+  std::string cgroup_rel_;  // "/overseer-<id>/<unit>" below the v2 root; "" without cgroup
+  std::string env_marker_;  // "OVERSEER_UNIT=<id>/<unit>"
+  Phase phase_ = Phase::kRunning;
+  bool grace_started_ = false;
+  bool finished_ = false;
+  // After the main process is reaped and its group is seen empty, the group id may be reused
+  // by an unrelated process: stop matching/signalling by group from then on.
+  bool group_released_ = false;
+  std::map<pid_t, std::shared_ptr<Descriptor>> watched_;  // members waited on (pidfds)
+  std::vector<std::function<void()>> done_waiters_;
+};
+
+// KillLeftovers: one sweep over processes of an earlier daemon of this instance.
+class Sweep : public std::enable_shared_from_this<Sweep> {
+ public:
+  Sweep(ManagerCore* core, asio::io_context& io, std::vector<std::string> dirs,
+        std::string cgroup_rel_prefix, std::string env_prefix,
+        std::vector<std::string> live_markers, std::function<void(int)> done)
+      : core_(core),
+        io_(io),
+        deadline_(io),
+        dirs_(std::move(dirs)),
+        cgroup_rel_prefix_(std::move(cgroup_rel_prefix)),
+        env_prefix_(std::move(env_prefix)),
+        live_markers_(std::move(live_markers)),
+        done_(std::move(done)) {}
+
+  void Start();
+  void Detach();
+
+ private:
+  void Round();
+  bool IsLeftover(pid_t pid);
+  void Finish(bool timed_out);
+
+  ManagerCore* core_;
+  asio::io_context& io_;
+  asio::steady_timer deadline_;
+  std::vector<std::string> dirs_;
+  std::string cgroup_rel_prefix_;  // "/overseer-<id>/"; "" when no cgroup root
+  std::string env_prefix_;         // "OVERSEER_UNIT=<id>/"
+  std::vector<std::string> live_markers_;  // markers of this manager's live units: spared
+  std::function<void(int)> done_;
+  std::set<pid_t> killed_;
+  std::map<pid_t, std::shared_ptr<Descriptor>> watched_;
+  bool finished_ = false;
+};
+
+class ManagerCore : public std::enable_shared_from_this<ManagerCore> {
+ public:
+  ManagerCore(asio::io_context& io, ProcessManagerOptions options);
+  ~ManagerCore();
+  void Start();
+
+  Result<std::shared_ptr<Process>> Spawn(const SpawnSpec& spec, ProcessCallbacks callbacks);
+  void KillLeftovers(std::function<void(int)> done);
+
+  asio::io_context& io() { return io_; }
+  bool cgroups_enabled() const { return !cgroup_parent_.empty(); }
+  const std::string& cgroup_parent() const { return cgroup_parent_; }
+  const std::string& cgroup_root() const { return cgroup_root_; }
+
+  void OnMainReaped(pid_t pid) { main_pids_.erase(pid); }
+  void OnUnitFinished(Unit* unit);
+  void OnSweepFinished(Sweep* sweep);
+  // Reaps every zombie child that is not a tracked main process.
+  void ReapOrphans();
+
+ private:
+  void WaitSigchld();
+  void OnSigchld();
+
+  asio::io_context& io_;
+  std::string instance_id_;
+  std::string cgroup_root_;    // v2 mount, "" if none
+  std::string cgroup_parent_;  // "" when cgroups are not used
+  asio::signal_set sigchld_;
+  std::map<std::string, std::shared_ptr<Unit>> units_;  // live units by name
+  std::map<pid_t, Unit*> main_pids_;                    // unreaped main processes
+  std::set<std::shared_ptr<Sweep>> sweeps_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Unit
+
+std::vector<pid_t> Unit::ListMembers() {
+  std::vector<pid_t> out;
+  if (!proc_->cgroup_path_.empty()) {
+    for (pid_t pid : ReadCgroupProcs(proc_->cgroup_path_)) {
+      if (IsLive(pid)) out.push_back(pid);
+    }
+    return out;
+  }
+  bool group_seen = false;
+  for (pid_t pid : ListAllPids()) {
+    auto st = ReadProcStat(pid);
+    if (!st) continue;
+    if (st->pgrp == proc_->pid_) group_seen = true;  // zombies too: they hold the id
+    if (st->state == 'Z' || st->state == 'X') continue;
+    if ((use_group() && st->pgrp == proc_->pid_) || EnvironHas(pid, env_marker_, false)) {
+      out.push_back(pid);
+    }
+  }
+  if (proc_->exited() && !group_seen) group_released_ = true;
+  return out;
+}
+
+bool Unit::IsMember(pid_t pid) {
+  if (!proc_->cgroup_path_.empty()) {
+    auto path = ReadCgroupV2Path(pid);
+    return path && *path == cgroup_rel_ && IsLive(pid);
+  }
+  auto st = ReadProcStat(pid);
+  if (!st || st->state == 'Z' || st->state == 'X') return false;
+  return (use_group() && st->pgrp == proc_->pid_) || EnvironHas(pid, env_marker_, false);
+}
+
+Status Unit::SignalAll(int sig) {
+  Status status;
+  auto fail = [&](const std::string& what, int err) {
+    if (err == ESRCH) return;
+    spdlog::warn("proc: {} of unit {}: {}", what, proc_->unit_name_, ErrnoText(err));
+    status = MakeError(ErrorCode::kInternal, "cannot signal unit " + proc_->unit_name_ + ": " +
+                                                 what + ": " + ErrnoText(err));
+  };
+  std::vector<pid_t> members = ListMembers();  // first: it notices a released group id
+  if (!proc_->exited() && pidfd_.is_open()) {
+    if (PidfdSendSignal(pidfd_.native_handle(), sig) != 0) fail("signal main process", errno);
+  }
+  // After the main process is reaped its id may be reused: with a cgroup, members suffice.
+  if (!proc_->exited() || (proc_->cgroup_path_.empty() && use_group())) {
+    if (kill(-proc_->pid_, sig) != 0) fail("signal process group", errno);
+  }
+  for (pid_t pid : members) {
+    if (pid == proc_->pid_ && !proc_->exited()) continue;
+    if (auto it = watched_.find(pid); it != watched_.end()) {
+      if (PidfdSendSignal(it->second->native_handle(), sig) != 0) fail("signal member", errno);
+      continue;
+    }
+    int fd = PidfdOpen(pid);
+    if (fd < 0) continue;
+    if (IsMember(pid) && PidfdSendSignal(fd, sig) != 0) fail("signal member", errno);
+    close(fd);
+  }
+  return status;
+}
+
+void Unit::WaitMainExit() {
+  pidfd_.async_wait(Descriptor::wait_read,
+                    [self = shared_from_this()](const boost::system::error_code& ec) {
+                      if (self->core_ == nullptr || ec == asio::error::operation_aborted) return;
+                      self->OnMainReady();
+                    });
+}
+
+void Unit::OnMainReady() {
+  siginfo_t info{};
+  int r;
+  do {
+    r = waitid(P_PIDFD, static_cast<id_t>(pidfd_.native_handle()), &info, WEXITED | WNOHANG);
+  } while (r != 0 && errno == EINTR);
+  ExitStatus st;
+  if (r != 0) {
+    // ECHILD: someone else reaped it (a stray wait in the program). The status is lost.
+    spdlog::error("proc: cannot reap unit {} pid {}: {}", proc_->unit_name_, proc_->pid_,
+                  ErrnoText(errno));
+  } else if (info.si_pid == 0) {
+    WaitMainExit();  // not exited yet (spurious wakeup)
+    return;
+  } else {
+    st = FromSiginfo(info);
+  }
+  pidfd_.close();
+  core_->OnMainReaped(proc_->pid_);
+  proc_->exit_status_ = st;
+  spdlog::info("proc: unit {} pid {} exited (code {}, signal {})", proc_->unit_name_,
+               proc_->pid_, st.exit_code, st.term_signal);
+  auto self = shared_from_this();
+  if (callbacks_.on_exit) callbacks_.on_exit(st);
+  if (core_ != nullptr) Check();
+}
+
+void Unit::ReadOutput() {
+  out_.async_read_some(
+      asio::buffer(buf_), [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
+        if (self->core_ == nullptr || ec == asio::error::operation_aborted) return;
+        if (n > 0 && self->log_) {
+          Status s = self->log_->Write(std::string_view(self->buf_.data(), n));
+          if (!s.ok() && !self->log_error_reported_) {
+            self->log_error_reported_ = true;
+            spdlog::error("proc: unit {}: {}", self->proc_->unit_name_, s.error().message);
+          }
+        }
+        if (ec) {
+          if (ec != asio::error::eof) {
+            spdlog::warn("proc: unit {} output: {}", self->proc_->unit_name_, ec.message());
+          }
+          boost::system::error_code ignored;
+          self->out_.close(ignored);
+          self->log_.reset();
+          return;
+        }
+        self->ReadOutput();
+      });
+}
+
+void Unit::Watch(pid_t pid, int fd) {
+  auto d = std::make_shared<Descriptor>(io_, fd);
+  watched_[pid] = d;
+  d->async_wait(Descriptor::wait_read, [self = shared_from_this(), pid,
+                                        raw = d.get()](const boost::system::error_code& ec) {
+    if (self->core_ == nullptr || ec == asio::error::operation_aborted) return;
+    auto it = self->watched_.find(pid);
+    if (it == self->watched_.end() || it->second.get() != raw) return;
+    self->watched_.erase(it);
+    if (self->watched_.empty()) self->Check();  // the last known member is gone: rescan
+  });
+}
+
+// Drain: after the main process is reaped, wait (pidfds) for every remaining member; when
+// none is left on a rescan, the unit is finished. No timers, no polling.
+void Unit::Check() {
+  if (core_ == nullptr || finished_ || !proc_->exited()) return;
+  if (phase_ == Phase::kKill && !proc_->cgroup_path_.empty()) {
+    WriteSmallFile(proc_->cgroup_path_ + "/cgroup.kill", "1");
+  }
+  for (pid_t pid : ListMembers()) {
+    if (watched_.count(pid) != 0) continue;
+    int fd = PidfdOpen(pid);
+    if (fd < 0) continue;
+    if (!IsMember(pid)) {
+      close(fd);
+      continue;
+    }
+    if (phase_ == Phase::kTerm) {
+      PidfdSendSignal(fd, SIGTERM);
+      PidfdSendSignal(fd, SIGCONT);
+    } else if (phase_ == Phase::kKill) {
+      PidfdSendSignal(fd, SIGKILL);
+    }
+    Watch(pid, fd);
+  }
+  if (watched_.empty()) Finish();
+}
+
+void Unit::Terminate(std::chrono::milliseconds grace, std::function<void()> done) {
+  if (done) done_waiters_.push_back(std::move(done));
+  if (finished_) {
+    Finish();
+    return;
+  }
+  if (phase_ == Phase::kRunning) {
+    phase_ = Phase::kTerm;
+    spdlog::info("proc: terminating unit {} (grace {} ms)", proc_->unit_name_, grace.count());
+    (void)SignalAll(SIGTERM);
+    (void)SignalAll(SIGCONT);  // a stopped process keeps SIGTERM pending until continued
+    for (auto& [pid, d] : watched_) {
+      PidfdSendSignal(d->native_handle(), SIGTERM);
+      PidfdSendSignal(d->native_handle(), SIGCONT);
+    }
+  }
+  if (!grace_started_ && phase_ != Phase::kKill) {
+    grace_started_ = true;
+    grace_timer_.expires_after(grace);
+    grace_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (self->core_ == nullptr || ec || self->finished_) return;
+      self->EnterKillPhase();
+    });
+  }
+  Check();
+}
+
+void Unit::EnterKillPhase() {
+  phase_ = Phase::kKill;
+  spdlog::info("proc: unit {} still running after grace: SIGKILL", proc_->unit_name_);
+  if (!proc_->cgroup_path_.empty()) {
+    if (!WriteSmallFile(proc_->cgroup_path_ + "/cgroup.kill", "1")) {
+      spdlog::warn("proc: cgroup.kill of unit {}: {}", proc_->unit_name_, ErrnoText(errno));
+    }
+  }
+  (void)SignalAll(SIGKILL);
+  Check();
+}
+
+void Unit::Finish() {
+  if (!finished_) {
+    finished_ = true;
+    proc_->finished_ = true;
+    grace_timer_.cancel();
+    if (!proc_->cgroup_path_.empty() && rmdir(proc_->cgroup_path_.c_str()) != 0 &&
+        errno != ENOENT) {
+      spdlog::warn("proc: cannot remove cgroup {}: {}", proc_->cgroup_path_, ErrnoText(errno));
+    }
+    spdlog::debug("proc: unit {} finished", proc_->unit_name_);
+  }
+  auto waiters = std::move(done_waiters_);
+  done_waiters_.clear();
+  for (auto& w : waiters) asio::post(io_, std::move(w));
+  if (core_ != nullptr) core_->OnUnitFinished(this);  // may drop the last owner but one: ok,
+                                                       // callers hold a shared_ptr to us
+}
+
+Usage Unit::ReadUsage() {
+  Usage u;
+  if (finished_) return u;
+  uint64_t ticks = 0;
+  for (pid_t pid : ListMembers()) {
+    auto st = ReadProcStat(pid);
+    if (!st) continue;
+    ++u.processes;
+    ticks += st->utime_ticks + st->stime_ticks + st->cutime_ticks + st->cstime_ticks;
+    u.rss_bytes += st->rss_pages * PageSize();
+  }
+  u.cpu_seconds = static_cast<double>(ticks) / static_cast<double>(ClockTicksPerSecond());
+  if (!proc_->cgroup_path_.empty()) {
+    // cpu.stat counts exited processes too (and at microsecond precision).
+    if (auto text = ReadSmallFile(proc_->cgroup_path_ + "/cpu.stat")) {
+      std::string_view all(*text);
+      constexpr std::string_view kKey = "usage_usec ";
+      if (all.substr(0, kKey.size()) == kKey) {
+        u.cpu_seconds = std::strtod(text->c_str() + kKey.size(), nullptr) / 1e6;
+      }
+    }
+  }
+  return u;
+}
+
+void Unit::Detach() {
+  core_ = nullptr;
+  boost::system::error_code ignored;
+  pidfd_.close(ignored);
+  out_.close(ignored);
+  grace_timer_.cancel();
+  for (auto& [pid, d] : watched_) d->close(ignored);
+  watched_.clear();
+  log_.reset();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sweep
+
+bool Sweep::IsLeftover(pid_t pid) {
+  if (!IsLive(pid)) return false;
+  for (const auto& marker : live_markers_) {
+    if (EnvironHas(pid, marker, false)) return false;
+  }
+  if (!cgroup_rel_prefix_.empty()) {
+    auto path = ReadCgroupV2Path(pid);
+    if (path && path->compare(0, cgroup_rel_prefix_.size(), cgroup_rel_prefix_) == 0) return true;
+  }
+  return EnvironHas(pid, env_prefix_, true);
+}
+
+void Sweep::Start() {
+  deadline_.expires_after(kLeftoverDeadline);
+  deadline_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (self->core_ == nullptr || ec || self->finished_) return;
+    spdlog::error("proc: {} leftover process(es) still alive after {} s; giving up waiting",
+                  self->watched_.size(), kLeftoverDeadline.count());
+    self->Finish(true);
+  });
+  Round();
+}
+
+void Sweep::Round() {
+  if (core_ == nullptr || finished_) return;
+  std::set<pid_t> candidates;
+  for (const auto& dir : dirs_) {
+    for (pid_t pid : ReadCgroupProcs(dir)) candidates.insert(pid);
+    WriteSmallFile(dir + "/cgroup.kill", "1");
+  }
+  for (pid_t pid : ListAllPids()) {
+    if (candidates.count(pid) == 0 && IsLive(pid) && EnvironHas(pid, env_prefix_, true)) {
+      candidates.insert(pid);
+    }
+  }
+  for (pid_t pid : candidates) {
+    if (auto it = watched_.find(pid); it != watched_.end()) {
+      PidfdSendSignal(it->second->native_handle(), SIGKILL);
+      continue;
+    }
+    int fd = PidfdOpen(pid);
+    if (fd < 0) continue;
+    if (!IsLeftover(pid)) {
+      close(fd);
+      continue;
+    }
+    PidfdSendSignal(fd, SIGKILL);
+    if (killed_.insert(pid).second) {
+      spdlog::warn("proc: killing leftover process {}", pid);
+    }
+    auto d = std::make_shared<Descriptor>(io_, fd);
+    watched_[pid] = d;
+    d->async_wait(Descriptor::wait_read, [self = shared_from_this(), pid,
+                                          raw = d.get()](const boost::system::error_code& ec) {
+      if (self->core_ == nullptr || ec == asio::error::operation_aborted) return;
+      auto it2 = self->watched_.find(pid);
+      if (it2 == self->watched_.end() || it2->second.get() != raw) return;
+      self->watched_.erase(it2);
+      // Our own children (same process as an earlier manager, e.g. in tests) become zombies.
+      self->core_->ReapOrphans();
+      if (self->watched_.empty()) self->Round();
+    });
+  }
+  if (watched_.empty()) Finish(false);
+}
+
+void Sweep::Finish(bool timed_out) {
+  if (finished_) return;
+  finished_ = true;
+  deadline_.cancel();
+  if (!timed_out) {
+    for (const auto& dir : dirs_) {
+      if (rmdir(dir.c_str()) != 0 && errno != ENOENT) {
+        spdlog::warn("proc: cannot remove leftover cgroup {}: {}", dir, ErrnoText(errno));
+      }
+    }
+  }
+  boost::system::error_code ignored;
+  for (auto& [pid, d] : watched_) d->close(ignored);
+  watched_.clear();
+  int count = static_cast<int>(killed_.size());
+  if (count > 0) spdlog::warn("proc: killed {} leftover process(es)", count);
+  if (done_) asio::post(io_, [done = std::move(done_), count] { done(count); });
+  if (core_ != nullptr) core_->OnSweepFinished(this);
+}
+
+void Sweep::Detach() {
+  core_ = nullptr;
+  deadline_.cancel();
+  boost::system::error_code ignored;
+  for (auto& [pid, d] : watched_) d->close(ignored);
+  watched_.clear();
+}
+
+// ---------------------------------------------------------------------------------------------
+// ManagerCore
+
+ManagerCore::ManagerCore(asio::io_context& io, ProcessManagerOptions options)
+    : io_(io), instance_id_(Sanitize(options.instance_id)), sigchld_(io) {
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
+    spdlog::warn("proc: PR_SET_CHILD_SUBREAPER: {}", ErrnoText(errno));
+  }
+  if (auto root = DetectCgroupV2Root()) cgroup_root_ = *root;
+  if (options.use_cgroup && !cgroup_root_.empty()) {
+    std::string parent = cgroup_root_ + "/overseer-" + instance_id_;
+    if (mkdir(parent.c_str(), 0755) == 0 || errno == EEXIST) {
+      cgroup_parent_ = parent;
+    } else {
+      spdlog::warn("proc: cannot create cgroup {}: {}; using process groups", parent,
+                   ErrnoText(errno));
+    }
+  }
+  spdlog::info("proc: instance {}, cgroup {}", instance_id_,
+               cgroup_parent_.empty() ? std::string("off") : cgroup_parent_);
+}
+
+ManagerCore::~ManagerCore() {
+  boost::system::error_code ignored;
+  sigchld_.cancel(ignored);
+  for (auto& [name, unit] : units_) unit->Detach();
+  for (const auto& sweep : sweeps_) sweep->Detach();
+  if (!cgroup_parent_.empty()) rmdir(cgroup_parent_.c_str());  // only if empty; fine if not
+}
+
+void ManagerCore::Start() {
+  boost::system::error_code ec;
+  sigchld_.add(SIGCHLD, ec);
+  if (ec) {
+    spdlog::error("proc: cannot watch SIGCHLD: {}", ec.message());
+  } else {
+    // Asio installs its handler without SA_RESTART; add it so that blocking calls on other
+    // threads (SQLite, libpq) do not fail with EINTR on every child event.
+    struct sigaction sa {};
+    if (sigaction(SIGCHLD, nullptr, &sa) == 0) {
+      sa.sa_flags |= SA_RESTART;
+      sigaction(SIGCHLD, &sa, nullptr);
+    }
+    WaitSigchld();
+  }
+  ReapOrphans();  // zombies left while nobody listened (e.g. an earlier manager)
+}
+
+void ManagerCore::WaitSigchld() {
+  sigchld_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec, int) {
+    auto self = weak.lock();
+    if (!self || ec) return;
+    self->OnSigchld();
+    self->WaitSigchld();
+  });
+}
+
+void ManagerCore::OnSigchld() {
+  // Stops and continues only: no WEXITED, so exits stay for the pidfd watchers.
+  for (;;) {
+    siginfo_t info{};
+    if (waitid(P_ALL, 0, &info, WSTOPPED | WCONTINUED | WNOHANG) != 0) break;
+    if (info.si_pid == 0) break;
+    auto it = main_pids_.find(info.si_pid);
+    if (it == main_pids_.end()) continue;
+    auto unit = it->second->shared_from_this();
+    if (info.si_code == CLD_STOPPED) {
+      spdlog::info("proc: unit {} stopped", unit->proc()->unit_name());
+      if (unit->callbacks().on_stopped) unit->callbacks().on_stopped();
+    } else if (info.si_code == CLD_CONTINUED) {
+      spdlog::info("proc: unit {} continued", unit->proc()->unit_name());
+      if (unit->callbacks().on_continued) unit->callbacks().on_continued();
+    }
+  }
+  ReapOrphans();
+}
+
+void ManagerCore::ReapOrphans() {
+  for (pid_t pid : ListOwnChildren()) {
+    if (main_pids_.count(pid) != 0) continue;
+    int status = 0;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) spdlog::debug("proc: reaped orphan {}", pid);
+  }
+}
+
+void ManagerCore::OnUnitFinished(Unit* unit) {
+  auto it = units_.find(unit->proc()->unit_name());
+  if (it != units_.end() && it->second.get() == unit) units_.erase(it);
+}
+
+void ManagerCore::OnSweepFinished(Sweep* sweep) {
+  for (auto it = sweeps_.begin(); it != sweeps_.end(); ++it) {
+    if (it->get() == sweep) {
+      sweeps_.erase(it);
+      return;
+    }
+  }
+}
+
+Result<std::shared_ptr<Process>> ManagerCore::Spawn(const SpawnSpec& spec,
+                                                    ProcessCallbacks callbacks) {
+  if (spec.argv.empty() || spec.argv[0].empty()) {
+    return MakeError(ErrorCode::kInvalidRequest, "empty command");
+  }
+  if (!ValidUnitName(spec.unit_name)) {
+    return MakeError(ErrorCode::kInvalidRequest, "invalid unit name: " + spec.unit_name);
+  }
+  if (units_.count(spec.unit_name) != 0) {
+    return MakeError(ErrorCode::kInvalidRequest, "unit " + spec.unit_name + " is still running");
+  }
+  auto log = LogFile::Open(spec.log_path, spec.log_max_bytes);
+  if (!log) return std::move(log).error();
+
+  std::string cgroup_dir;
+  std::string cgroup_rel;
+  bool created_cgroup = false;
+  if (cgroups_enabled()) {
+    cgroup_dir = cgroup_parent_ + "/" + spec.unit_name;
+    cgroup_rel = cgroup_dir.substr(cgroup_root_.size());
+    if (mkdir(cgroup_dir.c_str(), 0755) == 0) {
+      created_cgroup = true;
+    } else if (errno != EEXIST) {
+      return MakeError(ErrorCode::kInternal,
+                       "cannot create cgroup " + cgroup_dir + ": " + ErrnoText(errno));
+    } else if (!ReadCgroupProcs(cgroup_dir).empty()) {
+      return MakeError(ErrorCode::kInternal, "cgroup " + cgroup_dir + " still has processes");
+    }
+  }
+  auto drop_cgroup = [&] {
+    if (created_cgroup) rmdir(cgroup_dir.c_str());
+  };
+
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    int err = errno;
+    drop_cgroup();
+    return MakeError(ErrorCode::kInternal, "cannot create output pipe: " + ErrnoText(err));
+  }
+
+  std::string env_marker = std::string(kMarkerKey) + instance_id_ + "/" + spec.unit_name;
+  std::vector<std::string> env;
+  env.reserve(spec.env.size() + 1);
+  for (const auto& e : spec.env) {
+    if (e.compare(0, kMarkerKey.size(), kMarkerKey) != 0) env.push_back(e);
+  }
+  env.push_back(env_marker);
+
+  // /bin/sh joins the cgroup before exec, so the agent cannot fork outside it; `exec "$@"`
+  // gives execvp semantics and "command not found" as exit 127 with a message in the log.
+  std::vector<std::string> args = {"/bin/sh", "-c"};
+  if (!cgroup_dir.empty()) {
+    args.emplace_back("echo $$ > \"$1\" || exit 125; shift; exec \"$@\"");
+    args.emplace_back("overseer");
+    args.push_back(cgroup_dir + "/cgroup.procs");
+  } else {
+    args.emplace_back("exec \"$@\"");
+    args.emplace_back("overseer");
+  }
+  for (const auto& a : spec.argv) args.push_back(a);
+  std::vector<char*> argv_c;
+  for (auto& a : args) argv_c.push_back(a.data());
+  argv_c.push_back(nullptr);
+  std::vector<char*> envp_c;
+  for (auto& e : env) envp_c.push_back(e.data());
+  envp_c.push_back(nullptr);
+
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&attr);
+  if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, spec.cwd.c_str());
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, pipe_fds[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, pipe_fds[1], 2);
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+  sigset_t empty_mask;
+  sigset_t all_signals;
+  sigemptyset(&empty_mask);
+  sigfillset(&all_signals);
+  posix_spawnattr_setsigmask(&attr, &empty_mask);
+  posix_spawnattr_setsigdefault(&attr, &all_signals);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, static_cast<short>(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                                     POSIX_SPAWN_SETSIGDEF));
+  pid_t pid = 0;
+  int err = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv_c.data(), envp_c.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  close(pipe_fds[1]);
+  if (err != 0) {
+    close(pipe_fds[0]);
+    drop_cgroup();
+    std::string where = spec.cwd.empty() ? "" : " in " + spec.cwd;
+    return MakeError(ErrorCode::kInternal,
+                     "cannot spawn " + spec.argv[0] + where + ": " + ErrnoText(err));
+  }
+  int pidfd = PidfdOpen(pid);
+  if (pidfd < 0) {
+    int perr = errno;
+    kill(pid, SIGKILL);  // still our unreaped child: the pid cannot have been reused
+    close(pipe_fds[0]);
+    // The zombie is reaped by ReapOrphans (pid is not tracked); the cgroup dir stays until
+    // KillLeftovers if the shell already joined it.
+    return MakeError(ErrorCode::kInternal, "pidfd_open: " + ErrnoText(perr));
+  }
+
+  auto proc = std::make_shared<Process>();
+  proc->pid_ = pid;
+  proc->unit_name_ = spec.unit_name;
+  proc->log_path_ = spec.log_path;
+  proc->cgroup_path_ = cgroup_dir;
+  auto unit = std::make_shared<Unit>(this, io_, proc, std::move(callbacks), std::move(*log), pidfd,
+                                     pipe_fds[0], cgroup_rel, env_marker);
+  proc->unit_ = unit;
+  units_[spec.unit_name] = unit;
+  main_pids_[pid] = unit.get();
+  unit->Start();
+  spdlog::info("proc: spawned unit {} pid {} ({})", spec.unit_name, pid, spec.argv[0]);
+  return proc;
+}
+
+void ManagerCore::KillLeftovers(std::function<void(int)> done) {
+  std::vector<std::string> dirs;
+  std::string rel_prefix;
+  if (!cgroup_root_.empty()) {
+    std::string parent = cgroup_root_ + "/overseer-" + instance_id_;
+    rel_prefix = parent.substr(cgroup_root_.size()) + "/";
+    if (DIR* d = opendir(parent.c_str())) {
+      while (dirent* e = readdir(d)) {
+        if (e->d_type != DT_DIR || std::string_view(e->d_name) == "." ||
+            std::string_view(e->d_name) == "..") {
+          continue;
+        }
+        if (units_.count(e->d_name) != 0) continue;  // ours, alive
+        dirs.push_back(parent + "/" + e->d_name);
+      }
+      closedir(d);
+    }
+  }
+  std::vector<std::string> live_markers;
+  for (const auto& [name, unit] : units_) {
+    live_markers.push_back(std::string(kMarkerKey) + instance_id_ + "/" + name);
+  }
+  auto sweep = std::make_shared<Sweep>(this, io_, std::move(dirs), std::move(rel_prefix),
+                                       std::string(kMarkerKey) + instance_id_ + "/",
+                                       std::move(live_markers), std::move(done));
+  sweeps_.insert(sweep);
+  sweep->Start();
+}
+
+}  // namespace internal
+
+// ---------------------------------------------------------------------------------------------
+// ProcessManager
+
+ProcessManager::ProcessManager(boost::asio::io_context& io, ProcessManagerOptions options)
+    : core_(std::make_shared<internal::ManagerCore>(io, std::move(options))) {
+  core_->Start();
+}
+
+ProcessManager::~ProcessManager() = default;
+
+Result<std::shared_ptr<Process>> ProcessManager::Spawn(const SpawnSpec& spec,
+                                                      ProcessCallbacks callbacks) {
+  return core_->Spawn(spec, std::move(callbacks));
+}
+
+Status ProcessManager::Pause(Process& p) {
+  auto unit = p.unit_.lock();
+  if (!unit || p.exited()) {
+    return MakeError(ErrorCode::kInvalidStateTransition, "process has exited");
+  }
+  return unit->SignalAll(SIGSTOP);
+}
+
+Status ProcessManager::Resume(Process& p) {
+  auto unit = p.unit_.lock();
+  if (!unit || p.exited()) {
+    return MakeError(ErrorCode::kInvalidStateTransition, "process has exited");
+  }
+  return unit->SignalAll(SIGCONT);
+}
+
+void ProcessManager::Terminate(const std::shared_ptr<Process>& p, std::chrono::milliseconds grace,
+                               std::function<void()> done) {
+  std::shared_ptr<internal::Unit> unit = p ? p->unit_.lock() : nullptr;
+  if (!unit) {
+    if (done) boost::asio::post(core_->io(), std::move(done));
+    return;
+  }
+  unit->Terminate(grace, std::move(done));
+}
+
+Usage ProcessManager::ReadUsage(const Process& p) {
+  auto unit = p.unit_.lock();
+  return unit ? unit->ReadUsage() : Usage{};
+}
+
+bool ProcessManager::cgroups_enabled() const { return core_->cgroups_enabled(); }
+
+const std::string& ProcessManager::cgroup_parent() const { return core_->cgroup_parent(); }
+
+void ProcessManager::KillLeftovers(std::function<void(int)> done) {
+  core_->KillLeftovers(std::move(done));
+}
+
+Result<std::string> ProcessManager::TailLog(const std::string& log_path, int lines,
+                                            int64_t max_bytes) {
+  return TailLogFiles(log_path, lines, max_bytes);
+}
+
+}  // namespace overseer::proc

@@ -1,0 +1,154 @@
+// The process layer: spawns agent processes (posix_spawn, own process group, own cgroup v2 when
+// the host has one), watches their exits through pidfds, signals them, measures them and
+// captures their output into size-capped log files.
+//
+// Thread rule: ProcessManager and Process are used on the ONE thread that runs the io_context
+// (the loop); every callback runs there too. Nothing here blocks the loop beyond short reads
+// of /proc and cgroup files. Only TailLog may be called from any thread.
+//
+// Lifetime: destroy the ProcessManager before the io_context. Destroying it does not end the
+// processes (that is what Terminate, or KillLeftovers at the next start, is for); their output
+// pipes are closed. Never destroy the manager from inside one of its callbacks.
+//
+// Process-wide effects: the constructor makes this process a child subreaper
+// (PR_SET_CHILD_SUBREAPER) and listens for SIGCHLD (asio::signal_set) to report stops and
+// continues and to reap adopted orphans: it reaps EVERY child of this process that is not the
+// main process of one of its units, so nothing else in the program may spawn children and wait
+// for them itself.
+#pragma once
+
+#include <sys/types.h>
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace overseer::proc {
+
+struct SpawnSpec {
+  // argv[0] is looked up in the PATH of `env` (the shell's default path if none), like execvp.
+  std::vector<std::string> argv;
+  std::string cwd;                    // "" = inherit the daemon's
+  std::vector<std::string> env;       // complete environment, "KEY=VALUE"
+  std::string log_path;               // stdout and stderr appended here
+  int64_t log_max_bytes = 10 << 20;   // past it the file goes to log_path + ".1" (one backup)
+  std::string unit_name;              // unique among live units: [A-Za-z0-9_.-]+, e.g. worker id
+};
+
+// Exited: exit_code >= 0, term_signal 0. Killed by a signal: exit_code -1, term_signal N.
+struct ExitStatus {
+  int exit_code = -1;
+  int term_signal = 0;
+};
+
+// Resource use of every live process of the unit (cgroup: cpu includes exited ones).
+struct Usage {
+  double cpu_seconds = 0;
+  int64_t rss_bytes = 0;
+  int processes = 0;
+};
+
+struct ProcessCallbacks {
+  std::function<void(ExitStatus)> on_exit;  // main process exited and was reaped; once
+  std::function<void()> on_stopped;         // main process stopped by a signal (ours or anyone's)
+  std::function<void()> on_continued;       // main process continued
+};
+
+namespace internal {
+class Unit;
+class ManagerCore;
+}  // namespace internal
+
+// Handle to one spawned unit: its main process and everything it starts. Loop thread only.
+// Keeping the handle does not keep any resource alive.
+class Process {
+ public:
+  pid_t pid() const { return pid_; }
+  pid_t pgid() const { return pid_; }  // the main process leads its own group
+  const std::string& unit_name() const { return unit_name_; }
+  const std::string& log_path() const { return log_path_; }
+  const std::string& cgroup_path() const { return cgroup_path_; }  // "" without cgroup
+  bool exited() const { return exit_status_.has_value(); }      // main process reaped
+  std::optional<ExitStatus> exit_status() const { return exit_status_; }
+  // True once the main process is reaped and no process of the unit is left.
+  bool finished() const { return finished_; }
+
+ private:
+  friend class internal::Unit;
+  friend class internal::ManagerCore;
+  friend class ProcessManager;
+
+  pid_t pid_ = 0;
+  std::string unit_name_;
+  std::string log_path_;
+  std::string cgroup_path_;
+  std::optional<ExitStatus> exit_status_;
+  bool finished_ = false;
+  std::weak_ptr<internal::Unit> unit_;
+};
+
+struct ProcessManagerOptions {
+  // Names this daemon's state dir: cgroup parent "overseer-<instance_id>" and the env marker
+  // OVERSEER_UNIT=<instance_id>/<unit_name>. Characters outside [A-Za-z0-9_.-] become '_'.
+  std::string instance_id;
+  // Use cgroup v2 when the host has a writable v2 mount (/sys/fs/cgroup, else
+  // /sys/fs/cgroup/unified). false forces process groups + env marker + subreaper.
+  bool use_cgroup = true;
+};
+
+class ProcessManager {
+ public:
+  // Sets PR_SET_CHILD_SUBREAPER, starts listening for SIGCHLD and reaps untracked zombies.
+  ProcessManager(boost::asio::io_context& io, ProcessManagerOptions options);
+  ~ProcessManager();
+  ProcessManager(const ProcessManager&) = delete;
+  ProcessManager& operator=(const ProcessManager&) = delete;
+
+  // Starts spec.argv in a new process group (and cgroup), stdin /dev/null, stdout+stderr to
+  // spec.log_path, signal mask and dispositions reset, no daemon fd inherited, env marker
+  // appended. A missing command exits 127 with the shell's message in the log.
+  // Errors: kInvalidRequest (empty argv, bad unit_name, unit_name in use), kInternal (log file,
+  // cgroup, pipe or spawn failure; the message says which).
+  Result<std::shared_ptr<Process>> Spawn(const SpawnSpec& spec, ProcessCallbacks callbacks);
+
+  // SIGSTOP / SIGCONT to the main process, its group and every process of the unit.
+  // kInvalidStateTransition if the main process has exited; kInternal if a signal fails.
+  Status Pause(Process& p);
+  Status Resume(Process& p);
+
+  // SIGTERM then SIGCONT to every process of the unit; after `grace`, SIGKILL (cgroup.kill
+  // where available). `done` runs on the loop once the main process is reaped and no process
+  // of the unit is left (also right away, posted, if that is already so). Calling it again
+  // adds `done` to the waiters. Also the way to end stragglers after on_exit.
+  void Terminate(const std::shared_ptr<Process>& p, std::chrono::milliseconds grace,
+                 std::function<void()> done);
+
+  // Usage of the unit's live processes; zeros once finished.
+  Usage ReadUsage(const Process& p);
+
+  bool cgroups_enabled() const;
+  // "<v2 root>/overseer-<instance_id>" when cgroups are enabled, else "".
+  const std::string& cgroup_parent() const;
+
+  // Call at start, before any Spawn: SIGKILLs every process left by an earlier daemon of this
+  // instance (in leftover cgroups under our parent dir, or carrying our env marker), waits
+  // (asynchronously, pidfds) until they are gone, removes the leftover cgroup dirs, then runs
+  // `done(count_killed)` on the loop. Gives up waiting after 30 s (logged).
+  void KillLeftovers(std::function<void(int)> done);
+
+  // See TailLogFiles (log_file.h): last `lines` lines of log_path.1 + log_path, at most
+  // `max_bytes`. kNotFound if there is no log. Any thread.
+  static Result<std::string> TailLog(const std::string& log_path, int lines, int64_t max_bytes);
+
+ private:
+  std::shared_ptr<internal::ManagerCore> core_;
+};
+
+}  // namespace overseer::proc
