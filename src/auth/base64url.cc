@@ -47,22 +47,31 @@ std::string Base64UrlEncode(std::string_view data) {
 }
 
 std::optional<size_t> Base64UrlDecode(std::string_view in, unsigned char* out) {
-  if (in.size() % 4 == 1) return std::nullopt;
+  const size_t rest = in.size() % 4;
+  if (rest == 1) return std::nullopt;
+  const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+  const size_t full = in.size() - rest;
   size_t n = 0;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (const char c : in) {
-    const uint8_t v = kDecode[static_cast<unsigned char>(c)];
-    if (v == kInvalid) return std::nullopt;
-    acc = (acc << 6) | v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[n++] = static_cast<unsigned char>((acc >> bits) & 0xff);
-    }
+  for (size_t i = 0; i < full; i += 4) {
+    const uint32_t a = kDecode[p[i]], b = kDecode[p[i + 1]], c = kDecode[p[i + 2]],
+                   d = kDecode[p[i + 3]];
+    if (((a | b | c | d) & 0x80) != 0) return std::nullopt;  // kInvalid has the top bit
+    const uint32_t v = a << 18 | b << 12 | c << 6 | d;
+    out[n++] = static_cast<unsigned char>(v >> 16);
+    out[n++] = static_cast<unsigned char>(v >> 8);
+    out[n++] = static_cast<unsigned char>(v);
   }
-  // Leftover bits (2 or 4) must be zero: "QQ" and "QR" must not both decode to "A".
-  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
+  if (rest == 0) return n;
+  const uint32_t a = kDecode[p[full]], b = kDecode[p[full + 1]];
+  const uint32_t c = rest == 3 ? kDecode[p[full + 2]] : 0;
+  if (((a | b | c) & 0x80) != 0) return std::nullopt;
+  const uint32_t v = a << 18 | b << 12 | c << 6;
+  // The bits past the last whole byte must be zero: "QQ" and "QR" must not both decode to
+  // "A" (only the canonical encoding passes).
+  if (rest == 2 && (v & 0xffff) != 0) return std::nullopt;
+  if (rest == 3 && (v & 0xff) != 0) return std::nullopt;
+  out[n++] = static_cast<unsigned char>(v >> 16);
+  if (rest == 3) out[n++] = static_cast<unsigned char>(v >> 8);
   return n;
 }
 

@@ -10,6 +10,7 @@
 
 #include <boost/json.hpp>
 #include <cmath>
+#include <atomic>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -22,6 +23,7 @@ namespace json = boost::json;
 
 // The key objects for one algorithm. Immutable after Make*; read concurrently.
 struct KeyMaterial {
+  uint64_t id = 0;  // unique per process: keys the per-thread HMAC context cache
   Algorithm alg = Algorithm::kHS256;
   EVP_MAC* mac = nullptr;               // HS256
   EVP_MAC_CTX* mac_template = nullptr;  // HS256: keyed; duplicated per call
@@ -41,6 +43,8 @@ struct KeyMaterial {
 };
 
 namespace {
+
+std::atomic<uint64_t> next_key_id{1};
 
 constexpr size_t kHs256Bytes = 32;
 constexpr size_t kEs256Bytes = 64;
@@ -76,7 +80,6 @@ void FreeBio(BIO* b) { BIO_free(b); }
 using OwnedBio = Owned<BIO, FreeBio>;
 using OwnedPkey = Owned<EVP_PKEY, EVP_PKEY_free>;
 using OwnedMdCtx = Owned<EVP_MD_CTX, EVP_MD_CTX_free>;
-using OwnedMacCtx = Owned<EVP_MAC_CTX, EVP_MAC_CTX_free>;
 using OwnedEcdsaSig = Owned<ECDSA_SIG, ECDSA_SIG_free>;
 void FreeBn(BIGNUM* b) { BN_free(b); }
 using OwnedBn = Owned<BIGNUM, FreeBn>;
@@ -144,6 +147,7 @@ Result<std::unique_ptr<KeyMaterial>> MakeHmacKey(const std::string& secret) {
     return InvalidRequest("HMAC secret must be at least 32 bytes");
   }
   auto km = std::make_unique<KeyMaterial>();
+  km->id = next_key_id.fetch_add(1, std::memory_order_relaxed);
   km->alg = Algorithm::kHS256;
   km->signature_size = kHs256Bytes;
   km->mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
@@ -160,16 +164,42 @@ Result<std::unique_ptr<KeyMaterial>> MakeHmacKey(const std::string& secret) {
   return km;
 }
 
+// One keyed HMAC context per thread, reset (EVP_MAC_init with a null key keeps the key)
+// instead of duplicated per call: a dup costs ~1.5 us, a reset ~0.3 us. Holds the context
+// of the last key this thread used; freed at thread exit.
+struct ThreadMacCache {
+  uint64_t key_id = 0;
+  EVP_MAC_CTX* ctx = nullptr;
+  ThreadMacCache() = default;
+  ThreadMacCache(const ThreadMacCache&) = delete;
+  ThreadMacCache& operator=(const ThreadMacCache&) = delete;
+  ~ThreadMacCache() { EVP_MAC_CTX_free(ctx); }
+  void Reset() {
+    EVP_MAC_CTX_free(ctx);
+    ctx = nullptr;
+    key_id = 0;
+  }
+};
+thread_local ThreadMacCache tls_mac_cache;
+
 // HMAC-SHA256 of `data` into `out` (32 bytes); false on an OpenSSL failure.
 bool ComputeHmac(const KeyMaterial& km, std::string_view data, unsigned char* out) {
-  OwnedMacCtx ctx(EVP_MAC_CTX_dup(km.mac_template));
+  ThreadMacCache& cache = tls_mac_cache;
+  if (cache.key_id != km.id) {
+    cache.Reset();
+    cache.ctx = EVP_MAC_CTX_dup(km.mac_template);
+    if (cache.ctx != nullptr) cache.key_id = km.id;
+  }
   size_t len = 0;
   const bool ok =
-      ctx.p != nullptr &&
-      EVP_MAC_update(ctx.p, reinterpret_cast<const unsigned char*>(data.data()), data.size()) ==
-          1 &&
-      EVP_MAC_final(ctx.p, out, &len, kHs256Bytes) == 1 && len == kHs256Bytes;
-  if (!ok) ERR_clear_error();
+      cache.ctx != nullptr && EVP_MAC_init(cache.ctx, nullptr, 0, nullptr) == 1 &&
+      EVP_MAC_update(cache.ctx, reinterpret_cast<const unsigned char*>(data.data()),
+                     data.size()) == 1 &&
+      EVP_MAC_final(cache.ctx, out, &len, kHs256Bytes) == 1 && len == kHs256Bytes;
+  if (!ok) {
+    cache.Reset();
+    ERR_clear_error();
+  }
   return ok;
 }
 

@@ -5,8 +5,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "auth/jwt.h"
 #include "test_keys.h"
@@ -534,6 +537,57 @@ TEST(JwtVerifierTest, UnsupportedPublicKeysRefused) {
     auto v = JwtVerifier::ForPublicKeyPem(pem);
     ASSERT_FALSE(v.ok()) << pem;
     EXPECT_EQ(v.error().code, ErrorCode::kInvalidRequest);
+  }
+}
+
+}  // namespace
+}  // namespace overseer::auth
+
+namespace overseer::auth {
+namespace {
+
+// Verify is const and thread-safe: several threads share two HS256 verifiers (so each
+// thread's cached HMAC context keeps switching keys) and an ES256 one.
+TEST(JwtVerifierConcurrencyTest, SharedVerifiersAgreeAcrossThreads) {
+  auto a = HsVerifier();
+  auto b = JwtVerifier::ForHmacSecret("second-secret-0123456789abcdef-0123456789");
+  ASSERT_TRUE(b.ok());
+  auto es = PemVerifier(EcP256().public_pem);
+  const std::string token_a = HsToken(kHsHeader, kPayload);
+  const std::string token_b =
+      MakeHsToken("second-secret-0123456789abcdef-0123456789", kHsHeader, kPayload);
+  const std::string token_es = MakePkToken(EcP256().private_pem, true, kEsHeader, kPayload);
+
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) {
+        if (!a->Verify(token_a, kNow).ok()) ++wrong;
+        if (a->Verify(token_b, kNow).ok()) ++wrong;
+        if (!(*b)->Verify(token_b, kNow).ok()) ++wrong;
+        if ((*b)->Verify(token_a, kNow).ok()) ++wrong;
+        if (!a->Verify(token_a, kNow).ok()) ++wrong;  // same key twice in a row
+        if (i % 20 == 0 && !es->Verify(token_es, kNow).ok()) ++wrong;
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+// A verifier destroyed and another made (possibly at the same address) must not reuse the
+// first one's key.
+TEST(JwtVerifierConcurrencyTest, NewVerifierNeverUsesOldKey) {
+  const std::string token = HsToken(kHsHeader, kPayload);
+  for (int i = 0; i < 20; ++i) {
+    {
+      auto v = HsVerifier();
+      ASSERT_TRUE(v->Verify(token, kNow).ok());
+    }
+    auto other = JwtVerifier::ForHmacSecret("yet-another-secret-0123456789abcdef!");
+    ASSERT_TRUE(other.ok());
+    ASSERT_FALSE((*other)->Verify(token, kNow).ok());
   }
 }
 
