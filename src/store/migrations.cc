@@ -80,9 +80,9 @@ Result<std::vector<Migration>> ParseMigrations(std::span<const embedded::File> f
   out.reserve(by_version.size());
   for (auto& [version, p] : by_version) {
     if (!p.has_up || !p.has_down) {
-      return MakeError(ErrorCode::kInternal,
-                       "migration " + std::to_string(version) + " lacks its " +
-                           (p.has_up ? "down" : "up") + " file");
+      return MakeError(ErrorCode::kInternal, "migration " + std::to_string(version) +
+                                                 " lacks its " + (p.has_up ? "down" : "up") +
+                                                 " file");
     }
     out.push_back(std::move(p.m));
   }

@@ -18,8 +18,8 @@ namespace overseer::store {
 
 struct Migration {
   int version = 0;
-  std::string name;     // "init" for 0001_init.up.sql
-  std::string up_sql;   // script, may hold several statements
+  std::string name;    // "init" for 0001_init.up.sql
+  std::string up_sql;  // script, may hold several statements
   std::string down_sql;
 };
 
@@ -36,7 +36,8 @@ struct AppliedMigration {
 using AppliedMap = std::map<int, AppliedMigration>;
 
 // The migrations not yet applied, ascending by version.
-std::vector<const Migration*> PlanUp(const std::vector<Migration>& known, const AppliedMap& applied);
+std::vector<const Migration*> PlanUp(const std::vector<Migration>& known,
+                                     const AppliedMap& applied);
 
 // The newest `steps` applied migrations, newest first (fewer if fewer are applied).
 // kInvalidRequest if steps < 0; kInternal if one of them is unknown to this binary (the

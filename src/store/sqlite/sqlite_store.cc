@@ -28,23 +28,22 @@ using core::Worker;
 using core::WorkerState;
 
 // Column lists, in the order the row readers below expect.
-#define OVERSEER_WORKER_COLUMNS                                                              \
-  "id, workspace_id, job_id, status, status_reason, pid, pgid, exit_code, exit_signal, "    \
-  "attempt, metadata_json, cgroup_path, log_path, created_at, updated_at, started_at, "     \
+#define OVERSEER_WORKER_COLUMNS                                                          \
+  "id, workspace_id, job_id, status, status_reason, pid, pgid, exit_code, exit_signal, " \
+  "attempt, metadata_json, cgroup_path, log_path, created_at, updated_at, started_at, "  \
   "ended_at"
-#define OVERSEER_JOB_COLUMNS                                                                 \
-  "id, workspace_id, name, status, depth, parent_job_id, depends_on, worker_count, "        \
-  "timeout_seconds, retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, "   \
-  "retry_multiplier, retry_jitter, task_json, metadata_json, result_json, status_reason, "  \
+#define OVERSEER_JOB_COLUMNS                                                               \
+  "id, workspace_id, name, status, depth, parent_job_id, depends_on, worker_count, "       \
+  "timeout_seconds, retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, "  \
+  "retry_multiplier, retry_jitter, task_json, metadata_json, result_json, status_reason, " \
   "created_at, updated_at, started_at, completed_at"
 
 constexpr std::string_view kBegin = "BEGIN IMMEDIATE";
 constexpr std::string_view kCommit = "COMMIT";
 constexpr std::string_view kRollback = "ROLLBACK";
 
-constexpr std::string_view kInsertJob =
-    "INSERT INTO jobs (" OVERSEER_JOB_COLUMNS
-    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+constexpr std::string_view kInsertJob = "INSERT INTO jobs (" OVERSEER_JOB_COLUMNS
+                                        ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 constexpr std::string_view kInsertWorker =
     "INSERT INTO workers (" OVERSEER_WORKER_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 constexpr std::string_view kInsertTransition =
@@ -126,8 +125,8 @@ class Binder {
   explicit Binder(sqlite3_stmt* stmt) : stmt_(stmt) {}
 
   Binder& Text(std::string_view v) {
-    return Check(sqlite3_bind_text64(stmt_, idx_++, v.data(), v.size(), SQLITE_STATIC,
-                                     SQLITE_UTF8));
+    return Check(
+        sqlite3_bind_text64(stmt_, idx_++, v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8));
   }
   Binder& TextOrNull(std::string_view v) { return v.empty() ? Null() : Text(v); }
   Binder& Int(int64_t v) { return Check(sqlite3_bind_int64(stmt_, idx_++, v)); }
@@ -262,9 +261,9 @@ class SqliteStore final : public Store {
         spdlog::warn("sqlite: journal_mode is {}, not wal", mode);
       }
     }
-    for (std::string_view pragma : {std::string_view("PRAGMA synchronous=NORMAL"),
-                                    std::string_view("PRAGMA foreign_keys=ON"),
-                                    kCreateMigrationsTable}) {
+    for (std::string_view pragma :
+         {std::string_view("PRAGMA synchronous=NORMAL"), std::string_view("PRAGMA foreign_keys=ON"),
+          kCreateMigrationsTable}) {
       if (Status st = Run(pragma, "configure"); !st) return st;
     }
     return OkStatus();
@@ -431,11 +430,9 @@ class SqliteStore final : public Store {
         "list transitions");
   }
 
-  Result<std::vector<Worker>> ListWorkersInStates(
-      const std::vector<WorkerState>& states) override {
+  Result<std::vector<Worker>> ListWorkersInStates(const std::vector<WorkerState>& states) override {
     if (states.empty()) return std::vector<Worker>{};
-    const std::string sql = "SELECT " OVERSEER_WORKER_COLUMNS
-                            " FROM workers WHERE status IN (" +
+    const std::string sql = "SELECT " OVERSEER_WORKER_COLUMNS " FROM workers WHERE status IN (" +
                             Marks(states.size()) + ") ORDER BY id";
     std::lock_guard lock(mu_);
     Result<sqlite3_stmt*> s = Prepare(sql);
@@ -464,10 +461,10 @@ class SqliteStore final : public Store {
   // Every worker state in enum order, zero counts included.
   Result<std::vector<std::pair<WorkerState, int64_t>>> CountWorkersByStatus(
       const std::string& workspace_id) override {
-    constexpr std::array<WorkerState, 7> kAll = {
-        WorkerState::kIdle,      WorkerState::kRunning,  WorkerState::kPaused,
-        WorkerState::kCompleted, WorkerState::kFailed,   WorkerState::kRetrying,
-        WorkerState::kTerminated};
+    constexpr std::array<WorkerState, 7> kAll = {WorkerState::kIdle,      WorkerState::kRunning,
+                                                 WorkerState::kPaused,    WorkerState::kCompleted,
+                                                 WorkerState::kFailed,    WorkerState::kRetrying,
+                                                 WorkerState::kTerminated};
     std::vector<std::pair<WorkerState, int64_t>> out;
     for (WorkerState st : kAll) out.emplace_back(st, 0);
     std::lock_guard lock(mu_);
@@ -490,9 +487,8 @@ class SqliteStore final : public Store {
     return out;
   }
 
-  Result<IdempotencyRecord> BeginIdempotent(const std::string& workspace_id,
-                                            const std::string& key, const std::string& fingerprint,
-                                            TimeMs now) override {
+  Result<IdempotencyRecord> BeginIdempotent(const std::string& workspace_id, const std::string& key,
+                                            const std::string& fingerprint, TimeMs now) override {
     std::lock_guard lock(mu_);
     {
       Result<sqlite3_stmt*> s = Prepare(kIdemInsert);
@@ -539,7 +535,8 @@ class SqliteStore final : public Store {
     Binder b(*s);
     b.Int(status).Text(body).Int(now).Text(workspace_id).Text(key);
     if (Status st = StepDone(*s, b, "finish idempotent"); !st) return st;
-    if (sqlite3_changes(db_) == 0) return MakeError(ErrorCode::kNotFound, "idempotency key not found");
+    if (sqlite3_changes(db_) == 0)
+      return MakeError(ErrorCode::kNotFound, "idempotency key not found");
     return OkStatus();
   }
 
@@ -759,8 +756,12 @@ class SqliteStore final : public Store {
     if (!s) return std::move(s).error();
     Use use(*s);
     Binder b(*s);
-    b.Text(worker_id).Text(workspace_id).Text(t.from_state).Text(t.to_state).Text(t.reason).Int(
-        t.timestamp);
+    b.Text(worker_id)
+        .Text(workspace_id)
+        .Text(t.from_state)
+        .Text(t.to_state)
+        .Text(t.reason)
+        .Int(t.timestamp);
     return StepDone(*s, b, "insert transition");
   }
 
@@ -820,7 +821,8 @@ class SqliteStore final : public Store {
           .Text(expected);
       if (Status st = StepDone(*s, b, "update worker"); !st) return st;
     }
-    if (sqlite3_changes(db_) == 0) return CasFailure(kWorkerStatus, w.workspace_id, w.id, "worker", to);
+    if (sqlite3_changes(db_) == 0)
+      return CasFailure(kWorkerStatus, w.workspace_id, w.id, "worker", to);
     core::Transition t = u.transition;
     if (t.from_state.empty()) t.from_state = std::string(expected);
     if (t.to_state.empty()) t.to_state = std::string(to);

@@ -1,0 +1,158 @@
+// The conformance suite on SQLite (:memory: and a file), plus SQLite-only behaviour.
+#include "store/sqlite/sqlite_store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "unit/store/store_conformance.h"
+
+namespace overseer::store {
+namespace {
+
+using testing_support::BackendFactory;
+using testing_support::StoreBackend;
+using testing_support::StoreConformanceTest;
+
+// A fresh temporary directory, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = ::testing::TempDir() + "overseer_store_XXXXXX";
+    char* made = mkdtemp(tmpl.data());
+    EXPECT_NE(made, nullptr);
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+class SqliteMemoryBackend final : public StoreBackend {
+ public:
+  Result<std::unique_ptr<Store>> Open() override { return OpenSqliteStore(":memory:"); }
+  bool Persistent() const override { return false; }
+  Result<int64_t> CountRows(Store& store, const std::string& table) override {
+    return SqliteCountRowsForTest(store, table);
+  }
+};
+
+class SqliteFileBackend final : public StoreBackend {
+ public:
+  // A parent directory that does not exist yet: Open creates it.
+  Result<std::unique_ptr<Store>> Open() override {
+    return OpenSqliteStore(dir_.path() + "/state/overseer.db");
+  }
+  bool Persistent() const override { return true; }
+  Result<int64_t> CountRows(Store& store, const std::string& table) override {
+    return SqliteCountRowsForTest(store, table);
+  }
+
+ private:
+  TempDir dir_;
+};
+
+INSTANTIATE_TEST_SUITE_P(
+    Sqlite, StoreConformanceTest,
+    ::testing::Values(BackendFactory{"Memory",
+                                     [] { return std::make_unique<SqliteMemoryBackend>(); }},
+                      BackendFactory{"File", [] { return std::make_unique<SqliteFileBackend>(); }}),
+    testing_support::BackendName);
+
+std::string QueryText(const std::string& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  std::string out;
+  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
+      const unsigned char* t = sqlite3_column_text(s, 0);
+      out = t ? reinterpret_cast<const char*>(t) : "";
+    }
+    sqlite3_finalize(s);
+  }
+  sqlite3_close(db);
+  return out;
+}
+
+TEST(SqliteStoreTest, FileIsInWalModeWithSchemaTables) {
+  TempDir dir;
+  const std::string path = dir.path() + "/a/b/overseer.db";
+  Result<std::unique_ptr<Store>> store = OpenSqliteStore(path);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  ASSERT_TRUE((*store)->MigrateUp().ok());
+  EXPECT_TRUE(std::filesystem::exists(path));
+  EXPECT_EQ(QueryText(path, "PRAGMA journal_mode"), "wal");
+  for (const char* table : {"jobs", "workers", "state_transitions", "idempotency_keys", "events",
+                            "schema_migrations"}) {
+    EXPECT_EQ(QueryText(path, std::string("SELECT name FROM sqlite_master WHERE type='table' AND "
+                                          "name='") +
+                                  table + "'"),
+              table);
+  }
+  ASSERT_TRUE((*store)->MigrateDown(1).ok());
+  EXPECT_EQ(QueryText(path,
+                      "SELECT COUNT(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
+                      "AND name <> 'schema_migrations'"),
+            "0");
+}
+
+TEST(SqliteStoreTest, UncreatableDirectoryIsUnavailable) {
+  TempDir dir;
+  const std::string file = dir.path() + "/plain-file";
+  std::ofstream(file) << "x";
+  Result<std::unique_ptr<Store>> store = OpenSqliteStore(file + "/sub/overseer.db");
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().code, ErrorCode::kUnavailable);
+}
+
+TEST(SqliteStoreTest, NotADatabaseIsInternalWithoutDetailsInMessage) {
+  TempDir dir;
+  const std::string file = dir.path() + "/garbage.db";
+  std::ofstream(file) << std::string(4096, 'z');
+  Result<std::unique_ptr<Store>> store = OpenSqliteStore(file);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().code, ErrorCode::kInternal);
+  EXPECT_EQ(store.error().message, "database error");
+}
+
+TEST(SqliteStoreTest, LockedDatabaseIsUnavailable) {
+  TempDir dir;
+  const std::string path = dir.path() + "/overseer.db";
+  Result<std::unique_ptr<Store>> store = OpenSqliteStore(path);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->MigrateUp().ok());
+  // Another process-like connection holds the write lock: the store waits out its busy
+  // timeout (5 s), then reports kUnavailable rather than blocking forever.
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  Status apply = (*store)->PurgeIdempotent(0, true);
+  ASSERT_FALSE(apply.ok());
+  EXPECT_EQ(apply.error().code, ErrorCode::kUnavailable);
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  EXPECT_TRUE((*store)->PurgeIdempotent(0, true).ok());
+}
+
+TEST(SqliteStoreTest, CountRowsRejectsNonIdentifiers) {
+  Result<std::unique_ptr<Store>> store = OpenSqliteStore(":memory:");
+  ASSERT_TRUE(store.ok());
+  Result<int64_t> n = SqliteCountRowsForTest(**store, "jobs; DROP TABLE jobs");
+  ASSERT_FALSE(n.ok());
+  EXPECT_EQ(n.error().code, ErrorCode::kInvalidRequest);
+}
+
+}  // namespace
+}  // namespace overseer::store

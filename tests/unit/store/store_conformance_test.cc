@@ -1,0 +1,887 @@
+// The Store conformance suite (see store_conformance.h); backends instantiate it elsewhere.
+#include "unit/store/store_conformance.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/ids.h"
+#include "core/types.h"
+
+namespace overseer::store::testing_support {
+namespace {
+
+using core::Job;
+using core::JobState;
+using core::Transition;
+using core::Worker;
+using core::WorkerState;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+constexpr TimeMs kT0 = 1'764'000'000'000;
+
+Job MakeJob(const std::string& ws, JobState status = JobState::kSubmitted,
+            const std::string& parent = "", int depth = 0) {
+  Job j;
+  j.id = NewId("j_");
+  j.workspace_id = ws;
+  j.name = "job " + j.id;
+  j.status = status;
+  j.depth = depth;
+  j.parent_job_id = parent;
+  j.task_json = R"({"runtime":"command","command":["true"]})";
+  j.metadata_json = "{}";
+  j.created_at = kT0;
+  j.updated_at = kT0;
+  return j;
+}
+
+// Every field set to a distinctive non-default value.
+Job FullJob(const std::string& ws) {
+  Job j = MakeJob(ws, JobState::kRunning, NewId("j_"), 3);
+  j.depends_on = {NewId("j_"), NewId("j_"), "odd \"id\"\\\n\x01"};
+  j.worker_count = 7;
+  j.timeout_seconds = 3600;
+  j.retry = core::RetryPolicy{5, 250, 90'000, 1.7, 0.33};
+  j.metadata_json = R"({"owner":"ada","tags":["x"]})";
+  j.result_json = R"({"ok":true})";
+  j.status_reason = "SPAWNED";
+  j.updated_at = kT0 + 5;
+  j.started_at = kT0 + 2;
+  j.completed_at = kT0 + 9;
+  return j;
+}
+
+Worker MakeWorker(const std::string& ws, const std::string& job_id,
+                  WorkerState status = WorkerState::kIdle) {
+  Worker w;
+  w.id = NewId("w_");
+  w.workspace_id = ws;
+  w.job_id = job_id;
+  w.status = status;
+  w.metadata_json = "{}";
+  w.log_path = "/tmp/logs/" + w.id + ".log";
+  w.created_at = kT0;
+  w.updated_at = kT0;
+  return w;
+}
+
+Worker FullWorker(const std::string& ws) {
+  Worker w = MakeWorker(ws, NewId("j_"), WorkerState::kFailed);
+  w.status_reason = "EXIT_NONZERO";
+  w.pid = 4242;
+  w.pgid = 4242;
+  w.exit_code = 3;
+  w.exit_signal = 9;
+  w.attempt = 2;
+  w.metadata_json = R"({"k":"v"})";
+  w.cgroup_path = "/sys/fs/cgroup/overseer/" + w.id;
+  w.updated_at = kT0 + 10;
+  w.started_at = kT0 + 1;
+  w.ended_at = kT0 + 9;
+  return w;
+}
+
+void ExpectSameJob(const Job& a, const Job& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.workspace_id, b.workspace_id);
+  EXPECT_EQ(a.name, b.name);
+  EXPECT_EQ(a.status, b.status);
+  EXPECT_EQ(a.depth, b.depth);
+  EXPECT_EQ(a.parent_job_id, b.parent_job_id);
+  EXPECT_EQ(a.depends_on, b.depends_on);
+  EXPECT_EQ(a.worker_count, b.worker_count);
+  EXPECT_EQ(a.timeout_seconds, b.timeout_seconds);
+  EXPECT_EQ(a.retry.max_attempts, b.retry.max_attempts);
+  EXPECT_EQ(a.retry.initial_backoff_ms, b.retry.initial_backoff_ms);
+  EXPECT_EQ(a.retry.max_backoff_ms, b.retry.max_backoff_ms);
+  EXPECT_EQ(a.retry.multiplier, b.retry.multiplier);
+  EXPECT_EQ(a.retry.jitter, b.retry.jitter);
+  EXPECT_EQ(a.task_json, b.task_json);
+  EXPECT_EQ(a.metadata_json, b.metadata_json);
+  EXPECT_EQ(a.result_json, b.result_json);
+  EXPECT_EQ(a.status_reason, b.status_reason);
+  EXPECT_EQ(a.created_at, b.created_at);
+  EXPECT_EQ(a.updated_at, b.updated_at);
+  EXPECT_EQ(a.started_at, b.started_at);
+  EXPECT_EQ(a.completed_at, b.completed_at);
+}
+
+void ExpectSameWorker(const Worker& a, const Worker& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.workspace_id, b.workspace_id);
+  EXPECT_EQ(a.job_id, b.job_id);
+  EXPECT_EQ(a.status, b.status);
+  EXPECT_EQ(a.status_reason, b.status_reason);
+  EXPECT_EQ(a.pid, b.pid);
+  EXPECT_EQ(a.pgid, b.pgid);
+  EXPECT_EQ(a.exit_code, b.exit_code);
+  EXPECT_EQ(a.exit_signal, b.exit_signal);
+  EXPECT_EQ(a.attempt, b.attempt);
+  EXPECT_EQ(a.metadata_json, b.metadata_json);
+  EXPECT_EQ(a.cgroup_path, b.cgroup_path);
+  EXPECT_EQ(a.log_path, b.log_path);
+  EXPECT_EQ(a.created_at, b.created_at);
+  EXPECT_EQ(a.updated_at, b.updated_at);
+  EXPECT_EQ(a.started_at, b.started_at);
+  EXPECT_EQ(a.ended_at, b.ended_at);
+}
+
+std::vector<std::string> Ids(const auto& items) {
+  std::vector<std::string> out;
+  for (const auto& it : items) out.push_back(it.id);
+  return out;
+}
+
+std::string DetailString(const Error& e, const std::string& key) {
+  for (const auto& [k, v] : e.details) {
+    if (k == key && std::holds_alternative<std::string>(v)) return std::get<std::string>(v);
+  }
+  return "<missing>";
+}
+
+WorkerUpdate Move(const Worker& before, WorkerState to, const std::string& reason, TimeMs ts) {
+  WorkerUpdate u;
+  u.worker = before;
+  u.worker.status = to;
+  u.worker.status_reason = reason;
+  u.worker.updated_at = ts;
+  u.expected_status = before.status;
+  u.transition = Transition{std::string(core::WorkerStateName(before.status)),
+                            std::string(core::WorkerStateName(to)), reason, ts};
+  return u;
+}
+
+#define ASSERT_OK(expr)                                         \
+  do {                                                          \
+    const auto& ok_status_ = (expr);                            \
+    ASSERT_TRUE(ok_status_.ok()) << ok_status_.error().message; \
+  } while (false)
+
+// ---- migrations ----------------------------------------------------------------------
+
+TEST_P(StoreConformanceTest, MigrationsReportAppliedAfterUp) {
+  Result<std::vector<MigrationInfo>> infos = store_->Migrations();
+  ASSERT_OK(infos);
+  ASSERT_FALSE(infos->empty());
+  EXPECT_EQ(infos->front().version, 1);
+  EXPECT_EQ(infos->front().name, "init");
+  for (const MigrationInfo& m : *infos) {
+    EXPECT_TRUE(m.applied) << m.version;
+    EXPECT_GT(m.applied_at, 0) << m.version;
+  }
+  // Up again is a no-op.
+  ASSERT_OK(store_->MigrateUp());
+  Result<std::vector<MigrationInfo>> again = store_->Migrations();
+  ASSERT_OK(again);
+  EXPECT_EQ(again->size(), infos->size());
+}
+
+TEST_P(StoreConformanceTest, MigrateUpDownUpRoundTrip) {
+  Worker w = MakeWorker("ws1", "j_1");
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}}));
+
+  Result<std::vector<MigrationInfo>> infos = store_->Migrations();
+  ASSERT_OK(infos);
+  const int all = static_cast<int>(infos->size());
+  ASSERT_OK(store_->MigrateDown(all));
+  Result<std::vector<MigrationInfo>> down = store_->Migrations();
+  ASSERT_OK(down);
+  ASSERT_EQ(down->size(), infos->size());
+  for (const MigrationInfo& m : *down) EXPECT_FALSE(m.applied) << m.version;
+  // The tables are gone: reads fail (not "not found").
+  Result<Worker> gone = store_->GetWorker("ws1", w.id);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, ErrorCode::kInternal);
+  EXPECT_EQ(gone.error().message, "database error");
+
+  ASSERT_OK(store_->MigrateUp());
+  Result<std::vector<MigrationInfo>> up = store_->Migrations();
+  ASSERT_OK(up);
+  for (const MigrationInfo& m : *up) EXPECT_TRUE(m.applied) << m.version;
+  // Empty again and usable.
+  Result<Worker> missing = store_->GetWorker("ws1", w.id);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}}));
+  ASSERT_OK(store_->GetWorker("ws1", w.id));
+}
+
+TEST_P(StoreConformanceTest, MigrateDownOneStepRollsBackOnlyTheNewest) {
+  Result<std::vector<MigrationInfo>> infos = store_->Migrations();
+  ASSERT_OK(infos);
+  ASSERT_OK(store_->MigrateDown(1));
+  Result<std::vector<MigrationInfo>> after = store_->Migrations();
+  ASSERT_OK(after);
+  ASSERT_EQ(after->size(), infos->size());
+  for (size_t i = 0; i < after->size(); ++i) {
+    EXPECT_EQ((*after)[i].applied, i + 1 < after->size()) << (*after)[i].version;
+  }
+  ASSERT_OK(store_->MigrateDown(0));    // nothing
+  ASSERT_OK(store_->MigrateDown(100));  // more than applied: all
+  ASSERT_OK(store_->MigrateUp());
+}
+
+TEST_P(StoreConformanceTest, MigrateDownRejectsNegativeSteps) {
+  Status st = store_->MigrateDown(-1);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kInvalidRequest);
+}
+
+TEST_P(StoreConformanceTest, Ping) { ASSERT_OK(store_->Ping()); }
+
+// ---- create, get, round trip ---------------------------------------------------------
+
+TEST_P(StoreConformanceTest, JobRoundTripsEveryField) {
+  const Job full = FullJob("ws1");
+  const Job bare = MakeJob("ws1");  // zeros and empties: nulls in the database
+  ASSERT_OK(store_->Apply(ChangeSet{{full, bare}, {}, {}, {}, {}}));
+  Result<Job> got = store_->GetJob("ws1", full.id);
+  ASSERT_OK(got);
+  ExpectSameJob(*got, full);
+  Result<Job> got_bare = store_->GetJob("ws1", bare.id);
+  ASSERT_OK(got_bare);
+  ExpectSameJob(*got_bare, bare);
+}
+
+TEST_P(StoreConformanceTest, WorkerRoundTripsEveryField) {
+  const Worker full = FullWorker("ws1");
+  Worker bare = MakeWorker("ws1", "j_x");
+  bare.exit_code = 0;  // a real zero exit code is not "null"
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {full, bare}, {}, {}, {}}));
+  Result<Worker> got = store_->GetWorker("ws1", full.id);
+  ASSERT_OK(got);
+  ExpectSameWorker(*got, full);
+  Result<Worker> got_bare = store_->GetWorker("ws1", bare.id);
+  ASSERT_OK(got_bare);
+  ExpectSameWorker(*got_bare, bare);
+  EXPECT_EQ(got_bare->exit_code, std::optional<int>(0));
+  EXPECT_EQ(got_bare->exit_signal, std::nullopt);
+}
+
+TEST_P(StoreConformanceTest, MissingIdsAreNotFound) {
+  Result<Job> j = store_->GetJob("ws1", "j_nope");
+  ASSERT_FALSE(j.ok());
+  EXPECT_EQ(j.error().code, ErrorCode::kNotFound);
+  Result<Worker> w = store_->GetWorker("ws1", "w_nope");
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(StoreConformanceTest, DuplicateIdFailsAsInternal) {
+  const Worker w = MakeWorker("ws1", "j_1");
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}}));
+  Status st = store_->Apply(ChangeSet{{}, {w}, {}, {}, {}});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kInternal);
+  EXPECT_EQ(st.error().message, "database error");
+}
+
+// ---- workspace isolation -------------------------------------------------------------
+
+TEST_P(StoreConformanceTest, AnotherWorkspaceSeesNothing) {
+  const Job job = MakeJob("ws1", JobState::kRunning);
+  const Worker w = MakeWorker("ws1", job.id, WorkerState::kRunning);
+  ASSERT_OK(store_->Apply(ChangeSet{{job}, {w}, {}, {}, {}}));
+
+  Result<Job> j = store_->GetJob("ws2", job.id);
+  ASSERT_FALSE(j.ok());
+  EXPECT_EQ(j.error().code, ErrorCode::kNotFound);
+  Result<Worker> wk = store_->GetWorker("ws2", w.id);
+  ASSERT_FALSE(wk.ok());
+  EXPECT_EQ(wk.error().code, ErrorCode::kNotFound);
+
+  Result<Page<Job>> jobs = store_->ListJobs("ws2", JobQuery{});
+  ASSERT_OK(jobs);
+  EXPECT_THAT(jobs->items, IsEmpty());
+  JobQuery by_status;
+  by_status.status = JobState::kRunning;
+  jobs = store_->ListJobs("ws2", by_status);
+  ASSERT_OK(jobs);
+  EXPECT_THAT(jobs->items, IsEmpty());
+
+  Result<Page<Worker>> workers = store_->ListWorkers("ws2", WorkerQuery{});
+  ASSERT_OK(workers);
+  EXPECT_THAT(workers->items, IsEmpty());
+  WorkerQuery by_job;
+  by_job.job_id = job.id;
+  workers = store_->ListWorkers("ws2", by_job);
+  ASSERT_OK(workers);
+  EXPECT_THAT(workers->items, IsEmpty());
+
+  Result<std::vector<std::pair<WorkerState, int64_t>>> counts = store_->CountWorkersByStatus("ws2");
+  ASSERT_OK(counts);
+  for (const auto& [state, n] : *counts) EXPECT_EQ(n, 0) << core::WorkerStateName(state);
+
+  // Updates addressed to the wrong workspace do not touch the row.
+  WorkerUpdate u = Move(w, WorkerState::kPaused, "PAUSE", kT0 + 1);
+  u.worker.workspace_id = "ws2";
+  Status st = store_->Apply(ChangeSet{{}, {}, {u}, {}, {}});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kNotFound);
+  JobUpdate ju{job, JobState::kRunning};
+  ju.job.workspace_id = "ws2";
+  ju.job.status = JobState::kCompleted;
+  st = store_->Apply(ChangeSet{{}, {}, {}, {ju}, {}});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kNotFound);
+  Result<Worker> still = store_->GetWorker("ws1", w.id);
+  ASSERT_OK(still);
+  EXPECT_EQ(still->status, WorkerState::kRunning);
+}
+
+// ---- lists, filters, pagination ------------------------------------------------------
+
+TEST_P(StoreConformanceTest, ListWorkersFiltersByStatusAndJob) {
+  const std::string ja = "j_a", jb = "j_b";
+  std::vector<Worker> all = {
+      MakeWorker("ws1", ja, WorkerState::kRunning), MakeWorker("ws1", ja, WorkerState::kIdle),
+      MakeWorker("ws1", jb, WorkerState::kRunning), MakeWorker("ws1", jb, WorkerState::kFailed),
+      MakeWorker("ws2", ja, WorkerState::kRunning)};
+  ASSERT_OK(store_->Apply(ChangeSet{{}, all, {}, {}, {}}));
+
+  Result<Page<Worker>> page = store_->ListWorkers("ws1", WorkerQuery{});
+  ASSERT_OK(page);
+  EXPECT_THAT(Ids(page->items), ElementsAre(all[0].id, all[1].id, all[2].id, all[3].id));
+  EXPECT_EQ(page->next_after_id, "");
+
+  WorkerQuery q;
+  q.status = WorkerState::kRunning;
+  page = store_->ListWorkers("ws1", q);
+  ASSERT_OK(page);
+  EXPECT_THAT(Ids(page->items), ElementsAre(all[0].id, all[2].id));
+
+  q = WorkerQuery{};
+  q.job_id = jb;
+  page = store_->ListWorkers("ws1", q);
+  ASSERT_OK(page);
+  EXPECT_THAT(Ids(page->items), ElementsAre(all[2].id, all[3].id));
+
+  q.status = WorkerState::kFailed;
+  page = store_->ListWorkers("ws1", q);
+  ASSERT_OK(page);
+  EXPECT_THAT(Ids(page->items), ElementsAre(all[3].id));
+
+  q.status = WorkerState::kPaused;
+  page = store_->ListWorkers("ws1", q);
+  ASSERT_OK(page);
+  EXPECT_THAT(page->items, IsEmpty());
+  EXPECT_EQ(page->next_after_id, "");
+}
+
+TEST_P(StoreConformanceTest, ListWorkersPagesWithoutLossOrRepeat) {
+  std::vector<Worker> all;
+  for (int i = 0; i < 23; ++i) {
+    all.push_back(MakeWorker("ws1", "j_1", i % 2 ? WorkerState::kRunning : WorkerState::kIdle));
+  }
+  std::vector<Worker> shuffled = all;
+  std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937(7));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, shuffled, {}, {}, {}}));
+  std::vector<std::string> expected = Ids(all);
+  std::sort(expected.begin(), expected.end());
+
+  for (int limit : {1, 4, 5, 22, 23, 24, 100}) {
+    std::vector<std::string> seen;
+    WorkerQuery q;
+    q.limit = limit;
+    int pages = 0;
+    while (true) {
+      Result<Page<Worker>> page = store_->ListWorkers("ws1", q);
+      ASSERT_OK(page);
+      ASSERT_LE(std::ssize(page->items), limit);
+      for (const Worker& w : page->items) seen.push_back(w.id);
+      ++pages;
+      ASSERT_LE(pages, 30) << "pagination does not end";
+      if (page->next_after_id.empty()) break;
+      EXPECT_EQ(std::ssize(page->items), limit) << "a page before the last must be full";
+      EXPECT_EQ(page->next_after_id, page->items.back().id);
+      q.after_id = page->next_after_id;
+    }
+    EXPECT_EQ(seen, expected) << "limit " << limit;
+    EXPECT_EQ(pages, (23 + limit - 1) / limit) << "limit " << limit;
+  }
+
+  // With a filter too.
+  WorkerQuery q;
+  q.status = WorkerState::kRunning;
+  q.limit = 3;
+  std::vector<std::string> seen;
+  while (true) {
+    Result<Page<Worker>> page = store_->ListWorkers("ws1", q);
+    ASSERT_OK(page);
+    for (const Worker& w : page->items) {
+      EXPECT_EQ(w.status, WorkerState::kRunning);
+      seen.push_back(w.id);
+    }
+    if (page->next_after_id.empty()) break;
+    q.after_id = page->next_after_id;
+  }
+  EXPECT_EQ(seen.size(), 11u);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), seen.size());
+}
+
+TEST_P(StoreConformanceTest, ListRejectsNonPositiveLimit) {
+  WorkerQuery wq;
+  wq.limit = 0;
+  Result<Page<Worker>> w = store_->ListWorkers("ws1", wq);
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.error().code, ErrorCode::kInvalidRequest);
+  JobQuery jq;
+  jq.limit = -5;
+  Result<Page<Job>> j = store_->ListJobs("ws1", jq);
+  ASSERT_FALSE(j.ok());
+  EXPECT_EQ(j.error().code, ErrorCode::kInvalidRequest);
+}
+
+TEST_P(StoreConformanceTest, ListJobsFiltersByStatusParentAndDepth) {
+  const Job root1 = MakeJob("ws1", JobState::kRunning);
+  const Job root2 = MakeJob("ws1", JobState::kCompleted);
+  const Job child1 = MakeJob("ws1", JobState::kRunning, root1.id, 1);
+  const Job child2 = MakeJob("ws1", JobState::kPending, root1.id, 1);
+  const Job grandchild = MakeJob("ws1", JobState::kRunning, child1.id, 2);
+  const Job other = MakeJob("ws2", JobState::kRunning);
+  ASSERT_OK(
+      store_->Apply(ChangeSet{{root1, root2, child1, child2, grandchild, other}, {}, {}, {}, {}}));
+
+  auto list = [&](JobQuery q) {
+    Result<Page<Job>> page = store_->ListJobs("ws1", q);
+    EXPECT_TRUE(page.ok());
+    return page.ok() ? Ids(page->items) : std::vector<std::string>{};
+  };
+  EXPECT_THAT(list(JobQuery{}),
+              ElementsAre(root1.id, root2.id, child1.id, child2.id, grandchild.id));
+  JobQuery q;
+  q.status = JobState::kRunning;
+  EXPECT_THAT(list(q), ElementsAre(root1.id, child1.id, grandchild.id));
+  q = JobQuery{};
+  q.parent_job_id = "";
+  EXPECT_THAT(list(q), ElementsAre(root1.id, root2.id));
+  q.parent_job_id = root1.id;
+  EXPECT_THAT(list(q), ElementsAre(child1.id, child2.id));
+  q.status = JobState::kPending;
+  EXPECT_THAT(list(q), ElementsAre(child2.id));
+  q = JobQuery{};
+  q.depth = 2;
+  EXPECT_THAT(list(q), ElementsAre(grandchild.id));
+  q.depth = 0;
+  q.status = JobState::kCompleted;
+  EXPECT_THAT(list(q), ElementsAre(root2.id));
+  q = JobQuery{};
+  q.depth = 1;
+  q.parent_job_id = root1.id;
+  q.status = JobState::kRunning;
+  EXPECT_THAT(list(q), ElementsAre(child1.id));
+}
+
+TEST_P(StoreConformanceTest, ListJobsPagesWithoutLossOrRepeat) {
+  std::vector<Job> all;
+  for (int i = 0; i < 17; ++i) all.push_back(MakeJob("ws1"));
+  std::vector<Job> shuffled = all;
+  std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937(11));
+  ASSERT_OK(store_->Apply(ChangeSet{shuffled, {}, {}, {}, {}}));
+  std::vector<std::string> expected = Ids(all);
+  std::sort(expected.begin(), expected.end());
+
+  for (int limit : {1, 3, 16, 17, 18}) {
+    JobQuery q;
+    q.limit = limit;
+    q.parent_job_id = "";
+    std::vector<std::string> seen;
+    for (int pages = 0;; ++pages) {
+      ASSERT_LE(pages, 20);
+      Result<Page<Job>> page = store_->ListJobs("ws1", q);
+      ASSERT_OK(page);
+      ASSERT_LE(std::ssize(page->items), limit);
+      for (const Job& j : page->items) seen.push_back(j.id);
+      if (page->next_after_id.empty()) break;
+      q.after_id = page->next_after_id;
+    }
+    EXPECT_EQ(seen, expected) << "limit " << limit;
+  }
+}
+
+TEST_P(StoreConformanceTest, ListInStatesSpansWorkspaces) {
+  std::vector<Worker> workers = {MakeWorker("ws1", "j_1", WorkerState::kRunning),
+                                 MakeWorker("ws2", "j_2", WorkerState::kPaused),
+                                 MakeWorker("ws3", "j_3", WorkerState::kCompleted),
+                                 MakeWorker("ws1", "j_1", WorkerState::kRetrying)};
+  std::vector<Job> jobs = {MakeJob("ws1", JobState::kRunning), MakeJob("ws2", JobState::kPending),
+                           MakeJob("ws3", JobState::kCompleted)};
+  ASSERT_OK(store_->Apply(ChangeSet{jobs, workers, {}, {}, {}}));
+
+  Result<std::vector<Worker>> live = store_->ListWorkersInStates(
+      {WorkerState::kRunning, WorkerState::kPaused, WorkerState::kRetrying});
+  ASSERT_OK(live);
+  EXPECT_THAT(Ids(*live), ElementsAre(workers[0].id, workers[1].id, workers[3].id));
+  Result<std::vector<Worker>> none = store_->ListWorkersInStates({});
+  ASSERT_OK(none);
+  EXPECT_THAT(*none, IsEmpty());
+
+  Result<std::vector<Job>> open =
+      store_->ListJobsInStates({JobState::kRunning, JobState::kPending});
+  ASSERT_OK(open);
+  EXPECT_THAT(Ids(*open), ElementsAre(jobs[0].id, jobs[1].id));
+  Result<std::vector<Job>> canceled = store_->ListJobsInStates({JobState::kCanceled});
+  ASSERT_OK(canceled);
+  EXPECT_THAT(*canceled, IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, CountWorkersByStatusCountsOneWorkspace) {
+  std::vector<Worker> workers = {
+      MakeWorker("ws1", "j", WorkerState::kRunning), MakeWorker("ws1", "j", WorkerState::kRunning),
+      MakeWorker("ws1", "j", WorkerState::kFailed), MakeWorker("ws2", "j", WorkerState::kRunning)};
+  ASSERT_OK(store_->Apply(ChangeSet{{}, workers, {}, {}, {}}));
+  Result<std::vector<std::pair<WorkerState, int64_t>>> counts = store_->CountWorkersByStatus("ws1");
+  ASSERT_OK(counts);
+  int64_t total = 0;
+  for (const auto& [state, n] : *counts) {
+    total += n;
+    if (state == WorkerState::kRunning)
+      EXPECT_EQ(n, 2);
+    else if (state == WorkerState::kFailed)
+      EXPECT_EQ(n, 1);
+    else
+      EXPECT_EQ(n, 0) << core::WorkerStateName(state);
+  }
+  EXPECT_EQ(total, 3);
+}
+
+// ---- Apply: updates, transitions, atomicity ------------------------------------------
+
+TEST_P(StoreConformanceTest, NewWorkerGetsCreationTransition) {
+  Worker plain = MakeWorker("ws1", "j_1");
+  Worker with_reason = MakeWorker("ws1", "j_1", WorkerState::kRunning);
+  with_reason.status_reason = "SPAWNED";
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {plain, with_reason}, {}, {}, {}}));
+
+  Result<std::vector<Transition>> t = store_->ListTransitions(plain.id);
+  ASSERT_OK(t);
+  ASSERT_EQ(t->size(), 1u);
+  EXPECT_EQ((*t)[0].from_state, "");
+  EXPECT_EQ((*t)[0].to_state, "IDLE");
+  EXPECT_EQ((*t)[0].reason, "CREATED");
+  EXPECT_EQ((*t)[0].timestamp, kT0);
+
+  t = store_->ListTransitions(with_reason.id);
+  ASSERT_OK(t);
+  ASSERT_EQ(t->size(), 1u);
+  EXPECT_EQ((*t)[0].to_state, "RUNNING");
+  EXPECT_EQ((*t)[0].reason, "SPAWNED");
+
+  t = store_->ListTransitions("w_unknown");
+  ASSERT_OK(t);
+  EXPECT_THAT(*t, IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, WorkerUpdatesWriteEveryMutableColumnAndTransitionsInOrder) {
+  Worker w = MakeWorker("ws1", "j_1");
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}}));
+
+  WorkerUpdate spawn = Move(w, WorkerState::kRunning, "SPAWNED", kT0 + 100);
+  spawn.worker.pid = 777;
+  spawn.worker.pgid = 777;
+  spawn.worker.attempt = 1;
+  spawn.worker.started_at = kT0 + 100;
+  spawn.worker.cgroup_path = "/cg/x";
+  spawn.worker.metadata_json = R"({"a":1})";
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {spawn}, {}, {}}));
+  Result<Worker> got = store_->GetWorker("ws1", w.id);
+  ASSERT_OK(got);
+  ExpectSameWorker(*got, spawn.worker);
+
+  WorkerUpdate pause = Move(spawn.worker, WorkerState::kPaused, "PAUSE", kT0 + 200);
+  WorkerUpdate resume = Move(pause.worker, WorkerState::kRunning, "RESUME", kT0 + 300);
+  WorkerUpdate fail = Move(resume.worker, WorkerState::kFailed, "EXIT_NONZERO", kT0 + 400);
+  fail.worker.exit_code = 2;
+  fail.worker.ended_at = kT0 + 400;
+  fail.worker.pid = 0;  // back to null
+  // Several updates of one worker in one ChangeSet apply in order.
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {pause, resume}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {fail}, {}, {}}));
+  got = store_->GetWorker("ws1", w.id);
+  ASSERT_OK(got);
+  ExpectSameWorker(*got, fail.worker);
+
+  Result<std::vector<Transition>> t = store_->ListTransitions(w.id);
+  ASSERT_OK(t);
+  ASSERT_EQ(t->size(), 5u);
+  const std::vector<std::tuple<std::string, std::string, std::string, TimeMs>> want = {
+      {"", "IDLE", "CREATED", kT0},
+      {"IDLE", "RUNNING", "SPAWNED", kT0 + 100},
+      {"RUNNING", "PAUSED", "PAUSE", kT0 + 200},
+      {"PAUSED", "RUNNING", "RESUME", kT0 + 300},
+      {"RUNNING", "FAILED", "EXIT_NONZERO", kT0 + 400}};
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ((*t)[i].from_state, std::get<0>(want[i])) << i;
+    EXPECT_EQ((*t)[i].to_state, std::get<1>(want[i])) << i;
+    EXPECT_EQ((*t)[i].reason, std::get<2>(want[i])) << i;
+    EXPECT_EQ((*t)[i].timestamp, std::get<3>(want[i])) << i;
+  }
+}
+
+TEST_P(StoreConformanceTest, WorkerCasFailureReportsCurrentState) {
+  Worker w = MakeWorker("ws1", "j_1", WorkerState::kRunning);
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}}));
+  WorkerUpdate stale = Move(w, WorkerState::kPaused, "PAUSE", kT0 + 1);
+  stale.expected_status = WorkerState::kIdle;  // the caller's view is out of date
+  Status st = store_->Apply(ChangeSet{{}, {}, {stale}, {}, {}});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kInvalidStateTransition);
+  EXPECT_EQ(DetailString(st.error(), "current_state"), "RUNNING");
+
+  WorkerUpdate missing = Move(MakeWorker("ws1", "j_1"), WorkerState::kRunning, "SPAWNED", kT0);
+  st = store_->Apply(ChangeSet{{}, {}, {missing}, {}, {}});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(StoreConformanceTest, JobUpdateWritesMutableColumnsWithCas) {
+  Job job = MakeJob("ws1", JobState::kPending);
+  ASSERT_OK(store_->Apply(ChangeSet{{job}, {}, {}, {}, {}}));
+  JobUpdate run{job, JobState::kPending};
+  run.job.status = JobState::kRunning;
+  run.job.status_reason = "SCHEDULED";
+  run.job.started_at = kT0 + 5;
+  run.job.updated_at = kT0 + 5;
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {}, {run}, {}}));
+  JobUpdate done{run.job, JobState::kRunning};
+  done.job.status = JobState::kCompleted;
+  done.job.completed_at = kT0 + 9;
+  done.job.updated_at = kT0 + 9;
+  done.job.result_json = R"({"answer":42})";
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {}, {done}, {}}));
+  Result<Job> got = store_->GetJob("ws1", job.id);
+  ASSERT_OK(got);
+  ExpectSameJob(*got, done.job);
+
+  // Same update again: the stored status is COMPLETED now, not RUNNING.
+  Status st = store_->Apply(ChangeSet{{}, {}, {}, {done}, {}});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kInvalidStateTransition);
+  EXPECT_EQ(DetailString(st.error(), "current_state"), "COMPLETED");
+}
+
+TEST_P(StoreConformanceTest, CasFailureInTheMiddleLeavesNothingWritten) {
+  Worker a = MakeWorker("ws1", "j_1", WorkerState::kRunning);
+  Worker b = MakeWorker("ws1", "j_1", WorkerState::kRunning);
+  Job existing = MakeJob("ws1", JobState::kRunning);
+  ASSERT_OK(store_->Apply(ChangeSet{{existing}, {a, b}, {}, {}, {}}));
+  const int64_t transitions_before = Rows("state_transitions");
+  const int64_t events_before = Rows("events");
+  ASSERT_EQ(transitions_before, 2);
+
+  ChangeSet cs;
+  Job new_job = MakeJob("ws1");
+  cs.new_jobs = {new_job};
+  Worker new_worker = MakeWorker("ws1", new_job.id);
+  cs.new_workers = {new_worker};
+  WorkerUpdate good = Move(a, WorkerState::kPaused, "PAUSE", kT0 + 1);
+  WorkerUpdate bad = Move(b, WorkerState::kPaused, "PAUSE", kT0 + 1);
+  bad.expected_status = WorkerState::kPaused;  // stored is RUNNING
+  WorkerUpdate after = Move(good.worker, WorkerState::kRunning, "RESUME", kT0 + 2);
+  cs.worker_updates = {good, bad, after};
+  JobUpdate job_done{existing, JobState::kRunning};
+  job_done.job.status = JobState::kCompleted;
+  cs.job_updates = {job_done};
+  cs.events = {core::Event{0, "ws1", "worker.state", a.id, "{}", kT0 + 1}};
+
+  Status st = store_->Apply(cs);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kInvalidStateTransition);
+  EXPECT_EQ(DetailString(st.error(), "current_state"), "RUNNING");
+
+  EXPECT_EQ(store_->GetJob("ws1", new_job.id).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->GetWorker("ws1", new_worker.id).error().code, ErrorCode::kNotFound);
+  Result<Worker> got_a = store_->GetWorker("ws1", a.id);
+  ASSERT_OK(got_a);
+  ExpectSameWorker(*got_a, a);
+  Result<Job> got_job = store_->GetJob("ws1", existing.id);
+  ASSERT_OK(got_job);
+  EXPECT_EQ(got_job->status, JobState::kRunning);
+  EXPECT_EQ(Rows("state_transitions"), transitions_before);
+  EXPECT_EQ(Rows("events"), events_before);
+  EXPECT_EQ(Rows("workers"), 2);
+  EXPECT_EQ(Rows("jobs"), 1);
+
+  // A failing job CAS at the end rolls back the worker changes before it.
+  ChangeSet cs2;
+  cs2.worker_updates = {good};
+  JobUpdate stale_job{existing, JobState::kPending};
+  stale_job.job.status = JobState::kRunning;
+  cs2.job_updates = {stale_job};
+  cs2.events = cs.events;
+  st = store_->Apply(cs2);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kInvalidStateTransition);
+  got_a = store_->GetWorker("ws1", a.id);
+  ASSERT_OK(got_a);
+  EXPECT_EQ(got_a->status, WorkerState::kRunning);
+  EXPECT_EQ(Rows("state_transitions"), transitions_before);
+  EXPECT_EQ(Rows("events"), events_before);
+
+  // The store is still usable and the same good change now commits.
+  cs2.job_updates.clear();
+  ASSERT_OK(store_->Apply(cs2));
+  EXPECT_EQ(Rows("state_transitions"), transitions_before + 1);
+  EXPECT_EQ(Rows("events"), events_before + 1);
+}
+
+TEST_P(StoreConformanceTest, EventsAreAppended) {
+  ChangeSet cs;
+  for (int i = 0; i < 3; ++i) {
+    cs.events.push_back(core::Event{0, "ws1", "job.state", "j_1", "{}", kT0 + i});
+  }
+  ASSERT_OK(store_->Apply(cs));
+  ASSERT_OK(store_->Apply(cs));
+  EXPECT_EQ(Rows("events"), 6);
+}
+
+TEST_P(StoreConformanceTest, ThousandNewWorkersApplyQuickly) {
+  ChangeSet cs;
+  Job job = MakeJob("ws1", JobState::kRunning);
+  job.worker_count = 1000;
+  cs.new_jobs = {job};
+  for (int i = 0; i < 1000; ++i) cs.new_workers.push_back(MakeWorker("ws1", job.id));
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_OK(store_->Apply(cs));
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(elapsed, std::chrono::seconds(2));
+  EXPECT_EQ(Rows("workers"), 1000);
+  EXPECT_EQ(Rows("state_transitions"), 1000);
+
+  // Reads by id stay cheap (a few microseconds in release; generous under sanitizers).
+  const auto read_start = std::chrono::steady_clock::now();
+  for (int round = 0; round < 5; ++round) {
+    for (const Worker& w : cs.new_workers) ASSERT_OK(store_->GetWorker("ws1", w.id));
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - read_start, std::chrono::seconds(2));
+}
+
+// ---- idempotency ---------------------------------------------------------------------
+
+TEST_P(StoreConformanceTest, IdempotencyOutcomes) {
+  Result<IdempotencyRecord> r = store_->BeginIdempotent("ws1", "k1", "fp-a", kT0);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->outcome, IdempotencyOutcome::kStarted);
+
+  r = store_->BeginIdempotent("ws1", "k1", "fp-a", kT0 + 1);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->outcome, IdempotencyOutcome::kInProgress);
+  r = store_->BeginIdempotent("ws1", "k1", "fp-b", kT0 + 1);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->outcome, IdempotencyOutcome::kMismatch);
+
+  // The key is scoped to the workspace.
+  r = store_->BeginIdempotent("ws2", "k1", "fp-b", kT0 + 1);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->outcome, IdempotencyOutcome::kStarted);
+
+  ASSERT_OK(store_->FinishIdempotent("ws1", "k1", 201, R"({"id":"w_1"})", kT0 + 2));
+  r = store_->BeginIdempotent("ws1", "k1", "fp-a", kT0 + 3);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->outcome, IdempotencyOutcome::kReplay);
+  EXPECT_EQ(r->status, 201);
+  EXPECT_EQ(r->body, R"({"id":"w_1"})");
+  r = store_->BeginIdempotent("ws1", "k1", "fp-b", kT0 + 3);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->outcome, IdempotencyOutcome::kMismatch);
+
+  // ws2's key is still in flight, unaffected by ws1's finish.
+  r = store_->BeginIdempotent("ws2", "k1", "fp-b", kT0 + 3);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->outcome, IdempotencyOutcome::kInProgress);
+}
+
+TEST_P(StoreConformanceTest, FinishUnknownKeyIsNotFound) {
+  Status st = store_->FinishIdempotent("ws1", "nope", 200, "{}", kT0);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kNotFound);
+  ASSERT_OK(store_->BeginIdempotent("ws1", "k", "fp", kT0));
+  st = store_->FinishIdempotent("ws2", "k", 200, "{}", kT0);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kNotFound);
+  st = store_->FinishIdempotent("ws1", "k", 0, "{}", kT0);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kInvalidRequest);
+}
+
+TEST_P(StoreConformanceTest, DropForgetsOnlyAnInFlightKey) {
+  ASSERT_OK(store_->BeginIdempotent("ws1", "k1", "fp-a", kT0));
+  ASSERT_OK(store_->DropIdempotent("ws1", "k1"));
+  Result<IdempotencyRecord> r = store_->BeginIdempotent("ws1", "k1", "fp-b", kT0);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->outcome, IdempotencyOutcome::kStarted);
+
+  ASSERT_OK(store_->FinishIdempotent("ws1", "k1", 200, "done", kT0));
+  ASSERT_OK(store_->DropIdempotent("ws1", "k1"));  // finished: kept for replay
+  r = store_->BeginIdempotent("ws1", "k1", "fp-b", kT0);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->outcome, IdempotencyOutcome::kReplay);
+  ASSERT_OK(store_->DropIdempotent("ws1", "never-seen"));
+}
+
+TEST_P(StoreConformanceTest, PurgeRemovesOldKeysAndOptionallyInFlight) {
+  ASSERT_OK(store_->BeginIdempotent("ws1", "old-done", "fp", kT0));
+  ASSERT_OK(store_->FinishIdempotent("ws1", "old-done", 200, "x", kT0 + 1));
+  ASSERT_OK(store_->BeginIdempotent("ws1", "new-done", "fp", kT0 + 1000));
+  ASSERT_OK(store_->FinishIdempotent("ws1", "new-done", 200, "y", kT0 + 1001));
+  ASSERT_OK(store_->BeginIdempotent("ws1", "new-flight", "fp", kT0 + 1000));
+
+  auto outcome = [&](const std::string& key) {
+    Result<IdempotencyRecord> r = store_->BeginIdempotent("ws1", key, "fp", kT0 + 2000);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? r->outcome : IdempotencyOutcome::kMismatch;
+  };
+
+  ASSERT_OK(store_->PurgeIdempotent(kT0 + 500, /*include_in_flight=*/false));
+  EXPECT_EQ(Rows("idempotency_keys"), 2);
+  EXPECT_EQ(outcome("new-done"), IdempotencyOutcome::kReplay);
+  EXPECT_EQ(outcome("new-flight"), IdempotencyOutcome::kInProgress);
+
+  ASSERT_OK(store_->PurgeIdempotent(kT0 + 500, /*include_in_flight=*/true));
+  EXPECT_EQ(outcome("new-done"), IdempotencyOutcome::kReplay);
+  EXPECT_EQ(outcome("new-flight"), IdempotencyOutcome::kStarted);
+  EXPECT_EQ(outcome("old-done"), IdempotencyOutcome::kStarted);
+}
+
+// ---- durability ----------------------------------------------------------------------
+
+TEST_P(StoreConformanceTest, ReopenedDatabaseKeepsData) {
+  if (!backend_->Persistent()) GTEST_SKIP() << "not persistent";
+  const Job job = FullJob("ws1");
+  const Worker w = FullWorker("ws1");
+  ASSERT_OK(store_->Apply(ChangeSet{{job}, {w}, {}, {}, {}}));
+  ASSERT_OK(store_->BeginIdempotent("ws1", "k", "fp", kT0));
+  store_.reset();
+
+  Result<std::unique_ptr<Store>> reopened = backend_->Open();
+  ASSERT_OK(reopened);
+  store_ = std::move(*reopened);
+  Result<std::vector<MigrationInfo>> infos = store_->Migrations();
+  ASSERT_OK(infos);
+  for (const MigrationInfo& m : *infos) EXPECT_TRUE(m.applied);
+  ASSERT_OK(store_->MigrateUp());  // nothing pending
+  Result<Job> got_job = store_->GetJob("ws1", job.id);
+  ASSERT_OK(got_job);
+  ExpectSameJob(*got_job, job);
+  Result<Worker> got_w = store_->GetWorker("ws1", w.id);
+  ASSERT_OK(got_w);
+  ExpectSameWorker(*got_w, w);
+  Result<std::vector<Transition>> t = store_->ListTransitions(w.id);
+  ASSERT_OK(t);
+  EXPECT_EQ(t->size(), 1u);
+  Result<IdempotencyRecord> r = store_->BeginIdempotent("ws1", "k", "fp", kT0);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->outcome, IdempotencyOutcome::kInProgress);
+}
+
+}  // namespace
+}  // namespace overseer::store::testing_support
