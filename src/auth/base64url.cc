@@ -24,7 +24,9 @@ std::string Base64UrlEncode(std::string_view data) {
   std::string out;
   out.reserve((data.size() * 4 + 2) / 3);
   size_t i = 0;
-  const auto byte = [&data](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(data[k])); };
+  const auto byte = [&data](size_t k) {
+    return static_cast<uint32_t>(static_cast<unsigned char>(data[k]));
+  };
   for (; i + 3 <= data.size(); i += 3) {
     const uint32_t v = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);
     out.push_back(kAlphabet[(v >> 18) & 63]);

@@ -8,9 +8,9 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include <atomic>
 #include <boost/json.hpp>
 #include <cmath>
-#include <atomic>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -153,8 +153,8 @@ Result<std::unique_ptr<KeyMaterial>> MakeHmacKey(const std::string& secret) {
   km->mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
   if (km->mac != nullptr) km->mac_template = EVP_MAC_CTX_new(km->mac);
   char digest[] = "SHA256";
-  const OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_END};
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_END};
   if (km->mac_template == nullptr ||
       EVP_MAC_init(km->mac_template, reinterpret_cast<const unsigned char*>(secret.data()),
                    secret.size(), params) != 1) {
@@ -191,11 +191,10 @@ bool ComputeHmac(const KeyMaterial& km, std::string_view data, unsigned char* ou
     if (cache.ctx != nullptr) cache.key_id = km.id;
   }
   size_t len = 0;
-  const bool ok =
-      cache.ctx != nullptr && EVP_MAC_init(cache.ctx, nullptr, 0, nullptr) == 1 &&
-      EVP_MAC_update(cache.ctx, reinterpret_cast<const unsigned char*>(data.data()),
-                     data.size()) == 1 &&
-      EVP_MAC_final(cache.ctx, out, &len, kHs256Bytes) == 1 && len == kHs256Bytes;
+  const bool ok = cache.ctx != nullptr && EVP_MAC_init(cache.ctx, nullptr, 0, nullptr) == 1 &&
+                  EVP_MAC_update(cache.ctx, reinterpret_cast<const unsigned char*>(data.data()),
+                                 data.size()) == 1 &&
+                  EVP_MAC_final(cache.ctx, out, &len, kHs256Bytes) == 1 && len == kHs256Bytes;
   if (!ok) {
     cache.Reset();
     ERR_clear_error();
@@ -240,18 +239,18 @@ std::string EcdsaDerToRaw(const unsigned char* der, size_t len) {
 bool VerifyPkeySignature(const KeyMaterial& km, std::string_view signed_part,
                          const unsigned char* sig, size_t sig_len) {
   OwnedMdCtx ctx(EVP_MD_CTX_new());
-  const bool ok =
-      ctx.p != nullptr &&
-      EVP_DigestVerifyInit(ctx.p, nullptr, km.sha256, nullptr, km.pkey) == 1 &&
-      EVP_DigestVerify(ctx.p, sig, sig_len, reinterpret_cast<const unsigned char*>(signed_part.data()),
-                       signed_part.size()) == 1;
+  const bool ok = ctx.p != nullptr &&
+                  EVP_DigestVerifyInit(ctx.p, nullptr, km.sha256, nullptr, km.pkey) == 1 &&
+                  EVP_DigestVerify(ctx.p, sig, sig_len,
+                                   reinterpret_cast<const unsigned char*>(signed_part.data()),
+                                   signed_part.size()) == 1;
   ERR_clear_error();  // a failed verify leaves entries on this thread's queue
   return ok;
 }
 
 // Checks the signature `sig` (already base64url-decoded) over `signed_part`.
-bool VerifySignature(const KeyMaterial& km, std::string_view signed_part,
-                     const unsigned char* sig, size_t sig_len) {
+bool VerifySignature(const KeyMaterial& km, std::string_view signed_part, const unsigned char* sig,
+                     size_t sig_len) {
   if (sig_len != km.signature_size) return false;
   switch (km.alg) {
     case Algorithm::kHS256: {
@@ -267,8 +266,8 @@ bool VerifySignature(const KeyMaterial& km, std::string_view signed_part,
         ERR_clear_error();
         return false;
       }
-      return VerifyPkeySignature(km, signed_part, reinterpret_cast<const unsigned char*>(der.data()),
-                                 der.size());
+      return VerifyPkeySignature(km, signed_part,
+                                 reinterpret_cast<const unsigned char*>(der.data()), der.size());
     }
   }
   return false;
@@ -331,7 +330,8 @@ Result<Principal> ReadClaims(const json::object& claims, TimeMs now_ms) {
   if (nbf_ms && now_ms + kClockLeewayMs < *nbf_ms) return Unauthenticated("token not yet valid");
 
   if (const json::value* scopes = claims.if_contains("scopes")) {
-    if (!scopes->is_array()) return Unauthenticated("token claim scopes must be an array of strings");
+    if (!scopes->is_array())
+      return Unauthenticated("token claim scopes must be an array of strings");
     const json::array& arr = scopes->get_array();
     p.scopes.reserve(arr.size());
     for (const json::value& s : arr) {
@@ -511,8 +511,7 @@ Result<std::string> JwtSigner::Sign(const Claims& claims) const {
   }
   const auto seconds = [](TimeMs ms) { return static_cast<int64_t>(ms / 1000); };
   const auto in_range = [](TimeMs ms) { return ms / 1000 <= kMaxNumericDate && ms >= 0; };
-  if (!in_range(claims.expires_at) || !in_range(claims.issued_at) ||
-      !in_range(claims.not_before)) {
+  if (!in_range(claims.expires_at) || !in_range(claims.issued_at) || !in_range(claims.not_before)) {
     return InvalidRequest("times must be between 1970 and 9999");
   }
 
@@ -580,15 +579,15 @@ Result<int64_t> ParseDuration(std::string_view s) {
       digits.remove_suffix(1);
       break;
     case 'm':
-      unit_ms = 60 * 1000;
+      unit_ms = int64_t{60} * 1000;
       digits.remove_suffix(1);
       break;
     case 'h':
-      unit_ms = 60 * 60 * 1000;
+      unit_ms = int64_t{60} * 60 * 1000;
       digits.remove_suffix(1);
       break;
     case 'd':
-      unit_ms = 24 * 60 * 60 * 1000;
+      unit_ms = int64_t{24} * 60 * 60 * 1000;
       digits.remove_suffix(1);
       break;
     default:
@@ -605,7 +604,8 @@ Result<int64_t> ParseDuration(std::string_view s) {
     n = n * 10 + d;
   }
   if (n == 0) return InvalidRequest("duration must be positive");
-  if (n > std::numeric_limits<int64_t>::max() / unit_ms) return InvalidRequest("duration too large");
+  if (n > std::numeric_limits<int64_t>::max() / unit_ms)
+    return InvalidRequest("duration too large");
   return n * unit_ms;
 }
 

@@ -27,8 +27,8 @@ enum class Algorithm { kHS256, kRS256, kES256 };
 // "HS256", "RS256", "ES256".
 std::string_view AlgorithmName(Algorithm alg);
 
-inline constexpr size_t kMaxTokenBytes = 8 * 1024;     // larger tokens are refused unread
-inline constexpr TimeMs kClockLeewayMs = 30 * 1000;    // for exp and nbf
+inline constexpr size_t kMaxTokenBytes = 8 * 1024;   // larger tokens are refused unread
+inline constexpr TimeMs kClockLeewayMs = 30 * 1000;  // for exp and nbf
 inline constexpr size_t kMinHmacSecretBytes = 32;
 inline constexpr size_t kMaxWorkspaceIdChars = 64;
 

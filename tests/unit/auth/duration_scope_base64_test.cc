@@ -68,7 +68,8 @@ TEST(Base64UrlTest, KnownVectors) {  // RFC 4648 §10, minus padding
 }
 
 TEST(Base64UrlTest, RejectsNonCanonicalInput) {
-  for (const char* s : {"Zg==", "Zg=", "Z", "Zh", "Zm9", "Zm+v", "Zm/v", "Zm9v\n", "Zm 9v", "-_9"}) {
+  for (const char* s :
+       {"Zg==", "Zg=", "Z", "Zh", "Zm9", "Zm+v", "Zm/v", "Zm9v\n", "Zm 9v", "-_9"}) {
     SCOPED_TRACE(s);
     EXPECT_FALSE(Base64UrlDecodeToString(s).has_value());
   }

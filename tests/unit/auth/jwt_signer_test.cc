@@ -143,7 +143,8 @@ TEST(JwtSignerTest, UnsupportedPrivateKeysRefused) {
 }
 
 TEST(JwtSignerTest, EncryptedPrivateKeyRefusedWithoutPrompting) {
-  BIO* bio = BIO_new_mem_buf(EcP256().private_pem.data(), static_cast<int>(EcP256().private_pem.size()));
+  BIO* bio =
+      BIO_new_mem_buf(EcP256().private_pem.data(), static_cast<int>(EcP256().private_pem.size()));
   EVP_PKEY* pkey = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
   BIO_free(bio);
   ASSERT_NE(pkey, nullptr);
@@ -164,7 +165,8 @@ TEST(JwtSignerTest, EncryptedPrivateKeyRefusedWithoutPrompting) {
 
 TEST(JwtSignerTest, TraditionalPemFormatsAccepted) {
   // "EC PRIVATE KEY" (SEC 1) as `openssl ecparam -genkey` writes it.
-  BIO* bio = BIO_new_mem_buf(EcP256().private_pem.data(), static_cast<int>(EcP256().private_pem.size()));
+  BIO* bio =
+      BIO_new_mem_buf(EcP256().private_pem.data(), static_cast<int>(EcP256().private_pem.size()));
   EVP_PKEY* pkey = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
   BIO_free(bio);
   ASSERT_NE(pkey, nullptr);

@@ -26,8 +26,8 @@ using testing::MakePkToken;
 using testing::OtherEcP256;
 using testing::OtherRsa2048;
 using testing::Rsa2048;
-using testing::SignWithPem;
 using testing::SigningInput;
+using testing::SignWithPem;
 
 constexpr TimeMs kNow = 1'800'000'000'000;  // 2027-01-15
 constexpr char kSecret[] = "0123456789abcdef0123456789abcdef-test-secret";
@@ -100,7 +100,8 @@ TEST(JwtVerifierTest, Rs256ValidTokenYieldsPrincipal) {
 TEST(JwtVerifierTest, Es256ValidTokenYieldsPrincipal) {
   auto v = PemVerifier(EcP256().public_pem);
   EXPECT_EQ(v->algorithm(), Algorithm::kES256);
-  Result<Principal> p = v->Verify(MakePkToken(EcP256().private_pem, true, kEsHeader, kPayload), kNow);
+  Result<Principal> p =
+      v->Verify(MakePkToken(EcP256().private_pem, true, kEsHeader, kPayload), kNow);
   ASSERT_TRUE(p.ok()) << p.error().message;
   EXPECT_EQ(p->subject, "alice");
 }
@@ -142,7 +143,8 @@ TEST(JwtVerifierTest, Rfc7515AppendixA1SignatureVerifies) {
   ASSERT_TRUE(v.ok());
   const std::string signing_input =
       "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9."
-      "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ";
+      "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVl"
+      "fQ";
   const std::string good = signing_input + ".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
   const std::string bad = signing_input + ".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXg";
   const TimeMs at = 1'300'819'380'000;
@@ -241,7 +243,8 @@ TEST(JwtVerifierTest, KeyLocatingHeadersIgnoredAndNeverFetched) {
 // RFC 8725 §3.5 family: a token carrying the attacker's own public key in "jwk".
 TEST(JwtVerifierTest, EmbeddedJwkOfAttackerKeyDoesNotMakeSignatureValid) {
   auto v = PemVerifier(EcP256().public_pem);
-  const std::string header = R"({"alg":"ES256","jwk":{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}})";
+  const std::string header =
+      R"({"alg":"ES256","jwk":{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}})";
   ExpectRejected(*v, MakePkToken(OtherEcP256().private_pem, true, header, kPayload), "signature");
 }
 
@@ -292,12 +295,13 @@ TEST(JwtVerifierTest, OversizedTokenRejectedBeforeParsing) {
 
 TEST(JwtVerifierTest, PaddedBase64Rejected) {
   // Padding in the header part, with a signature valid over exactly those bytes.
-  const std::string header_b64 = B64(R"({"alg":"HS256"})");  // 15 bytes -> 20 chars, no '='
+  const std::string header_b64 = B64(R"({"alg":"HS256"})");    // 15 bytes -> 20 chars, no '='
   const std::string header2_b64 = B64(R"({"alg":"HS256" })");  // 16 bytes -> needs "=="
   ASSERT_EQ(header2_b64.size() % 4, 2u);
   for (const std::string& h : {header2_b64 + "==", header2_b64 + "="}) {
     const std::string input = h + "." + B64(kPayload);
-    ExpectHsRejected(input + "." + B64(HmacSha256(kSecret, input)), "header is not valid base64url");
+    ExpectHsRejected(input + "." + B64(HmacSha256(kSecret, input)),
+                     "header is not valid base64url");
   }
   // Padding on the signature (32 bytes -> 43 chars + "=").
   const std::string input = header_b64 + "." + B64(kPayload);
@@ -312,13 +316,14 @@ TEST(JwtVerifierTest, NonUrlSafeOrInvalidCharactersRejected) {
   for (const char std_char : {'+', '/'}) {
     std::string sig = B64(HmacSha256(kSecret, input));
     sig[0] = std_char;
-    ExpectHsRejected(input + "." + sig, "signature is not valid base64url");
+    ExpectHsRejected(std::string(input).append(".").append(sig),
+                     "signature is not valid base64url");
   }
   for (const char* bad : {" ", "\n", "*", "%", "\xc3\xa9"}) {
     SCOPED_TRACE(bad);
     std::string s = B64(HmacSha256(kSecret, input));
     s.insert(4, bad);
-    ExpectHsRejected(input + "." + s, "not valid base64url");
+    ExpectHsRejected(std::string(input).append(".").append(s), "not valid base64url");
   }
   // In the payload, with a MAC over the bad text.
   const std::string bad_payload_input = B64(kHsHeader) + "." + B64(kPayload) + "+";
@@ -374,7 +379,8 @@ TEST(JwtVerifierTest, TamperedPayloadRejected) {
   const std::string good = HsToken(kHsHeader, kPayload);
   const std::string forged_payload =
       R"({"sub":"alice","workspace_id":"ws-1","scopes":["resources:admin"],"exp":1800003600})";
-  const std::string forged = B64(kHsHeader) + "." + B64(forged_payload) + good.substr(good.rfind('.'));
+  const std::string forged =
+      B64(kHsHeader) + "." + B64(forged_payload) + good.substr(good.rfind('.'));
   ExpectHsRejected(forged, "invalid token signature");
 }
 
@@ -441,7 +447,7 @@ TEST(JwtVerifierTest, MissingWorkspaceIdRejected) {
 
 TEST(JwtVerifierTest, MalformedWorkspaceIdRejected) {
   for (const std::string& ws : {std::string(""), std::string("ws/1"), std::string("ws 1"),
-                               std::string("ws\\u00e9"), std::string(65, 'w')}) {
+                                std::string("ws\\u00e9"), std::string(65, 'w')}) {
     SCOPED_TRACE(ws);
     ExpectHsRejected(
         HsToken(kHsHeader, R"({"sub":"a","workspace_id":")" + ws + R"(","exp":1800003600})"),
@@ -485,8 +491,8 @@ TEST(JwtVerifierTest, ExpiredBeyondLeewayRejected) {
 }
 
 TEST(JwtVerifierTest, NotYetValidBeyondLeewayRejected) {
-  const std::string token = HsToken(
-      kHsHeader, R"({"sub":"a","workspace_id":"w","nbf":1800000060,"exp":1800003600})");
+  const std::string token =
+      HsToken(kHsHeader, R"({"sub":"a","workspace_id":"w","nbf":1800000060,"exp":1800003600})");
   const TimeMs nbf_ms = 1'800'000'060'000;
   EXPECT_TRUE(HsVerifier()->Verify(token, nbf_ms - kClockLeewayMs).ok());  // within leeway
   ExpectHsRejected(token, "not yet valid", nbf_ms - kClockLeewayMs - 1);
@@ -497,7 +503,8 @@ TEST(JwtVerifierTest, ScopesNotArrayOfStringsRejected) {
       HsToken(kHsHeader, R"({"sub":"a","workspace_id":"w","scopes":"jobs:read","exp":1800003600})"),
       "scopes");
   ExpectHsRejected(
-      HsToken(kHsHeader, R"({"sub":"a","workspace_id":"w","scopes":["jobs:read",1],"exp":1800003600})"),
+      HsToken(kHsHeader,
+              R"({"sub":"a","workspace_id":"w","scopes":["jobs:read",1],"exp":1800003600})"),
       "scopes");
   ExpectHsRejected(
       HsToken(kHsHeader, R"({"sub":"a","workspace_id":"w","scopes":{"a":1},"exp":1800003600})"),
@@ -506,7 +513,8 @@ TEST(JwtVerifierTest, ScopesNotArrayOfStringsRejected) {
 
 TEST(JwtVerifierTest, ScopeNotStringRejected) {
   ExpectHsRejected(
-      HsToken(kHsHeader, R"({"sub":"a","workspace_id":"w","scope":["jobs:read"],"exp":1800003600})"),
+      HsToken(kHsHeader,
+              R"({"sub":"a","workspace_id":"w","scope":["jobs:read"],"exp":1800003600})"),
       "scope");
 }
 
@@ -560,6 +568,7 @@ TEST(JwtVerifierConcurrencyTest, SharedVerifiersAgreeAcrossThreads) {
 
   std::atomic<int> wrong{0};
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 200; ++i) {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -34,13 +35,17 @@ class PyJwtInteropTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_EQ(access(kPython, X_OK), 0) << kPython << " is required (python3-jwt)";
     dir_ = ::testing::TempDir() + "/pyjwt_" + std::to_string(getpid());
-    ASSERT_EQ(system(("mkdir -p '" + dir_ + "'").c_str()), 0);
+    std::filesystem::create_directories(dir_);
     script_ = Write("interop.py", kScript);
   }
-  void TearDown() override { [[maybe_unused]] int rc = system(("rm -rf '" + dir_ + "'").c_str()); }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
 
-  std::string Write(const std::string& name, const std::string& text) {
-    const std::string path = dir_ + "/" + name;
+  // Writes `text` to dir_/`name`; returns the path.
+  std::string Write(std::string_view name, const std::string& text) {
+    std::string path = dir_ + "/" + std::string(name);
     std::ofstream(path) << text;
     return path;
   }
@@ -48,8 +53,8 @@ class PyJwtInteropTest : public ::testing::Test {
   // Runs the script; returns its stdout without the trailing newline ("" on failure).
   std::string Run(const std::string& mode, const std::string& alg, const std::string& keyfile,
                   const std::string& arg) {
-    const std::string cmd = std::string(kPython) + " '" + script_ + "' " + mode + " " + alg +
-                            " '" + keyfile + "' '" + arg + "'";
+    const std::string cmd = std::string(kPython) + " '" + script_ + "' " + mode + " " + alg + " '" +
+                            keyfile + "' '" + arg + "'";
     FILE* p = popen(cmd.c_str(), "r");
     EXPECT_NE(p, nullptr);
     if (p == nullptr) return "";
@@ -141,8 +146,8 @@ TEST_F(PyJwtInteropTest, Hs256WrongSecretRejected) {
   const std::string key_file = Write("other", "some-other-secret-0123456789abcdefgh");
   auto verifier = JwtVerifier::ForHmacSecret(kSecret);
   ASSERT_TRUE(verifier.ok());
-  const std::string token = Run("encode", "HS256", key_file,
-                                R"({"sub": "x", "workspace_id": "w", "exp": 1800000600})");
+  const std::string token =
+      Run("encode", "HS256", key_file, R"({"sub": "x", "workspace_id": "w", "exp": 1800000600})");
   Result<Principal> p = (*verifier)->Verify(token, kNow);
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.error().code, ErrorCode::kUnauthenticated);
