@@ -6,7 +6,9 @@
 //
 // Thread rule: JwtVerifier and JwtSigner are immutable after creation; Verify and Sign are
 // const and safe to call from any number of threads at once. Verify is cheap enough for the
-// event loop (no I/O, no locks; HS256 takes a few microseconds).
+// event loop (no I/O, no locks; HS256 ~5 us at -O2 on this machine, mostly JSON parsing).
+// HS256 keeps one keyed HMAC context per thread (for the last key that thread used), freed
+// at thread exit; threads that call Verify/Sign must end before the process exits.
 #pragma once
 
 #include <cstddef>
