@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <set>
 #include <spdlog/spdlog.h>
 #include <utility>
@@ -58,6 +59,31 @@ bool IsLive(pid_t pid) {
   auto st = ReadProcStat(pid);
   return st && st->state != 'Z' && st->state != 'X';
 }
+
+// Main processes of every manager in this process: no manager's orphan reaper may take them.
+class TrackedPids {
+ public:
+  static TrackedPids& Instance() {
+    static TrackedPids* instance = new TrackedPids();  // never destroyed: used by destructors
+    return *instance;
+  }
+  void Add(pid_t pid) {
+    std::lock_guard lock(mu_);
+    pids_.insert(pid);
+  }
+  void Remove(pid_t pid) {
+    std::lock_guard lock(mu_);
+    pids_.erase(pid);
+  }
+  bool Contains(pid_t pid) {
+    std::lock_guard lock(mu_);
+    return pids_.count(pid) != 0;
+  }
+
+ private:
+  std::mutex mu_;
+  std::set<pid_t> pids_;
+};
 
 ExitStatus FromSiginfo(const siginfo_t& info) {
   ExitStatus st;
@@ -115,7 +141,10 @@ class Unit : public std::enable_shared_from_this<Unit> {
  private:
   void WaitMainExit();
   void OnMainReady();
+  enum class Drained { kAgain, kMore, kClosed };
   void ReadOutput();
+  void PumpOutput();
+  Drained DrainOutput(int max_reads);
   void Check();
   void Watch(pid_t pid, int fd);
   void EnterKillPhase();
@@ -153,6 +182,7 @@ class Sweep : public std::enable_shared_from_this<Sweep> {
       : core_(core),
         io_(io),
         deadline_(io),
+        recheck_(io),
         dirs_(std::move(dirs)),
         cgroup_rel_prefix_(std::move(cgroup_rel_prefix)),
         env_prefix_(std::move(env_prefix)),
@@ -170,6 +200,7 @@ class Sweep : public std::enable_shared_from_this<Sweep> {
   ManagerCore* core_;
   asio::io_context& io_;
   asio::steady_timer deadline_;
+  asio::steady_timer recheck_;
   std::vector<std::string> dirs_;
   std::string cgroup_rel_prefix_;  // "/overseer-<id>/"; "" when no cgroup root
   std::string env_prefix_;         // "OVERSEER_UNIT=<id>/"
@@ -194,7 +225,10 @@ class ManagerCore : public std::enable_shared_from_this<ManagerCore> {
   const std::string& cgroup_parent() const { return cgroup_parent_; }
   const std::string& cgroup_root() const { return cgroup_root_; }
 
-  void OnMainReaped(pid_t pid) { main_pids_.erase(pid); }
+  void OnMainReaped(pid_t pid) {
+    main_pids_.erase(pid);
+    TrackedPids::Instance().Remove(pid);
+  }
   void OnUnitFinished(Unit* unit);
   void OnSweepFinished(Sweep* sweep);
   // Reaps every zombie child that is not a tracked main process.
@@ -220,9 +254,14 @@ class ManagerCore : public std::enable_shared_from_this<ManagerCore> {
 std::vector<pid_t> Unit::ListMembers() {
   std::vector<pid_t> out;
   if (!proc_->cgroup_path_.empty()) {
+    bool main_listed = false;
     for (pid_t pid : ReadCgroupProcs(proc_->cgroup_path_)) {
-      if (IsLive(pid)) out.push_back(pid);
+      if (!IsLive(pid)) continue;
+      out.push_back(pid);
+      main_listed = main_listed || pid == proc_->pid_;
     }
+    // Right after Spawn the shell may not have joined the cgroup yet.
+    if (!main_listed && !proc_->exited() && IsLive(proc_->pid_)) out.push_back(proc_->pid_);
     return out;
   }
   bool group_seen = false;
@@ -306,6 +345,9 @@ void Unit::OnMainReady() {
   }
   pidfd_.close();
   core_->OnMainReaped(proc_->pid_);
+  // What the main process wrote before exiting is in the pipe: log it before on_exit.
+  // (kMore means a live straggler keeps writing: the pending wait picks it up.)
+  if (out_.is_open()) (void)DrainOutput(256);
   proc_->exit_status_ = st;
   spdlog::info("proc: unit {} pid {} exited (code {}, signal {})", proc_->unit_name_,
                proc_->pid_, st.exit_code, st.term_signal);
@@ -315,27 +357,50 @@ void Unit::OnMainReady() {
 }
 
 void Unit::ReadOutput() {
-  out_.async_read_some(
-      asio::buffer(buf_), [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
-        if (self->core_ == nullptr || ec == asio::error::operation_aborted) return;
-        if (n > 0 && self->log_) {
-          Status s = self->log_->Write(std::string_view(self->buf_.data(), n));
-          if (!s.ok() && !self->log_error_reported_) {
-            self->log_error_reported_ = true;
-            spdlog::error("proc: unit {}: {}", self->proc_->unit_name_, s.error().message);
-          }
+  out_.async_wait(Descriptor::wait_read,
+                  [self = shared_from_this()](const boost::system::error_code& ec) {
+                    if (self->core_ == nullptr || ec == asio::error::operation_aborted) return;
+                    self->PumpOutput();
+                  });
+}
+
+void Unit::PumpOutput() {
+  if (core_ == nullptr || !out_.is_open()) return;
+  switch (DrainOutput(16)) {
+    case Drained::kAgain:
+      ReadOutput();
+      break;
+    case Drained::kMore:  // a fast writer: yield to other handlers, then go on
+      asio::post(io_, [self = shared_from_this()] { self->PumpOutput(); });
+      break;
+    case Drained::kClosed:
+      break;
+  }
+}
+
+// All reads of the pipe happen here, in order: the read end is non-blocking.
+Unit::Drained Unit::DrainOutput(int max_reads) {
+  for (int i = 0; i < max_reads; ++i) {
+    ssize_t n = read(out_.native_handle(), buf_.data(), buf_.size());
+    if (n > 0) {
+      if (log_) {
+        Status s = log_->Write(std::string_view(buf_.data(), static_cast<size_t>(n)));
+        if (!s.ok() && !log_error_reported_) {
+          log_error_reported_ = true;
+          spdlog::error("proc: unit {}: {}", proc_->unit_name_, s.error().message);
         }
-        if (ec) {
-          if (ec != asio::error::eof) {
-            spdlog::warn("proc: unit {} output: {}", self->proc_->unit_name_, ec.message());
-          }
-          boost::system::error_code ignored;
-          self->out_.close(ignored);
-          self->log_.reset();
-          return;
-        }
-        self->ReadOutput();
-      });
+      }
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Drained::kAgain;
+    if (n < 0) spdlog::warn("proc: unit {} output: {}", proc_->unit_name_, ErrnoText(errno));
+    boost::system::error_code ignored;
+    out_.close(ignored);  // EOF: every writer is gone
+    log_.reset();
+    return Drained::kClosed;
+  }
+  return Drained::kMore;
 }
 
 void Unit::Watch(pid_t pid, int fd) {
@@ -501,7 +566,6 @@ void Sweep::Round() {
   std::set<pid_t> candidates;
   for (const auto& dir : dirs_) {
     for (pid_t pid : ReadCgroupProcs(dir)) candidates.insert(pid);
-    WriteSmallFile(dir + "/cgroup.kill", "1");
   }
   for (pid_t pid : ListAllPids()) {
     if (candidates.count(pid) == 0 && IsLive(pid) && EnvironHas(pid, env_prefix_, true)) {
@@ -536,13 +600,27 @@ void Sweep::Round() {
       if (self->watched_.empty()) self->Round();
     });
   }
-  if (watched_.empty()) Finish(false);
+  // Whatever forked since the listing: cgroup.kill reaches it (the next round waits for it).
+  for (const auto& dir : dirs_) WriteSmallFile(dir + "/cgroup.kill", "1");
+  if (watched_.empty()) {
+    bool empty = true;
+    for (const auto& dir : dirs_) empty = empty && ReadCgroupProcs(dir).empty();
+    if (!empty) {  // dying (past the listing) but not yet out of the cgroup: look again soon
+      recheck_.expires_after(std::chrono::milliseconds(10));
+      recheck_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (!ec) self->Round();
+      });
+      return;
+    }
+    Finish(false);
+  }
 }
 
 void Sweep::Finish(bool timed_out) {
   if (finished_) return;
   finished_ = true;
   deadline_.cancel();
+  recheck_.cancel();
   if (!timed_out) {
     for (const auto& dir : dirs_) {
       if (rmdir(dir.c_str()) != 0 && errno != ENOENT) {
@@ -562,6 +640,7 @@ void Sweep::Finish(bool timed_out) {
 void Sweep::Detach() {
   core_ = nullptr;
   deadline_.cancel();
+  recheck_.cancel();
   boost::system::error_code ignored;
   for (auto& [pid, d] : watched_) d->close(ignored);
   watched_.clear();
@@ -593,6 +672,8 @@ ManagerCore::~ManagerCore() {
   boost::system::error_code ignored;
   sigchld_.cancel(ignored);
   for (auto& [name, unit] : units_) unit->Detach();
+  // Their exits are nobody's now: the next manager's orphan reaper takes them.
+  for (auto& [pid, unit] : main_pids_) TrackedPids::Instance().Remove(pid);
   for (const auto& sweep : sweeps_) sweep->Detach();
   if (!cgroup_parent_.empty()) rmdir(cgroup_parent_.c_str());  // only if empty; fine if not
 }
@@ -646,7 +727,7 @@ void ManagerCore::OnSigchld() {
 
 void ManagerCore::ReapOrphans() {
   for (pid_t pid : ListOwnChildren()) {
-    if (main_pids_.count(pid) != 0) continue;
+    if (TrackedPids::Instance().Contains(pid)) continue;
     int status = 0;
     pid_t r = waitpid(pid, &status, WNOHANG);
     if (r == pid) spdlog::debug("proc: reaped orphan {}", pid);
@@ -706,6 +787,8 @@ Result<std::shared_ptr<Process>> ManagerCore::Spawn(const SpawnSpec& spec,
     drop_cgroup();
     return MakeError(ErrorCode::kInternal, "cannot create output pipe: " + ErrnoText(err));
   }
+  // Only the read end (its own file description) is non-blocking; the agent's stays blocking.
+  fcntl(pipe_fds[0], F_SETFL, fcntl(pipe_fds[0], F_GETFL) | O_NONBLOCK);
 
   std::string env_marker = std::string(kMarkerKey) + instance_id_ + "/" + spec.unit_name;
   std::vector<std::string> env;
@@ -784,6 +867,7 @@ Result<std::shared_ptr<Process>> ManagerCore::Spawn(const SpawnSpec& spec,
   proc->unit_ = unit;
   units_[spec.unit_name] = unit;
   main_pids_[pid] = unit.get();
+  TrackedPids::Instance().Add(pid);
   unit->Start();
   spdlog::info("proc: spawned unit {} pid {} ({})", spec.unit_name, pid, spec.argv[0]);
   return proc;

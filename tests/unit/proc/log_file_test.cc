@@ -1,0 +1,100 @@
+#include "proc/log_file.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace overseer::proc {
+namespace {
+
+class LogFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/overseer-logtest-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/out.log";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  static std::string Slurp(const std::string& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  std::string dir_;
+  std::string path_;
+};
+
+TEST_F(LogFileTest, OpenFailsInMissingDirectoryWithInternal) {
+  auto log = LogFile::Open(dir_ + "/no/such/dir/x.log", 100);
+  ASSERT_FALSE(log.ok());
+  EXPECT_EQ(log.error().code, ErrorCode::kInternal);
+  EXPECT_NE(log.error().message.find("cannot open log file"), std::string::npos);
+}
+
+TEST_F(LogFileTest, AppendsToExistingFile) {
+  { std::ofstream(path_) << "old\n"; }
+  auto log = LogFile::Open(path_, 1000);
+  ASSERT_TRUE(log.ok());
+  EXPECT_EQ((*log)->size(), 4);
+  ASSERT_TRUE((*log)->Write("new\n").ok());
+  EXPECT_EQ(Slurp(path_), "old\nnew\n");
+}
+
+TEST_F(LogFileTest, RotatesAtCapKeepingOneBackup) {
+  auto log = LogFile::Open(path_, 10);
+  ASSERT_TRUE(log.ok());
+  ASSERT_TRUE((*log)->Write("0123456789abcdefghij").ok());  // exactly two files' worth
+  EXPECT_EQ(Slurp(path_ + ".1"), "0123456789");
+  EXPECT_EQ(Slurp(path_), "abcdefghij");
+  ASSERT_TRUE((*log)->Write("XY").ok());
+  EXPECT_EQ(Slurp(path_ + ".1"), "abcdefghij");  // older backup replaced
+  EXPECT_EQ(Slurp(path_), "XY");
+  EXPECT_FALSE(std::filesystem::exists(path_ + ".2"));
+}
+
+TEST_F(LogFileTest, TailReadsLastLinesAcrossBackup) {
+  auto log = LogFile::Open(path_, 12);
+  ASSERT_TRUE(log.ok());
+  ASSERT_TRUE((*log)->Write("line1\nline2\nline3\nline4\n").ok());
+  auto tail = TailLogFiles(path_, 3, 1000);
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(*tail, "line2\nline3\nline4\n");
+  auto all = TailLogFiles(path_, 100, 1000);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(*all, "line1\nline2\nline3\nline4\n");
+}
+
+TEST_F(LogFileTest, TailRespectsMaxBytes) {
+  { std::ofstream(path_) << "aaaa\nbbbb\ncccc\n"; }
+  auto tail = TailLogFiles(path_, 10, 7);
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(*tail, "b\ncccc\n");
+  auto one = TailLogFiles(path_, 1, 1000);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(*one, "cccc\n");
+}
+
+TEST_F(LogFileTest, TailWithoutTrailingNewline) {
+  { std::ofstream(path_) << "a\nb\npartial"; }
+  auto tail = TailLogFiles(path_, 2, 1000);
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(*tail, "b\npartial");
+}
+
+TEST_F(LogFileTest, TailOfMissingLogIsNotFound) {
+  auto tail = TailLogFiles(path_, 10, 1000);
+  ASSERT_FALSE(tail.ok());
+  EXPECT_EQ(tail.error().code, ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace overseer::proc

@@ -1,0 +1,523 @@
+// ProcessManager against real processes, with and without cgroup v2.
+#include "proc/process_manager.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "proc/proc_fs.h"
+
+namespace overseer::proc {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kDeadline = std::chrono::seconds(10);
+
+std::string Slurp(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Process state letter from /proc/<pid>/stat, or 0 when the process is gone.
+char StateOf(pid_t pid) {
+  auto st = internal::ReadProcStat(pid);
+  return st ? st->state : 0;
+}
+
+bool Alive(pid_t pid) {
+  char s = StateOf(pid);
+  return s != 0 && s != 'Z' && s != 'X';
+}
+
+std::vector<pid_t> ZombieChildren() {
+  std::vector<pid_t> out;
+  for (pid_t pid : internal::ListAllPids()) {
+    auto st = internal::ReadProcStat(pid);
+    if (st && st->ppid == getpid() && st->state == 'Z') out.push_back(pid);
+  }
+  return out;
+}
+
+std::atomic<int> g_counter{0};
+
+class ProcessManagerTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/overseer-proctest-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    instance_ = "t" + std::to_string(getpid()) + "-" + std::to_string(g_counter++);
+    mgr_ = std::make_unique<ProcessManager>(io_, Options());
+    if (GetParam() && !mgr_->cgroups_enabled()) GTEST_SKIP() << "no writable cgroup v2 here";
+    EXPECT_EQ(mgr_->cgroups_enabled(), GetParam());
+  }
+
+  void TearDown() override {
+    *body_alive_ = false;  // callbacks must not touch the finished test body's locals
+    // Whatever a test left running is ended, then nothing may remain: no zombie, no cgroup.
+    for (auto& p : spawned_) {
+      if (!p->finished()) {
+        bool done = false;
+        mgr_->Terminate(p, milliseconds(100), [&] { done = true; });
+        RunUntil([&] { return done; });
+      }
+    }
+    RunUntil([] { return ZombieChildren().empty(); });
+    EXPECT_TRUE(ZombieChildren().empty()) << "zombie children left";
+    std::string parent = mgr_ ? mgr_->cgroup_parent() : "";
+    mgr_.reset();
+    if (!parent.empty()) {
+      EXPECT_FALSE(std::filesystem::exists(parent)) << parent;
+    }
+    std::filesystem::remove_all(dir_);
+  }
+
+  ProcessManagerOptions Options() const { return {instance_, GetParam()}; }
+
+  // Runs the loop until `pred` holds or 10 s pass; returns pred().
+  bool RunUntil(const std::function<bool()>& pred) {
+    auto deadline = Clock::now() + kDeadline;
+    while (!pred() && Clock::now() < deadline) {
+      if (io_.stopped()) io_.restart();
+      io_.run_for(milliseconds(10));
+    }
+    return pred();
+  }
+
+  SpawnSpec Spec(std::vector<std::string> argv, std::string unit = "") {
+    SpawnSpec s;
+    s.argv = std::move(argv);
+    s.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + dir_, "LC_ALL=C"};
+    s.unit_name = unit.empty() ? "u" + std::to_string(g_counter++) : unit;
+    s.log_path = dir_ + "/" + s.unit_name + ".log";
+    return s;
+  }
+
+  // Spawns and records exit status into `exit`.
+  std::shared_ptr<Process> Start(const SpawnSpec& spec, std::optional<ExitStatus>* exit,
+                                 ProcessCallbacks cb = {}) {
+    cb.on_exit = [exit, alive = body_alive_](ExitStatus st) {
+      if (*alive) *exit = st;
+    };
+    for (auto* f : {&cb.on_stopped, &cb.on_continued}) {
+      if (*f) {
+        *f = [inner = std::move(*f), alive = body_alive_] {
+          if (*alive) inner();
+        };
+      }
+    }
+    auto r = mgr_->Spawn(spec, std::move(cb));
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    if (!r.ok()) return nullptr;
+    spawned_.push_back(*r);
+    return *r;
+  }
+
+  ExitStatus RunToExit(const SpawnSpec& spec) {
+    std::optional<ExitStatus> exit;
+    auto p = Start(spec, &exit);
+    if (!p) return {};
+    EXPECT_TRUE(RunUntil([&] { return exit.has_value(); }));
+    return exit.value_or(ExitStatus{-99, -99});
+  }
+
+  // Waits until the log holds "<key>=<pid>" and returns the pid.
+  pid_t WaitForPid(const std::string& log, const std::string& key) {
+    pid_t found = 0;
+    RunUntil([&] {
+      std::string text = Slurp(log);
+      size_t at = text.find(key + "=");
+      if (at != std::string::npos) found = std::atoi(text.c_str() + at + key.size() + 1);
+      return found != 0;
+    });
+    return found;
+  }
+
+  boost::asio::io_context io_;
+  std::string dir_;
+  std::string instance_;
+  std::unique_ptr<ProcessManager> mgr_;
+  std::vector<std::shared_ptr<Process>> spawned_;
+  std::shared_ptr<bool> body_alive_ = std::make_shared<bool>(true);
+};
+
+TEST_P(ProcessManagerTest, ReportsExitCodes) {
+  ExitStatus t = RunToExit(Spec({"true"}));
+  EXPECT_EQ(t.exit_code, 0);
+  EXPECT_EQ(t.term_signal, 0);
+  EXPECT_EQ(RunToExit(Spec({"false"})).exit_code, 1);
+  EXPECT_EQ(RunToExit(Spec({"sh", "-c", "exit 3"})).exit_code, 3);
+}
+
+TEST_P(ProcessManagerTest, ReportsDeathBySignal) {
+  ExitStatus st = RunToExit(Spec({"sh", "-c", "kill -KILL $$"}));
+  EXPECT_EQ(st.exit_code, -1);
+  EXPECT_EQ(st.term_signal, SIGKILL);
+}
+
+TEST_P(ProcessManagerTest, MissingCommandExits127WithMessageInLog) {
+  SpawnSpec spec = Spec({"no-such-command-overseer"});
+  EXPECT_EQ(RunToExit(spec).exit_code, 127);
+  std::string log = Slurp(spec.log_path);
+  EXPECT_NE(log.find("no-such-command-overseer"), std::string::npos) << log;
+  EXPECT_NE(log.find("not found"), std::string::npos) << log;
+}
+
+TEST_P(ProcessManagerTest, HonoursCwdEnvStdinAndMarker) {
+  SpawnSpec spec = Spec({"sh", "-c", "pwd; echo \"foo=$FOO\"; cat; echo \"unit=$OVERSEER_UNIT\""});
+  spec.cwd = dir_;
+  spec.env.push_back("FOO=bar baz");
+  spec.env.push_back("OVERSEER_UNIT=forged");  // replaced by the real marker
+  EXPECT_EQ(RunToExit(spec).exit_code, 0);  // `cat` ends at once: stdin is /dev/null
+  std::string log = Slurp(spec.log_path);
+  EXPECT_NE(log.find(dir_ + "\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("foo=bar baz\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("unit=" + instance_ + "/" + spec.unit_name + "\n"), std::string::npos) << log;
+}
+
+TEST_P(ProcessManagerTest, ChildGetsCleanFdsMaskAndDispositions) {
+  // A daemon fd without CLOEXEC, an ignored SIGPIPE and a blocked SIGUSR1 must not leak.
+  int leaked = dup2(open("/dev/null", O_RDONLY), 57);
+  ASSERT_EQ(leaked, 57);
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t block;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &block, nullptr);
+  SpawnSpec spec = Spec({"sh", "-c",
+                         "test -e /proc/self/fd/57 && echo fd=LEAK || echo fd=clean; "
+                         "grep -E '^(SigBlk|SigIgn)' /proc/self/status"});
+  EXPECT_EQ(RunToExit(spec).exit_code, 0);
+  pthread_sigmask(SIG_UNBLOCK, &block, nullptr);
+  signal(SIGPIPE, SIG_DFL);
+  close(57);
+  std::string log = Slurp(spec.log_path);
+  EXPECT_NE(log.find("fd=clean"), std::string::npos) << log;
+  EXPECT_NE(log.find("SigBlk:\t0000000000000000"), std::string::npos) << log;
+  // Signals 1..31 all default (glibc itself keeps its internal RT signals 32/33 ignored).
+  size_t at = log.find("SigIgn:\t");
+  ASSERT_NE(at, std::string::npos) << log;
+  uint64_t ignored = std::stoull(log.substr(at + 8, 16), nullptr, 16);
+  EXPECT_EQ(ignored & 0x7fffffffULL, 0u) << log;
+}
+
+TEST_P(ProcessManagerTest, CapturesStdoutAndStderrAndTails) {
+  SpawnSpec spec = Spec({"sh", "-c", "for i in 1 2 3 4 5; do echo out$i; done; echo err >&2"});
+  EXPECT_EQ(RunToExit(spec).exit_code, 0);
+  auto tail = ProcessManager::TailLog(spec.log_path, 3, 1 << 20);
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(*tail, "out4\nout5\nerr\n");
+}
+
+TEST_P(ProcessManagerTest, RotatesLogAtCap) {
+  SpawnSpec spec = Spec({"sh", "-c", "i=0; while [ $i -lt 300 ]; do echo line$i; i=$((i+1)); done"});
+  spec.log_max_bytes = 1000;
+  EXPECT_EQ(RunToExit(spec).exit_code, 0);
+  ASSERT_TRUE(std::filesystem::exists(spec.log_path + ".1"));
+  EXPECT_LE(std::filesystem::file_size(spec.log_path), 1000u);
+  EXPECT_EQ(std::filesystem::file_size(spec.log_path + ".1"), 1000u);
+  EXPECT_FALSE(std::filesystem::exists(spec.log_path + ".2"));
+  std::string both = Slurp(spec.log_path + ".1") + Slurp(spec.log_path);
+  EXPECT_EQ(both.substr(both.size() - 8), "line299\n");
+  auto tail = ProcessManager::TailLog(spec.log_path, 2, 1 << 20);
+  ASSERT_TRUE(tail.ok());
+  EXPECT_EQ(*tail, "line298\nline299\n");
+}
+
+TEST_P(ProcessManagerTest, SpawnErrors) {
+  SpawnSpec bad_log = Spec({"true"});
+  bad_log.log_path = dir_ + "/missing/dir/x.log";
+  auto r1 = mgr_->Spawn(bad_log, {});
+  ASSERT_FALSE(r1.ok());
+  EXPECT_EQ(r1.error().code, ErrorCode::kInternal);
+  EXPECT_NE(r1.error().message.find("log"), std::string::npos);
+
+  auto r2 = mgr_->Spawn(Spec({}), {});
+  ASSERT_FALSE(r2.ok());
+  EXPECT_EQ(r2.error().code, ErrorCode::kInvalidRequest);
+
+  auto r3 = mgr_->Spawn(Spec({"true"}, "../escape"), {});
+  ASSERT_FALSE(r3.ok());
+  EXPECT_EQ(r3.error().code, ErrorCode::kInvalidRequest);
+
+  SpawnSpec bad_cwd = Spec({"true"});
+  bad_cwd.cwd = dir_ + "/nope";
+  auto r4 = mgr_->Spawn(bad_cwd, {});
+  ASSERT_FALSE(r4.ok());
+  EXPECT_EQ(r4.error().code, ErrorCode::kInternal);
+
+  std::optional<ExitStatus> exit;
+  SpawnSpec running = Spec({"sleep", "600"});
+  ASSERT_NE(Start(running, &exit), nullptr);
+  auto r5 = mgr_->Spawn(running, {});
+  ASSERT_FALSE(r5.ok());
+  EXPECT_EQ(r5.error().code, ErrorCode::kInvalidRequest);
+}
+
+TEST_P(ProcessManagerTest, PauseStopsWholeTreeAndResumeContinues) {
+  SpawnSpec spec = Spec({"sh", "-c",
+                         "sleep 600 & setsid sh -c 'echo esc=$$; exec sleep 600' & "
+                         "echo child=$!; wait"});
+  std::optional<ExitStatus> exit;
+  int stopped = 0, continued = 0;
+  ProcessCallbacks cb;
+  cb.on_stopped = [&] { ++stopped; };
+  cb.on_continued = [&] { ++continued; };
+  auto p = Start(spec, &exit, cb);
+  ASSERT_NE(p, nullptr);
+  pid_t esc = WaitForPid(spec.log_path, "esc");
+  ASSERT_NE(esc, 0);
+  ASSERT_TRUE(RunUntil([&] { return mgr_->ReadUsage(*p).processes == 3; }))
+      << mgr_->ReadUsage(*p).processes;
+  auto tree = [&] {
+    std::vector<pid_t> pids = {p->pid(), esc};
+    for (pid_t pid : internal::ListAllPids()) {
+      auto st = internal::ReadProcStat(pid);
+      if (st && st->ppid == p->pid()) pids.push_back(pid);
+    }
+    return pids;
+  };
+  ASSERT_GE(tree().size(), 3u);
+
+  ASSERT_TRUE(mgr_->Pause(*p).ok());
+  EXPECT_TRUE(RunUntil([&] {
+    for (pid_t pid : tree()) if (StateOf(pid) != 'T') return false;
+    return stopped == 1;
+  }));
+  for (pid_t pid : tree()) EXPECT_EQ(StateOf(pid), 'T') << pid;
+
+  ASSERT_TRUE(mgr_->Resume(*p).ok());
+  EXPECT_TRUE(RunUntil([&] {
+    for (pid_t pid : tree()) {
+      char s = StateOf(pid);
+      if (s != 'S' && s != 'R') return false;
+    }
+    return continued == 1;
+  }));
+  for (pid_t pid : tree()) EXPECT_NE(StateOf(pid), 'T') << pid;
+  EXPECT_FALSE(exit.has_value());
+}
+
+TEST_P(ProcessManagerTest, TerminateEndsSleepWithinGrace) {
+  std::optional<ExitStatus> exit;
+  auto p = Start(Spec({"sleep", "600"}), &exit);
+  ASSERT_NE(p, nullptr);
+  bool done = false;
+  auto start = Clock::now();
+  mgr_->Terminate(p, std::chrono::seconds(5), [&] { done = true; });
+  ASSERT_TRUE(RunUntil([&] { return done; }));
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(4));
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->term_signal, SIGTERM);
+  EXPECT_TRUE(p->finished());
+  EXPECT_FALSE(Alive(p->pid()));
+  if (GetParam()) {
+    EXPECT_FALSE(std::filesystem::exists(p->cgroup_path()));
+  }
+}
+
+TEST_P(ProcessManagerTest, TerminateKillsTermIgnorerAfterGrace) {
+  SpawnSpec spec = Spec({"sh", "-c", "trap '' TERM; echo ready=1; sleep 600"});
+  std::optional<ExitStatus> exit;
+  auto p = Start(spec, &exit);
+  ASSERT_NE(p, nullptr);
+  ASSERT_NE(WaitForPid(spec.log_path, "ready"), 0);
+  bool done = false;
+  auto start = Clock::now();
+  mgr_->Terminate(p, milliseconds(300), [&] { done = true; });
+  ASSERT_TRUE(RunUntil([&] { return done; }));
+  EXPECT_GE(Clock::now() - start, milliseconds(300));
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->term_signal, SIGKILL);
+}
+
+TEST_P(ProcessManagerTest, TerminateOfPausedProcessEndsIt) {
+  std::optional<ExitStatus> exit;
+  auto p = Start(Spec({"sleep", "600"}), &exit);
+  ASSERT_NE(p, nullptr);
+  ASSERT_TRUE(mgr_->Pause(*p).ok());
+  ASSERT_TRUE(RunUntil([&] { return StateOf(p->pid()) == 'T'; }));
+  bool done = false;
+  mgr_->Terminate(p, std::chrono::seconds(5), [&] { done = true; });
+  ASSERT_TRUE(RunUntil([&] { return done; }));
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->term_signal, SIGTERM);  // not SIGKILL: SIGCONT let SIGTERM through
+}
+
+TEST_P(ProcessManagerTest, TerminateKillsSetsidAndDoubleForkedDescendants) {
+  // The escapees ignore SIGTERM, so only the SIGKILL phase can end them.
+  SpawnSpec spec = Spec(
+      {"sh", "-c",
+       "setsid sh -c \"trap '' TERM; echo esc=\\$\\$; exec sleep 600\" & "
+       "( sh -c \"trap '' TERM; echo dbl=\\$\\$; exec sleep 600\" & ) ; "
+       "exec sleep 600"});
+  std::optional<ExitStatus> exit;
+  auto p = Start(spec, &exit);
+  ASSERT_NE(p, nullptr);
+  pid_t esc = WaitForPid(spec.log_path, "esc");
+  pid_t dbl = WaitForPid(spec.log_path, "dbl");
+  ASSERT_NE(esc, 0);
+  ASSERT_NE(dbl, 0);
+  ASSERT_TRUE(RunUntil([&] { return mgr_->ReadUsage(*p).processes == 3; }));
+  auto esc_stat = internal::ReadProcStat(esc);
+  ASSERT_TRUE(esc_stat);
+  EXPECT_NE(esc_stat->pgrp, p->pgid());  // really left the group
+  bool done = false;
+  mgr_->Terminate(p, milliseconds(300), [&] { done = true; });
+  ASSERT_TRUE(RunUntil([&] { return done; }));
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->term_signal, SIGTERM);
+  EXPECT_FALSE(Alive(esc));
+  EXPECT_FALSE(Alive(dbl));
+  // The escapees were reparented to us (subreaper) and must be reaped, not left as zombies.
+  EXPECT_TRUE(RunUntil([&] { return StateOf(esc) == 0 && StateOf(dbl) == 0; }));
+}
+
+TEST_P(ProcessManagerTest, StragglersAfterMainExitAreEndedByTerminate) {
+  SpawnSpec spec = Spec({"sh", "-c", "setsid sh -c 'echo esc=$$; exec sleep 600' & exit 0"});
+  std::optional<ExitStatus> exit;
+  auto p = Start(spec, &exit);
+  ASSERT_NE(p, nullptr);
+  pid_t esc = WaitForPid(spec.log_path, "esc");
+  ASSERT_TRUE(RunUntil([&] { return exit.has_value(); }));
+  EXPECT_EQ(exit->exit_code, 0);
+  ASSERT_NE(esc, 0);
+  EXPECT_TRUE(Alive(esc));
+  EXPECT_FALSE(p->finished());  // the unit still has a process
+  EXPECT_EQ(mgr_->ReadUsage(*p).processes, 1);
+  bool done = false;
+  mgr_->Terminate(p, milliseconds(200), [&] { done = true; });
+  ASSERT_TRUE(RunUntil([&] { return done; }));
+  EXPECT_FALSE(Alive(esc));
+  EXPECT_TRUE(p->finished());
+}
+
+TEST_P(ProcessManagerTest, TerminateAfterFinishCallsDone) {
+  std::optional<ExitStatus> exit;
+  auto p = Start(Spec({"true"}), &exit);
+  ASSERT_NE(p, nullptr);
+  ASSERT_TRUE(RunUntil([&] { return p->finished(); }));
+  bool done = false;
+  mgr_->Terminate(p, milliseconds(100), [&] { done = true; });
+  EXPECT_FALSE(done);  // posted, not called inline
+  EXPECT_TRUE(RunUntil([&] { return done; }));
+  Status pause = mgr_->Pause(*p);
+  ASSERT_FALSE(pause.ok());
+  EXPECT_EQ(pause.error().code, ErrorCode::kInvalidStateTransition);
+}
+
+TEST_P(ProcessManagerTest, UsageOfBusyLoopGrows) {
+  std::optional<ExitStatus> exit;
+  auto p = Start(Spec({"sh", "-c", "while :; do :; done"}), &exit);
+  ASSERT_NE(p, nullptr);
+  Usage first = mgr_->ReadUsage(*p);
+  EXPECT_EQ(first.processes, 1);  // counted even before the shell has joined its cgroup
+  EXPECT_TRUE(RunUntil([&] { return mgr_->ReadUsage(*p).cpu_seconds >= 0.2; }));
+  Usage later = mgr_->ReadUsage(*p);
+  EXPECT_GT(later.cpu_seconds, first.cpu_seconds);
+  EXPECT_GT(later.rss_bytes, 0);
+  EXPECT_EQ(later.processes, 1);
+}
+
+TEST_P(ProcessManagerTest, ReportsStopAndContinueSentByOthers) {
+  std::optional<ExitStatus> exit;
+  int stopped = 0, continued = 0;
+  ProcessCallbacks cb;
+  cb.on_stopped = [&] { ++stopped; };
+  cb.on_continued = [&] { ++continued; };
+  auto p = Start(Spec({"sleep", "600"}), &exit, cb);
+  ASSERT_NE(p, nullptr);
+  ASSERT_EQ(kill(p->pid(), SIGSTOP), 0);
+  EXPECT_TRUE(RunUntil([&] { return stopped == 1; }));
+  ASSERT_EQ(kill(p->pid(), SIGCONT), 0);
+  EXPECT_TRUE(RunUntil([&] { return continued == 1; }));
+  EXPECT_FALSE(exit.has_value());
+}
+
+TEST_P(ProcessManagerTest, ProcessJoinsItsOwnCgroup) {
+  if (!GetParam()) GTEST_SKIP() << "cgroup only";
+  std::optional<ExitStatus> exit;
+  auto p = Start(Spec({"sleep", "600"}), &exit);
+  ASSERT_NE(p, nullptr);
+  ASSERT_TRUE(std::filesystem::exists(p->cgroup_path()));
+  EXPECT_TRUE(RunUntil([&] {
+    return internal::ReadCgroupProcs(p->cgroup_path()) == std::vector<pid_t>{p->pid()};
+  }));
+  auto rel = internal::ReadCgroupV2Path(p->pid());
+  ASSERT_TRUE(rel);
+  EXPECT_EQ(p->cgroup_path().substr(p->cgroup_path().size() - rel->size()), *rel);
+}
+
+TEST_P(ProcessManagerTest, KillLeftoversEndsProcessesOfEarlierInstance) {
+  SpawnSpec spec = Spec({"sh", "-c",
+                         "setsid sh -c 'echo esc=$$; exec sleep 600' & "
+                         "( sh -c 'echo dbl=$$; exec sleep 600' & ); exec sleep 600"});
+  std::optional<ExitStatus> exit;
+  auto r = mgr_->Spawn(spec, {});
+  ASSERT_TRUE(r.ok());
+  pid_t main_pid = (*r)->pid();
+  std::string cgroup = (*r)->cgroup_path();
+  pid_t esc = WaitForPid(spec.log_path, "esc");
+  pid_t dbl = WaitForPid(spec.log_path, "dbl");
+  ASSERT_NE(esc, 0);
+  ASSERT_NE(dbl, 0);
+
+  mgr_.reset();  // the "daemon" goes away without ending its processes
+  EXPECT_TRUE(Alive(main_pid));
+  EXPECT_TRUE(Alive(esc));
+
+  // An unrelated process of another instance must survive.
+  auto other = std::make_unique<ProcessManager>(
+      io_, ProcessManagerOptions{instance_ + "-other", GetParam()});
+  auto bystander = other->Spawn(Spec({"sleep", "600"}), {});
+  ASSERT_TRUE(bystander.ok());
+
+  mgr_ = std::make_unique<ProcessManager>(io_, Options());
+  int killed = -1;
+  mgr_->KillLeftovers([&](int n) { killed = n; });
+  ASSERT_TRUE(RunUntil([&] { return killed >= 0; }));
+  EXPECT_EQ(killed, 3);
+  EXPECT_FALSE(Alive(main_pid));
+  EXPECT_FALSE(Alive(esc));
+  EXPECT_FALSE(Alive(dbl));
+  if (GetParam()) {
+    EXPECT_FALSE(std::filesystem::exists(cgroup)) << cgroup;
+  }
+  EXPECT_TRUE(Alive((*bystander)->pid()));
+
+  bool done = false;
+  other->Terminate(*bystander, milliseconds(100), [&] { done = true; });
+  ASSERT_TRUE(RunUntil([&] { return done; }));
+  other.reset();
+
+  // A second sweep finds nothing.
+  killed = -1;
+  mgr_->KillLeftovers([&](int n) { killed = n; });
+  ASSERT_TRUE(RunUntil([&] { return killed >= 0; }));
+  EXPECT_EQ(killed, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(CgroupAndFallback, ProcessManagerTest, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& param_info) {
+                           return param_info.param ? std::string("Cgroup") : std::string("NoCgroup");
+                         });
+
+}  // namespace
+}  // namespace overseer::proc
