@@ -70,6 +70,14 @@ Result<RouteMatch> Router::MatchRoute(Request& req) const {
   if (path_match == nullptr) {
     return MakeError(ErrorCode::kNotFound, "no route for " + req.path);
   }
+  if (req.method == "HEAD") {  // HEAD falls back to GET (the server sends no body)
+    for (const Route& r : routes_) {
+      if (r.method != "GET" || !PathMatches(r, req.path, nullptr)) continue;
+      req.path_params.clear();
+      (void)PathMatches(r, req.path, &req.path_params);
+      return RouteMatch{&r.handler, r.options};
+    }
+  }
   std::vector<std::string_view> methods;
   for (const Route& r : routes_) {
     if (!PathMatches(r, req.path, nullptr)) continue;

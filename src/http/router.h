@@ -37,7 +37,8 @@ class Router {
   void Add(std::string_view method, std::string_view pattern, Handler handler,
            RouteOptions options = {});
 
-  // Matches req.method and req.path (already percent-decoded). On success fills
+  // Matches req.method and req.path (already percent-decoded); HEAD without its own
+  // route uses the GET route. On success fills
   // req.path_params and returns the handler. Errors: kNotFound if no pattern matches
   // the path; kMethodNotAllowed with details {allowed: "GET, POST"} if the path
   // matches but the method does not.

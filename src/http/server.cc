@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio.hpp>
 #include <boost/beast.hpp>
 #include <chrono>
@@ -52,6 +53,70 @@ std::string_view ToStd(beast::string_view v) { return std::string_view(v.data(),
 
 // The raw path of a target (before '?'), for the access log: never the query string.
 std::string_view RawPath(std::string_view target) { return target.substr(0, target.find('?')); }
+
+// A header name or value we may put on the wire: no CR, LF or NUL (no injection).
+bool SafeHeaderText(std::string_view s) {
+  return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+bool HasHeader(const Response& res, std::string_view name) {
+  for (const auto& [k, v] : res.headers) {
+    if (beast::iequals(k, name)) return true;
+  }
+  return false;
+}
+
+void AppendDecimal(std::string& out, uint64_t n) {
+  char buf[24];
+  size_t i = sizeof(buf);
+  do {
+    buf[--i] = static_cast<char>('0' + n % 10);
+    n /= 10;
+  } while (n != 0);
+  out.append(buf + i, sizeof(buf) - i);
+}
+
+void AppendHeader(std::string& out, std::string_view name, std::string_view value) {
+  out += name;
+  out += ": ";
+  out += value;
+  out += "\r\n";
+}
+
+// Serializes the status line and headers of `res` into `out` (cleared first): Server,
+// Content-Type, X-Request-ID, Cache-Control on /api, the handler's extra headers (they
+// replace the standard ones of the same name; unsafe ones are dropped), Connection
+// and Content-Length.
+void SerializeHead(const Request& req, const Response& res, bool keep_alive, bool api,
+                   std::string& out) {
+  out.clear();
+  out += req.version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  AppendDecimal(out, res.status);
+  out += ' ';
+  const auto reason = bhttp::obsolete_reason(bhttp::int_to_status(res.status));
+  out.append(reason.data(), reason.size());
+  out += "\r\n";
+  if (!HasHeader(res, "Server")) AppendHeader(out, "Server", "overseer");
+  if (!HasHeader(res, "Content-Type") && SafeHeaderText(res.content_type)) {
+    AppendHeader(out, "Content-Type", res.content_type);
+  }
+  AppendHeader(out, "X-Request-ID", req.request_id);
+  if (api && !HasHeader(res, "Cache-Control")) AppendHeader(out, "Cache-Control", "no-store");
+  for (const auto& [name, value] : res.headers) {
+    if (name.empty() || !SafeHeaderText(name) || !SafeHeaderText(value) ||
+        name.find(':') != std::string::npos || beast::iequals(name, "Content-Length") ||
+        beast::iequals(name, "Connection") || beast::iequals(name, "Transfer-Encoding") ||
+        beast::iequals(name, "X-Request-ID")) {
+      continue;
+    }
+    AppendHeader(out, name, value);
+  }
+  if (req.version == 10 && keep_alive) AppendHeader(out, "Connection", "keep-alive");
+  if (req.version != 10 && !keep_alive) AppendHeader(out, "Connection", "close");
+  out += "Content-Length: ";
+  AppendDecimal(out, res.body.size());
+  out += "\r\n\r\n";
+}
 
 }  // namespace
 
@@ -125,7 +190,14 @@ Result<tcp::endpoint> Server::Listen(const std::string& host, uint16_t port) {
 
 void Server::Stop(std::function<void()> done) {
   stopping_ = true;
-  stop_done_ = std::move(done);
+  if (stop_done_ && done) {  // a second Stop before the first finished: call both
+    stop_done_ = [first = std::move(stop_done_), second = std::move(done)] {
+      first();
+      second();
+    };
+  } else if (done) {
+    stop_done_ = std::move(done);
+  }
   boost::system::error_code ec;
   acceptor_.close(ec);  // the accept loop ends with operation_aborted; connects are refused
   for (SessionState& s : sessions_) {
@@ -140,13 +212,12 @@ void Server::MaybeFinishStop() {
 }
 
 std::string Server::NextRequestId() {
-  char buf[24];
-  std::snprintf(buf, sizeof(buf), "%012llx",
-                static_cast<unsigned long long>(++id_counter_ & 0xffffffffffffULL));
+  static constexpr char kHex[] = "0123456789abcdef";
   std::string id;
   id.reserve(id_prefix_.size() + 12);
   id += id_prefix_;
-  id += buf;
+  const uint64_t n = ++id_counter_;
+  for (int shift = 44; shift >= 0; shift -= 4) id += kHex[(n >> shift) & 0xf];
   return id;
 }
 
@@ -202,6 +273,8 @@ asio::awaitable<void> Server::RunSession(tcp::socket socket,
   }
   beast::flat_buffer buffer;
   buffer.reserve(4096);
+  std::string head;  // the serialized response head, reused
+  head.reserve(512);
   bool first = true;
   const auto header_limit = static_cast<std::uint32_t>(
       std::min<size_t>(options_.header_limit, std::numeric_limits<std::uint32_t>::max()));
@@ -343,21 +416,21 @@ asio::awaitable<void> Server::RunSession(tcp::socket socket,
       }
     }
 
-    // Write the response.
-    bhttp::response<bhttp::string_body> out;
-    out.version(req.version == 10 ? 10 : 11);
-    out.result(res.status);
-    out.set(bhttp::field::server, "overseer");
-    out.set(bhttp::field::content_type, res.content_type);
-    out.set("X-Request-ID", req.request_id);
-    if (IsApiPath(req.path)) out.set(bhttp::field::cache_control, "no-store");
-    for (auto& [name, value] : res.headers) out.set(name, value);
+    // Write the response: the head is serialized by hand into a reused string (cheaper
+    // than Beast's serializer), the body goes out as a second buffer.
+    const bool keep = keep_alive && !drain && !stopping_;
     const size_t body_bytes = res.body.size();
-    out.body() = std::move(res.body);
-    out.keep_alive(keep_alive && !drain && !stopping_);
-    out.prepare_payload();
+    SerializeHead(req, res, keep, IsApiPath(req.path), head);
     stream.expires_after(options_.idle_timeout);
-    auto [wec, wn] = co_await bhttp::async_write(stream, out, kTuple);
+    boost::system::error_code wec;
+    if (req.method == "HEAD") {  // headers as for GET, no body
+      auto [hwec, hwn] = co_await asio::async_write(stream, asio::buffer(head), kTuple);
+      wec = hwec;
+    } else {
+      const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(res.body)};
+      auto [bwec, bwn] = co_await asio::async_write(stream, buffers, kTuple);
+      wec = bwec;
+    }
 
     if (access_log_->should_log(spdlog::level::info)) {
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -380,7 +453,7 @@ asio::awaitable<void> Server::RunSession(tcp::socket socket,
       }
       break;
     }
-    if (!out.keep_alive()) break;
+    if (!keep) break;
   }
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   stream.close();

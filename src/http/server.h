@@ -57,7 +57,8 @@ class Server {
 
   // Stops accepting (new connections are refused), lets in-flight requests finish
   // (their responses carry "Connection: close"), closes idle keep-alive connections,
-  // and calls `done` on the loop once every session has ended. Call once.
+  // and calls `done` on the loop once every session has ended. A partially received
+  // request still gets up to read_timeout to arrive. Stopping is final.
   void Stop(std::function<void()> done);
 
   size_t active_connections() const { return sessions_.size(); }

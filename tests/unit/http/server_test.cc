@@ -67,9 +67,12 @@ class Client {
   void Send(std::string_view raw) { asio::write(socket_, asio::buffer(raw.data(), raw.size())); }
 
   // Reads one response; nullopt on error or timeout (error in last_error()).
-  std::optional<bhttp::response<bhttp::string_body>> Read(std::chrono::milliseconds timeout = 5s) {
+  // `head`: the response to a HEAD request (no body follows its headers).
+  std::optional<bhttp::response<bhttp::string_body>> Read(std::chrono::milliseconds timeout = 5s,
+                                                          bool head = false) {
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(boost::none);
+    parser.skip(head);
     bool done = false;
     bhttp::async_read(socket_, buffer_, parser, [&](boost::system::error_code ec, size_t) {
       last_error_ = ec;
@@ -527,6 +530,21 @@ TEST_F(ServerTest, ExpectContinueGetsInterimResponse) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->result_int(), 201u);
   EXPECT_EQ(res->body(), "{}");
+}
+
+TEST_F(ServerTest, HeadUsesGetRouteWithoutBody) {
+  Start();
+  Client c(port_);
+  c.Send("HEAD /api/ping HTTP/1.1\r\nHost: t\r\n\r\n");
+  auto head = c.Read(5s, /*head=*/true);
+  ASSERT_TRUE(head) << c.last_error().message();
+  EXPECT_EQ(head->result_int(), 200u);
+  EXPECT_EQ((*head)[bhttp::field::content_length], "13");
+  EXPECT_TRUE(head->body().empty());
+  // Nothing but headers was sent: the next response parses cleanly.
+  auto next = c.Roundtrip(Get("/api/ping"));
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->body(), R"({"pong":true})");
 }
 
 TEST_F(ServerTest, StopFinishesInFlightRequestClosesIdleAndRefusesNew) {
