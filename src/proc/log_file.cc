@@ -9,10 +9,14 @@
 #include <cstdio>
 #include <cstring>
 
+#include "proc/proc_fs.h"
+
 namespace overseer::proc {
 namespace {
 
-std::string Errno(const std::string& what, int err) { return what + ": " + std::strerror(err); }
+std::string Errno(const std::string& what, int err) {
+  return what + ": " + internal::ErrnoMessage(err);
+}
 
 int OpenAppend(const std::string& path) {
   return open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -41,7 +45,8 @@ Result<std::string> ReadTail(const std::string& path, int64_t want, bool& missin
   out.resize(static_cast<size_t>(size - start));
   size_t got = 0;
   while (got < out.size()) {
-    ssize_t n = pread(fd, out.data() + got, out.size() - got, static_cast<off_t>(start) + static_cast<off_t>(got));
+    ssize_t n = pread(fd, out.data() + got, out.size() - got,
+                      static_cast<off_t>(start) + static_cast<off_t>(got));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       int err = errno;
@@ -113,7 +118,8 @@ Status LogFile::Write(std::string_view data) {
   return result;
 }
 
-Result<std::string> TailLogFiles(const std::string& log_path, int lines, int64_t max_bytes) {
+Result<std::string> TailLogFiles(const std::string& log_path, int lines,  // NOLINT
+                                 int64_t max_bytes) {
   bool missing_main = false;
   bool missing_backup = false;
   if (max_bytes < 0) max_bytes = 0;

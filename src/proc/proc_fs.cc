@@ -125,7 +125,7 @@ std::vector<pid_t> ListAllPids() {
   DIR* dir = opendir("/proc");
   if (dir == nullptr) return pids;
   pid_t self = getpid();
-  while (dirent* e = readdir(dir)) {
+  while (dirent* e = readdir(dir)) {  // NOLINT(concurrency-mt-unsafe): DIR not shared
     auto v = ParseInt(e->d_name);
     if (v && *v > 0 && *v != self) pids.push_back(static_cast<pid_t>(*v));
   }
@@ -180,7 +180,7 @@ std::vector<pid_t> ListOwnChildren() {
   std::vector<pid_t> out;
   DIR* dir = opendir("/proc/self/task");
   if (dir == nullptr) return out;
-  while (dirent* e = readdir(dir)) {
+  while (dirent* e = readdir(dir)) {  // NOLINT(concurrency-mt-unsafe): DIR not shared
     if (!ParseInt(e->d_name)) continue;
     auto text = ReadSmallFile(std::string("/proc/self/task/") + e->d_name + "/children");
     if (!text) continue;
@@ -194,6 +194,11 @@ int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 
 
 int PidfdSendSignal(int pidfd, int sig) {
   return static_cast<int>(syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+
+std::string ErrnoMessage(int err) {
+  char buf[256];
+  return strerror_r(err, buf, sizeof buf);  // GNU strerror_r returns the message
 }
 
 int64_t ClockTicksPerSecond() {

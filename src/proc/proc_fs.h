@@ -62,6 +62,9 @@ int PidfdOpen(pid_t pid);
 // pidfd_send_signal(fd, sig, nullptr, 0); 0 or -1 with errno.
 int PidfdSendSignal(int pidfd, int sig);
 
+// strerror without the shared buffer (strerror_r).
+std::string ErrnoMessage(int err);
+
 // Clock ticks per second and page size, cached.
 int64_t ClockTicksPerSecond();
 int64_t PageSize();

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -11,8 +12,8 @@
 #include <unistd.h>
 
 #include <array>
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
@@ -21,7 +22,6 @@
 #include <map>
 #include <mutex>
 #include <set>
-#include <spdlog/spdlog.h>
 #include <utility>
 
 #include "proc/log_file.h"
@@ -53,7 +53,7 @@ bool ValidUnitName(std::string_view name) {
   return Sanitize(name) == name;
 }
 
-std::string ErrnoText(int err) { return std::strerror(err); }
+std::string ErrnoText(int err) { return ErrnoMessage(err); }
 
 bool IsLive(pid_t pid) {
   auto st = ReadProcStat(pid);
@@ -106,8 +106,9 @@ class Unit : public std::enable_shared_from_this<Unit> {
  public:
   enum class Phase { kRunning, kTerm, kKill };
 
+  // Takes ownership of `pidfd` (main process) and `out_fd` (read end of its output pipe).
   Unit(ManagerCore* core, asio::io_context& io, std::shared_ptr<Process> proc,
-       ProcessCallbacks callbacks, std::unique_ptr<LogFile> log, int pidfd, int out_fd,
+       ProcessCallbacks callbacks, int pidfd, std::unique_ptr<LogFile> log, int out_fd,
        std::string cgroup_rel, std::string env_marker)
       : core_(core),
         io_(io),
@@ -159,7 +160,7 @@ class Unit : public std::enable_shared_from_this<Unit> {
   bool log_error_reported_ = false;
   Descriptor pidfd_;
   Descriptor out_;
-  std::array<char, 64 * 1024> buf_{};
+  std::array<char, size_t{64} * 1024> buf_{};
   asio::steady_timer grace_timer_;
   std::string cgroup_rel_;  // "/overseer-<id>/<unit>" below the v2 root; "" without cgroup
   std::string env_marker_;  // "OVERSEER_UNIT=<id>/<unit>"
@@ -202,8 +203,8 @@ class Sweep : public std::enable_shared_from_this<Sweep> {
   asio::steady_timer deadline_;
   asio::steady_timer recheck_;
   std::vector<std::string> dirs_;
-  std::string cgroup_rel_prefix_;  // "/overseer-<id>/"; "" when no cgroup root
-  std::string env_prefix_;         // "OVERSEER_UNIT=<id>/"
+  std::string cgroup_rel_prefix_;          // "/overseer-<id>/"; "" when no cgroup root
+  std::string env_prefix_;                 // "OVERSEER_UNIT=<id>/"
   std::vector<std::string> live_markers_;  // markers of this manager's live units: spared
   std::function<void(int)> done_;
   std::set<pid_t> killed_;
@@ -213,7 +214,7 @@ class Sweep : public std::enable_shared_from_this<Sweep> {
 
 class ManagerCore : public std::enable_shared_from_this<ManagerCore> {
  public:
-  ManagerCore(asio::io_context& io, ProcessManagerOptions options);
+  ManagerCore(asio::io_context& io, const ProcessManagerOptions& options);
   ~ManagerCore();
   void Start();
 
@@ -349,8 +350,8 @@ void Unit::OnMainReady() {
   // (kMore means a live straggler keeps writing: the pending wait picks it up.)
   if (out_.is_open()) (void)DrainOutput(256);
   proc_->exit_status_ = st;
-  spdlog::info("proc: unit {} pid {} exited (code {}, signal {})", proc_->unit_name_,
-               proc_->pid_, st.exit_code, st.term_signal);
+  spdlog::info("proc: unit {} pid {} exited (code {}, signal {})", proc_->unit_name_, proc_->pid_,
+               st.exit_code, st.term_signal);
   auto self = shared_from_this();
   if (callbacks_.on_exit) callbacks_.on_exit(st);
   if (core_ != nullptr) Check();
@@ -403,7 +404,7 @@ Unit::Drained Unit::DrainOutput(int max_reads) {
   return Drained::kMore;
 }
 
-void Unit::Watch(pid_t pid, int fd) {
+void Unit::Watch(pid_t pid, int fd) {  // NOLINT(bugprone-easily-swappable-parameters)
   auto d = std::make_shared<Descriptor>(io_, fd);
   watched_[pid] = d;
   d->async_wait(Descriptor::wait_read, [self = shared_from_this(), pid,
@@ -495,8 +496,9 @@ void Unit::Finish() {
   auto waiters = std::move(done_waiters_);
   done_waiters_.clear();
   for (auto& w : waiters) asio::post(io_, std::move(w));
-  if (core_ != nullptr) core_->OnUnitFinished(this);  // may drop the last owner but one: ok,
-                                                       // callers hold a shared_ptr to us
+  if (core_ != nullptr)
+    core_->OnUnitFinished(this);  // may drop the last owner but one: ok,
+                                  // callers hold a shared_ptr to us
 }
 
 Usage Unit::ReadUsage() {
@@ -649,7 +651,7 @@ void Sweep::Detach() {
 // ---------------------------------------------------------------------------------------------
 // ManagerCore
 
-ManagerCore::ManagerCore(asio::io_context& io, ProcessManagerOptions options)
+ManagerCore::ManagerCore(asio::io_context& io, const ProcessManagerOptions& options)
     : io_(io), instance_id_(Sanitize(options.instance_id)), sigchld_(io) {
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
     spdlog::warn("proc: PR_SET_CHILD_SUBREAPER: {}", ErrnoText(errno));
@@ -809,11 +811,13 @@ Result<std::shared_ptr<Process>> ManagerCore::Spawn(const SpawnSpec& spec,
     args.emplace_back("exec \"$@\"");
     args.emplace_back("overseer");
   }
-  for (const auto& a : spec.argv) args.push_back(a);
+  args.insert(args.end(), spec.argv.begin(), spec.argv.end());
   std::vector<char*> argv_c;
+  argv_c.reserve(args.size() + 1);
   for (auto& a : args) argv_c.push_back(a.data());
   argv_c.push_back(nullptr);
   std::vector<char*> envp_c;
+  envp_c.reserve(env.size() + 1);
   for (auto& e : env) envp_c.push_back(e.data());
   envp_c.push_back(nullptr);
 
@@ -833,8 +837,9 @@ Result<std::shared_ptr<Process>> ManagerCore::Spawn(const SpawnSpec& spec,
   posix_spawnattr_setsigmask(&attr, &empty_mask);
   posix_spawnattr_setsigdefault(&attr, &all_signals);
   posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, static_cast<short>(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                                     POSIX_SPAWN_SETSIGDEF));
+  posix_spawnattr_setflags(
+      &attr,
+      static_cast<short>(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
   pid_t pid = 0;
   int err = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv_c.data(), envp_c.data());
   posix_spawn_file_actions_destroy(&fa);
@@ -862,7 +867,7 @@ Result<std::shared_ptr<Process>> ManagerCore::Spawn(const SpawnSpec& spec,
   proc->unit_name_ = spec.unit_name;
   proc->log_path_ = spec.log_path;
   proc->cgroup_path_ = cgroup_dir;
-  auto unit = std::make_shared<Unit>(this, io_, proc, std::move(callbacks), std::move(*log), pidfd,
+  auto unit = std::make_shared<Unit>(this, io_, proc, std::move(callbacks), pidfd, std::move(*log),
                                      pipe_fds[0], cgroup_rel, env_marker);
   proc->unit_ = unit;
   units_[spec.unit_name] = unit;
@@ -880,7 +885,7 @@ void ManagerCore::KillLeftovers(std::function<void(int)> done) {
     std::string parent = cgroup_root_ + "/overseer-" + instance_id_;
     rel_prefix = parent.substr(cgroup_root_.size()) + "/";
     if (DIR* d = opendir(parent.c_str())) {
-      while (dirent* e = readdir(d)) {
+      while (dirent* e = readdir(d)) {  // NOLINT(concurrency-mt-unsafe): DIR not shared
         if (e->d_type != DT_DIR || std::string_view(e->d_name) == "." ||
             std::string_view(e->d_name) == "..") {
           continue;
@@ -907,15 +912,15 @@ void ManagerCore::KillLeftovers(std::function<void(int)> done) {
 // ---------------------------------------------------------------------------------------------
 // ProcessManager
 
-ProcessManager::ProcessManager(boost::asio::io_context& io, ProcessManagerOptions options)
-    : core_(std::make_shared<internal::ManagerCore>(io, std::move(options))) {
+ProcessManager::ProcessManager(boost::asio::io_context& io, const ProcessManagerOptions& options)
+    : core_(std::make_shared<internal::ManagerCore>(io, options)) {
   core_->Start();
 }
 
 ProcessManager::~ProcessManager() = default;
 
 Result<std::shared_ptr<Process>> ProcessManager::Spawn(const SpawnSpec& spec,
-                                                      ProcessCallbacks callbacks) {
+                                                       ProcessCallbacks callbacks) {
   return core_->Spawn(spec, std::move(callbacks));
 }
 

@@ -35,11 +35,11 @@ namespace overseer::proc {
 struct SpawnSpec {
   // argv[0] is looked up in the PATH of `env` (the shell's default path if none), like execvp.
   std::vector<std::string> argv;
-  std::string cwd;                    // "" = inherit the daemon's
-  std::vector<std::string> env;       // complete environment, "KEY=VALUE"
-  std::string log_path;               // stdout and stderr appended here
-  int64_t log_max_bytes = 10 << 20;   // past it the file goes to log_path + ".1" (one backup)
-  std::string unit_name;              // unique among live units: [A-Za-z0-9_.-]+, e.g. worker id
+  std::string cwd;                   // "" = inherit the daemon's
+  std::vector<std::string> env;      // complete environment, "KEY=VALUE"
+  std::string log_path;              // stdout and stderr appended here
+  int64_t log_max_bytes = 10 << 20;  // past it the file goes to log_path + ".1" (one backup)
+  std::string unit_name;             // unique among live units: [A-Za-z0-9_.-]+, e.g. worker id
 };
 
 // Exited: exit_code >= 0, term_signal 0. Killed by a signal: exit_code -1, term_signal N.
@@ -75,7 +75,7 @@ class Process {
   const std::string& unit_name() const { return unit_name_; }
   const std::string& log_path() const { return log_path_; }
   const std::string& cgroup_path() const { return cgroup_path_; }  // "" without cgroup
-  bool exited() const { return exit_status_.has_value(); }      // main process reaped
+  bool exited() const { return exit_status_.has_value(); }         // main process reaped
   std::optional<ExitStatus> exit_status() const { return exit_status_; }
   // True once the main process is reaped and no process of the unit is left.
   bool finished() const { return finished_; }
@@ -106,7 +106,7 @@ struct ProcessManagerOptions {
 class ProcessManager {
  public:
   // Sets PR_SET_CHILD_SUBREAPER, starts listening for SIGCHLD and reaps untracked zombies.
-  ProcessManager(boost::asio::io_context& io, ProcessManagerOptions options);
+  ProcessManager(boost::asio::io_context& io, const ProcessManagerOptions& options);
   ~ProcessManager();
   ProcessManager(const ProcessManager&) = delete;
   ProcessManager& operator=(const ProcessManager&) = delete;

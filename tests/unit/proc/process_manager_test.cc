@@ -185,7 +185,7 @@ TEST_P(ProcessManagerTest, HonoursCwdEnvStdinAndMarker) {
   spec.cwd = dir_;
   spec.env.push_back("FOO=bar baz");
   spec.env.push_back("OVERSEER_UNIT=forged");  // replaced by the real marker
-  EXPECT_EQ(RunToExit(spec).exit_code, 0);  // `cat` ends at once: stdin is /dev/null
+  EXPECT_EQ(RunToExit(spec).exit_code, 0);     // `cat` ends at once: stdin is /dev/null
   std::string log = Slurp(spec.log_path);
   EXPECT_NE(log.find(dir_ + "\n"), std::string::npos) << log;
   EXPECT_NE(log.find("foo=bar baz\n"), std::string::npos) << log;
@@ -227,7 +227,8 @@ TEST_P(ProcessManagerTest, CapturesStdoutAndStderrAndTails) {
 }
 
 TEST_P(ProcessManagerTest, RotatesLogAtCap) {
-  SpawnSpec spec = Spec({"sh", "-c", "i=0; while [ $i -lt 300 ]; do echo line$i; i=$((i+1)); done"});
+  SpawnSpec spec =
+      Spec({"sh", "-c", "i=0; while [ $i -lt 300 ]; do echo line$i; i=$((i+1)); done"});
   spec.log_max_bytes = 1000;
   EXPECT_EQ(RunToExit(spec).exit_code, 0);
   ASSERT_TRUE(std::filesystem::exists(spec.log_path + ".1"));
@@ -298,7 +299,8 @@ TEST_P(ProcessManagerTest, PauseStopsWholeTreeAndResumeContinues) {
 
   ASSERT_TRUE(mgr_->Pause(*p).ok());
   EXPECT_TRUE(RunUntil([&] {
-    for (pid_t pid : tree()) if (StateOf(pid) != 'T') return false;
+    for (pid_t pid : tree())
+      if (StateOf(pid) != 'T') return false;
     return stopped == 1;
   }));
   for (pid_t pid : tree()) EXPECT_EQ(StateOf(pid), 'T') << pid;
@@ -363,11 +365,10 @@ TEST_P(ProcessManagerTest, TerminateOfPausedProcessEndsIt) {
 
 TEST_P(ProcessManagerTest, TerminateKillsSetsidAndDoubleForkedDescendants) {
   // The escapees ignore SIGTERM, so only the SIGKILL phase can end them.
-  SpawnSpec spec = Spec(
-      {"sh", "-c",
-       "setsid sh -c \"trap '' TERM; echo esc=\\$\\$; exec sleep 600\" & "
-       "( sh -c \"trap '' TERM; echo dbl=\\$\\$; exec sleep 600\" & ) ; "
-       "exec sleep 600"});
+  SpawnSpec spec = Spec({"sh", "-c",
+                         "setsid sh -c \"trap '' TERM; echo esc=\\$\\$; exec sleep 600\" & "
+                         "( sh -c \"trap '' TERM; echo dbl=\\$\\$; exec sleep 600\" & ) ; "
+                         "exec sleep 600"});
   std::optional<ExitStatus> exit;
   auto p = Start(spec, &exit);
   ASSERT_NE(p, nullptr);
@@ -457,9 +458,8 @@ TEST_P(ProcessManagerTest, ProcessJoinsItsOwnCgroup) {
   auto p = Start(Spec({"sleep", "600"}), &exit);
   ASSERT_NE(p, nullptr);
   ASSERT_TRUE(std::filesystem::exists(p->cgroup_path()));
-  EXPECT_TRUE(RunUntil([&] {
-    return internal::ReadCgroupProcs(p->cgroup_path()) == std::vector<pid_t>{p->pid()};
-  }));
+  EXPECT_TRUE(RunUntil(
+      [&] { return internal::ReadCgroupProcs(p->cgroup_path()) == std::vector<pid_t>{p->pid()}; }));
   auto rel = internal::ReadCgroupV2Path(p->pid());
   ASSERT_TRUE(rel);
   EXPECT_EQ(p->cgroup_path().substr(p->cgroup_path().size() - rel->size()), *rel);
@@ -516,7 +516,8 @@ TEST_P(ProcessManagerTest, KillLeftoversEndsProcessesOfEarlierInstance) {
 
 INSTANTIATE_TEST_SUITE_P(CgroupAndFallback, ProcessManagerTest, ::testing::Values(true, false),
                          [](const ::testing::TestParamInfo<bool>& param_info) {
-                           return param_info.param ? std::string("Cgroup") : std::string("NoCgroup");
+                           return param_info.param ? std::string("Cgroup")
+                                                   : std::string("NoCgroup");
                          });
 
 }  // namespace
