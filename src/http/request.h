@@ -15,10 +15,10 @@
 namespace overseer::http {
 
 struct Request {
-  std::string method;  // "GET"
-  std::string target;  // raw target, "/api/jobs?limit=2"
-  std::string path;    // percent-decoded path, "/api/jobs"
-  std::vector<std::pair<std::string, std::string>> query;        // decoded, in order
+  std::string method;                                      // "GET"
+  std::string target;                                      // raw target, "/api/jobs?limit=2"
+  std::string path;                                        // percent-decoded path, "/api/jobs"
+  std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
   std::vector<std::pair<std::string, std::string>> path_params;  // from the route pattern
   std::string body;
   std::string request_id;  // X-Request-ID echoed (if 1..128 printable ASCII) or generated

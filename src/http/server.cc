@@ -33,12 +33,10 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // client reads our error response instead of a reset.
 constexpr std::chrono::seconds kDrainTime{1};
 
-bool IsApiPath(std::string_view path) {
-  return path == "/api" || path.substr(0, 5) == "/api/";
-}
+bool IsApiPath(std::string_view path) { return path == "/api" || path.substr(0, 5) == "/api/"; }
 
 // Logs an exception that escaped a spawned coroutine.
-void LogEscaped(std::exception_ptr e, const char* what) {
+void LogEscaped(const std::exception_ptr& e, const char* what) {
   if (!e) return;
   try {
     std::rethrow_exception(e);
@@ -161,8 +159,8 @@ Result<tcp::endpoint> Server::Listen(const std::string& host, uint16_t port) {
     tcp::resolver resolver(io_);
     auto results = resolver.resolve(host, std::to_string(port), ec);
     if (ec || results.empty()) {
-      return MakeError(ErrorCode::kInvalidRequest, "cannot resolve listen address '" + host +
-                                                       "': " + ec.message());
+      return MakeError(ErrorCode::kInvalidRequest,
+                       "cannot resolve listen address '" + host + "': " + ec.message());
     }
     endpoint = results.begin()->endpoint();
   }
@@ -184,7 +182,8 @@ Result<tcp::endpoint> Server::Listen(const std::string& host, uint16_t port) {
   tcp::endpoint bound = acceptor_.local_endpoint(ec);
   if (ec) return fail("getsockname");
   accepting_ = true;
-  asio::co_spawn(io_, AcceptLoop(), [](std::exception_ptr e) { LogEscaped(e, "accept loop"); });
+  asio::co_spawn(io_, AcceptLoop(),
+                 [](const std::exception_ptr& e) { LogEscaped(e, "accept loop"); });
   return bound;
 }
 
@@ -241,7 +240,7 @@ asio::awaitable<void> Server::AcceptLoop() {
     sessions_.emplace_back();
     auto self = std::prev(sessions_.end());
     asio::co_spawn(io_, RunSession(std::move(socket), self),
-                   [](std::exception_ptr e) { LogEscaped(e, "http session"); });
+                   [](const std::exception_ptr& e) { LogEscaped(e, "http session"); });
   }
   accepting_ = false;
   MaybeFinishStop();
@@ -258,7 +257,11 @@ asio::awaitable<void> Server::RunSession(tcp::socket socket,
     ~Unregister() {
       if (!*alive) return;
       server->sessions_.erase(it);
-      server->MaybeFinishStop();
+      try {
+        server->MaybeFinishStop();
+      } catch (...) {  // posting `done` failed (out of memory): nothing sensible to do
+        spdlog::error("http: could not finish Stop");
+      }
     }
   } unregister{this, self, alive_};
 
@@ -303,9 +306,8 @@ asio::awaitable<void> Server::RunSession(tcp::socket socket,
       const auto expect = parser.get()[bhttp::field::expect];
       if (beast::iequals(expect, "100-continue")) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        auto [cec, cn] =
-            co_await asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()),
-                                       kTuple);
+        auto [cec, cn] = co_await asio::async_write(
+            stream, asio::buffer(kContinue.data(), kContinue.size()), kTuple);
         if (cec) break;
       }
       auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
@@ -371,7 +373,8 @@ asio::awaitable<void> Server::RunSession(tcp::socket socket,
         parsed = std::move(path).error();
       } else {
         req.path = std::move(*path);
-        if (qmark != std::string_view::npos) parsed = ParseQuery(target.substr(qmark + 1), req.query);
+        if (qmark != std::string_view::npos)
+          parsed = ParseQuery(target.substr(qmark + 1), req.query);
       }
 
       bool threw = false;
@@ -388,20 +391,20 @@ asio::awaitable<void> Server::RunSession(tcp::socket socket,
         }
       } else if (match->options.require_json_body && !req.body.empty() &&
                  !IsJsonContentType(req.Header("Content-Type"))) {
-        Error err = MakeError(ErrorCode::kUnsupportedMediaType,
-                              "Content-Type must be application/json");
+        Error err =
+            MakeError(ErrorCode::kUnsupportedMediaType, "Content-Type must be application/json");
         res = render_error_(err, req);
       } else {
         try {
           res = co_await (*match->handler)(req);
         } catch (const std::exception& e) {
           threw = true;
-          spdlog::error("http: handler for {} {} threw (request id {}): {}", req.method,
-                        log_path, req.request_id, e.what());
+          spdlog::error("http: handler for {} {} threw (request id {}): {}", req.method, log_path,
+                        req.request_id, e.what());
         } catch (...) {
           threw = true;
-          spdlog::error("http: handler for {} {} threw a non-exception (request id {})",
-                        req.method, log_path, req.request_id);
+          spdlog::error("http: handler for {} {} threw a non-exception (request id {})", req.method,
+                        log_path, req.request_id);
         }
       }
       if (threw) {
@@ -436,9 +439,8 @@ asio::awaitable<void> Server::RunSession(tcp::socket socket,
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                           std::chrono::steady_clock::now() - start)
                           .count();
-      access_log_->info("{} {} {} {}B {}us id={} remote={}",
-                        req.method.empty() ? "-" : req.method, log_path, res.status, body_bytes,
-                        us, req.request_id, remote);
+      access_log_->info("{} {} {} {}B {}us id={} remote={}", req.method.empty() ? "-" : req.method,
+                        log_path, res.status, body_bytes, us, req.request_id, remote);
     }
     if (wec) break;
     if (drain) {
@@ -448,7 +450,7 @@ asio::awaitable<void> Server::RunSession(tcp::socket socket,
       stream.expires_after(kDrainTime);
       for (;;) {
         buffer.clear();
-        auto [dec, dn] = co_await stream.async_read_some(buffer.prepare(16 * 1024), kTuple);
+        auto [dec, dn] = co_await stream.async_read_some(buffer.prepare(size_t{16} * 1024), kTuple);
         if (dec) break;
       }
       break;

@@ -34,11 +34,11 @@ namespace overseer::http {
 using ErrorRenderer = std::function<Response(const Error&, const Request&)>;
 
 struct ServerOptions {
-  size_t body_limit = 1 << 20;                  // larger -> 413 PAYLOAD_TOO_LARGE {limit_bytes}
-  size_t header_limit = 16 * 1024;              // larger -> 413 {what: "headers", limit_bytes}
-  std::chrono::seconds read_timeout{30};        // a started request must arrive within this
-  std::chrono::seconds idle_timeout{60};        // keep-alive idle close; also the write timeout
-  size_t max_connections = 10000;               // more are accepted and closed at once
+  size_t body_limit = 1 << 20;            // larger -> 413 PAYLOAD_TOO_LARGE {limit_bytes}
+  size_t header_limit = 16 * 1024;        // larger -> 413 {what: "headers", limit_bytes}
+  std::chrono::seconds read_timeout{30};  // a started request must arrive within this
+  std::chrono::seconds idle_timeout{60};  // keep-alive idle close; also the write timeout
+  size_t max_connections = 10000;         // more are accepted and closed at once
 };
 
 class Server {
@@ -79,10 +79,10 @@ class Server {
   std::shared_ptr<spdlog::logger> access_log_;
   std::list<SessionState> sessions_;
   std::shared_ptr<bool> alive_;  // false once destroyed; checked by session frames
-  bool accepting_ = false;      // the accept loop is running
+  bool accepting_ = false;       // the accept loop is running
   bool stopping_ = false;
   std::function<void()> stop_done_;
-  std::string id_prefix_;       // "req_" + random hex, per server
+  std::string id_prefix_;  // "req_" + random hex, per server
   uint64_t id_counter_ = 0;
 };
 

@@ -11,9 +11,7 @@ TEST(DecodePathTest, DecodesEscapes) {
   EXPECT_EQ(*p, "/api/files/a b\xC3\xA9+c");
 }
 
-TEST(DecodePathTest, PlainPathUnchanged) {
-  EXPECT_EQ(*DecodePath("/api/jobs"), "/api/jobs");
-}
+TEST(DecodePathTest, PlainPathUnchanged) { EXPECT_EQ(*DecodePath("/api/jobs"), "/api/jobs"); }
 
 TEST(DecodePathTest, RejectsMalformedEscapes) {
   for (const char* bad : {"/a%", "/a%2", "/a%zz", "/a%g1", "/a%%20"}) {
@@ -35,8 +33,8 @@ TEST(ParseQueryTest, SplitsAndDecodesInOrder) {
   std::vector<std::pair<std::string, std::string>> q;
   ASSERT_TRUE(ParseQuery("limit=2&status=RUNNING&status=PAUSED&x=a+b%21&flag&&=v", q).ok());
   std::vector<std::pair<std::string, std::string>> want = {
-      {"limit", "2"}, {"status", "RUNNING"}, {"status", "PAUSED"}, {"x", "a b!"}, {"flag", ""},
-      {"", "v"}};
+      {"limit", "2"}, {"status", "RUNNING"}, {"status", "PAUSED"},
+      {"x", "a b!"},  {"flag", ""},          {"", "v"}};
   EXPECT_EQ(q, want);
 
   Request req;

@@ -29,12 +29,24 @@ using namespace std::chrono_literals;
 Response RenderError(const Error& e, const Request& /*req*/) {
   Response r;
   switch (e.code) {
-    case ErrorCode::kInvalidRequest: r.status = 400; break;
-    case ErrorCode::kNotFound: r.status = 404; break;
-    case ErrorCode::kMethodNotAllowed: r.status = 405; break;
-    case ErrorCode::kPayloadTooLarge: r.status = 413; break;
-    case ErrorCode::kUnsupportedMediaType: r.status = 415; break;
-    default: r.status = 500; break;
+    case ErrorCode::kInvalidRequest:
+      r.status = 400;
+      break;
+    case ErrorCode::kNotFound:
+      r.status = 404;
+      break;
+    case ErrorCode::kMethodNotAllowed:
+      r.status = 405;
+      break;
+    case ErrorCode::kPayloadTooLarge:
+      r.status = 413;
+      break;
+    case ErrorCode::kUnsupportedMediaType:
+      r.status = 415;
+      break;
+    default:
+      r.status = 500;
+      break;
   }
   json::object details;
   for (const auto& [k, v] : e.details) {
@@ -44,9 +56,8 @@ Response RenderError(const Error& e, const Request& /*req*/) {
       details[k] = std::get<int64_t>(v);
     }
   }
-  json::object err{{"code", std::string(ErrorCodeName(e.code))},
-                   {"message", e.message},
-                   {"details", details}};
+  json::object err{
+      {"code", std::string(ErrorCodeName(e.code))}, {"message", e.message}, {"details", details}};
   r.body = json::serialize(json::object{{"error", err}});
   return r;
 }
@@ -175,7 +186,8 @@ class ServerTest : public ::testing::Test {
     });
     router.Add("GET", "/api/echo/{a}/x/{b}", [](Request& req) -> asio::awaitable<Response> {
       json::array q;
-      for (const auto& [k, v] : req.query) q.push_back(json::array{json::string(k), json::string(v)});
+      for (const auto& [k, v] : req.query)
+        q.push_back(json::array{json::string(k), json::string(v)});
       co_return Json({{"a", req.Param("a")},
                       {"b", req.Param("b")},
                       {"path", req.path},
@@ -644,8 +656,8 @@ TEST_F(ServerTest, AccessLogHasOneLinePerRequestWithoutQueryOrHeaders) {
   spdlog::register_logger(logger);
   Start();
   Client c(port_);
-  auto res = c.Roundtrip(
-      Get("/api/echo/a/x/b?token=supersecret", "Authorization: Bearer abc.def\r\nX-Request-ID: log-1\r\n"));
+  auto res = c.Roundtrip(Get("/api/echo/a/x/b?token=supersecret",
+                             "Authorization: Bearer abc.def\r\nX-Request-ID: log-1\r\n"));
   ASSERT_TRUE(res);
   ASSERT_TRUE(PollUntil([&] { return !sink->last_formatted().empty(); }));
   spdlog::drop("access");
