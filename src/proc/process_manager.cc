@@ -257,7 +257,8 @@ std::vector<pid_t> Unit::ListMembers() {
   if (!proc_->cgroup_path_.empty()) {
     bool main_listed = false;
     for (pid_t pid : ReadCgroupProcs(proc_->cgroup_path_)) {
-      if (!IsLive(pid)) continue;
+      // No liveness filter: cgroup.procs lists a process while any of its threads lives (its
+      // leader may already be a zombie).
       out.push_back(pid);
       main_listed = main_listed || pid == proc_->pid_;
     }
@@ -282,7 +283,7 @@ std::vector<pid_t> Unit::ListMembers() {
 bool Unit::IsMember(pid_t pid) {
   if (!proc_->cgroup_path_.empty()) {
     auto path = ReadCgroupV2Path(pid);
-    return path && *path == cgroup_rel_ && IsLive(pid);
+    return path && *path == cgroup_rel_;
   }
   auto st = ReadProcStat(pid);
   if (!st || st->state == 'Z' || st->state == 'X') return false;
@@ -541,7 +542,6 @@ void Unit::Detach() {
 // Sweep
 
 bool Sweep::IsLeftover(pid_t pid) {
-  if (!IsLive(pid)) return false;
   for (const auto& marker : live_markers_) {
     if (EnvironHas(pid, marker, false)) return false;
   }
@@ -549,7 +549,7 @@ bool Sweep::IsLeftover(pid_t pid) {
     auto path = ReadCgroupV2Path(pid);
     if (path && path->compare(0, cgroup_rel_prefix_.size(), cgroup_rel_prefix_) == 0) return true;
   }
-  return EnvironHas(pid, env_prefix_, true);
+  return IsLive(pid) && EnvironHas(pid, env_prefix_, true);
 }
 
 void Sweep::Start() {
