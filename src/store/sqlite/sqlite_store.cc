@@ -73,8 +73,8 @@ constexpr std::string_view kListTransitions =
 constexpr std::string_view kCountByStatus =
     "SELECT status, COUNT(*) FROM workers WHERE workspace_id = ? GROUP BY status";
 constexpr std::string_view kIdemInsert =
-    "INSERT OR IGNORE INTO idempotency_keys (workspace_id, key, fingerprint, status, body, "
-    "created_at) VALUES (?, ?, ?, 0, '', ?)";
+    "INSERT INTO idempotency_keys (workspace_id, key, fingerprint, status, body, created_at) "
+    "VALUES (?, ?, ?, 0, '', ?) ON CONFLICT (workspace_id, key) DO NOTHING";
 constexpr std::string_view kIdemSelect =
     "SELECT fingerprint, status, body FROM idempotency_keys WHERE workspace_id = ? AND key = ?";
 constexpr std::string_view kIdemFinish =

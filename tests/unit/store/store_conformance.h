@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include "common/result.h"
@@ -31,6 +32,8 @@ struct BackendFactory {
   std::string name;
   std::function<std::unique_ptr<StoreBackend>()> make;
 };
+
+inline void PrintTo(const BackendFactory& f, std::ostream* os) { *os << f.name; }
 
 inline std::string BackendName(const ::testing::TestParamInfo<BackendFactory>& info) {
   return info.param.name;

@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/ids.h"
@@ -138,6 +140,12 @@ std::vector<std::string> Ids(const auto& items) {
   std::vector<std::string> out;
   for (const auto& it : items) out.push_back(it.id);
   return out;
+}
+
+// "OK" or the error's SPEC name, for one-line expectations.
+template <typename T>
+std::string CodeOf(const Result<T>& r) {
+  return r.ok() ? "OK" : std::string(ErrorCodeName(r.error().code));
 }
 
 std::string DetailString(const Error& e, const std::string& key) {
@@ -698,8 +706,8 @@ TEST_P(StoreConformanceTest, CasFailureInTheMiddleLeavesNothingWritten) {
   EXPECT_EQ(st.error().code, ErrorCode::kInvalidStateTransition);
   EXPECT_EQ(DetailString(st.error(), "current_state"), "RUNNING");
 
-  EXPECT_EQ(store_->GetJob("ws1", new_job.id).error().code, ErrorCode::kNotFound);
-  EXPECT_EQ(store_->GetWorker("ws1", new_worker.id).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(CodeOf(store_->GetJob("ws1", new_job.id)), "NOT_FOUND");
+  EXPECT_EQ(CodeOf(store_->GetWorker("ws1", new_worker.id)), "NOT_FOUND");
   Result<Worker> got_a = store_->GetWorker("ws1", a.id);
   ASSERT_OK(got_a);
   ExpectSameWorker(*got_a, a);
@@ -763,6 +771,28 @@ TEST_P(StoreConformanceTest, ThousandNewWorkersApplyQuickly) {
     for (const Worker& w : cs.new_workers) ASSERT_OK(store_->GetWorker("ws1", w.id));
   }
   EXPECT_LT(std::chrono::steady_clock::now() - read_start, std::chrono::seconds(2));
+}
+
+TEST_P(StoreConformanceTest, CallsFromSeveralThreadsAreSerialized) {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 40;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string ws = "ws" + std::to_string(t);
+      for (int i = 0; i < kPerThread; ++i) {
+        const Worker w = MakeWorker(ws, "j_1", WorkerState::kRunning);
+        if (!store_->Apply(ChangeSet{{}, {w}, {}, {}, {}}).ok()) ++failures;
+        if (!store_->GetWorker(ws, w.id).ok()) ++failures;
+        if (!store_->BeginIdempotent(ws, w.id, "fp", kT0).ok()) ++failures;
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(Rows("workers"), kThreads * kPerThread);
+  EXPECT_EQ(Rows("idempotency_keys"), kThreads * kPerThread);
 }
 
 // ---- idempotency ---------------------------------------------------------------------
