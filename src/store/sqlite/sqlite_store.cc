@@ -466,6 +466,7 @@ class SqliteStore final : public Store {
                                                  WorkerState::kFailed,    WorkerState::kRetrying,
                                                  WorkerState::kTerminated};
     std::vector<std::pair<WorkerState, int64_t>> out;
+    out.reserve(kAll.size());
     for (WorkerState st : kAll) out.emplace_back(st, 0);
     std::lock_guard lock(mu_);
     Result<sqlite3_stmt*> s = Prepare(kCountByStatus);
