@@ -7,7 +7,7 @@
 namespace overseer::http {
 namespace {
 
-Handler Named(std::string name) {
+Handler Named(const std::string& name) {
   return [name](Request&) -> boost::asio::awaitable<Response> {
     Response r;
     r.body = name;

@@ -62,7 +62,7 @@ Response RenderError(const Error& e, const Request& /*req*/) {
   return r;
 }
 
-Response Json(json::value v) {
+Response Json(const json::value& v) {
   Response r;
   r.body = json::serialize(v);
   return r;
@@ -144,6 +144,7 @@ std::string ErrorCodeOf(const bhttp::response<bhttp::string_body>& res) {
   return json::value_to<std::string>(Body(res).at("error").at("code"));
 }
 
+// NOLINTNEXTLINE(bugprone-easily-swappable-parameters)
 std::string Get(std::string_view target, std::string_view extra_headers = "") {
   std::string s = "GET " + std::string(target) + " HTTP/1.1\r\nHost: t\r\n";
   s += extra_headers;
@@ -151,6 +152,7 @@ std::string Get(std::string_view target, std::string_view extra_headers = "") {
   return s;
 }
 
+// NOLINTNEXTLINE(bugprone-easily-swappable-parameters)
 std::string Post(std::string_view target, std::string_view content_type, std::string_view body) {
   std::string s = "POST " + std::string(target) + " HTTP/1.1\r\nHost: t\r\n";
   if (!content_type.empty()) s += "Content-Type: " + std::string(content_type) + "\r\n";
