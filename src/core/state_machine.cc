@@ -11,7 +11,7 @@ using E = WorkerEvent;
 
 // SPEC §2 worker machine. A paused process can still die (kill -9 from outside, or the
 // terminate path's SIGKILL), so exits are legal from PAUSED too: the record follows reality.
-constexpr std::array<WorkerRule, 16> kWorkerRules{{
+constexpr std::array<WorkerRule, 15> kWorkerRules{{
     {W::kIdle, E::kSpawned, W::kRunning},
     {W::kRunning, E::kPause, W::kPaused},
     {W::kPaused, E::kResume, W::kRunning},
@@ -27,7 +27,6 @@ constexpr std::array<WorkerRule, 16> kWorkerRules{{
     {W::kRetrying, E::kTerminate, W::kTerminated},
     {W::kRunning, E::kStoppedOutside, W::kPaused},
     {W::kPaused, E::kContinuedOutside, W::kRunning},
-    {W::kIdle, E::kExitedBad, W::kFailed},  // spawn failed before the process ran
 }};
 
 using J = JobState;
@@ -84,6 +83,42 @@ bool IsLegalWorkerTransition(WorkerState from, WorkerState to) {
 
 bool IsTerminalWorkerState(WorkerState s) {
   return s == W::kCompleted || s == W::kTerminated;
+}
+
+std::optional<JobState> JobStatusFromWorkers(JobState current,
+                                             std::span<const WorkerState> workers) {
+  if (IsTerminalJobState(current) || workers.empty()) return std::nullopt;
+  bool all_completed = true;
+  bool any_started = false;
+  for (WorkerState w : workers) {
+    if (w == W::kFailed || w == W::kTerminated) {
+      return current == J::kRunning || current == J::kPending ? std::optional(J::kFailed)
+                                                              : std::nullopt;
+    }
+    if (w != W::kCompleted) all_completed = false;
+    if (w != W::kIdle) any_started = true;
+  }
+  if (all_completed) {
+    if (current == J::kRunning) return J::kCompleted;
+    return std::nullopt;  // PENDING workers cannot complete without running first
+  }
+  if (current == J::kPending && any_started) return J::kRunning;
+  return std::nullopt;
+}
+
+int64_t BackoffMs(const RetryPolicy& policy, int failed_attempt, double random01) {
+  double delay = static_cast<double>(policy.initial_backoff_ms);
+  for (int i = 1; i < failed_attempt; ++i) {
+    delay *= policy.multiplier;
+    if (delay >= static_cast<double>(policy.max_backoff_ms)) break;
+  }
+  if (delay > static_cast<double>(policy.max_backoff_ms)) {
+    delay = static_cast<double>(policy.max_backoff_ms);
+  }
+  // Jitter spreads retries over [delay * (1 - jitter), delay * (1 + jitter)].
+  delay *= 1.0 + policy.jitter * (2.0 * random01 - 1.0);
+  if (delay < 0) delay = 0;
+  return static_cast<int64_t>(delay);
 }
 
 bool IsLegalJobTransition(JobState from, JobState to) {

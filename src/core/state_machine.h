@@ -2,6 +2,7 @@
 // in overseer is checked here first. Pure; any thread.
 #pragma once
 
+#include <optional>
 #include <span>
 
 #include "common/result.h"
@@ -49,6 +50,16 @@ struct JobRule {
 std::span<const JobRule> JobRules();
 bool IsLegalJobTransition(JobState from, JobState to);
 bool IsTerminalJobState(JobState s);
+
+// The status a job must move to because of its workers' statuses (SPEC §2): FAILED once
+// any worker is FAILED (no retry left: the caller moves retryable ones to RETRYING first)
+// or TERMINATED; COMPLETED when all are COMPLETED; RUNNING from PENDING once one started.
+// nullopt: no change.
+std::optional<JobState> JobStatusFromWorkers(JobState current, std::span<const WorkerState> workers);
+
+// Delay before retry number `failed_attempt` (1 = after the first failure): initial *
+// multiplier^(failed_attempt-1), capped at max, spread by +-jitter. random01 in [0,1).
+int64_t BackoffMs(const RetryPolicy& policy, int failed_attempt, double random01);
 
 // The state requested by an event, for error details ("PAUSED" for kPause).
 WorkerState RequestedState(WorkerEvent event);

@@ -1,0 +1,67 @@
+#include "api/error_mapping.h"
+
+#include <boost/json.hpp>
+
+namespace overseer::api {
+namespace json = boost::json;
+
+unsigned HttpStatusFor(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidRequest: return 400;
+    case ErrorCode::kUnauthenticated: return 401;
+    case ErrorCode::kInsufficientScope: return 403;
+    case ErrorCode::kNotFound: return 404;
+    case ErrorCode::kMethodNotAllowed: return 405;
+    case ErrorCode::kInvalidStateTransition: return 409;
+    case ErrorCode::kQuotaExceeded: return 409;
+    case ErrorCode::kRequestInProgress: return 409;
+    case ErrorCode::kPayloadTooLarge: return 413;
+    case ErrorCode::kUnsupportedMediaType: return 415;
+    case ErrorCode::kMaxDepthExceeded: return 422;
+    case ErrorCode::kIdempotencyKeyReused: return 422;
+    case ErrorCode::kInternal: return 500;
+    case ErrorCode::kUnavailable: return 503;
+  }
+  return 500;
+}
+
+http::Response ErrorResponse(const Error& error, const std::string& request_id) {
+  json::object details;
+  for (const auto& [key, value] : error.details) {
+    if (const auto* s = std::get_if<std::string>(&value)) {
+      details[key] = *s;
+    } else {
+      details[key] = std::get<int64_t>(value);
+    }
+  }
+  std::string message = error.message;
+  if (error.code == ErrorCode::kInternal) {
+    // No internals reach the client; the log line carries them with the request id.
+    message = "internal error; request id " + request_id;
+    details = json::object{};
+  }
+  json::object body{{"error", json::object{{"code", ErrorCodeName(error.code)},
+                                           {"message", message},
+                                           {"details", std::move(details)}}}};
+  http::Response r;
+  r.status = HttpStatusFor(error.code);
+  r.body = json::serialize(body);
+  if (error.code == ErrorCode::kUnauthenticated) {
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"overseer\"");
+  }
+  if (error.code == ErrorCode::kUnavailable) r.headers.emplace_back("Retry-After", "5");
+  if (error.code == ErrorCode::kMethodNotAllowed) {
+    for (const auto& [key, value] : error.details) {
+      if (key == "allowed") {
+        if (const auto* s = std::get_if<std::string>(&value)) r.headers.emplace_back("Allow", *s);
+      }
+    }
+  }
+  return r;
+}
+
+http::Response RenderHttpError(const Error& error, const http::Request& request) {
+  return ErrorResponse(error, request.request_id);
+}
+
+}  // namespace overseer::api

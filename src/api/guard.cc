@@ -1,0 +1,122 @@
+#include "api/guard.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <string>
+
+#include "api/error_mapping.h"
+#include "api/json_codec.h"
+
+namespace overseer::api {
+
+namespace {
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
+  }
+  return out;
+}
+
+bool IsValidKey(std::string_view key) {
+  if (key.empty() || key.size() > Limits::kIdempotencyKeyMax) return false;
+  return std::all_of(key.begin(), key.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u >= 0x21 && u <= 0x7e;
+  });
+}
+
+// Responses worth replaying: success and the final answers of a valid request.
+bool Replayable(unsigned status) {
+  return status < 400 || status == 404 || status == 409 || status == 422;
+}
+
+}  // namespace
+
+Result<auth::Principal> Authenticate(const ApiContext& ctx, const http::Request& req,
+                                     std::string_view scope) {
+  std::string_view h = req.Header("Authorization");
+  if (h.empty()) {
+    return MakeError(ErrorCode::kUnauthenticated,
+                     "missing bearer token: send 'Authorization: Bearer <JWT>'");
+  }
+  if (h.size() < 7 || !std::equal(h.begin(), h.begin() + 7, "bearer ", [](char a, char b) {
+        return std::tolower(static_cast<unsigned char>(a)) == b;
+      })) {
+    return MakeError(ErrorCode::kUnauthenticated, "Authorization must use the Bearer scheme");
+  }
+  std::string_view token = h.substr(7);
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  Result<auth::Principal> p = ctx.verifier.Verify(token, ctx.clock.NowMs());
+  if (!p) return p;
+  if (!p->job_id.empty() && !ctx.supervisor.IsJobActive(p->job_id)) {
+    return MakeError(ErrorCode::kUnauthenticated, "this worker token's job has ended");
+  }
+  if (!p->HasScope(scope)) {
+    Error e = MakeError(ErrorCode::kInsufficientScope,
+                        "the token lacks the scope " + std::string(scope));
+    e.With("required_scope", std::string(scope));
+    return e;
+  }
+  return p;
+}
+
+http::Handler Protect(ApiContext& ctx, std::string_view scope_view, ProtectedHandler handler) {
+  std::string scope(scope_view);
+  return [&ctx, scope, handler = std::move(handler)](
+             http::Request& req) -> boost::asio::awaitable<http::Response> {
+    Result<auth::Principal> p = Authenticate(ctx, req, scope);
+    if (!p) co_return ErrorResponse(p.error(), req.request_id);
+    std::string_view key_header = req.Header("Idempotency-Key");
+    if (req.method != "POST" || key_header.empty()) co_return co_await handler(req, *p);
+
+    if (!IsValidKey(key_header)) {
+      Error e = MakeError(ErrorCode::kInvalidRequest,
+                          "Idempotency-Key must be 1 to 255 printable ASCII characters");
+      e.With("field", "Idempotency-Key");
+      co_return ErrorResponse(e, req.request_id);
+    }
+    const std::string key(key_header);
+    const std::string fingerprint = Sha256Hex(req.method + " " + req.path + "\n" + req.body);
+    Result<store::IdempotencyRecord> rec =
+        co_await ctx.idempotency.Begin(p->workspace_id, key, fingerprint);
+    if (!rec) co_return ErrorResponse(rec.error(), req.request_id);
+    switch (rec->outcome) {
+      case store::IdempotencyOutcome::kReplay: {
+        http::Response r;
+        r.status = static_cast<unsigned>(rec->status);
+        r.body = rec->body;
+        r.headers.emplace_back("Idempotent-Replayed", "true");
+        co_return r;
+      }
+      case store::IdempotencyOutcome::kInProgress: {
+        Error e = MakeError(ErrorCode::kRequestInProgress,
+                            "a request with this Idempotency-Key is still in progress; retry later");
+        co_return ErrorResponse(e, req.request_id);
+      }
+      case store::IdempotencyOutcome::kMismatch: {
+        Error e = MakeError(ErrorCode::kIdempotencyKeyReused,
+                            "this Idempotency-Key was used with a different request");
+        co_return ErrorResponse(e, req.request_id);
+      }
+      case store::IdempotencyOutcome::kStarted:
+        break;
+    }
+    http::Response r = co_await handler(req, *p);
+    if (Replayable(r.status)) {
+      (void)co_await ctx.idempotency.Finish(p->workspace_id, key, static_cast<int>(r.status), r.body);
+    } else {
+      (void)co_await ctx.idempotency.Drop(p->workspace_id, key);
+    }
+    co_return r;
+  };
+}
+
+}  // namespace overseer::api

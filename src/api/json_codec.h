@@ -1,0 +1,63 @@
+// JSON <-> domain values for the REST API: response shapes of SPEC §3 and the strict
+// parsing of request bodies and query strings (unknown or read-only fields are 400s naming
+// the field; every size is bounded). Any thread.
+#pragma once
+
+#include <boost/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "core/types.h"
+#include "http/server.h"
+#include "service/supervisor.h"
+
+namespace overseer::api {
+
+// Input limits (also in the OpenAPI document and README).
+struct Limits {
+  static constexpr size_t kNameMax = 128;
+  static constexpr size_t kArgvMax = 256;
+  static constexpr size_t kArgMax = 32 * 1024;
+  static constexpr size_t kArgvTotalMax = 256 * 1024;
+  static constexpr size_t kCwdMax = 4096;
+  static constexpr size_t kEnvMax = 128;
+  static constexpr size_t kEnvKeyMax = 256;
+  static constexpr size_t kEnvValueMax = 32 * 1024;
+  static constexpr size_t kMetadataMax = 16 * 1024;
+  static constexpr int kWorkerCountMax = 100;
+  static constexpr int64_t kTimeoutMax = 7 * 24 * 3600;
+  static constexpr int kTailMax = 10000;
+  static constexpr int kTailDefault = 100;
+  static constexpr int kLimitMax = 1000;
+  static constexpr int kLimitDefault = 100;
+  static constexpr int kGraceMax = 300;
+  static constexpr int kGraceDefault = 5;
+  static constexpr size_t kIdempotencyKeyMax = 255;
+};
+
+boost::json::object WorkerToJson(const core::Worker& w);
+boost::json::object WorkerViewToJson(const service::WorkerView& v);
+boost::json::object JobToJson(const core::Job& j);
+boost::json::object JobViewToJson(const service::JobView& v);
+
+// Parses and checks a POST /api/jobs body.
+Result<service::JobSpec> ParseJobSpec(std::string_view body);
+
+// {"grace_seconds":0..300,"wait":bool}; an empty body means the defaults.
+struct TerminateOptions {
+  int grace_seconds = Limits::kGraceDefault;
+  bool wait = true;
+};
+Result<TerminateOptions> ParseTerminateOptions(std::string_view body);
+// A body that must be empty or "{}" (pause, resume).
+Status ParseEmptyBody(std::string_view body);
+
+// Query helpers: only `allowed` names may appear; integers in [min, max].
+Status CheckQueryNames(const http::Request& req, std::initializer_list<std::string_view> allowed);
+Result<int> QueryInt(const http::Request& req, std::string_view name, int def, int min, int max);
+// Opaque cursor <-> last id.
+std::string EncodeCursor(const std::string& last_id);
+Result<std::string> DecodeCursor(std::string_view cursor, std::string_view id_prefix);
+
+}  // namespace overseer::api

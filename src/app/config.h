@@ -1,0 +1,51 @@
+// Daemon configuration (SPEC §9): flags, else OVERSEER_* environment variables, else
+// defaults. Main thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "auth/jwt.h"
+#include "common/result.h"
+
+namespace overseer::app {
+
+struct Config {
+  std::string listen = "127.0.0.1:8080";  // --listen / OVERSEER_LISTEN
+  std::string db;                         // --db / OVERSEER_DB; "" = sqlite in state dir
+  std::string state_dir = "./data";       // --state-dir / OVERSEER_STATE_DIR
+  std::string jwt_secret;                 // --jwt-secret / OVERSEER_JWT_SECRET
+  std::string jwt_secret_file;            // --jwt-secret-file / OVERSEER_JWT_SECRET_FILE
+  std::string jwt_public_key;             // --jwt-public-key / OVERSEER_JWT_PUBLIC_KEY (PEM file)
+  std::string jwt_private_key;            // --jwt-private-key / OVERSEER_JWT_PRIVATE_KEY (PEM file)
+  int max_depth = 5;                      // --max-depth / OVERSEER_MAX_DEPTH
+  std::string log_level = "info";         // --log-level / OVERSEER_LOG_LEVEL
+  bool access_log = true;                 // --no-access-log / OVERSEER_ACCESS_LOG=0
+  int64_t worker_log_max_bytes = 10 << 20;  // --worker-log-max-bytes
+  bool use_cgroup = true;                 // --no-cgroup / OVERSEER_CGROUP=0
+  int shutdown_grace_seconds = 10;        // --shutdown-grace
+};
+
+// Fills unset fields of `c` from the environment (flags win: call after parsing flags,
+// passing which flags were given).
+void ApplyEnvironment(Config& c, const std::function<bool(const char*)>& flag_given);
+
+// "host:port" -> parts; kInvalidRequest if malformed.
+Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen);
+
+// The SQLite file path from `db` ("", "sqlite:///abs/path", "sqlite://rel", plain path).
+// kInvalidRequest for postgresql:// (not available in this version) or other schemes.
+Result<std::string> SqlitePathFor(const Config& c);
+
+// The verifier for the configured key: a public key fixes RS256/ES256, else the HMAC
+// secret (from --jwt-secret or the file) HS256. kInvalidRequest with what to do.
+Result<std::unique_ptr<auth::JwtVerifier>> MakeVerifier(const Config& c);
+// The signer: private key PEM if given, else the HMAC secret; kInvalidRequest if neither.
+Result<std::unique_ptr<auth::JwtSigner>> MakeSigner(const Config& c);
+
+// Reads a whole small file; kInvalidRequest naming it if unreadable.
+Result<std::string> ReadSmallFile(const std::string& path, size_t max_bytes);
+
+}  // namespace overseer::app

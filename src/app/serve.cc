@@ -1,0 +1,230 @@
+#include "app/serve.h"
+
+#include <openssl/evp.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <filesystem>
+
+#include "api/error_mapping.h"
+#include "api/routes.h"
+#include "http/server.h"
+#include "proc/process_manager.h"
+#include "service/blocking_pool.h"
+#include "service/idempotency.h"
+#include "service/supervisor.h"
+#include "store/sqlite/sqlite_store.h"
+
+extern char** environ;
+
+namespace overseer::app {
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr int64_t kIdempotencyKeepMs = 24LL * 3600 * 1000;
+constexpr int64_t kWorkerTokenTtlMs = 7LL * 24 * 3600 * 1000;
+
+// Workers inherit the daemon's environment minus everything OVERSEER_* (the JWT secret
+// must never reach an agent); the supervisor adds their own OVERSEER_* variables.
+std::vector<std::string> InheritedEnvironment() {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view kv(*e);
+    if (kv.rfind("OVERSEER_", 0) == 0) continue;
+    env.emplace_back(kv);
+  }
+  return env;
+}
+
+// A short stable name for the state directory: cgroup and env-marker names of this daemon.
+std::string InstanceId(const std::string& state_dir) {
+  std::error_code ec;
+  std::string abs = std::filesystem::weakly_canonical(state_dir, ec).string();
+  if (ec) abs = state_dir;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(abs.data(), abs.size(), md, &len, EVP_sha256(), nullptr);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < 6; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
+  }
+  return out;
+}
+
+void SetUpLogging(const Config& c) {
+  auto console = spdlog::stderr_color_mt("overseer");
+  spdlog::set_default_logger(console);
+  spdlog::set_level(spdlog::level::from_str(c.log_level));
+  auto access = spdlog::stderr_color_mt("access");
+  access->set_level(c.access_log ? spdlog::level::info : spdlog::level::off);
+}
+
+}  // namespace
+
+int Serve(const Config& config) {
+  SetUpLogging(config);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  Result<std::pair<std::string, uint16_t>> listen = ParseListen(config.listen);
+  if (!listen) {
+    spdlog::error("{}", listen.error().message);
+    return 2;
+  }
+  Result<std::unique_ptr<auth::JwtVerifier>> verifier = MakeVerifier(config);
+  if (!verifier) {
+    spdlog::error("{}", verifier.error().message);
+    return 2;
+  }
+  Result<std::unique_ptr<auth::JwtSigner>> signer = MakeSigner(config);  // optional
+  if (!signer) {
+    spdlog::warn("workers get no OVERSEER_TOKEN: {}", signer.error().message);
+  }
+  if (config.max_depth < 0 || config.max_depth > 16) {
+    spdlog::error("--max-depth must be 0..16");
+    return 2;
+  }
+
+  std::error_code ec;
+  std::filesystem::create_directories(config.state_dir + "/logs", ec);
+  if (ec) {
+    spdlog::error("cannot create state directory {}: {}", config.state_dir, ec.message());
+    return 1;
+  }
+  ::chmod(config.state_dir.c_str(), 0700);
+
+  // 1. Open the store and migrate.
+  Result<std::string> db_path = SqlitePathFor(config);
+  if (!db_path) {
+    spdlog::error("{}", db_path.error().message);
+    return 2;
+  }
+  Result<std::unique_ptr<store::Store>> store = store::OpenSqliteStore(*db_path);
+  if (!store) {
+    spdlog::error("cannot open database {}: {}", *db_path, store.error().message);
+    return 1;
+  }
+  if (Status s = (*store)->MigrateUp(); !s) {
+    spdlog::error("migration failed: {}", s.error().message);
+    return 1;
+  }
+  const Clock& clock = SystemClock::Instance();
+  if (Status s = (*store)->PurgeIdempotent(clock.NowMs() - kIdempotencyKeepMs, true); !s) {
+    spdlog::warn("could not purge old idempotency keys: {}", s.error().message);
+  }
+
+  asio::io_context io(1);
+  service::BlockingPool pool(1);  // SQLite: one connection, one thread
+  proc::ProcessManager procs(io, proc::ProcessManagerOptions{InstanceId(config.state_dir),
+                                                             config.use_cgroup});
+  std::string host = listen->first;
+  service::SupervisorOptions sopts;
+  sopts.state_dir = config.state_dir;
+  sopts.max_depth = config.max_depth;
+  sopts.log_max_bytes = config.worker_log_max_bytes;
+  sopts.base_env = InheritedEnvironment();
+  auth::JwtSigner* signer_ptr = signer ? signer->get() : nullptr;
+  service::TokenMinter minter = [signer_ptr, &clock](const std::string& ws,
+                                                     const std::string& job_id, int) {
+    if (signer_ptr == nullptr) return std::string();
+    auth::Claims c;
+    c.subject = "job:" + job_id;
+    c.workspace_id = ws;
+    c.job_id = job_id;
+    c.scopes = {std::string(auth::kJobsRead), std::string(auth::kJobsWrite),
+                std::string(auth::kSupervisorRead)};
+    c.issued_at = clock.NowMs();
+    c.expires_at = c.issued_at + kWorkerTokenTtlMs;
+    Result<std::string> t = signer_ptr->Sign(c);
+    return t ? *t : std::string();
+  };
+  service::Supervisor supervisor(io, pool, **store, procs, sopts, minter, clock);
+  service::IdempotencyKeys idempotency(pool, **store, clock);
+  api::ApiContext ctx{supervisor, idempotency, **verifier, clock};
+
+  http::Router router;
+  api::RegisterRoutes(router, ctx);
+  http::Server server(io, std::move(router), api::RenderHttpError, http::ServerOptions{});
+
+  int exit_code = 0;
+  bool stopping = false;
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  std::function<void()> shutdown = [&] {
+    if (stopping) return;
+    stopping = true;
+    spdlog::info("shutting down: stop accepting, terminate workers (grace {} s)",
+                 config.shutdown_grace_seconds);
+    server.Stop([] {});
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          co_await supervisor.Shutdown(std::chrono::seconds(config.shutdown_grace_seconds));
+        },
+        [&](std::exception_ptr) {
+          spdlog::info("all workers ended; bye");
+          io.stop();
+        });
+  };
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& err, int sig) {
+        if (err) return;
+        if (stopping && sig == SIGINT) {
+          spdlog::warn("second SIGINT: exiting now");
+          std::_Exit(130);
+        }
+        shutdown();
+        signals.async_wait(on_signal);
+      };
+  signals.async_wait(on_signal);
+
+  // 2. Recover, 3. listen.
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        Status rec = co_await supervisor.Recover();
+        if (!rec) {
+          spdlog::error("recovery failed: {}", rec.error().message);
+          exit_code = 1;
+          io.stop();
+          co_return;
+        }
+        Result<asio::ip::tcp::endpoint> ep = server.Listen(host, listen->second);
+        if (!ep) {
+          spdlog::error("cannot listen on {}: {}", config.listen, ep.error().message);
+          exit_code = 1;
+          co_await supervisor.Shutdown(std::chrono::seconds(1));
+          io.stop();
+          co_return;
+        }
+        std::string url = "http://" + ep->address().to_string() + ":" + std::to_string(ep->port());
+        supervisor.SetDaemonUrl(url);
+        // Machine-readable line first (tests and scripts wait for it), then the human one.
+        std::printf("overseer listening on %s\n", url.c_str());
+        std::fflush(stdout);
+        spdlog::info("ready: {} (state {}, database {}, cgroups {})", url, config.state_dir,
+                     *db_path, procs.cgroups_enabled() ? "v2" : "off");
+      },
+      [&](std::exception_ptr e) {
+        if (e) {
+          spdlog::error("startup failed");
+          exit_code = 1;
+          io.stop();
+        }
+      });
+
+  // 4. Run.
+  io.run();
+  pool.Join();
+  spdlog::default_logger()->flush();
+  return exit_code;
+}
+
+}  // namespace overseer::app

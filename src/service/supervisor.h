@@ -1,0 +1,200 @@
+// Supervisor: the service that joins the store (durable state), the process manager
+// (real processes) and the state machines of core. It owns the live workers and jobs of
+// this daemon. Every entry point runs on the event loop thread and awaits the store on
+// the BlockingPool; nothing here blocks the loop.
+//
+// Consistency: each live worker has an AsyncMutex held across every step of a state change
+// (signal, store commit, memory update); a job's mutex is taken inside a worker's, never
+// the other way round. A status change is committed to the store first, then to memory.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/result.h"
+#include "common/time.h"
+#include "core/state_machine.h"
+#include "core/types.h"
+#include "proc/process_manager.h"
+#include "service/async_mutex.h"
+#include "service/blocking_pool.h"
+#include "store/store.h"
+
+namespace overseer::service {
+
+// A validated job submission (the api layer parses and checks the JSON).
+struct JobSpec {
+  std::string name;
+  std::string parent_job_id;  // "" = root (or the caller's own job for a worker token)
+  std::optional<int> depth;   // if given, must equal parent depth + 1
+  int worker_count = 1;
+  int64_t timeout_seconds = 0;  // 0 = none
+  core::RetryPolicy retry;
+  std::vector<std::string> command;
+  std::string cwd;
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string task_json;      // canonical task object as stored
+  std::string metadata_json;  // "{}" if none
+};
+
+// Who asks: the workspace, and the job a worker token is bound to ("" for operators).
+struct Caller {
+  std::string workspace_id;
+  std::string job_id;
+};
+
+struct SupervisorOptions {
+  std::string state_dir;                // logs go to <state_dir>/logs
+  std::string daemon_url;               // OVERSEER_URL given to workers
+  int max_depth = 5;
+  int64_t log_max_bytes = 10 << 20;     // per worker log file (one rotated backup)
+  std::vector<std::string> base_env;    // inherited by every worker ("K=V"), already filtered
+  std::chrono::milliseconds timeout_grace{5000};  // SIGTERM -> SIGKILL on timeout
+};
+
+// Mints the OVERSEER_TOKEN a worker gets, bound to its job; "" when the daemon cannot mint.
+using TokenMinter = std::function<std::string(const std::string& workspace_id,
+                                              const std::string& job_id, int depth)>;
+
+struct WorkerView {
+  core::Worker worker;
+  std::vector<core::Transition> transitions;
+  proc::Usage usage;  // zeros when no process is alive
+};
+
+struct JobView {
+  core::Job job;
+  std::vector<core::Worker> workers;
+  std::vector<std::string> children;  // ids of direct child jobs (first 1000)
+};
+
+struct Metrics {
+  std::vector<std::pair<core::WorkerState, int64_t>> workers_by_status;
+  std::vector<std::pair<int, int64_t>> live_workers_by_depth;  // RUNNING or PAUSED
+  int64_t uptime_seconds = 0;
+  int64_t jobs_submitted = 0;
+  int64_t workers_spawned = 0;
+  int64_t workers_exited = 0;
+  int64_t spawn_failures = 0;
+};
+
+class Supervisor {
+ public:
+  Supervisor(boost::asio::io_context& io, BlockingPool& pool, store::Store& store,
+             proc::ProcessManager& procs, SupervisorOptions options, TokenMinter minter,
+             const Clock& clock);
+  ~Supervisor();
+
+  // At start, before serving: ends leftover processes of a killed daemon, marks every
+  // RUNNING/PAUSED worker FAILED (SUPERVISOR_RESTART; retried if its policy allows),
+  // respawns RETRYING ones, spawns IDLE ones and brings every job in line with its workers.
+  boost::asio::awaitable<Status> Recover();
+
+  // Creates a job with its workers (IDLE) and spawns them; answers the job as it is then.
+  // Errors: kInvalidRequest (parent), kMaxDepthExceeded, kNotFound, kUnavailable.
+  boost::asio::awaitable<Result<core::Job>> CreateJob(Caller caller, JobSpec spec);
+  boost::asio::awaitable<Result<JobView>> GetJob(Caller caller, std::string id);
+  boost::asio::awaitable<Result<store::Page<core::Job>>> ListJobs(Caller caller,
+                                                                   store::JobQuery query);
+
+  boost::asio::awaitable<Result<WorkerView>> GetWorker(Caller caller, std::string id);
+  boost::asio::awaitable<Result<store::Page<core::Worker>>> ListWorkers(Caller caller,
+                                                                         store::WorkerQuery query);
+  // Each answers the worker as it now is; kNotFound, kInvalidStateTransition.
+  boost::asio::awaitable<Result<core::Worker>> Pause(Caller caller, std::string id);
+  boost::asio::awaitable<Result<core::Worker>> Resume(Caller caller, std::string id);
+  // wait=true: answers once the process tree is gone (TERMINATED). wait=false: checks the
+  // transition is legal, starts it, and answers the worker as it is.
+  boost::asio::awaitable<Result<core::Worker>> Terminate(Caller caller, std::string id,
+                                                         std::chrono::milliseconds grace,
+                                                         bool wait);
+  // Last `tail` lines of the worker's captured output.
+  boost::asio::awaitable<Result<std::string>> Logs(Caller caller, std::string id, int tail);
+  boost::asio::awaitable<Result<Metrics>> GetMetrics(Caller caller);
+  boost::asio::awaitable<Status> Ping();
+
+  // True while the job exists here and is not terminal (worker tokens die with their job).
+  bool IsJobActive(const std::string& job_id) const;
+
+  // Terminates every live worker (SUPERVISOR_SHUTDOWN) within `grace`, then returns.
+  boost::asio::awaitable<void> Shutdown(std::chrono::milliseconds grace);
+
+  size_t live_worker_count() const { return workers_.size(); }
+  // The URL workers get as OVERSEER_URL (known once the server listens).
+  void SetDaemonUrl(std::string url) { options_.daemon_url = std::move(url); }
+
+ private:
+  struct LiveJob;
+  struct LiveWorker {
+    core::Worker rec;
+    std::shared_ptr<LiveJob> job;
+    std::shared_ptr<proc::Process> process;
+    AsyncMutex mu;
+    std::unique_ptr<boost::asio::steady_timer> timeout_timer;
+    std::unique_ptr<boost::asio::steady_timer> retry_timer;
+    std::optional<proc::ExitStatus> exit;  // of the current attempt, once reaped
+    bool terminating = false;
+  };
+  struct LiveJob {
+    core::Job rec;
+    AsyncMutex mu;
+    std::vector<std::shared_ptr<LiveWorker>> workers;
+  };
+  using WorkerPtr = std::shared_ptr<LiveWorker>;
+
+  // Moves `w` by `event`: builds the new row with `mutate`, lets the job follow, commits
+  // both in one transaction, then updates memory. Caller holds w->mu.
+  boost::asio::awaitable<Status> Transition(const WorkerPtr& w, core::WorkerEvent event,
+                                            std::string reason,
+                                            const std::function<void(core::Worker&)>& mutate);
+  // After a failure (w FAILED in memory is not yet written): FAILED, then RETRYING if the
+  // policy allows. Caller holds w->mu.
+  boost::asio::awaitable<Status> Fail(const WorkerPtr& w, std::string reason,
+                                      std::optional<proc::ExitStatus> exit);
+  // Spawns the next attempt of an IDLE or RETRYING worker. Caller holds w->mu.
+  boost::asio::awaitable<Status> Spawn(const WorkerPtr& w);
+  // Ends the process tree of `w` and waits until it is gone. Caller holds w->mu.
+  boost::asio::awaitable<void> KillTree(const WorkerPtr& w, std::chrono::milliseconds grace);
+  // Terminates `w` to TERMINATED with `reason`; takes the lock itself.
+  boost::asio::awaitable<Status> TerminateLocked(WorkerPtr w, std::chrono::milliseconds grace,
+                                                 std::string reason);
+
+  boost::asio::awaitable<void> OnExit(WorkerPtr w, int attempt);
+  boost::asio::awaitable<void> OnTimeout(WorkerPtr w, int attempt);
+  boost::asio::awaitable<void> OnRetryDue(WorkerPtr w, int attempt);
+  boost::asio::awaitable<void> OnStopOrContinue(WorkerPtr w, bool stopped);
+  void AfterJobChange(const std::shared_ptr<LiveJob>& job);
+  void Forget(const std::shared_ptr<LiveJob>& job);
+
+  // Finds a worker visible to `caller`: live, else from the store (kNotFound either way).
+  WorkerPtr FindLive(const Caller& caller, const std::string& id) const;
+  boost::asio::awaitable<Error> NotLiveError(const Caller& caller, std::string id,
+                                             core::WorkerEvent requested);
+
+  proc::SpawnSpec BuildSpawnSpec(const LiveWorker& w) const;
+  std::string LogPath(const std::string& worker_id) const;
+
+  boost::asio::io_context& io_;
+  BlockingPool& pool_;
+  store::Store& store_;
+  proc::ProcessManager& procs_;
+  SupervisorOptions options_;
+  TokenMinter minter_;
+  const Clock& clock_;
+  TimeMs started_at_;
+
+  std::unordered_map<std::string, WorkerPtr> workers_;
+  std::unordered_map<std::string, std::shared_ptr<LiveJob>> jobs_;
+  Metrics counters_;
+  bool shutting_down_ = false;
+};
+
+}  // namespace overseer::service
