@@ -25,6 +25,7 @@ fi
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/overseer-postman.XXXXXX")"
 daemon_pid=""
 daemon_status=0
+newman_pid=""
 
 stop_daemon() {
   if [[ -n "$daemon_pid" ]]; then
@@ -35,6 +36,10 @@ stop_daemon() {
   fi
 }
 cleanup() {
+  if [[ -n "$newman_pid" ]]; then
+    kill -TERM "$newman_pid" 2>/dev/null || true
+    wait "$newman_pid" 2>/dev/null || true
+  fi
   stop_daemon
   rm -rf "$tmp"
 }
@@ -75,14 +80,18 @@ read_only_token="$("$bin" token create --sub postman-ro --workspace default --sc
 
 report="$tmp/newman.json"
 newman_status=0
-(cd "$repo" && "$newman" run postman/overseer.postman_collection.json \
+# In the background, so that a signal to this script interrupts `wait` and the trap runs now.
+(cd "$repo" && exec "$newman" run postman/overseer.postman_collection.json \
   -e postman/overseer.postman_environment.json \
   --env-var "baseUrl=$base_url" \
   --env-var "token=$token" \
   --env-var "otherWorkspaceToken=$other_token" \
   --env-var "readOnlyToken=$read_only_token" \
   --timeout-request 60000 \
-  --reporters cli,json --reporter-json-export "$report") || newman_status=$?
+  --reporters cli,json --reporter-json-export "$report") &
+newman_pid=$!
+wait "$newman_pid" || newman_status=$?
+newman_pid=""
 
 stop_daemon
 if [[ $daemon_status -ne 0 ]]; then
