@@ -35,6 +35,7 @@ stop_daemon() {
     daemon_pid=""
   fi
 }
+# shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
   if [[ -n "$newman_pid" ]]; then
     kill -TERM "$newman_pid" 2>/dev/null || true
@@ -105,6 +106,7 @@ fi
 # One closing line from newman's JSON report: assertions passed, and everything that failed
 # (assertions, script errors, requests that got no answer).
 if [[ -s "$report" ]]; then
+  # shellcheck disable=SC2016  # JavaScript, not shell
   node -e '
     const run = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).run;
     const s = run.stats;
