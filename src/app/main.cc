@@ -7,6 +7,7 @@
 #include "app/config.h"
 #include "app/serve.h"
 #include "auth/jwt.h"
+#include "cli/client_commands.h"
 #include "common/time.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -127,9 +128,12 @@ int main(int argc, char** argv) {
   create->add_option("--ttl", ttl, "lifetime: 90s, 30m, 1h, 7d (default 1h)");
   create->add_option("--job", job_id, "bind the token to a job (as worker tokens are)");
 
+  overseer::cli::ClientCommands client(app);  // workers ..., jobs ...
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (client.Selected()) return client.UsageExit(app, e);
     return app.exit(e);
   }
   auto given = [&](CLI::App* cmd) {
@@ -153,5 +157,6 @@ int main(int argc, char** argv) {
     overseer::app::ApplyEnvironment(config, given(create));
     return TokenCreate(config, sub, ws, scopes, ttl, job_id);
   }
+  if (client.Selected()) return client.Run();
   return 1;
 }

@@ -1,0 +1,468 @@
+#include "cli/client_commands.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/format.h"
+#include "cli/http_client.h"
+#include "common/time.h"
+
+namespace overseer::cli {
+namespace json = boost::json;
+
+namespace {
+
+constexpr const char* kDefaultUrl = "http://127.0.0.1:8080";
+constexpr auto kPollInterval = std::chrono::milliseconds(200);
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): main thread, at start
+  return v == nullptr ? std::string() : std::string(v);
+}
+
+// Percent-encodes everything but RFC 3986 unreserved characters.
+std::string Escape(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+  return out;
+}
+
+std::string Upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+void PrintOut(const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+int PrintError(const std::string& line) {
+  std::fprintf(stderr, "%s\n", line.c_str());
+  return 1;
+}
+
+int UsageError(const std::string& message) {
+  std::fprintf(stderr, "overseer: %s (see --help)\n", message.c_str());
+  return 2;
+}
+
+TimeMs Now() { return SystemClock::Instance().NowMs(); }
+
+// One request; on a non-2xx answer or a transport failure prints the error line and
+// returns nullopt.
+std::optional<HttpResult> Call(HttpClient& client, const std::string& method,
+                               const std::string& target, const std::string& body = "",
+                               const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+  Result<HttpResult> r = client.Send(method, target, body, headers);
+  if (!r) {
+    PrintError(ErrorLine(r.error()));
+    return std::nullopt;
+  }
+  if (r->status < 200 || r->status >= 300) {
+    PrintError(ErrorLine(r->status, r->body));
+    return std::nullopt;
+  }
+  return std::move(*r);
+}
+
+std::optional<json::object> ParseBody(const HttpResult& r) {
+  boost::system::error_code ec;
+  json::value v = json::parse(r.body, ec);
+  if (ec || !v.is_object()) {
+    PrintError("overseer: the daemon answered something that is not a JSON object (HTTP " +
+               std::to_string(r.status) + ")");
+    return std::nullopt;
+  }
+  return std::move(v.as_object());
+}
+
+std::optional<json::object> GetObject(HttpClient& client, const std::string& method,
+                                      const std::string& target, const std::string& body = "",
+                                      const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+  std::optional<HttpResult> r = Call(client, method, target, body, headers);
+  if (!r) return std::nullopt;
+  return ParseBody(*r);
+}
+
+std::string StatusOf(const json::object& o) {
+  const json::value* v = o.if_contains("status");
+  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+// "j_x COMPLETED" or "j_x FAILED (WORKER_FAILED)".
+std::string Summary(const json::object& o) {
+  std::string line = Cell(o, "id") + " " + Cell(o, "status");
+  const json::value* reason = o.if_contains("status_reason");
+  if (reason != nullptr && reason->is_string() && !reason->as_string().empty()) {
+    line += " (" + std::string(reason->as_string()) + ")";
+  }
+  return line + "\n";
+}
+
+}  // namespace
+
+struct ClientCommands::State {
+  // Shared by every leaf command (only one runs).
+  std::string url;
+  std::string token;
+  bool as_json = false;
+
+  // Filters and paging of the ls commands.
+  std::string status_filter;
+  std::string job_filter;
+  int limit = 0;
+  bool all = false;
+
+  std::string id;
+  int tail = 0;
+  int grace = -1;
+  bool no_wait = false;
+  double wait_timeout = 0;
+
+  // jobs submit
+  std::string job_name;
+  int workers = 0;
+  int64_t timeout_seconds = 0;
+  int retries = -1;
+  std::string cwd;
+  std::vector<std::string> env;
+  std::string metadata;
+  std::string idempotency_key;
+  bool wait = false;
+  std::vector<std::string> command;
+
+  CLI::App* workers_cmd = nullptr;
+  CLI::App* jobs_cmd = nullptr;
+  std::vector<std::pair<CLI::App*, std::function<int(HttpClient&)>>> leaves;
+
+  CLI::App* Leaf(CLI::App* parent, const std::string& cmd_name, const std::string& help,
+                 std::function<int(HttpClient&)> run) {
+    CLI::App* cmd = parent->add_subcommand(cmd_name, help);
+    cmd->add_option("--url", url, "daemon URL (OVERSEER_URL; default http://127.0.0.1:8080)");
+    cmd->add_option("--token", token, "bearer token (OVERSEER_TOKEN)");
+    cmd->add_flag("--json", as_json, "print the daemon's JSON instead of a table");
+    leaves.emplace_back(cmd, std::move(run));
+    return cmd;
+  }
+
+  // GETs every page (with --all) of `path`, whose list is under `plural`; prints a table or
+  // the JSON. Exit status.
+  int List(HttpClient& client, const std::string& path, const std::string& plural,
+           const std::vector<std::pair<std::string, std::string>>& filters) {
+    std::string query;
+    for (const auto& [k, v] : filters) {
+      if (v.empty()) continue;
+      query += (query.empty() ? "?" : "&") + k + "=" + Escape(v);
+    }
+    if (limit > 0) query += (query.empty() ? "?" : "&") + std::string("limit=") + std::to_string(limit);
+    json::array items;
+    json::value next = nullptr;
+    std::string first_body;
+    for (int page = 0;; ++page) {
+      std::string target = path + query;
+      if (next.is_string()) {
+        target += (query.empty() ? "?" : "&") + std::string("cursor=") + Escape(next.as_string());
+      }
+      std::optional<HttpResult> r = Call(client, "GET", target);
+      if (!r) return 1;
+      std::optional<json::object> body = ParseBody(*r);
+      if (!body) return 1;
+      if (page == 0) first_body = r->body;
+      const json::value* list = body->if_contains(plural);
+      if (list != nullptr && list->is_array()) {
+        for (const json::value& v : list->as_array()) items.push_back(v);
+      }
+      const json::value* cursor = body->if_contains("next_cursor");
+      next = cursor != nullptr ? *cursor : json::value(nullptr);
+      if (!all || !next.is_string() || next.as_string().empty()) break;
+    }
+    if (as_json) {
+      if (!all) {
+        PrintOut(first_body + (first_body.empty() || first_body.back() != '\n' ? "\n" : ""));
+      } else {
+        PrintOut(json::serialize(json::object{{plural, std::move(items)}, {"next_cursor", nullptr}}) +
+                 "\n");
+      }
+      return 0;
+    }
+    const TimeMs now = Now();
+    std::vector<Row> rows;
+    for (const json::value& v : items) {
+      if (!v.is_object()) continue;
+      rows.push_back(plural == "workers" ? WorkerRow(v.as_object(), now) : JobRow(v.as_object(), now));
+    }
+    PrintOut(RenderTable(plural == "workers" ? WorkerHeader() : JobHeader(), rows));
+    if (next.is_string() && !next.as_string().empty()) {
+      std::fprintf(stderr, "(more %s: use --all or a larger --limit)\n", plural.c_str());
+    }
+    return 0;
+  }
+
+  // Prints the object: its JSON with --json, else `human(object)`.
+  int Show(const HttpResult& r, const std::function<std::string(const json::object&)>& human) const {
+    std::optional<json::object> o = ParseBody(r);
+    if (!o) return 1;
+    if (as_json) {
+      PrintOut(r.body + (r.body.empty() || r.body.back() != '\n' ? "\n" : ""));
+    } else {
+      PrintOut(human(*o));
+    }
+    return 0;
+  }
+
+  // Polls GET /api/jobs/{id} every 200 ms until the job is terminal or `timeout_s` (> 0)
+  // passes. 0 COMPLETED, 1 FAILED/CANCELED or a failed call, 3 on timeout.
+  int WaitJob(HttpClient& client, const std::string& job_id, double timeout_s) const {
+    const bool live = !as_json && isatty(STDERR_FILENO) == 1;
+    const auto start = std::chrono::steady_clock::now();
+    const auto deadline =
+        start + std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000.0));
+    bool drawn = false;
+    auto clear = [&drawn]() {
+      if (drawn) std::fputs("\r\033[K", stderr);
+      drawn = false;
+    };
+    for (;;) {
+      const std::string target = "/api/jobs/" + Escape(job_id);
+      Result<HttpResult> r = client.Send("GET", target);
+      if (!r || r->status < 200 || r->status >= 300) {
+        clear();
+        return PrintError(!r ? ErrorLine(r.error()) : ErrorLine(r->status, r->body));
+      }
+      std::optional<json::object> view = ParseBody(*r);
+      if (!view) return 1;
+      const std::string job_status = StatusOf(*view);
+      const auto now = std::chrono::steady_clock::now();
+      const bool timed_out = timeout_s > 0 && now >= deadline;
+      if (IsTerminalJobStatus(job_status) || timed_out) {
+        clear();
+        if (as_json) {
+          PrintOut(r->body + (r->body.empty() || r->body.back() != '\n' ? "\n" : ""));
+        } else if (!timed_out) {
+          PrintOut(Summary(*view));
+        }
+        if (!IsTerminalJobStatus(job_status)) {
+          std::fprintf(stderr, "overseer: TIMEOUT: job %s is still %s after %s\n", job_id.c_str(),
+                       job_status.c_str(),
+                       FormatElapsed(std::chrono::duration_cast<std::chrono::milliseconds>(now - start)
+                                         .count())
+                           .c_str());
+          return 3;
+        }
+        return job_status == "COMPLETED" ? 0 : 1;
+      }
+      if (live) {
+        const int64_t elapsed =
+            std::chrono::duration_cast<std::chrono::milliseconds>(now - start).count();
+        std::fprintf(stderr, "\r\033[K%s", WaitStatusLine(*view, elapsed).c_str());
+        std::fflush(stderr);
+        drawn = true;
+      }
+      auto next = std::chrono::steady_clock::now() + kPollInterval;
+      if (timeout_s > 0 && next > deadline) next = deadline;
+      std::this_thread::sleep_until(next);
+    }
+  }
+
+  int Submit(HttpClient& client) {
+    json::object task{{"runtime", "command"}};
+    json::array argv;
+    for (const std::string& a : command) argv.emplace_back(a);
+    task["command"] = std::move(argv);
+    if (!cwd.empty()) {
+      std::error_code ec;
+      std::filesystem::path p = std::filesystem::absolute(cwd, ec);
+      task["cwd"] = ec ? cwd : p.lexically_normal().string();
+    }
+    if (!env.empty()) {
+      json::object e;
+      for (const std::string& kv : env) {
+        auto parsed = ParseEnvAssignment(kv);
+        if (!parsed) return UsageError(parsed.error().message);
+        e[parsed->first] = parsed->second;
+      }
+      task["env"] = std::move(e);
+    }
+    json::object body{{"task", std::move(task)}};
+    if (!job_name.empty()) body["name"] = job_name;
+    if (workers > 0) body["worker_count"] = workers;
+    if (timeout_seconds > 0) body["timeout_seconds"] = timeout_seconds;
+    if (retries >= 0) body["retry"] = json::object{{"max_attempts", retries + 1}};
+    if (!metadata.empty()) {
+      boost::system::error_code ec;
+      json::value m = json::parse(metadata, ec);
+      if (ec || !m.is_object()) return UsageError("--metadata expects a JSON object");
+      body["metadata"] = std::move(m);
+    }
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (!idempotency_key.empty()) headers.emplace_back("Idempotency-Key", idempotency_key);
+    std::optional<HttpResult> r = Call(client, "POST", "/api/jobs", json::serialize(body), headers);
+    if (!r) return 1;
+    std::optional<json::object> view = ParseBody(*r);
+    if (!view) return 1;
+    const std::string job_id = Cell(*view, "id");
+    if (!wait) {
+      if (as_json) {
+        PrintOut(r->body + (r->body.empty() || r->body.back() != '\n' ? "\n" : ""));
+      } else {
+        PrintOut(job_id + "\n");
+      }
+      return 0;
+    }
+    if (!as_json) PrintOut(job_id + "\n");
+    return WaitJob(client, job_id, 0);
+  }
+
+  void Build(CLI::App& app) {
+    workers_cmd = app.add_subcommand("workers", "list and control workers of a running daemon");
+    workers_cmd->require_subcommand(1);
+    CLI::App* c = Leaf(workers_cmd, "ls", "list workers", [this](HttpClient& h) {
+      return List(h, "/api/supervisor/workers", "workers", {{"status", Upper(status_filter)}, {"job_id", job_filter}});
+    });
+    c->add_option("--status", status_filter, "IDLE|RUNNING|PAUSED|COMPLETED|FAILED|RETRYING|TERMINATED");
+    c->add_option("--job", job_filter, "only the workers of this job");
+    c->add_option("--limit", limit, "page size (server default 100, max 1000)")->check(CLI::Range(1, 1000));
+    c->add_flag("--all", all, "follow next_cursor to list every page");
+
+    c = Leaf(workers_cmd, "show", "show a worker with its transitions and usage", [this](HttpClient& h) {
+      std::optional<HttpResult> r = Call(h, "GET", "/api/supervisor/workers/" + Escape(id));
+      if (!r) return 1;
+      return Show(*r, [](const json::object& o) { return FormatWorkerDetail(o, Now()); });
+    });
+    c->add_option("id", id, "worker id (w_...)")->required();
+
+    for (const char* action : {"pause", "resume"}) {
+      const std::string act(action);
+      c = Leaf(workers_cmd, act,
+               act == "pause" ? "pause a worker (SIGSTOP to its process group)"
+                              : "resume a paused worker (SIGCONT)",
+               [this, act](HttpClient& h) {
+                 std::optional<HttpResult> r =
+                     Call(h, "POST", "/api/supervisor/workers/" + Escape(id) + "/" + act);
+                 if (!r) return 1;
+                 return Show(*r, Summary);
+               });
+      c->add_option("id", id, "worker id (w_...)")->required();
+    }
+
+    c = Leaf(workers_cmd, "terminate", "terminate a worker (SIGTERM, then SIGKILL after the grace)",
+             [this](HttpClient& h) {
+               json::object body;
+               if (grace >= 0) body["grace_seconds"] = grace;
+               if (no_wait) body["wait"] = false;
+               std::optional<HttpResult> r = Call(
+                   h, "POST", "/api/supervisor/workers/" + Escape(id) + "/terminate", json::serialize(body));
+               if (!r) return 1;
+               return Show(*r, Summary);
+             });
+    c->add_option("id", id, "worker id (w_...)")->required();
+    c->add_option("--grace", grace, "seconds between SIGTERM and SIGKILL (0..300; default 5)")
+        ->check(CLI::Range(0, 300));
+    c->add_flag("--no-wait", no_wait, "answer at once instead of when the process group is gone");
+
+    c = Leaf(workers_cmd, "logs", "print a worker's captured stdout and stderr", [this](HttpClient& h) {
+      std::string target = "/api/supervisor/workers/" + Escape(id) + "/logs";
+      if (tail > 0) target += "?tail=" + std::to_string(tail);
+      std::optional<HttpResult> r = Call(h, "GET", target);
+      if (!r) return 1;
+      PrintOut(r->body);
+      return 0;
+    });
+    c->add_option("id", id, "worker id (w_...)")->required();
+    c->add_option("--tail", tail, "last N lines (default 100, max 10000)")->check(CLI::Range(1, 10000));
+
+    jobs_cmd = app.add_subcommand("jobs", "submit, list and wait for jobs of a running daemon");
+    jobs_cmd->require_subcommand(1);
+    c = Leaf(jobs_cmd, "submit", "submit a job running a command: overseer jobs submit -- cmd args...",
+             [this](HttpClient& h) { return Submit(h); });
+    c->add_option("--name", job_name, "job name (default: the program's name)");
+    c->add_option("--workers", workers, "number of workers (default 1)")->check(CLI::Range(1, 100));
+    c->add_option("--timeout", timeout_seconds, "seconds an attempt may run before it fails")
+        ->check(CLI::PositiveNumber);
+    c->add_option("--retries", retries, "retries after a failed attempt (max_attempts = R + 1)")
+        ->check(CLI::Range(0, 99));
+    c->add_option("--cwd", cwd, "working directory of the command");
+    c->add_option("--env", env, "environment variable KEY=VALUE (repeatable)")
+        ->type_size(1)
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    c->add_option("--metadata", metadata, "JSON object stored with the job");
+    c->add_option("--idempotency-key", idempotency_key, "Idempotency-Key of the request");
+    c->add_flag("--wait", wait, "wait until the job ends: exit 0 if COMPLETED, 1 otherwise");
+    c->add_option("command", command, "the command and its arguments (after --)")->required();
+
+    c = Leaf(jobs_cmd, "ls", "list jobs", [this](HttpClient& h) {
+      return List(h, "/api/jobs", "jobs", {{"status", Upper(status_filter)}});
+    });
+    c->add_option("--status", status_filter, "SUBMITTED|PENDING|RUNNING|COMPLETED|FAILED|CANCELED");
+    c->add_option("--limit", limit, "page size (server default 100, max 1000)")->check(CLI::Range(1, 1000));
+    c->add_flag("--all", all, "follow next_cursor to list every page");
+
+    c = Leaf(jobs_cmd, "show", "show a job and its workers", [this](HttpClient& h) {
+      std::optional<HttpResult> r = Call(h, "GET", "/api/jobs/" + Escape(id));
+      if (!r) return 1;
+      return Show(*r, [](const json::object& o) { return FormatJobDetail(o, Now()); });
+    });
+    c->add_option("id", id, "job id (j_...)")->required();
+
+    c = Leaf(jobs_cmd, "wait", "wait until a job ends: exit 0 COMPLETED, 1 FAILED/CANCELED, 3 timeout",
+             [this](HttpClient& h) { return WaitJob(h, id, wait_timeout); });
+    c->add_option("id", id, "job id (j_...)")->required();
+    c->add_option("--timeout", wait_timeout, "give up after S seconds (default: wait forever)")
+        ->check(CLI::PositiveNumber);
+  }
+};
+
+ClientCommands::ClientCommands(CLI::App& app) : s_(std::make_unique<State>()) { s_->Build(app); }
+
+ClientCommands::~ClientCommands() = default;
+
+bool ClientCommands::Selected() const {
+  return s_->workers_cmd->count() > 0 || s_->jobs_cmd->count() > 0;
+}
+
+int ClientCommands::Run() {
+  State& s = *s_;
+  for (auto& [cmd, run] : s.leaves) {
+    if (!cmd->parsed()) continue;
+    const bool url_given = cmd->get_option("--url")->count() > 0;
+    const bool token_given = cmd->get_option("--token")->count() > 0;
+    if (!url_given) s.url = Env("OVERSEER_URL");
+    if (s.url.empty()) s.url = kDefaultUrl;
+    if (!token_given) s.token = Env("OVERSEER_TOKEN");
+    HttpClient client(s.url);
+    if (!s.token.empty()) client.SetToken(s.token);
+    return run(client);
+  }
+  return UsageError("name a command");
+}
+
+int ClientCommands::UsageExit(CLI::App& app, const CLI::ParseError& error) const {
+  if (error.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(error);
+  return UsageError(error.what());
+}
+
+}  // namespace overseer::cli

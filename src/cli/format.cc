@@ -1,0 +1,288 @@
+#include "cli/format.h"
+
+#include <boost/json.hpp>
+#include <cstdio>
+
+namespace overseer::cli {
+namespace json = boost::json;
+
+namespace {
+
+const json::object* ObjectAt(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v != nullptr && v->is_object() ? &v->as_object() : nullptr;
+}
+
+std::string StringAt(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+void AddLine(std::string& out, std::string_view key, std::string_view value) {
+  std::string k(key);
+  k += ':';
+  while (k.size() < 14) k += ' ';
+  out += k;
+  out += value.empty() ? std::string_view("-") : value;
+  out += '\n';
+}
+
+// "2026-11-25T08:15:50.123Z (3m ago)", or "-".
+std::string WhenAt(const json::object& o, std::string_view key, TimeMs now) {
+  std::string t = StringAt(o, key);
+  if (t.empty()) return "-";
+  std::string age = AgeSince(t, now);
+  return age == "-" ? t : t + " (" + age + " ago)";
+}
+
+}  // namespace
+
+std::string RenderTable(const Row& header, const std::vector<Row>& rows) {
+  size_t columns = header.size();
+  for (const Row& r : rows) columns = std::max(columns, r.size());
+  std::vector<size_t> width(columns, 0);
+  auto measure = [&width](const Row& r) {
+    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  };
+  measure(header);
+  for (const Row& r : rows) measure(r);
+  std::string out;
+  auto emit = [&](const Row& r) {
+    std::string line;
+    for (size_t i = 0; i < columns; ++i) {
+      const std::string cell = i < r.size() ? r[i] : std::string();
+      line += cell;
+      if (i + 1 < columns) line.append(width[i] - cell.size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line;
+    out += '\n';
+  };
+  emit(header);
+  for (const Row& r : rows) emit(r);
+  return out;
+}
+
+std::string FormatAge(int64_t ms) {
+  const int64_t s = ms < 0 ? 0 : ms / 1000;
+  if (s < 60) return std::to_string(s) + "s";
+  if (s < 3600) return std::to_string(s / 60) + "m";
+  if (s < 48 * 3600) return std::to_string(s / 3600) + "h";
+  return std::to_string(s / 86400) + "d";
+}
+
+std::string AgeSince(std::string_view rfc3339, TimeMs now) {
+  if (rfc3339.empty()) return "-";
+  std::optional<TimeMs> t = ParseRfc3339(rfc3339);
+  if (!t) return "-";
+  return FormatAge(now - *t);
+}
+
+std::string FormatElapsed(int64_t ms) {
+  if (ms < 0) ms = 0;
+  char buf[32];
+  if (ms < 60000) {
+    std::snprintf(buf, sizeof buf, "%lld.%llds", static_cast<long long>(ms / 1000),
+                  static_cast<long long>((ms % 1000) / 100));
+  } else {
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(ms / 60000),
+                  static_cast<long long>((ms / 1000) % 60));
+  }
+  return buf;
+}
+
+std::string Cell(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || v->is_null()) return "-";
+  if (v->is_string()) return v->as_string().empty() ? "-" : std::string(v->as_string());
+  return json::serialize(*v);
+}
+
+Row WorkerHeader() { return {"ID", "JOB", "STATUS", "PID", "EXIT", "ATTEMPT", "AGE"}; }
+
+Row WorkerRow(const json::object& w, TimeMs now) {
+  std::string exit = Cell(w, "exit_code");
+  if (exit == "-") {
+    const json::value* sig = w.if_contains("exit_signal");
+    if (sig != nullptr && !sig->is_null()) exit = "sig" + json::serialize(*sig);
+  }
+  return {Cell(w, "id"),  Cell(w, "job_id"),  Cell(w, "status"),
+          Cell(w, "pid"), exit,               Cell(w, "attempt"),
+          AgeSince(StringAt(w, "created_at"), now)};
+}
+
+Row JobHeader() { return {"ID", "NAME", "STATUS", "DEPTH", "WORKERS", "AGE"}; }
+
+Row JobRow(const json::object& j, TimeMs now) {
+  return {Cell(j, "id"),    Cell(j, "name"),         Cell(j, "status"),
+          Cell(j, "depth"), Cell(j, "worker_count"), AgeSince(StringAt(j, "created_at"), now)};
+}
+
+std::string FormatWorkerDetail(const json::object& w, TimeMs now) {
+  std::string out;
+  AddLine(out, "ID", Cell(w, "id"));
+  AddLine(out, "Job", Cell(w, "job_id"));
+  std::string status = Cell(w, "status");
+  std::string reason = StringAt(w, "status_reason");
+  if (!reason.empty()) status += " (" + reason + ")";
+  AddLine(out, "Status", status);
+  AddLine(out, "PID", Cell(w, "pid"));
+  AddLine(out, "Exit code", Cell(w, "exit_code"));
+  AddLine(out, "Exit signal", Cell(w, "exit_signal"));
+  AddLine(out, "Attempt", Cell(w, "attempt"));
+  AddLine(out, "Created", WhenAt(w, "created_at", now));
+  AddLine(out, "Started", WhenAt(w, "started_at", now));
+  AddLine(out, "Ended", WhenAt(w, "ended_at", now));
+  if (const json::object* u = ObjectAt(w, "usage")) {
+    char buf[128];
+    const json::value* cpu = u->if_contains("cpu_seconds");
+    const double cpu_s = cpu != nullptr && cpu->is_number() ? cpu->to_number<double>() : 0.0;
+    const json::value* rss = u->if_contains("rss_bytes");
+    const double rss_mb =
+        rss != nullptr && rss->is_number() ? rss->to_number<double>() / (1024.0 * 1024.0) : 0.0;
+    std::snprintf(buf, sizeof buf, "cpu %.2fs, rss %.1f MiB, %s processes", cpu_s, rss_mb,
+                  Cell(*u, "processes").c_str());
+    AddLine(out, "Usage", buf);
+  }
+  const json::value* meta = w.if_contains("metadata");
+  if (meta != nullptr && meta->is_object() && !meta->as_object().empty()) {
+    AddLine(out, "Metadata", json::serialize(*meta));
+  }
+  const json::value* tr = w.if_contains("transitions");
+  if (tr != nullptr && tr->is_array() && !tr->as_array().empty()) {
+    out += "\nTransitions:\n";
+    std::vector<Row> rows;
+    for (const json::value& t : tr->as_array()) {
+      if (!t.is_object()) continue;
+      const json::object& o = t.as_object();
+      rows.push_back({Cell(o, "from_state"), Cell(o, "to_state"), Cell(o, "reason"),
+                      Cell(o, "timestamp")});
+    }
+    out += RenderTable({"FROM", "TO", "REASON", "TIME"}, rows);
+  }
+  return out;
+}
+
+std::string FormatJobDetail(const json::object& j, TimeMs now) {
+  std::string out;
+  AddLine(out, "ID", Cell(j, "id"));
+  AddLine(out, "Name", Cell(j, "name"));
+  std::string status = Cell(j, "status");
+  std::string reason = StringAt(j, "status_reason");
+  if (!reason.empty()) status += " (" + reason + ")";
+  AddLine(out, "Status", status);
+  AddLine(out, "Depth", Cell(j, "depth"));
+  AddLine(out, "Parent", Cell(j, "parent_job_id"));
+  AddLine(out, "Workers", Cell(j, "worker_count"));
+  if (const json::object* task = ObjectAt(j, "task")) {
+    const json::value* cmd = task->if_contains("command");
+    if (cmd != nullptr && cmd->is_array()) {
+      std::string text;
+      for (const json::value& a : cmd->as_array()) {
+        if (!text.empty()) text += ' ';
+        text += a.is_string() ? std::string(a.as_string()) : json::serialize(a);
+      }
+      AddLine(out, "Command", text);
+    }
+    if (task->contains("cwd")) AddLine(out, "Cwd", Cell(*task, "cwd"));
+  }
+  AddLine(out, "Timeout", Cell(j, "timeout_seconds") == "-" ? "-" : Cell(j, "timeout_seconds") + "s");
+  if (const json::object* retry = ObjectAt(j, "retry")) {
+    AddLine(out, "Max attempts", Cell(*retry, "max_attempts"));
+  }
+  AddLine(out, "Created", WhenAt(j, "created_at", now));
+  AddLine(out, "Started", WhenAt(j, "started_at", now));
+  AddLine(out, "Completed", WhenAt(j, "completed_at", now));
+  const json::value* meta = j.if_contains("metadata");
+  if (meta != nullptr && meta->is_object() && !meta->as_object().empty()) {
+    AddLine(out, "Metadata", json::serialize(*meta));
+  }
+  const json::value* result = j.if_contains("result");
+  if (result != nullptr && !result->is_null()) AddLine(out, "Result", json::serialize(*result));
+  const json::value* kids = j.if_contains("children");
+  if (kids != nullptr && kids->is_array() && !kids->as_array().empty()) {
+    std::string text;
+    for (const json::value& k : kids->as_array()) {
+      if (!text.empty()) text += ", ";
+      text += k.is_string() ? std::string(k.as_string()) : json::serialize(k);
+    }
+    AddLine(out, "Children", text);
+  }
+  const json::value* workers = j.if_contains("workers");
+  if (workers != nullptr && workers->is_array()) {
+    out += "\nWorkers:\n";
+    std::vector<Row> rows;
+    for (const json::value& w : workers->as_array()) {
+      if (w.is_object()) rows.push_back(WorkerRow(w.as_object(), now));
+    }
+    out += RenderTable(WorkerHeader(), rows);
+  }
+  return out;
+}
+
+WorkerCounts CountWorkers(const json::object& job) {
+  WorkerCounts c;
+  const json::value* workers = job.if_contains("workers");
+  if (workers == nullptr || !workers->is_array()) return c;
+  for (const json::value& w : workers->as_array()) {
+    if (!w.is_object()) continue;
+    const std::string s = StringAt(w.as_object(), "status");
+    if (s == "COMPLETED") {
+      ++c.completed;
+    } else if (s == "FAILED" || s == "TERMINATED") {
+      ++c.failed;
+    } else {
+      ++c.running;
+    }
+  }
+  return c;
+}
+
+std::string WaitStatusLine(const json::object& job, int64_t elapsed_ms) {
+  const WorkerCounts c = CountWorkers(job);
+  return Cell(job, "id") + " " + Cell(job, "status") + "  workers: " + std::to_string(c.running) +
+         " running, " + std::to_string(c.completed) + " completed, " + std::to_string(c.failed) +
+         " failed  elapsed " + FormatElapsed(elapsed_ms);
+}
+
+bool IsTerminalJobStatus(std::string_view status) {
+  return status == "COMPLETED" || status == "FAILED" || status == "CANCELED";
+}
+
+std::string ErrorLine(unsigned http_status, std::string_view body) {
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (!ec && v.is_object()) {
+    if (const json::object* err = ObjectAt(v.as_object(), "error")) {
+      std::string code = StringAt(*err, "code");
+      std::string message = StringAt(*err, "message");
+      if (!code.empty()) {
+        // One line, whatever the server put in the message.
+        for (char& ch : message) {
+          if (ch == '\n' || ch == '\r') ch = ' ';
+        }
+        return "overseer: " + code + ": " + (message.empty() ? "(no message)" : message);
+      }
+    }
+  }
+  std::string first(body.substr(0, body.find_first_of("\r\n")));
+  if (first.size() > 200) first.resize(200);
+  std::string line = "overseer: HTTP " + std::to_string(http_status);
+  if (!first.empty()) line += ": " + first;
+  return line;
+}
+
+std::string ErrorLine(const Error& error) {
+  return "overseer: " + error.message;
+}
+
+Result<std::pair<std::string, std::string>> ParseEnvAssignment(std::string_view text) {
+  const size_t eq = text.find('=');
+  if (eq == std::string_view::npos || eq == 0) {
+    return MakeError(ErrorCode::kInvalidRequest,
+                     "--env expects KEY=VALUE (got '" + std::string(text.substr(0, 64)) + "')");
+  }
+  return std::make_pair(std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)));
+}
+
+}  // namespace overseer::cli
