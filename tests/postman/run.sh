@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the Postman collection (postman/) with newman against a real daemon.
 #
-# Usage: tests/postman/run.sh <path-to-overseer-binary>
+# Usage: tests/postman/run.sh <path-to-overseer-binary> [extra newman options, e.g. --folder Errors]
 #
 # Starts `overseer serve` on 127.0.0.1 port 0 with a fresh state directory and JWT secret,
 # mints three tokens (all scopes in workspace "default", all scopes in workspace "other",
@@ -10,11 +10,12 @@
 # repository root first, for the locally installed newman.
 set -euo pipefail
 
-if [[ $# -ne 1 || ! -x "$1" ]]; then
-  echo "usage: $0 <path-to-overseer-binary>" >&2
+if [[ $# -lt 1 || ! -x "$1" ]]; then
+  echo "usage: $0 <path-to-overseer-binary> [newman options]" >&2
   exit 2
 fi
 bin="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+shift
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 newman="$repo/node_modules/.bin/newman"
 if [[ ! -x "$newman" ]]; then
@@ -89,7 +90,7 @@ newman_status=0
   --env-var "otherWorkspaceToken=$other_token" \
   --env-var "readOnlyToken=$read_only_token" \
   --timeout-request 60000 \
-  --reporters cli,json --reporter-json-export "$report") &
+  --reporters cli,json --reporter-json-export "$report" "$@") &
 newman_pid=$!
 wait "$newman_pid" || newman_status=$?
 newman_pid=""
