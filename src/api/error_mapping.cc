@@ -50,13 +50,6 @@ http::Response ErrorResponse(const Error& error, const std::string& request_id) 
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"overseer\"");
   }
   if (error.code == ErrorCode::kUnavailable) r.headers.emplace_back("Retry-After", "5");
-  if (error.code == ErrorCode::kMethodNotAllowed) {
-    for (const auto& [key, value] : error.details) {
-      if (key == "allowed") {
-        if (const auto* s = std::get_if<std::string>(&value)) r.headers.emplace_back("Allow", *s);
-      }
-    }
-  }
   return r;
 }
 

@@ -74,7 +74,10 @@ Supervisor::Supervisor(asio::io_context& io, BlockingPool& pool, store::Store& s
       clock_(clock),
       started_at_(clock.NowMs()) {}
 
-Supervisor::~Supervisor() = default;
+Supervisor::~Supervisor() {
+  for (auto& [id, job] : jobs_) job->workers.clear();  // break reference cycles
+  for (auto& [id, w] : workers_) w->job.reset();
+}
 
 std::string Supervisor::LogPath(const std::string& worker_id) const {
   return options_.state_dir + "/logs/" + worker_id + ".log";
@@ -449,11 +452,12 @@ void Supervisor::Forget(const std::shared_ptr<LiveJob>& job) {
         s != WorkerState::kFailed) {
       return;
     }
-    if (w->mu.locked() || w->process) return;
+    if (w->process) return;
   }
   if (!core::IsTerminalJobState(job->rec.status)) return;
   for (const WorkerPtr& w : job->workers) workers_.erase(w->rec.id);
   jobs_.erase(job->rec.id);
+  job->workers.clear();  // break the job <-> worker reference cycle
 }
 
 // ---------------------------------------------------------------------------------------

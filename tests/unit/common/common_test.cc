@@ -18,7 +18,9 @@ TEST(IdsTest, PrefixedUniqueSortedAndWellFormed) {
     EXPECT_TRUE(IsWellFormedId(id, "w_")) << id;
     EXPECT_FALSE(IsWellFormedId(id, "j_"));
     EXPECT_TRUE(seen.insert(id).second);
-    if (!prev.empty() && id.substr(0, 14) == prev.substr(0, 14)) EXPECT_GT(id, prev);
+    if (!prev.empty() && id.substr(0, 14) == prev.substr(0, 14)) {
+      EXPECT_GT(id, prev);
+    }
     prev = id;
   }
 }
