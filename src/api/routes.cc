@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 
+#include "api/docs.h"
 #include "api/error_mapping.h"
 #include "api/guard.h"
 #include "api/json_codec.h"
@@ -271,6 +272,7 @@ void RegisterRoutes(http::Router& router, ApiContext& ctx) {
   router.Add("POST", "/api/jobs", Protect(ctx, kJobsWrite, bind(CreateJob)));
   router.Add("GET", "/api/jobs", Protect(ctx, kJobsRead, bind(ListJobs)));
   router.Add("GET", "/api/jobs/{id}", Protect(ctx, kJobsRead, bind(GetJob)));
+  RegisterDocRoutes(router);
 }
 
 }  // namespace overseer::api

@@ -14,5 +14,9 @@ struct File {
 };
 
 std::span<const File> sqlite_migrations();
+// api/openapi.yaml and its JSON conversion: "openapi.json", "openapi.yaml".
+std::span<const File> openapi_docs();
+// The Swagger UI page served at /docs: index.html, its initializer, swagger-ui-dist files.
+std::span<const File> swagger_ui();
 
 }  // namespace overseer::embedded
