@@ -1,0 +1,316 @@
+#!/usr/bin/env bash
+# Contract smoke test: starts the real daemon (port 0, temp state dir, --max-depth 1),
+# sends requests to every route with curl (successes and the error statuses that can be
+# provoked from outside: 400, 401, 403, 404, 405, 409, 413, 415, 422), checks each status,
+# writes every response to a JSONL capture, validates the capture against api/openapi.yaml
+# (tests/contract/validate.mjs), and finally checks that the validator does reject a
+# capture with a wrong field.
+#
+# Usage: tests/contract/smoke_capture.sh [BINARY] [CAPTURE.jsonl]
+#   BINARY defaults to $OVERSEER_BINARY, else build/ci/overseer; the capture to a temp file.
+# Needs curl, node and node_modules (npm ci). Exits non-zero on any failure.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+bin="${1:-${OVERSEER_BINARY:-$root/build/ci/overseer}}"
+tmp="$(mktemp -d /tmp/overseer-smoke.XXXXXX)"
+out="${2:-$tmp/capture.jsonl}"
+: >"$out"
+pid=""
+failures=0
+
+cleanup() {
+  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$tmp/data" "$tmp"/body* "$tmp/big.json" "$tmp/index.tsv"
+  [[ "$out" == "$tmp/"* ]] || rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "smoke: FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+
+[[ -x "$bin" ]] || { echo "smoke: no daemon binary at $bin (set OVERSEER_BINARY)" >&2; exit 2; }
+
+head -c 48 /dev/urandom | base64 >"$tmp/secret"
+export OVERSEER_JWT_SECRET_FILE="$tmp/secret"
+TOKEN="$("$bin" token create --sub smoke --workspace default \
+  --scopes supervisor:read,supervisor:write,jobs:read,jobs:write --ttl 1h)"
+JOBS_ONLY="$("$bin" token create --sub smoke-ro --workspace default --scopes jobs:read --ttl 1h)"
+
+"$bin" serve --listen 127.0.0.1:0 --state-dir "$tmp/data" --max-depth 1 \
+  >"$tmp/stdout" 2>"$tmp/stderr" &
+pid=$!
+deadline=$((SECONDS + 30))
+until grep -q 'listening on http://' "$tmp/stdout" 2>/dev/null; do
+  kill -0 "$pid" 2>/dev/null || { cat "$tmp/stderr" >&2; echo "smoke: daemon exited" >&2; exit 1; }
+  ((SECONDS < deadline)) || { echo "smoke: daemon not listening after 30 s" >&2; exit 1; }
+  sleep 0.05
+done
+base="$(grep -o 'http://[0-9.:]*' "$tmp/stdout" | head -1)"
+echo "smoke: daemon at $base"
+
+# record METHOD PATH ROUTE STATUS CONTENT_TYPE BODY_FILE: queues one capture record (the
+# JSONL is written in one go by write_capture: one node start instead of one per request).
+mkdir -p "$tmp/bodies"
+nrec=0
+record() {
+  nrec=$((nrec + 1))
+  cp "$6" "$tmp/bodies/$nrec"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$tmp/bodies/$nrec" >>"$tmp/index.tsv"
+}
+write_capture() {
+  node -e '
+    const fs = require("fs");
+    const [index, out] = process.argv.slice(1);
+    const lines = fs.readFileSync(index, "utf8").split("\n").filter(Boolean).map((l) => {
+      const [method, path, route, status, ctype, file] = l.split("\t");
+      return JSON.stringify({method, path, route: route || null, status: Number(status),
+        content_type: ctype, body: fs.readFileSync(file, "utf8")});
+    });
+    fs.writeFileSync(out, lines.join("\n") + "\n");
+  ' "$tmp/index.tsv" "$out"
+}
+
+# req EXPECTED METHOD ROUTE PATH [curl args...]: sends one request, records it, checks the
+# status. The body is left in $tmp/body, the status in $STATUS.
+req() {
+  local expected=$1 method=$2 route=$3 path=$4
+  shift 4
+  local meta
+  meta="$(curl -sS -X "$method" -o "$tmp/body" -w '%{http_code} %{content_type}' "$@" "$base$path")"
+  STATUS="${meta%% *}"
+  record "$method" "$path" "$route" "$STATUS" "${meta#* }" "$tmp/body"
+  if [[ "$STATUS" != "$expected" ]]; then
+    fail "$method $path: status $STATUS, expected $expected: $(head -c 300 "$tmp/body")"
+  fi
+}
+
+auth=(-H "Authorization: Bearer $TOKEN")
+json=(-H "Content-Type: application/json")
+
+# jget FILE EXPR: evaluates a JS expression on the JSON in FILE (bound to `v`).
+jget() { node -e 'const v = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(eval(process.argv[2]))' "$1" "$2"; }
+
+# wait_worker ID STATE: polls (not recorded) until the worker is in STATE, 20 s at most.
+wait_worker() {
+  local deadline=$((SECONDS + 20))
+  while ((SECONDS < deadline)); do
+    curl -sS -o "$tmp/body.poll" "${auth[@]}" "$base/api/supervisor/workers/$1"
+    [[ "$(jget "$tmp/body.poll" v.status)" == "$2" ]] && return 0
+    sleep 0.05
+  done
+  fail "worker $1 did not reach $2 (last: $(head -c 300 "$tmp/body.poll"))"
+  return 1
+}
+
+# create_job BODY: POST /api/jobs expecting 201; echoes nothing, sets JOB and WORKER ids.
+create_job() {
+  req 201 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data "$1"
+  JOB="$(jget "$tmp/body" v.id)"
+  req 200 GET /api/jobs/{id} "/api/jobs/$JOB" "${auth[@]}"
+  WORKER="$(jget "$tmp/body" 'v.workers[0].id')"
+}
+
+# ---- System and docs
+req 200 GET /healthz /healthz
+req 200 GET /readyz /readyz -H 'X-Request-ID: smoke-1'
+req 200 GET /openapi.json /openapi.json
+req 200 GET /openapi.yaml /openapi.yaml
+req 200 GET /docs /docs
+req 200 GET /docs/{file} /docs/swagger-ui.css
+req 200 GET /docs/{file} /docs/swagger-initializer.js
+req 200 GET /docs/{file} /docs/favicon-32x32.png
+req 404 GET /docs/{file} /docs/nothing.js
+req 404 GET "" /no/such/path
+
+# ---- Authentication
+req 401 GET /api/supervisor/workers /api/supervisor/workers
+req 401 GET /api/supervisor/workers /api/supervisor/workers -H 'Authorization: Bearer a.b.c'
+req 401 GET /api/jobs /api/jobs -H 'Authorization: Basic Zm9vOmJhcg=='
+req 403 GET /api/supervisor/workers /api/supervisor/workers -H "Authorization: Bearer $JOBS_ONLY"
+req 403 POST /api/jobs /api/jobs -H "Authorization: Bearer $JOBS_ONLY" "${json[@]}" \
+  --data '{"task":{"runtime":"command","command":["true"]}}'
+
+# ---- Jobs
+create_job '{"name":"sleeper","task":{"runtime":"command","command":["sleep","600"],"env":{"A":"1"}},"metadata":{"k":"v"},"timeout_seconds":3600}'
+J1=$JOB W1=$WORKER
+create_job '{"task":{"runtime":"command","command":["sh","-c","echo hello; echo oops >&2"]},"retry":{"max_attempts":2,"initial_backoff_ms":10}}'
+J2=$JOB W2=$WORKER
+create_job "{\"name\":\"child\",\"parent_job_id\":\"$J1\",\"depth\":1,\"task\":{\"runtime\":\"command\",\"command\":[\"true\"]}}"
+J3=$JOB
+req 422 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" \
+  --data "{\"parent_job_id\":\"$J3\",\"task\":{\"runtime\":\"command\",\"command\":[\"true\"]}}"
+req 400 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" \
+  --data "{\"parent_job_id\":\"$J1\",\"depth\":3,\"task\":{\"runtime\":\"command\",\"command\":[\"true\"]}}"
+req 400 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data '{"task":{"runtime":"command","command":["true"]},"colour":"red"}'
+req 400 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data '{"task":{"runtime":"claude","prompt":"hi"}}'
+req 400 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data '{"task":{"runtime":"command","command":["true"]},"depends_on":["j_1"]}'
+req 400 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data '{"task":{"runtime":"command","command":["true"]},"status":"RUNNING"}'
+req 400 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data '{"task":'
+req 400 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data '{"name":"x"}'
+req 400 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data '{"task":{"runtime":"command","command":["true"]},"worker_count":101}'
+req 400 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data '{"parent_job_id":"j_nosuchjob","task":{"runtime":"command","command":["true"]}}'
+req 415 POST /api/jobs /api/jobs "${auth[@]}" -H 'Content-Type: text/plain' --data 'hello'
+node -e 'process.stdout.write(JSON.stringify({task: {runtime: "command", command: ["true"]}, metadata: {pad: "x".repeat(2 << 20)}}))' >"$tmp/big.json"
+req 413 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data-binary "@$tmp/big.json"
+# Idempotency: replay, then the same key with another request.
+req 201 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" -H 'Idempotency-Key: smoke-k1' --data '{"task":{"runtime":"command","command":["true"]}}'
+first="$(cat "$tmp/body")"
+req 201 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" -H 'Idempotency-Key: smoke-k1' --data '{"task":{"runtime":"command","command":["true"]}}'
+[[ "$(cat "$tmp/body")" == "$first" ]] || fail "idempotent replay answered another body"
+req 422 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" -H 'Idempotency-Key: smoke-k1' --data '{"task":{"runtime":"command","command":["false"]}}'
+req 400 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" -H 'Idempotency-Key: has space' --data '{"task":{"runtime":"command","command":["true"]}}'
+
+req 200 GET /api/jobs /api/jobs "${auth[@]}"
+req 200 GET /api/jobs '/api/jobs?limit=1' "${auth[@]}"
+cursor="$(jget "$tmp/body" v.next_cursor)"
+[[ "$cursor" != null ]] || fail "GET /api/jobs?limit=1 gave no next_cursor"
+req 200 GET /api/jobs "/api/jobs?limit=1&cursor=$cursor" "${auth[@]}"
+req 200 GET /api/jobs '/api/jobs?depth=1&status=PENDING' "${auth[@]}"
+req 200 GET /api/jobs "/api/jobs?parent_job_id=$J1" "${auth[@]}"
+req 200 GET /api/jobs '/api/jobs?parent_job_id=' "${auth[@]}"
+req 400 GET /api/jobs '/api/jobs?status=NOPE' "${auth[@]}"
+req 400 GET /api/jobs '/api/jobs?limit=0' "${auth[@]}"
+req 400 GET /api/jobs '/api/jobs?cursor=!!' "${auth[@]}"
+req 400 GET /api/jobs '/api/jobs?colour=red' "${auth[@]}"
+req 415 GET /api/jobs /api/jobs "${auth[@]}" -H 'Content-Type: text/plain' --data 'x'
+req 200 GET /api/jobs/{id} "/api/jobs/$J2" "${auth[@]}"
+req 404 GET /api/jobs/{id} /api/jobs/j_nosuchjob "${auth[@]}"
+req 404 GET /api/jobs/{id} /api/jobs/not-an-id "${auth[@]}"
+req 400 GET /api/jobs/{id} "/api/jobs/$J1?x=1" "${auth[@]}"
+
+# ---- Workers
+wait_worker "$W1" RUNNING
+wait_worker "$W2" COMPLETED
+req 200 GET /api/supervisor/workers /api/supervisor/workers "${auth[@]}"
+req 200 GET /api/supervisor/workers "/api/supervisor/workers?job_id=$J1&status=RUNNING" "${auth[@]}"
+req 200 GET /api/supervisor/workers '/api/supervisor/workers?limit=1' "${auth[@]}"
+cursor="$(jget "$tmp/body" v.next_cursor)"
+req 200 GET /api/supervisor/workers "/api/supervisor/workers?cursor=$cursor" "${auth[@]}"
+req 400 GET /api/supervisor/workers '/api/supervisor/workers?status=WALKING' "${auth[@]}"
+req 400 GET /api/supervisor/workers '/api/supervisor/workers?job_id=w_1' "${auth[@]}"
+req 400 GET /api/supervisor/workers '/api/supervisor/workers?limit=1001' "${auth[@]}"
+req 200 GET /api/supervisor/workers/{id} "/api/supervisor/workers/$W1" "${auth[@]}"
+req 200 GET /api/supervisor/workers/{id} "/api/supervisor/workers/$W2" "${auth[@]}"
+req 404 GET /api/supervisor/workers/{id} /api/supervisor/workers/w_nosuchworker "${auth[@]}"
+req 400 GET /api/supervisor/workers/{id} "/api/supervisor/workers/$W1?x=1" "${auth[@]}"
+
+req 200 POST /api/supervisor/workers/{id}/pause "/api/supervisor/workers/$W1/pause" "${auth[@]}"
+[[ "$(jget "$tmp/body" v.status)" == PAUSED ]] || fail "pause answered $(head -c 200 "$tmp/body")"
+req 409 POST /api/supervisor/workers/{id}/pause "/api/supervisor/workers/$W1/pause" "${auth[@]}"
+req 200 POST /api/supervisor/workers/{id}/resume "/api/supervisor/workers/$W1/resume" "${auth[@]}" "${json[@]}" --data '{}'
+req 409 POST /api/supervisor/workers/{id}/resume "/api/supervisor/workers/$W1/resume" "${auth[@]}"
+req 409 POST /api/supervisor/workers/{id}/pause "/api/supervisor/workers/$W2/pause" "${auth[@]}"
+req 400 POST /api/supervisor/workers/{id}/pause "/api/supervisor/workers/$W1/pause" "${auth[@]}" "${json[@]}" --data '{"now":true}'
+req 404 POST /api/supervisor/workers/{id}/pause /api/supervisor/workers/w_nosuchworker/pause "${auth[@]}"
+req 404 POST /api/supervisor/workers/{id}/resume /api/supervisor/workers/w_nosuchworker/resume "${auth[@]}"
+req 403 POST /api/supervisor/workers/{id}/pause "/api/supervisor/workers/$W1/pause" -H "Authorization: Bearer $JOBS_ONLY"
+req 415 POST /api/supervisor/workers/{id}/resume "/api/supervisor/workers/$W1/resume" "${auth[@]}" -H 'Content-Type: text/plain' --data 'x'
+req 200 POST /api/supervisor/workers/{id}/pause "/api/supervisor/workers/$W1/pause" "${auth[@]}" -H 'Idempotency-Key: smoke-p1'
+req 422 POST /api/supervisor/workers/{id}/resume "/api/supervisor/workers/$W1/resume" "${auth[@]}" -H 'Idempotency-Key: smoke-p1'
+
+req 200 GET /api/supervisor/workers/{id}/logs "/api/supervisor/workers/$W2/logs" "${auth[@]}"
+grep -q hello "$tmp/body" || fail "logs of $W2 lack its output: $(head -c 200 "$tmp/body")"
+req 200 GET /api/supervisor/workers/{id}/logs "/api/supervisor/workers/$W1/logs?tail=5" "${auth[@]}"
+req 400 GET /api/supervisor/workers/{id}/logs "/api/supervisor/workers/$W2/logs?tail=0" "${auth[@]}"
+req 404 GET /api/supervisor/workers/{id}/logs /api/supervisor/workers/w_nosuchworker/logs "${auth[@]}"
+req 200 GET /api/supervisor/metrics /api/supervisor/metrics "${auth[@]}"
+req 400 GET /api/supervisor/metrics '/api/supervisor/metrics?x=1' "${auth[@]}"
+
+# Terminate: at once (202, worker paused), waiting (200), terminal (409), bad options (400).
+req 400 POST /api/supervisor/workers/{id}/terminate "/api/supervisor/workers/$W1/terminate" "${auth[@]}" "${json[@]}" --data '{"grace_seconds":301}'
+req 202 POST /api/supervisor/workers/{id}/terminate "/api/supervisor/workers/$W1/terminate" "${auth[@]}" "${json[@]}" --data '{"grace_seconds":1,"wait":false}'
+wait_worker "$W1" TERMINATED
+req 409 POST /api/supervisor/workers/{id}/terminate "/api/supervisor/workers/$W1/terminate" "${auth[@]}"
+req 404 POST /api/supervisor/workers/{id}/terminate /api/supervisor/workers/w_nosuchworker/terminate "${auth[@]}"
+create_job '{"task":{"runtime":"command","command":["sleep","600"]}}'
+W4=$WORKER
+wait_worker "$W4" RUNNING
+req 200 POST /api/supervisor/workers/{id}/terminate "/api/supervisor/workers/$W4/terminate" "${auth[@]}"
+[[ "$(jget "$tmp/body" v.status)" == TERMINATED ]] || fail "terminate answered $(head -c 200 "$tmp/body")"
+req 200 GET /api/supervisor/workers/{id} "/api/supervisor/workers/$W4" "${auth[@]}"
+
+# 409 REQUEST_IN_PROGRESS: two terminates with one key on a worker that ignores SIGTERM
+# (2 s of grace): whichever arrives second finds the first in flight.
+create_job '{"task":{"runtime":"command","command":["sh","-c","trap \"\" TERM; sleep 600"]}}'
+W5=$WORKER
+wait_worker "$W5" RUNNING
+pair() {
+  curl -sS -o "$tmp/body.$1" -w '%{http_code} %{content_type}' -X POST "${auth[@]}" "${json[@]}" \
+    -H 'Idempotency-Key: smoke-t1' --data '{"grace_seconds":2}' \
+    "$base/api/supervisor/workers/$W5/terminate" >"$tmp/meta.$1"
+}
+pair a &
+pa=$!
+pair b &
+pb=$!
+wait "$pa" "$pb"
+for x in a b; do
+  meta="$(cat "$tmp/meta.$x")"
+  record POST "/api/supervisor/workers/$W5/terminate" /api/supervisor/workers/{id}/terminate \
+    "${meta%% *}" "${meta#* }" "$tmp/body.$x"
+done
+statuses="$(cut -d' ' -f1 "$tmp/meta.a" "$tmp/meta.b" | sort | tr '\n' ' ')"
+[[ "$statuses" == "200 409 " ]] || fail "concurrent terminates with one key: statuses $statuses, expected 200 and 409"
+
+# ---- Every protected route: no token (401), a token without its scope (403), a non-JSON
+# body (415), and for POSTs a body over 1 MiB (413).
+NO_SCOPE="$("$bin" token create --sub smoke-none --workspace default --scopes resources:read --ttl 1h)"
+for spec in "GET /api/supervisor/workers /api/supervisor/workers" \
+            "GET /api/supervisor/workers/{id} /api/supervisor/workers/$W2" \
+            "POST /api/supervisor/workers/{id}/pause /api/supervisor/workers/$W2/pause" \
+            "POST /api/supervisor/workers/{id}/resume /api/supervisor/workers/$W2/resume" \
+            "POST /api/supervisor/workers/{id}/terminate /api/supervisor/workers/$W2/terminate" \
+            "GET /api/supervisor/workers/{id}/logs /api/supervisor/workers/$W2/logs" \
+            "GET /api/supervisor/metrics /api/supervisor/metrics" \
+            "POST /api/jobs /api/jobs" "GET /api/jobs /api/jobs" "GET /api/jobs/{id} /api/jobs/$J2"; do
+  read -r m r p <<<"$spec"
+  req 401 "$m" "$r" "$p"
+  req 403 "$m" "$r" "$p" -H "Authorization: Bearer $NO_SCOPE"
+  req 415 "$m" "$r" "$p" "${auth[@]}" -H 'Content-Type: text/plain' --data 'x'
+  if [[ "$m" == POST ]]; then
+    req 413 "$m" "$r" "$p" "${auth[@]}" "${json[@]}" --data-binary "@$tmp/big.json"
+  fi
+done
+
+# ---- Methods a path does not have
+req 405 DELETE /api/jobs /api/jobs "${auth[@]}"
+req 405 GET /api/supervisor/workers/{id}/pause "/api/supervisor/workers/$W1/pause" "${auth[@]}"
+
+write_capture
+lines="$(wc -l <"$out")"
+echo "smoke: $lines responses captured in $out"
+
+# ---- The capture against the document
+if ! node "$root/tests/contract/validate.mjs" --quiet "$out"; then
+  fail "the capture does not match api/openapi.yaml"
+fi
+
+# ---- The validator must catch a wrong field: add one to a worker, misspell a status.
+node -e '
+  const fs = require("fs");
+  const [src, dst] = process.argv.slice(1);
+  const recs = fs.readFileSync(src, "utf8").trim().split("\n").map(JSON.parse);
+  const w = recs.find((r) => r.route === "/api/supervisor/workers/{id}" && r.status === 200);
+  const j = recs.find((r) => r.route === "/api/jobs" && r.method === "GET" && r.status === 200);
+  const wb = JSON.parse(w.body); wb.surprise = 1;
+  const jb = JSON.parse(j.body); jb.jobs[0].status = "DONE";
+  fs.writeFileSync(dst, [{...w, body: JSON.stringify(wb)}, {...j, body: JSON.stringify(jb)}]
+    .map((r) => JSON.stringify(r)).join("\n") + "\n");
+' "$out" "$tmp/mutated.jsonl"
+if node "$root/tests/contract/validate.mjs" --quiet "$tmp/mutated.jsonl" >"$tmp/mutated.out"; then
+  fail "the validator accepted a capture with an undocumented field"
+elif ! grep -q '^0 passed, 2 failed$' "$tmp/mutated.out"; then
+  fail "the validator did not reject both mutated records: $(tail -1 "$tmp/mutated.out")"
+fi
+
+if ((failures > 0)); then
+  echo "smoke: $failures failure(s)" >&2
+  exit 1
+fi
+echo "smoke: all checks passed"
