@@ -73,9 +73,10 @@ TimeMs Now() { return SystemClock::Instance().NowMs(); }
 
 // One request; on a non-2xx answer or a transport failure prints the error line and
 // returns nullopt.
-std::optional<HttpResult> Call(HttpClient& client, const std::string& method,
-                               const std::string& target, const std::string& body = "",
-                               const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+std::optional<HttpResult> Call(
+    HttpClient& client, const std::string& method, const std::string& target,
+    const std::string& body = "",
+    const std::vector<std::pair<std::string, std::string>>& headers = {}) {
   Result<HttpResult> r = client.Send(method, target, body, headers);
   if (!r) {
     PrintError(ErrorLine(r.error()));
@@ -99,24 +100,19 @@ std::optional<json::object> ParseBody(const HttpResult& r) {
   return std::move(v.as_object());
 }
 
-std::optional<json::object> GetObject(HttpClient& client, const std::string& method,
-                                      const std::string& target, const std::string& body = "",
-                                      const std::vector<std::pair<std::string, std::string>>& headers = {}) {
-  std::optional<HttpResult> r = Call(client, method, target, body, headers);
-  if (!r) return std::nullopt;
-  return ParseBody(*r);
-}
-
 std::string StatusOf(const json::object& o) {
   const json::value* v = o.if_contains("status");
   return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
 }
 
-// "j_x COMPLETED" or "j_x FAILED (WORKER_FAILED)".
+// "j_x COMPLETED" or "j_x FAILED (WORKER_FAILED)": the reason only where it explains an
+// unhappy end.
 std::string Summary(const json::object& o) {
-  std::string line = Cell(o, "id") + " " + Cell(o, "status");
+  const std::string status = Cell(o, "status");
+  std::string line = Cell(o, "id") + " " + status;
   const json::value* reason = o.if_contains("status_reason");
-  if (reason != nullptr && reason->is_string() && !reason->as_string().empty()) {
+  const bool unhappy = status == "FAILED" || status == "CANCELED" || status == "TERMINATED";
+  if (unhappy && reason != nullptr && reason->is_string() && !reason->as_string().empty()) {
     line += " (" + std::string(reason->as_string()) + ")";
   }
   return line + "\n";
@@ -177,7 +173,8 @@ struct ClientCommands::State {
       if (v.empty()) continue;
       query += (query.empty() ? "?" : "&") + k + "=" + Escape(v);
     }
-    if (limit > 0) query += (query.empty() ? "?" : "&") + std::string("limit=") + std::to_string(limit);
+    if (limit > 0)
+      query += (query.empty() ? "?" : "&") + std::string("limit=") + std::to_string(limit);
     json::array items;
     json::value next = nullptr;
     std::string first_body;
@@ -203,8 +200,9 @@ struct ClientCommands::State {
       if (!all) {
         PrintOut(first_body + (first_body.empty() || first_body.back() != '\n' ? "\n" : ""));
       } else {
-        PrintOut(json::serialize(json::object{{plural, std::move(items)}, {"next_cursor", nullptr}}) +
-                 "\n");
+        PrintOut(
+            json::serialize(json::object{{plural, std::move(items)}, {"next_cursor", nullptr}}) +
+            "\n");
       }
       return 0;
     }
@@ -212,7 +210,8 @@ struct ClientCommands::State {
     std::vector<Row> rows;
     for (const json::value& v : items) {
       if (!v.is_object()) continue;
-      rows.push_back(plural == "workers" ? WorkerRow(v.as_object(), now) : JobRow(v.as_object(), now));
+      rows.push_back(plural == "workers" ? WorkerRow(v.as_object(), now)
+                                         : JobRow(v.as_object(), now));
     }
     PrintOut(RenderTable(plural == "workers" ? WorkerHeader() : JobHeader(), rows));
     if (next.is_string() && !next.as_string().empty()) {
@@ -222,7 +221,8 @@ struct ClientCommands::State {
   }
 
   // Prints the object: its JSON with --json, else `human(object)`.
-  int Show(const HttpResult& r, const std::function<std::string(const json::object&)>& human) const {
+  int Show(const HttpResult& r,
+           const std::function<std::string(const json::object&)>& human) const {
     std::optional<json::object> o = ParseBody(r);
     if (!o) return 1;
     if (as_json) {
@@ -265,11 +265,12 @@ struct ClientCommands::State {
           PrintOut(Summary(*view));
         }
         if (!IsTerminalJobStatus(job_status)) {
-          std::fprintf(stderr, "overseer: TIMEOUT: job %s is still %s after %s\n", job_id.c_str(),
-                       job_status.c_str(),
-                       FormatElapsed(std::chrono::duration_cast<std::chrono::milliseconds>(now - start)
-                                         .count())
-                           .c_str());
+          std::fprintf(
+              stderr, "overseer: TIMEOUT: job %s is still %s after %s\n", job_id.c_str(),
+              job_status.c_str(),
+              FormatElapsed(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(now - start).count())
+                  .c_str());
           return 3;
         }
         return job_status == "COMPLETED" ? 0 : 1;
@@ -340,18 +341,22 @@ struct ClientCommands::State {
     workers_cmd = app.add_subcommand("workers", "list and control workers of a running daemon");
     workers_cmd->require_subcommand(1);
     CLI::App* c = Leaf(workers_cmd, "ls", "list workers", [this](HttpClient& h) {
-      return List(h, "/api/supervisor/workers", "workers", {{"status", Upper(status_filter)}, {"job_id", job_filter}});
+      return List(h, "/api/supervisor/workers", "workers",
+                  {{"status", Upper(status_filter)}, {"job_id", job_filter}});
     });
-    c->add_option("--status", status_filter, "IDLE|RUNNING|PAUSED|COMPLETED|FAILED|RETRYING|TERMINATED");
+    c->add_option("--status", status_filter,
+                  "IDLE|RUNNING|PAUSED|COMPLETED|FAILED|RETRYING|TERMINATED");
     c->add_option("--job", job_filter, "only the workers of this job");
-    c->add_option("--limit", limit, "page size (server default 100, max 1000)")->check(CLI::Range(1, 1000));
+    c->add_option("--limit", limit, "page size (server default 100, max 1000)")
+        ->check(CLI::Range(1, 1000));
     c->add_flag("--all", all, "follow next_cursor to list every page");
 
-    c = Leaf(workers_cmd, "show", "show a worker with its transitions and usage", [this](HttpClient& h) {
-      std::optional<HttpResult> r = Call(h, "GET", "/api/supervisor/workers/" + Escape(id));
-      if (!r) return 1;
-      return Show(*r, [](const json::object& o) { return FormatWorkerDetail(o, Now()); });
-    });
+    c = Leaf(
+        workers_cmd, "show", "show a worker with its transitions and usage", [this](HttpClient& h) {
+          std::optional<HttpResult> r = Call(h, "GET", "/api/supervisor/workers/" + Escape(id));
+          if (!r) return 1;
+          return Show(*r, [](const json::object& o) { return FormatWorkerDetail(o, Now()); });
+        });
     c->add_option("id", id, "worker id (w_...)")->required();
 
     for (const char* action : {"pause", "resume"}) {
@@ -373,8 +378,9 @@ struct ClientCommands::State {
                json::object body;
                if (grace >= 0) body["grace_seconds"] = grace;
                if (no_wait) body["wait"] = false;
-               std::optional<HttpResult> r = Call(
-                   h, "POST", "/api/supervisor/workers/" + Escape(id) + "/terminate", json::serialize(body));
+               std::optional<HttpResult> r =
+                   Call(h, "POST", "/api/supervisor/workers/" + Escape(id) + "/terminate",
+                        json::serialize(body));
                if (!r) return 1;
                return Show(*r, Summary);
              });
@@ -383,20 +389,23 @@ struct ClientCommands::State {
         ->check(CLI::Range(0, 300));
     c->add_flag("--no-wait", no_wait, "answer at once instead of when the process group is gone");
 
-    c = Leaf(workers_cmd, "logs", "print a worker's captured stdout and stderr", [this](HttpClient& h) {
-      std::string target = "/api/supervisor/workers/" + Escape(id) + "/logs";
-      if (tail > 0) target += "?tail=" + std::to_string(tail);
-      std::optional<HttpResult> r = Call(h, "GET", target);
-      if (!r) return 1;
-      PrintOut(r->body);
-      return 0;
-    });
+    c = Leaf(workers_cmd, "logs", "print a worker's captured stdout and stderr",
+             [this](HttpClient& h) {
+               std::string target = "/api/supervisor/workers/" + Escape(id) + "/logs";
+               if (tail > 0) target += "?tail=" + std::to_string(tail);
+               std::optional<HttpResult> r = Call(h, "GET", target);
+               if (!r) return 1;
+               PrintOut(r->body);
+               return 0;
+             });
     c->add_option("id", id, "worker id (w_...)")->required();
-    c->add_option("--tail", tail, "last N lines (default 100, max 10000)")->check(CLI::Range(1, 10000));
+    c->add_option("--tail", tail, "last N lines (default 100, max 10000)")
+        ->check(CLI::Range(1, 10000));
 
     jobs_cmd = app.add_subcommand("jobs", "submit, list and wait for jobs of a running daemon");
     jobs_cmd->require_subcommand(1);
-    c = Leaf(jobs_cmd, "submit", "submit a job running a command: overseer jobs submit -- cmd args...",
+    c = Leaf(jobs_cmd, "submit",
+             "submit a job running a command: overseer jobs submit -- cmd args...",
              [this](HttpClient& h) { return Submit(h); });
     c->add_option("--name", job_name, "job name (default: the program's name)");
     c->add_option("--workers", workers, "number of workers (default 1)")->check(CLI::Range(1, 100));
@@ -418,7 +427,8 @@ struct ClientCommands::State {
       return List(h, "/api/jobs", "jobs", {{"status", Upper(status_filter)}});
     });
     c->add_option("--status", status_filter, "SUBMITTED|PENDING|RUNNING|COMPLETED|FAILED|CANCELED");
-    c->add_option("--limit", limit, "page size (server default 100, max 1000)")->check(CLI::Range(1, 1000));
+    c->add_option("--limit", limit, "page size (server default 100, max 1000)")
+        ->check(CLI::Range(1, 1000));
     c->add_flag("--all", all, "follow next_cursor to list every page");
 
     c = Leaf(jobs_cmd, "show", "show a job and its workers", [this](HttpClient& h) {
@@ -428,7 +438,8 @@ struct ClientCommands::State {
     });
     c->add_option("id", id, "job id (j_...)")->required();
 
-    c = Leaf(jobs_cmd, "wait", "wait until a job ends: exit 0 COMPLETED, 1 FAILED/CANCELED, 3 timeout",
+    c = Leaf(jobs_cmd, "wait",
+             "wait until a job ends: exit 0 COMPLETED, 1 FAILED/CANCELED, 3 timeout",
              [this](HttpClient& h) { return WaitJob(h, id, wait_timeout); });
     c->add_option("id", id, "job id (j_...)")->required();
     c->add_option("--timeout", wait_timeout, "give up after S seconds (default: wait forever)")

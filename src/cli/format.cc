@@ -106,8 +106,12 @@ Row WorkerRow(const json::object& w, TimeMs now) {
     const json::value* sig = w.if_contains("exit_signal");
     if (sig != nullptr && !sig->is_null()) exit = "sig" + json::serialize(*sig);
   }
-  return {Cell(w, "id"),  Cell(w, "job_id"),  Cell(w, "status"),
-          Cell(w, "pid"), exit,               Cell(w, "attempt"),
+  return {Cell(w, "id"),
+          Cell(w, "job_id"),
+          Cell(w, "status"),
+          Cell(w, "pid"),
+          exit,
+          Cell(w, "attempt"),
           AgeSince(StringAt(w, "created_at"), now)};
 }
 
@@ -155,8 +159,8 @@ std::string FormatWorkerDetail(const json::object& w, TimeMs now) {
     for (const json::value& t : tr->as_array()) {
       if (!t.is_object()) continue;
       const json::object& o = t.as_object();
-      rows.push_back({Cell(o, "from_state"), Cell(o, "to_state"), Cell(o, "reason"),
-                      Cell(o, "timestamp")});
+      rows.push_back(
+          {Cell(o, "from_state"), Cell(o, "to_state"), Cell(o, "reason"), Cell(o, "timestamp")});
     }
     out += RenderTable({"FROM", "TO", "REASON", "TIME"}, rows);
   }
@@ -186,7 +190,8 @@ std::string FormatJobDetail(const json::object& j, TimeMs now) {
     }
     if (task->contains("cwd")) AddLine(out, "Cwd", Cell(*task, "cwd"));
   }
-  AddLine(out, "Timeout", Cell(j, "timeout_seconds") == "-" ? "-" : Cell(j, "timeout_seconds") + "s");
+  AddLine(out, "Timeout",
+          Cell(j, "timeout_seconds") == "-" ? "-" : Cell(j, "timeout_seconds") + "s");
   if (const json::object* retry = ObjectAt(j, "retry")) {
     AddLine(out, "Max attempts", Cell(*retry, "max_attempts"));
   }
@@ -272,9 +277,7 @@ std::string ErrorLine(unsigned http_status, std::string_view body) {
   return line;
 }
 
-std::string ErrorLine(const Error& error) {
-  return "overseer: " + error.message;
-}
+std::string ErrorLine(const Error& error) { return "overseer: " + error.message; }
 
 Result<std::pair<std::string, std::string>> ParseEnvAssignment(std::string_view text) {
   const size_t eq = text.find('=');

@@ -1,6 +1,7 @@
 // Drives the real `overseer` binary's client commands against a live daemon started here
 // (port 0, temp state dir, HS256 secret file). Exit codes, stdout and stderr as a user sees them.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <pty.h>
 #include <signal.h>
@@ -8,8 +9,6 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 #include <chrono>
@@ -113,9 +112,10 @@ class ClientBinaryTest : public ::testing::Test {
       secret << "cli-test-secret-that-is-at-least-32-bytes-long-0123456789";
     }
     const std::string secret_env = "OVERSEER_JWT_SECRET_FILE=" + (*dir_ / "secret").string();
-    RunResult t = RunIn({"token", "create", "--sub", "cli-test", "--workspace", "default", "--scopes",
-                         "supervisor:read,supervisor:write,jobs:read,jobs:write", "--ttl", "1h"},
-                        {secret_env});
+    RunResult t =
+        RunIn({"token", "create", "--sub", "cli-test", "--workspace", "default", "--scopes",
+               "supervisor:read,supervisor:write,jobs:read,jobs:write", "--ttl", "1h"},
+              {secret_env});
     ASSERT_EQ(t.code, 0) << t;
     token_ = new std::string(t.out.substr(0, t.out.find('\n')));
     daemon_pid_ = Spawn({kBinary, "serve", "--listen", "127.0.0.1:0", "--state-dir",
@@ -201,7 +201,8 @@ class ClientBinaryTest : public ::testing::Test {
   }
 
   // The first worker of `job_id` once it has status `status` (polled, 30 s deadline).
-  static std::optional<json::object> WorkerOf(const std::string& job_id, const std::string& status) {
+  static std::optional<json::object> WorkerOf(const std::string& job_id,
+                                              const std::string& status) {
     const auto deadline = Clock::now() + std::chrono::seconds(30);
     while (Clock::now() < deadline) {
       RunResult r = Run({"workers", "ls", "--job", job_id, "--json"});
@@ -325,7 +326,8 @@ TEST_F(ClientBinaryTest, LsAllFollowsTheCursor) {
 }
 
 TEST_F(ClientBinaryTest, ShowJobListsItsWorkers) {
-  RunResult sub = Run({"jobs", "submit", "--wait", "--workers", "2", "--name", "two", "--", "true"});
+  RunResult sub =
+      Run({"jobs", "submit", "--wait", "--workers", "2", "--name", "two", "--", "true"});
   ASSERT_EQ(sub.code, 0) << sub;
   const std::string id = sub.out.substr(0, sub.out.find('\n'));
   RunResult r = Run({"jobs", "show", id});
@@ -389,8 +391,8 @@ TEST_F(ClientBinaryTest, TerminateNoWaitAnswersAtOnce) {
 }
 
 TEST_F(ClientBinaryTest, LogsPrintTheWorkersOutput) {
-  RunResult sub = Run({"jobs", "submit", "--wait", "--env", "GREETING=hello-from-worker", "--cwd", "/tmp",
-                       "--", "sh", "-c", "echo $GREETING; pwd; echo second-line >&2"});
+  RunResult sub = Run({"jobs", "submit", "--wait", "--env", "GREETING=hello-from-worker", "--cwd",
+                       "/tmp", "--", "sh", "-c", "echo $GREETING; pwd; echo second-line >&2"});
   ASSERT_EQ(sub.code, 0) << sub;
   const std::string id = sub.out.substr(0, sub.out.find('\n'));
   std::optional<json::object> w = WorkerOf(id, "COMPLETED");
@@ -481,7 +483,8 @@ TEST_F(ClientBinaryTest, WaitTimesOutWithExitThree) {
   EXPECT_NE(r.err.find("TIMEOUT"), std::string::npos) << r;
   std::optional<json::object> w = WorkerOf(id, "RUNNING");
   ASSERT_TRUE(w);
-  EXPECT_EQ(Run({"workers", "terminate", std::string(w->at("id").as_string()), "--grace", "0"}).code, 0);
+  EXPECT_EQ(
+      Run({"workers", "terminate", std::string(w->at("id").as_string()), "--grace", "0"}).code, 0);
 }
 
 TEST_F(ClientBinaryTest, WaitOnATerminalShowsALiveStatusLine) {

@@ -18,8 +18,8 @@ std::vector<std::string> Lines(const std::string& text) {
 }
 
 TEST(RenderTableTest, AlignsColumnsOnTheWidestCell) {
-  const std::string t = RenderTable({"ID", "NAME", "STATUS"},
-                                    {{"j_1", "a-long-name", "RUNNING"}, {"j_22", "b", "COMPLETED"}});
+  const std::string t = RenderTable(
+      {"ID", "NAME", "STATUS"}, {{"j_1", "a-long-name", "RUNNING"}, {"j_22", "b", "COMPLETED"}});
   const auto lines = Lines(t);
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[0], "ID    NAME         STATUS");
@@ -62,8 +62,9 @@ TEST(FormatElapsedTest, TenthsThenMinutes) {
 }
 
 TEST(ErrorLineTest, CodeAndMessageFromTheErrorBody) {
-  EXPECT_EQ(ErrorLine(401, R"({"error":{"code":"UNAUTHENTICATED","message":"bad token","details":{}}})"),
-            "overseer: UNAUTHENTICATED: bad token");
+  EXPECT_EQ(
+      ErrorLine(401, R"({"error":{"code":"UNAUTHENTICATED","message":"bad token","details":{}}})"),
+      "overseer: UNAUTHENTICATED: bad token");
 }
 
 TEST(ErrorLineTest, MultiLineMessageBecomesOneLine) {
@@ -145,17 +146,18 @@ TEST(WaitStatusLineTest, TerminalStatuses) {
 
 TEST(DetailTest, JobDetailListsCommandAndWorkersTable) {
   const TimeMs now = *ParseRfc3339("2026-01-01T00:00:10.000Z");
-  json::object j = json::parse(R"({"id":"j_1","name":"n","status":"FAILED","status_reason":"WORKER_FAILED",
+  json::object j =
+      json::parse(R"({"id":"j_1","name":"n","status":"FAILED","status_reason":"WORKER_FAILED",
       "depth":0,"parent_job_id":null,"worker_count":1,"task":{"runtime":"command","command":["sh","-c","exit 3"]},
       "created_at":"2026-01-01T00:00:00.000Z","workers":[{"id":"w_1","job_id":"j_1","status":"FAILED",
       "pid":7,"exit_code":3,"attempt":1,"created_at":"2026-01-01T00:00:00.000Z"}]})")
-                       .as_object();
+          .as_object();
   const std::string text = FormatJobDetail(j, now);
   EXPECT_NE(text.find("Status:       FAILED (WORKER_FAILED)\n"), std::string::npos) << text;
   EXPECT_NE(text.find("Command:      sh -c exit 3\n"), std::string::npos) << text;
   EXPECT_NE(text.find("Parent:       -\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("ID    JOB  STATUS  PID  EXIT  ATTEMPT  AGE\n"
-                      "w_1   j_1  FAILED  7    3     1        10s\n"),
+  EXPECT_NE(text.find("ID   JOB  STATUS  PID  EXIT  ATTEMPT  AGE\n"
+                      "w_1  j_1  FAILED  7    3     1        10s\n"),
             std::string::npos)
       << text;
 }
@@ -168,7 +170,8 @@ TEST(DetailTest, WorkerDetailListsTransitions) {
                      {"from_state":"IDLE","to_state":"RUNNING","reason":"SPAWNED","timestamp":"t1"}]})")
                        .as_object();
   const std::string text = FormatWorkerDetail(w, now);
-  EXPECT_NE(text.find("Usage:        cpu 0.50s, rss 1.0 MiB, 2 processes\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("Usage:        cpu 0.50s, rss 1.0 MiB, 2 processes\n"), std::string::npos)
+      << text;
   EXPECT_NE(text.find("FROM  TO       REASON   TIME\n"
                       "-     IDLE     CREATED  t0\n"
                       "IDLE  RUNNING  SPAWNED  t1\n"),
