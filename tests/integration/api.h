@@ -48,6 +48,9 @@ class Api {
   Reply Post(const std::string& target, const std::string& body, const Headers& headers = {}) {
     return Send("POST", target, body, headers);
   }
+  Reply Post(const std::string& target, const char* body, const Headers& headers = {}) {
+    return Send("POST", target, body, headers);
+  }
   Reply Post(const std::string& target, const boost::json::value& body,
              const Headers& headers = {}) {
     return Send("POST", target, boost::json::serialize(body), headers);

@@ -61,7 +61,7 @@ class Daemon {
   // Everything the daemon wrote to stderr (over all its runs).
   std::string Stderr() const;
   // The last `lines` lines of Stderr().
-  std::string StderrTail(size_t lines = 150) const;
+  std::string StderrTail(size_t lines = 60) const;
 
   // Tokens signed with the daemon's secret.
   std::string Token(const TokenSpec& spec = {}) const;

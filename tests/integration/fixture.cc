@@ -15,7 +15,7 @@ std::string WorkspaceForThisTest() {
   for (char& c : name) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) c = '_';
   }
-  return name.substr(0, 64);
+  return name.substr(0, 48);  // room for suffixes naming a second workspace
 }
 
 json::object CommandJob(const std::vector<std::string>& argv, const json::object& extra) {

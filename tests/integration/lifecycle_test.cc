@@ -296,8 +296,15 @@ TEST_F(LifecycleTest, WorkerCountStartsThatManyWorkers) {
   Reply list = api().Get("/api/supervisor/workers?job_id=" + job_id);
   ASSERT_EQ(list.status, 200u);
   EXPECT_EQ(list.At({"workers"}).as_array().size(), 3u);
-  for (const auto& id : ids) EXPECT_EQ(Terminate(id).status, 200u);
+  // Terminating one fails the job, and a failed job's other workers are ended with it.
+  EXPECT_EQ(Terminate(ids[0]).status, 200u);
   EXPECT_EQ(WaitJob(api(), job_id, "FAILED").Str({"status"}), "FAILED");
+  for (size_t i = 1; i < ids.size(); ++i) {
+    Reply w = WaitWorker(api(), ids[i], "TERMINATED");
+    EXPECT_EQ(w.Str({"status"}), "TERMINATED") << Describe(w);
+    EXPECT_EQ(w.Str({"status_reason"}), "JOB_FAILED");
+    EXPECT_TRUE(WaitFor([&] { return Daemon::WorkerTree(ids[i]).empty(); }));
+  }
 }
 
 TEST_F(LifecycleTest, OutsideSigstopIsRecordedAsPaused) {
