@@ -7,7 +7,8 @@
 # capture with a wrong field.
 #
 # Usage: tests/contract/smoke_capture.sh [BINARY] [CAPTURE.jsonl]
-#   BINARY defaults to $OVERSEER_BINARY, else build/ci/overseer; the capture to a temp file.
+#   BINARY defaults to $OVERSEER_BINARY, else build/ci/overseer; the capture goes to a temp
+#   dir, kept only on failure.
 # Needs curl, node and node_modules (npm ci). Exits non-zero on any failure.
 set -euo pipefail
 
@@ -24,8 +25,8 @@ cleanup() {
     kill -TERM "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   fi
-  rm -rf "$tmp/data" "$tmp"/body* "$tmp/big.json" "$tmp/index.tsv"
-  [[ "$out" == "$tmp/"* ]] || rm -rf "$tmp"
+  # The temp dir (with the capture, if it is there) is kept only when something failed.
+  if ((failures == 0)) || [[ "$out" != "$tmp/"* ]]; then rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 

@@ -13,7 +13,8 @@
 // is one the response lists, and (for JSON) its body validates against the response schema
 // (ajv, OpenAPI 3.0 `nullable` turned into JSON Schema null types; response objects are
 // closed in the document, so an undocumented field fails). A method the path does not have
-// must be a 405 METHOD_NOT_ALLOWED error; a record without a route must be an error body.
+// must be a 405 METHOD_NOT_ALLOWED error; a record without a route must be an error body,
+// and one whose route the document does not have must be a 404 error.
 // Prints failures, the operations never exercised (for information), and a last line
 // "N passed, M failed". Exits 1 if anything failed or there was nothing to check.
 import { readFileSync } from 'node:fs';
@@ -146,7 +147,13 @@ class Checker {
       return problems;
     }
     const pathItem = this.doc.paths?.[route];
-    if (!pathItem) return [`route ${route} is not in the document`];
+    if (!pathItem) {
+      // A path the document does not have (a route of SPEC not served yet) may only be a 404.
+      if (status !== 404) return [`route ${route} is not in the document (status ${status})`];
+      if (!isJsonMedia(mt)) return [`error answered as ${mt || 'no content type'}`];
+      validateAgainst('#error', this.errorSchema);
+      return problems;
+    }
     const opMethod = method === 'head' && !pathItem.head ? 'get' : method;
     const op = pathItem[opMethod];
     if (!op || !HTTP_METHODS.includes(opMethod)) {
