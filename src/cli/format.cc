@@ -67,7 +67,7 @@ std::string FormatAge(int64_t ms) {
   const int64_t s = ms < 0 ? 0 : ms / 1000;
   if (s < 60) return std::to_string(s) + "s";
   if (s < 3600) return std::to_string(s / 60) + "m";
-  if (s < 48 * 3600) return std::to_string(s / 3600) + "h";
+  if (s < int64_t{48} * 3600) return std::to_string(s / 3600) + "h";
   return std::to_string(s / 86400) + "d";
 }
 
