@@ -157,8 +157,9 @@ Daemon::~Daemon() {
   if (pipe2(out, O_CLOEXEC) != 0) {
     return ::testing::AssertionFailure() << "pipe2: " << std::strerror(errno);
   }
-  std::vector<std::string> args = {OVERSEER_BINARY, "serve",       "--listen",
-                                   "127.0.0.1:0",   "--state-dir", state_dir_};
+  const char* binary = std::getenv("OVERSEER_IT_BINARY");  // NOLINT(concurrency-mt-unsafe)
+  std::vector<std::string> args = {binary != nullptr && *binary != '\0' ? binary : OVERSEER_BINARY,
+                                   "serve", "--listen", "127.0.0.1:0", "--state-dir", state_dir_};
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
@@ -258,6 +259,14 @@ std::string Daemon::Stderr() const { return ReadFile(stderr_path_); }
 
 std::string Daemon::StderrTail(size_t lines) const {
   const std::string all = Stderr();
+  std::string head;
+  if (const size_t report = all.find("=================================================================\n==");
+      report != std::string::npos) {
+    size_t end = report;
+    for (int i = 0; i < 12 && end != std::string::npos; ++i) end = all.find('\n', end + 1);
+    head = "[sanitizer report]\n" + all.substr(report, end == std::string::npos ? end : end - report) +
+           "\n[...]\n";
+  }
   size_t pos = all.size();
   size_t seen = 0;
   while (pos > 0) {
@@ -272,7 +281,7 @@ std::string Daemon::StderrTail(size_t lines) const {
     }
     pos = nl;
   }
-  return all.substr(pos);
+  return head + all.substr(pos);
 }
 
 std::string Daemon::Token(const TokenSpec& spec) const {

@@ -44,7 +44,7 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  // Starts the binary and waits (30 s) for "overseer listening on http://...".
+  // Starts the binary (OVERSEER_BINARY, or $OVERSEER_IT_BINARY if set) and waits (30 s) for "overseer listening on http://...".
   ::testing::AssertionResult Start();
   // SIGTERM, then waits (30 s, then SIGKILL). Returns the wait status (see WIFEXITED).
   int Stop();
@@ -60,7 +60,8 @@ class Daemon {
   const std::string& root_dir() const { return root_; }
   // Everything the daemon wrote to stderr (over all its runs).
   std::string Stderr() const;
-  // The last `lines` lines of Stderr().
+  // The last `lines` lines of Stderr(), preceded by the head of a sanitizer report if any
+  // (its first lines say what went wrong; the tail alone would show only stack frames).
   std::string StderrTail(size_t lines = 60) const;
 
   // Tokens signed with the daemon's secret.

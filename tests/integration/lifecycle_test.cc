@@ -95,7 +95,8 @@ TEST_F(LifecycleTest, SubmittedSleepRunsWithAPid) {
   const auto pid = static_cast<pid_t>(w.Int({"pid"}));
   ASSERT_GT(pid, 0);
   EXPECT_TRUE(ProcAlive(pid));
-  EXPECT_EQ(ProcCmdline(pid), "sleep 60");
+  // The pid is the command itself (once exec'd), not a wrapper around it.
+  EXPECT_TRUE(WaitFor([&] { return ProcCmdline(pid) == "sleep 60"; })) << ProcCmdline(pid);
   EXPECT_EQ(WaitJob(api(), job_id, "RUNNING").Str({"status"}), "RUNNING");
 
   Reply t = Terminate(ids[0]);
