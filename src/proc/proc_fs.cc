@@ -94,7 +94,7 @@ std::optional<ProcStat> ReadProcStat(pid_t pid) {
   std::string_view rest(*text);
   rest.remove_prefix(close_paren + 1);
   size_t i = 0;
-  while (i < rest.size() && f.size() < 30) {
+  while (i < rest.size() && f.size() < 49) {
     while (i < rest.size() && (rest[i] == ' ' || rest[i] == '\n')) ++i;
     size_t j = i;
     while (j < rest.size() && rest[j] != ' ' && rest[j] != '\n') ++j;
@@ -112,11 +112,16 @@ std::optional<ProcStat> ReadProcStat(pid_t pid) {
   st.ppid = static_cast<pid_t>(get(4));
   st.pgrp = static_cast<pid_t>(get(5));
   st.session = static_cast<pid_t>(get(6));
+  st.flags = static_cast<uint32_t>(get(9));
   st.utime_ticks = static_cast<uint64_t>(get(14));
   st.stime_ticks = static_cast<uint64_t>(get(15));
   st.cutime_ticks = static_cast<uint64_t>(get(16));
   st.cstime_ticks = static_cast<uint64_t>(get(17));
   st.rss_pages = get(24);
+  if (f.size() >= 49) {  // since Linux 3.5
+    st.env_start = static_cast<uint64_t>(get(50));
+    st.env_end = static_cast<uint64_t>(get(51));
+  }
   return st;
 }
 
@@ -133,10 +138,9 @@ std::vector<pid_t> ListAllPids() {
   return pids;
 }
 
-bool EnvironHas(pid_t pid, std::string_view entry, bool prefix) {
-  auto text = ReadSmallFile("/proc/" + std::to_string(pid) + "/environ");
-  if (!text) return false;
-  std::string_view all(*text);
+namespace {
+
+bool HasEntry(std::string_view all, std::string_view entry, bool prefix) {
   size_t i = 0;
   while (i < all.size()) {
     size_t end = all.find('\0', i);
@@ -146,6 +150,37 @@ bool EnvironHas(pid_t pid, std::string_view entry, bool prefix) {
     i = end + 1;
   }
   return false;
+}
+
+}  // namespace
+
+bool EnvironHas(pid_t pid, std::string_view entry, bool prefix) {
+  auto text = ReadSmallFile("/proc/" + std::to_string(pid) + "/environ");
+  return text && HasEntry(*text, entry, prefix);
+}
+
+EnvMatch EnvironMatch(pid_t pid, std::string_view entry, bool prefix) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/environ";
+  // An exec may complete between the reads below: then the environ is read again (bounded).
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto text = ReadSmallFile(path);
+    if (!text) {
+      // Gone (ENOENT, ESRCH) or not ours to read (EACCES, EPERM): not a process we spawned.
+      return errno == ENOENT || errno == ESRCH || errno == EACCES || errno == EPERM
+                 ? EnvMatch::kNo
+                 : EnvMatch::kUnknown;
+    }
+    if (!text->empty()) return HasEntry(*text, entry, prefix) ? EnvMatch::kYes : EnvMatch::kNo;
+    // Empty: a zombie, a kernel thread, an empty environment, or no image right now (execve in
+    // progress; or the file was opened on the image that an exec then replaced).
+    auto st = ReadProcStat(pid);
+    if (!st || st->state == 'Z' || st->state == 'X') return EnvMatch::kNo;
+    if ((st->flags & kPfKthread) != 0 || pid == 2 || st->ppid == 2) return EnvMatch::kNo;
+    if (st->env_end == 0) return EnvMatch::kUnknown;         // no image (exec or exit)
+    if (st->env_start == st->env_end) return EnvMatch::kNo;  // really empty
+    // The current image has an environment: the read above saw an earlier one. Read again.
+  }
+  return EnvMatch::kUnknown;
 }
 
 std::optional<std::string> ReadCgroupV2Path(pid_t pid) {

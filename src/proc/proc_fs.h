@@ -20,12 +20,20 @@ struct ProcStat {
   pid_t ppid = 0;
   pid_t pgrp = 0;
   pid_t session = 0;
+  uint32_t flags = 0;  // PF_* (kPfKthread, ...)
   uint64_t utime_ticks = 0;
   uint64_t stime_ticks = 0;
   uint64_t cutime_ticks = 0;
   uint64_t cstime_ticks = 0;
   int64_t rss_pages = 0;
+  // Bounds of the environment in the process's memory; both 0 while it has no memory image
+  // (kernel thread, exiting, or in the middle of execve before the new image is set up), and
+  // when we may not read them.
+  uint64_t env_start = 0;
+  uint64_t env_end = 0;
 };
+
+constexpr uint32_t kPfKthread = 0x00200000;  // PF_KTHREAD: a kernel thread
 
 // Reads /proc/<pid>/stat; nullopt if the process is gone or the file is malformed.
 std::optional<ProcStat> ReadProcStat(pid_t pid);
@@ -42,6 +50,15 @@ std::vector<pid_t> ListAllPids();
 // True if /proc/<pid>/environ has an entry equal to `entry` (or starting with it when
 // `prefix`). False when unreadable (a zombie has an empty environ).
 bool EnvironHas(pid_t pid, std::string_view entry, bool prefix);
+
+enum class EnvMatch { kYes, kNo, kUnknown };
+
+// Like EnvironHas, but tells "no" from "cannot tell now". /proc/<pid>/environ reads empty while
+// a live process is in the middle of execve (its new image has no environment yet) or exiting;
+// then the answer is kUnknown, and the caller asks again a little later. kNo when the process
+// is gone, a zombie, a kernel thread, not ours to read (EACCES), really has an empty
+// environment, or lacks the entry.
+EnvMatch EnvironMatch(pid_t pid, std::string_view entry, bool prefix);
 
 // The cgroup v2 path of a process ("0::<path>" line of /proc/<pid>/cgroup), e.g.
 // "/overseer-x/w_1"; nullopt if unreadable.

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
@@ -36,6 +37,37 @@ using Descriptor = asio::posix::stream_descriptor;
 
 constexpr std::string_view kMarkerKey = "OVERSEER_UNIT=";
 constexpr auto kLeftoverDeadline = std::chrono::seconds(30);
+// A process whose environment cannot be read right now (in the middle of execve, or exiting) is
+// looked at again after 2, 4, 8, ... 64 ms; after kMaxRechecks looks it counts as not ours.
+constexpr int kMaxRechecks = 8;
+constexpr auto kFirstRecheck = std::chrono::milliseconds(2);
+constexpr int kMaxRecheckShift = 5;
+
+// Owns a file descriptor (here: a pidfd).
+class OwnedFd {
+ public:
+  explicit OwnedFd(int fd = -1) : fd_(fd) {}
+  OwnedFd(OwnedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  OwnedFd& operator=(OwnedFd&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+  ~OwnedFd() { Reset(); }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+  void Reset() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
 
 std::string Sanitize(std::string_view id) {
   std::string out;
@@ -119,7 +151,8 @@ class Unit : public std::enable_shared_from_this<Unit> {
         out_(io, out_fd),
         grace_timer_(io),
         cgroup_rel_(std::move(cgroup_rel)),
-        env_marker_(std::move(env_marker)) {}
+        env_marker_(std::move(env_marker)),
+        recheck_timer_(io) {}
 
   void Start() {
     WaitMainExit();
@@ -130,9 +163,15 @@ class Unit : public std::enable_shared_from_this<Unit> {
   const ProcessCallbacks& callbacks() const { return callbacks_; }
   bool finished() const { return finished_; }
 
-  // Every live process of the unit, main included while not reaped.
-  std::vector<pid_t> ListMembers();
-  bool IsMember(pid_t pid);
+  enum class Member { kNo, kYes, kUndecided };
+
+  // Every live process of the unit, main included while not reaped. Without a cgroup a process
+  // outside the group is judged by its env marker; one whose environment cannot be read right
+  // now (execve in progress) is read once more and, if still unreadable, left out and added to
+  // `undecided` when given.
+  std::vector<pid_t> ListMembers(std::vector<pid_t>* undecided = nullptr);
+  // Whether `pid` is a live process of the unit now (kUndecided: see ListMembers).
+  Member Classify(pid_t pid);
   Status SignalAll(int sig);
   void Terminate(std::chrono::milliseconds grace, std::function<void()> done);
   Usage ReadUsage();
@@ -151,6 +190,14 @@ class Unit : public std::enable_shared_from_this<Unit> {
   void EnterKillPhase();
   void Finish();
   bool use_group() const { return !group_released_; }
+  Member ByMarker(pid_t pid);
+  // Undecided processes (no cgroup): held by a pidfd (`fd`, or one opened here when -1) and
+  // classified again by a one-shot timer; a member is then signalled as the unit's state wants
+  // (stopped, terminating, killed) and, once the main process is reaped, watched.
+  void Pin(pid_t pid, int fd);
+  void ScheduleRecheck();
+  void Recheck();
+  void Adopt(pid_t pid, OwnedFd fd);
 
   ManagerCore* core_;
   asio::io_context& io_;
@@ -172,6 +219,15 @@ class Unit : public std::enable_shared_from_this<Unit> {
   bool group_released_ = false;
   std::map<pid_t, std::shared_ptr<Descriptor>> watched_;  // members waited on (pidfds)
   std::vector<std::function<void()>> done_waiters_;
+  struct Pending {
+    OwnedFd fd;
+    int checks = 0;
+  };
+  std::map<pid_t, Pending> pending_;  // undecided processes, see Pin
+  std::set<pid_t> given_up_;          // undecided after kMaxRechecks: treated as not ours
+  asio::steady_timer recheck_timer_;
+  bool recheck_scheduled_ = false;
+  bool stop_wanted_ = false;  // last of Pause/Resume was Pause
 };
 
 // KillLeftovers: one sweep over processes of an earlier daemon of this instance.
@@ -209,6 +265,7 @@ class Sweep : public std::enable_shared_from_this<Sweep> {
   std::function<void(int)> done_;
   std::set<pid_t> killed_;
   std::map<pid_t, std::shared_ptr<Descriptor>> watched_;
+  int undecided_rounds_ = 0;  // rounds repeated for a process without readable environment
   bool finished_ = false;
 };
 
@@ -252,7 +309,7 @@ class ManagerCore : public std::enable_shared_from_this<ManagerCore> {
 // ---------------------------------------------------------------------------------------------
 // Unit
 
-std::vector<pid_t> Unit::ListMembers() {
+std::vector<pid_t> Unit::ListMembers(std::vector<pid_t>* undecided) {
   std::vector<pid_t> out;
   if (!proc_->cgroup_path_.empty()) {
     bool main_listed = false;
@@ -272,22 +329,99 @@ std::vector<pid_t> Unit::ListMembers() {
     if (!st) continue;
     if (st->pgrp == proc_->pid_) group_seen = true;  // zombies too: they hold the id
     if (st->state == 'Z' || st->state == 'X') continue;
-    if ((use_group() && st->pgrp == proc_->pid_) || EnvironHas(pid, env_marker_, false)) {
+    if (use_group() && st->pgrp == proc_->pid_) {
       out.push_back(pid);
+      continue;
     }
+    Member m = ByMarker(pid);
+    if (m == Member::kUndecided) m = Classify(pid);  // a short exec window may have passed
+    if (m == Member::kYes) out.push_back(pid);
+    if (m == Member::kUndecided && undecided != nullptr) undecided->push_back(pid);
   }
   if (proc_->exited() && !group_seen) group_released_ = true;
   return out;
 }
 
-bool Unit::IsMember(pid_t pid) {
+Unit::Member Unit::ByMarker(pid_t pid) {
+  switch (EnvironMatch(pid, env_marker_, false)) {
+    case EnvMatch::kYes:
+      return Member::kYes;
+    case EnvMatch::kNo:
+      return Member::kNo;
+    case EnvMatch::kUnknown:
+      break;
+  }
+  if (watched_.count(pid) != 0) return Member::kYes;  // decided before; an exec changes nothing
+  return given_up_.count(pid) != 0 ? Member::kNo : Member::kUndecided;
+}
+
+Unit::Member Unit::Classify(pid_t pid) {
   if (!proc_->cgroup_path_.empty()) {
     auto path = ReadCgroupV2Path(pid);
-    return path && *path == cgroup_rel_;
+    return path && *path == cgroup_rel_ ? Member::kYes : Member::kNo;
   }
   auto st = ReadProcStat(pid);
-  if (!st || st->state == 'Z' || st->state == 'X') return false;
-  return (use_group() && st->pgrp == proc_->pid_) || EnvironHas(pid, env_marker_, false);
+  if (!st || st->state == 'Z' || st->state == 'X') return Member::kNo;
+  if (use_group() && st->pgrp == proc_->pid_) return Member::kYes;
+  return ByMarker(pid);
+}
+
+void Unit::Pin(pid_t pid, int fd) {
+  OwnedFd owned(fd >= 0 ? fd : PidfdOpen(pid));
+  if (owned.get() < 0) return;  // gone
+  if (pending_.count(pid) != 0 || watched_.count(pid) != 0) return;
+  pending_.emplace(pid, Pending{std::move(owned), 0});
+  ScheduleRecheck();
+}
+
+void Unit::ScheduleRecheck() {
+  if (recheck_scheduled_ || pending_.empty()) return;
+  int checks = kMaxRechecks;
+  for (const auto& [pid, pin] : pending_) checks = std::min(checks, pin.checks);
+  recheck_scheduled_ = true;
+  recheck_timer_.expires_after(kFirstRecheck * (1 << std::min(checks, kMaxRecheckShift)));
+  recheck_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec == asio::error::operation_aborted) return;
+    self->recheck_scheduled_ = false;
+    if (self->core_ == nullptr || self->finished_) return;
+    self->Recheck();
+  });
+}
+
+void Unit::Recheck() {
+  std::map<pid_t, Pending> pins;
+  pins.swap(pending_);
+  for (auto& [pid, pin] : pins) {
+    // Decided with the pidfd already open: if `pid` still names a member now, the pidfd is it.
+    Member m = Classify(pid);
+    if (m == Member::kUndecided && ++pin.checks < kMaxRechecks) {
+      pending_.emplace(pid, std::move(pin));
+      continue;
+    }
+    if (m == Member::kUndecided) {
+      given_up_.insert(pid);
+      spdlog::warn(
+          "proc: unit {}: process {} has no readable environment after {} checks; "
+          "treated as not part of the unit",
+          proc_->unit_name_, pid, kMaxRechecks);
+      continue;
+    }
+    if (m == Member::kYes) Adopt(pid, std::move(pin.fd));
+  }
+  ScheduleRecheck();
+  Check();  // nothing unless the main process is reaped: then maybe finished
+}
+
+void Unit::Adopt(pid_t pid, OwnedFd fd) {
+  if (phase_ == Phase::kTerm) {
+    PidfdSendSignal(fd.get(), SIGTERM);
+    PidfdSendSignal(fd.get(), SIGCONT);
+  } else if (phase_ == Phase::kKill) {
+    PidfdSendSignal(fd.get(), SIGKILL);
+  } else if (stop_wanted_) {
+    PidfdSendSignal(fd.get(), SIGSTOP);
+  }
+  if (proc_->exited() && watched_.count(pid) == 0) Watch(pid, fd.release());
 }
 
 Status Unit::SignalAll(int sig) {
@@ -298,7 +432,11 @@ Status Unit::SignalAll(int sig) {
     status = MakeError(ErrorCode::kInternal, "cannot signal unit " + proc_->unit_name_ + ": " +
                                                  what + ": " + ErrnoText(err));
   };
-  std::vector<pid_t> members = ListMembers();  // first: it notices a released group id
+  if (sig == SIGSTOP) stop_wanted_ = true;
+  if (sig == SIGCONT) stop_wanted_ = false;
+  std::vector<pid_t> undecided;
+  // First: it notices a released group id.
+  std::vector<pid_t> members = ListMembers(&undecided);
   if (!proc_->exited() && pidfd_.is_open()) {
     if (PidfdSendSignal(pidfd_.native_handle(), sig) != 0) fail("signal main process", errno);
   }
@@ -306,16 +444,37 @@ Status Unit::SignalAll(int sig) {
   if (!proc_->exited() || (proc_->cgroup_path_.empty() && use_group())) {
     if (kill(-proc_->pid_, sig) != 0) fail("signal process group", errno);
   }
-  for (pid_t pid : members) {
-    if (pid == proc_->pid_ && !proc_->exited()) continue;
-    if (auto it = watched_.find(pid); it != watched_.end()) {
-      if (PidfdSendSignal(it->second->native_handle(), sig) != 0) fail("signal member", errno);
-      continue;
+  std::set<pid_t> seen;
+  auto signal_members = [&](const std::vector<pid_t>& list) {
+    for (pid_t pid : list) {
+      if (!seen.insert(pid).second) continue;
+      if (pid == proc_->pid_ && !proc_->exited()) continue;
+      if (auto it = watched_.find(pid); it != watched_.end()) {
+        if (PidfdSendSignal(it->second->native_handle(), sig) != 0) fail("signal member", errno);
+        continue;
+      }
+      OwnedFd fd(PidfdOpen(pid));
+      if (fd.get() < 0) continue;
+      switch (Classify(pid)) {
+        case Member::kYes:
+          if (PidfdSendSignal(fd.get(), sig) != 0) fail("signal member", errno);
+          break;
+        case Member::kNo:
+          break;
+        case Member::kUndecided:  // signalled once decided (Adopt), as the unit's state wants
+          Pin(pid, fd.release());
+          break;
+      }
     }
-    int fd = PidfdOpen(pid);
-    if (fd < 0) continue;
-    if (IsMember(pid) && PidfdSendSignal(fd, sig) != 0) fail("signal member", errno);
-    close(fd);
+  };
+  signal_members(members);
+  for (pid_t pid : undecided) Pin(pid, -1);
+  if (sig == SIGSTOP && proc_->cgroup_path_.empty()) {
+    // A member may have forked (and left the group) after the listing; the stopped ones cannot
+    // fork any more, so one more look finds the rest.
+    undecided.clear();
+    signal_members(ListMembers(&undecided));
+    for (pid_t pid : undecided) Pin(pid, -1);
   }
   return status;
 }
@@ -407,6 +566,7 @@ Unit::Drained Unit::DrainOutput(int max_reads) {
 
 void Unit::Watch(pid_t pid, int fd) {  // NOLINT(bugprone-easily-swappable-parameters)
   auto d = std::make_shared<Descriptor>(io_, fd);
+  pending_.erase(pid);
   watched_[pid] = d;
   d->async_wait(Descriptor::wait_read, [self = shared_from_this(), pid,
                                         raw = d.get()](const boost::system::error_code& ec) {
@@ -425,12 +585,18 @@ void Unit::Check() {
   if (phase_ == Phase::kKill && !proc_->cgroup_path_.empty()) {
     WriteSmallFile(proc_->cgroup_path_ + "/cgroup.kill", "1");
   }
-  for (pid_t pid : ListMembers()) {
+  std::vector<pid_t> undecided;
+  for (pid_t pid : ListMembers(&undecided)) {
     if (watched_.count(pid) != 0) continue;
     int fd = PidfdOpen(pid);
     if (fd < 0) continue;
-    if (!IsMember(pid)) {
+    Member m = Classify(pid);
+    if (m == Member::kNo) {
       close(fd);
+      continue;
+    }
+    if (m == Member::kUndecided) {
+      Pin(pid, fd);
       continue;
     }
     if (phase_ == Phase::kTerm) {
@@ -441,7 +607,9 @@ void Unit::Check() {
     }
     Watch(pid, fd);
   }
-  if (watched_.empty()) Finish();
+  for (pid_t pid : undecided) Pin(pid, -1);
+  // Not finished while a process that may be ours is undecided: Recheck comes back here.
+  if (watched_.empty() && pending_.empty()) Finish();
 }
 
 void Unit::Terminate(std::chrono::milliseconds grace, std::function<void()> done) {
@@ -488,6 +656,8 @@ void Unit::Finish() {
     finished_ = true;
     proc_->finished_ = true;
     grace_timer_.cancel();
+    recheck_timer_.cancel();
+    pending_.clear();
     if (!proc_->cgroup_path_.empty() && rmdir(proc_->cgroup_path_.c_str()) != 0 &&
         errno != ENOENT) {
       spdlog::warn("proc: cannot remove cgroup {}: {}", proc_->cgroup_path_, ErrnoText(errno));
@@ -506,7 +676,18 @@ Usage Unit::ReadUsage() {
   Usage u;
   if (finished_) return u;
   uint64_t ticks = 0;
-  for (pid_t pid : ListMembers()) {
+  std::vector<pid_t> undecided;
+  std::vector<pid_t> members = ListMembers(&undecided);
+  // Still no environment after a second read (execve in progress): counted when the unit
+  // already holds it as a candidate (pinned) or its parent is a member.
+  std::set<pid_t> member_set(members.begin(), members.end());
+  for (pid_t pid : undecided) {
+    auto st = ReadProcStat(pid);
+    if (st && (pending_.count(pid) != 0 || member_set.count(st->ppid) != 0)) {
+      members.push_back(pid);
+    }
+  }
+  for (pid_t pid : members) {
     auto st = ReadProcStat(pid);
     if (!st) continue;
     ++u.processes;
@@ -533,6 +714,8 @@ void Unit::Detach() {
   pidfd_.close(ignored);
   out_.close(ignored);
   grace_timer_.cancel();
+  recheck_timer_.cancel();
+  pending_.clear();
   for (auto& [pid, d] : watched_) d->close(ignored);
   watched_.clear();
   log_.reset();
@@ -569,10 +752,12 @@ void Sweep::Round() {
   for (const auto& dir : dirs_) {
     for (pid_t pid : ReadCgroupProcs(dir)) candidates.insert(pid);
   }
+  bool undecided = false;  // a process without a readable environment now (execve)
   for (pid_t pid : ListAllPids()) {
-    if (candidates.count(pid) == 0 && IsLive(pid) && EnvironHas(pid, env_prefix_, true)) {
-      candidates.insert(pid);
-    }
+    if (candidates.count(pid) != 0 || !IsLive(pid)) continue;
+    EnvMatch m = EnvironMatch(pid, env_prefix_, true);
+    if (m == EnvMatch::kYes) candidates.insert(pid);
+    undecided = undecided || m == EnvMatch::kUnknown;
   }
   for (pid_t pid : candidates) {
     if (auto it = watched_.find(pid); it != watched_.end()) {
@@ -604,18 +789,19 @@ void Sweep::Round() {
   }
   // Whatever forked since the listing: cgroup.kill reaches it (the next round waits for it).
   for (const auto& dir : dirs_) WriteSmallFile(dir + "/cgroup.kill", "1");
-  if (watched_.empty()) {
-    bool empty = true;
-    for (const auto& dir : dirs_) empty = empty && ReadCgroupProcs(dir).empty();
-    if (!empty) {  // dying (past the listing) but not yet out of the cgroup: look again soon
-      recheck_.expires_after(std::chrono::milliseconds(10));
-      recheck_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-        if (!ec) self->Round();
-      });
-      return;
-    }
-    Finish(false);
+  bool look_again = undecided && ++undecided_rounds_ <= kMaxRechecks;
+  if (watched_.empty() && !look_again) {
+    // Dying (past the listing) but not yet out of the cgroup: look again soon.
+    for (const auto& dir : dirs_) look_again = look_again || !ReadCgroupProcs(dir).empty();
   }
+  if (look_again) {
+    recheck_.expires_after(std::chrono::milliseconds(10));
+    recheck_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->Round();
+    });
+    return;
+  }
+  if (watched_.empty()) Finish(false);
 }
 
 void Sweep::Finish(bool timed_out) {

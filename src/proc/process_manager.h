@@ -119,6 +119,9 @@ class ProcessManager {
   Result<std::shared_ptr<Process>> Spawn(const SpawnSpec& spec, ProcessCallbacks callbacks);
 
   // SIGSTOP / SIGCONT to the main process, its group and every process of the unit.
+  // Without a cgroup, a process outside the group whose environment (marker) cannot be read at
+  // that moment (it is in the middle of execve) is looked at again a few ms later on the loop
+  // and, if it is the unit's, gets the signal then.
   // kInvalidStateTransition if the main process has exited; kInternal if a signal fails.
   Status Pause(Process& p);
   Status Resume(Process& p);
@@ -126,11 +129,14 @@ class ProcessManager {
   // SIGTERM then SIGCONT to every process of the unit; after `grace`, SIGKILL (cgroup.kill
   // where available). `done` runs on the loop once the main process is reaped and no process
   // of the unit is left (also right away, posted, if that is already so). Calling it again
-  // adds `done` to the waiters. Also the way to end stragglers after on_exit.
+  // adds `done` to the waiters. Also the way to end stragglers after on_exit. Without a cgroup,
+  // the unit is not finished while a process that may be its own is in the middle of execve
+  // (rechecked after 2, 4, ... 64 ms; after 8 looks it counts as not the unit's, logged).
   void Terminate(const std::shared_ptr<Process>& p, std::chrono::milliseconds grace,
                  std::function<void()> done);
 
-  // Usage of the unit's live processes; zeros once finished.
+  // Usage of the unit's live processes; zeros once finished. Without a cgroup, a process in the
+  // middle of execve is counted if the unit already holds it or its parent is a member.
   Usage ReadUsage(const Process& p);
 
   bool cgroups_enabled() const;

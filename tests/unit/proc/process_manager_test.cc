@@ -410,6 +410,69 @@ TEST_P(ProcessManagerTest, StragglersAfterMainExitAreEndedByTerminate) {
   EXPECT_TRUE(p->finished());
 }
 
+// A straggler that left the group and then execs itself over and over until the file $STOP
+// exists: each exec has a moment in which /proc/<pid>/environ reads empty (without a cgroup the
+// env marker is the only way to know it). No scan may lose it.
+constexpr const char* kExecStorm =
+    "if [ ! -e \"$STOP\" ]; then exec sh -c \"$0\" \"$0\"; fi; exec sleep 600";
+
+bool StormOver(pid_t pid) {
+  return Slurp("/proc/" + std::to_string(pid) + "/cmdline").rfind("sleep", 0) == 0;
+}
+
+TEST_P(ProcessManagerTest, StragglerInTheMiddleOfExecsIsNeverLost) {
+  const std::string stop = dir_ + "/stop";
+  SpawnSpec spec =
+      Spec({"sh", "-c", "setsid sh -c \"$1\" \"$1\" & echo esc=$!; exit 0", "main", kExecStorm});
+  spec.env.push_back("STOP=" + stop);
+  std::optional<ExitStatus> exit;
+  auto p = Start(spec, &exit);
+  ASSERT_NE(p, nullptr);
+  pid_t esc = WaitForPid(spec.log_path, "esc");
+  ASSERT_NE(esc, 0);
+  ASSERT_TRUE(RunUntil([&] { return exit.has_value(); }));
+  // 100 scans while it execs (the unit's own exit check ran in the middle of it, too).
+  for (int scan = 0; scan < 100; ++scan) {
+    io_.poll();
+    if (io_.stopped()) io_.restart();
+    ASSERT_FALSE(p->finished()) << "scan " << scan;
+    ASSERT_EQ(mgr_->ReadUsage(*p).processes, 1) << "scan " << scan;
+  }
+  EXPECT_FALSE(StormOver(esc));  // the scans really overlapped the execs
+  std::ofstream(stop).put('x');
+  ASSERT_TRUE(RunUntil([&] { return StormOver(esc); }));
+  EXPECT_FALSE(p->finished());
+  EXPECT_EQ(mgr_->ReadUsage(*p).processes, 1);
+  bool done = false;
+  mgr_->Terminate(p, milliseconds(200), [&] { done = true; });
+  ASSERT_TRUE(RunUntil([&] { return done; }));
+  EXPECT_FALSE(Alive(esc));
+}
+
+TEST_P(ProcessManagerTest, PauseReachesStragglerInTheMiddleOfExecs) {
+  const std::string stop = dir_ + "/stop";
+  SpawnSpec spec =
+      Spec({"sh", "-c", "setsid sh -c \"$1\" \"$1\" & echo esc=$!; wait", "main", kExecStorm});
+  spec.env.push_back("STOP=" + stop);
+  std::optional<ExitStatus> exit;
+  auto p = Start(spec, &exit);
+  ASSERT_NE(p, nullptr);
+  pid_t esc = WaitForPid(spec.log_path, "esc");
+  ASSERT_NE(esc, 0);
+  for (int round = 0; round < 60; ++round) {
+    ASSERT_TRUE(mgr_->Pause(*p).ok());
+    ASSERT_TRUE(RunUntil([&] { return StateOf(esc) == 'T'; }))
+        << "round " << round << ": straggler not stopped, state " << StateOf(esc);
+    ASSERT_TRUE(mgr_->Resume(*p).ok());
+    ASSERT_TRUE(RunUntil([&] { return StateOf(esc) != 'T'; })) << "round " << round;
+    io_.run_for(milliseconds(2));  // let it exec a few times
+  }
+  EXPECT_FALSE(StormOver(esc));
+  EXPECT_FALSE(exit.has_value());
+  std::ofstream(stop).put('x');
+  EXPECT_TRUE(RunUntil([&] { return StormOver(esc); }));
+}
+
 TEST_P(ProcessManagerTest, TerminateAfterFinishCallsDone) {
   std::optional<ExitStatus> exit;
   auto p = Start(Spec({"true"}), &exit);
