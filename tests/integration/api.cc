@@ -148,12 +148,12 @@ std::string Describe(const Reply& r) {
 
 ::testing::AssertionResult IsError(const Reply& r, unsigned status, const std::string& code) {
   if (r.status != status) {
-    return ::testing::AssertionFailure() << "expected status " << status << " " << code << ", got "
-                                         << Describe(r);
+    return ::testing::AssertionFailure()
+           << "expected status " << status << " " << code << ", got " << Describe(r);
   }
   if (r.Header("Content-Type").rfind("application/json", 0) != 0) {
-    return ::testing::AssertionFailure() << "error without a JSON content type: "
-                                         << r.Header("Content-Type");
+    return ::testing::AssertionFailure()
+           << "error without a JSON content type: " << r.Header("Content-Type");
   }
   const json::value& err = r.At({"error"});
   if (!err.is_object() || r.json.as_object().size() != 1) {

@@ -5,13 +5,13 @@
 // template, or null for a path outside the API). One Api per thread.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <boost/json.hpp>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "cli/http_client.h"
 

@@ -159,7 +159,11 @@ Daemon::~Daemon() {
   }
   const char* binary = std::getenv("OVERSEER_IT_BINARY");  // NOLINT(concurrency-mt-unsafe)
   std::vector<std::string> args = {binary != nullptr && *binary != '\0' ? binary : OVERSEER_BINARY,
-                                   "serve", "--listen", "127.0.0.1:0", "--state-dir", state_dir_};
+                                   "serve",
+                                   "--listen",
+                                   "127.0.0.1:0",
+                                   "--state-dir",
+                                   state_dir_};
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
@@ -260,12 +264,13 @@ std::string Daemon::Stderr() const { return ReadFile(stderr_path_); }
 std::string Daemon::StderrTail(size_t lines) const {
   const std::string all = Stderr();
   std::string head;
-  if (const size_t report = all.find("=================================================================\n==");
+  if (const size_t report =
+          all.find("=================================================================\n==");
       report != std::string::npos) {
     size_t end = report;
     for (int i = 0; i < 12 && end != std::string::npos; ++i) end = all.find('\n', end + 1);
-    head = "[sanitizer report]\n" + all.substr(report, end == std::string::npos ? end : end - report) +
-           "\n[...]\n";
+    head = "[sanitizer report]\n" +
+           all.substr(report, end == std::string::npos ? end : end - report) + "\n[...]\n";
   }
   size_t pos = all.size();
   size_t seen = 0;

@@ -3,6 +3,7 @@
 // through /proc. One Daemon per fixture (or per suite); not thread-safe.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -10,8 +11,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace overseer::it {
 
@@ -28,8 +27,8 @@ struct TokenSpec {
   std::string workspace = "default";
   std::vector<std::string> scopes = AllScopes();
   std::chrono::seconds ttl = 1h;
-  std::string job_id;             // "": not bound to a job
-  std::chrono::seconds nbf{0};    // not-before, relative to now (0: omitted)
+  std::string job_id;           // "": not bound to a job
+  std::chrono::seconds nbf{0};  // not-before, relative to now (0: omitted)
 };
 
 struct DaemonOptions {
@@ -44,7 +43,8 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  // Starts the binary (OVERSEER_BINARY, or $OVERSEER_IT_BINARY if set) and waits (30 s) for "overseer listening on http://...".
+  // Starts the binary (OVERSEER_BINARY, or $OVERSEER_IT_BINARY if set) and waits (30 s) for
+  // "overseer listening on http://...".
   ::testing::AssertionResult Start();
   // SIGTERM, then waits (30 s, then SIGKILL). Returns the wait status (see WIFEXITED).
   int Stop();

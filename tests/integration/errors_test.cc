@@ -51,7 +51,8 @@ TEST_F(ErrorsTest, UnknownFieldsAreNamed) {
   json::object task = kTask;
   task["shell"] = true;
   ExpectInvalid(json::object{{"task", task}}, "task.shell");
-  ExpectInvalid(json::object{{"task", kTask}, {"retry", json::object{{"tries", 2}}}}, "retry.tries");
+  ExpectInvalid(json::object{{"task", kTask}, {"retry", json::object{{"tries", 2}}}},
+                "retry.tries");
   ExpectInvalid(json::object{{"task", kTask}, {"pid", 42}}, "pid");
   // A missing task, too.
   ExpectInvalid(json::object{{"name", "x"}}, "task");
@@ -76,9 +77,9 @@ TEST_F(ErrorsTest, WrongTypesAreNamed) {
   ExpectInvalid(json::object{{"task", kTask}, {"metadata", json::array{1}}}, "metadata");
   ExpectInvalid(json::object{{"task", json::object{{"runtime", "command"}, {"command", "ls -l"}}}},
                 "task.command");
-  ExpectInvalid(
-      json::object{{"task", json::object{{"runtime", "command"}, {"command", json::array{"ls", 1}}}}},
-      "task.command");
+  ExpectInvalid(json::object{{"task", json::object{{"runtime", "command"},
+                                                   {"command", json::array{"ls", 1}}}}},
+                "task.command");
   ExpectInvalid(json::object{{"task", "true"}}, "task");
   Reply r = api().Post("/api/supervisor/workers/w_0000000000000000000000000000/terminate",
                        std::string(R"({"grace_seconds":"5"})"));
@@ -132,13 +133,13 @@ TEST_F(ErrorsTest, MissingOrInvalidTokensAre401WithBearerChallenge) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
     Api client(d().url(), c.token);
-    for (const auto& [method, target] :
-         std::vector<std::pair<std::string, std::string>>{{"GET", "/api/jobs"},
-                                                          {"POST", "/api/jobs"},
-                                                          {"GET", "/api/supervisor/workers"}}) {
-      Reply r = method == "GET" ? client.Get(target) : client.Post(target, json::object{{"task", kTask}});
+    for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
+             {"GET", "/api/jobs"}, {"POST", "/api/jobs"}, {"GET", "/api/supervisor/workers"}}) {
+      Reply r =
+          method == "GET" ? client.Get(target) : client.Post(target, json::object{{"task", kTask}});
       EXPECT_TRUE(IsError(r, 401, "UNAUTHENTICATED")) << method << " " << target;
-      EXPECT_EQ(r.Header("WWW-Authenticate").rfind("Bearer", 0), 0u) << r.Header("WWW-Authenticate");
+      EXPECT_EQ(r.Header("WWW-Authenticate").rfind("Bearer", 0), 0u)
+          << r.Header("WWW-Authenticate");
     }
   }
   // A non-Bearer scheme, too.
@@ -170,7 +171,8 @@ TEST_F(ErrorsTest, MissingScopeIs403NamingIt) {
   r = writer.Get("/api/supervisor/workers/" + wid);
   EXPECT_TRUE(IsError(r, 403, "INSUFFICIENT_SCOPE"));
   EXPECT_EQ(r.Str({"error", "details", "required_scope"}), "supervisor:read");
-  EXPECT_EQ(api().Post("/api/supervisor/workers/" + wid + "/terminate", std::string()).status, 200u);
+  EXPECT_EQ(api().Post("/api/supervisor/workers/" + wid + "/terminate", std::string()).status,
+            200u);
 }
 
 TEST_F(ErrorsTest, UnknownAndForeignIdsAreIndistinguishable404s) {
@@ -184,7 +186,8 @@ TEST_F(ErrorsTest, UnknownAndForeignIdsAreIndistinguishable404s) {
 
   for (const auto& [mine, absent] : std::vector<std::pair<std::string, std::string>>{
            {"/api/supervisor/workers/" + wid, "/api/supervisor/workers/" + missing_w},
-           {"/api/supervisor/workers/" + wid + "/logs", "/api/supervisor/workers/" + missing_w + "/logs"},
+           {"/api/supervisor/workers/" + wid + "/logs",
+            "/api/supervisor/workers/" + missing_w + "/logs"},
            {"/api/jobs/" + job_id, "/api/jobs/" + missing_j}}) {
     Reply foreign = other.Get(mine);
     Reply none = other.Get(absent);
@@ -210,7 +213,8 @@ TEST_F(ErrorsTest, UnknownAndForeignIdsAreIndistinguishable404s) {
   EXPECT_TRUE(IsError(api().Get("/api/supervisor/workers/nope"), 404, "NOT_FOUND"));
   EXPECT_TRUE(IsError(api().Get("/api/jobs/" + wid), 404, "NOT_FOUND"));  // a worker id
   EXPECT_TRUE(IsError(api().Get("/api/jobs/j_" + std::string(40, 'a')), 404, "NOT_FOUND"));
-  EXPECT_EQ(api().Post("/api/supervisor/workers/" + wid + "/terminate", std::string()).status, 200u);
+  EXPECT_EQ(api().Post("/api/supervisor/workers/" + wid + "/terminate", std::string()).status,
+            200u);
 }
 
 TEST_F(ErrorsTest, UnknownRouteIs404AndWrongMethodIs405WithAllow) {
@@ -248,11 +252,13 @@ TEST_F(ErrorsTest, ResumingARunningWorkerIs409) {
   Reply r = api().Post("/api/supervisor/workers/" + wid + "/resume", std::string());
   EXPECT_TRUE(IsError(r, 409, "INVALID_STATE_TRANSITION"));
   EXPECT_EQ(r.Str({"error", "details", "current_state"}), "RUNNING");
-  EXPECT_EQ(api().Post("/api/supervisor/workers/" + wid + "/terminate", std::string()).status, 200u);
+  EXPECT_EQ(api().Post("/api/supervisor/workers/" + wid + "/terminate", std::string()).status,
+            200u);
 }
 
 TEST_F(ErrorsTest, BodyOverOneMebibyteIs413) {
-  json::object job{{"task", kTask}, {"metadata", json::object{{"x", std::string((1 << 20) + 64, 'x')}}}};
+  json::object job{{"task", kTask},
+                   {"metadata", json::object{{"x", std::string((1 << 20) + 64, 'x')}}}};
   Reply r = api().Post("/api/jobs", job);
   EXPECT_TRUE(IsError(r, 413, "PAYLOAD_TOO_LARGE"));
   // The daemon still answers afterwards.
@@ -276,8 +282,8 @@ class MaxDepthTest : public OwnDaemonTest {
 TEST_F(MaxDepthTest, AJobDeeperThanMaxDepthIs422) {
   Reply root = api().Post("/api/jobs", CommandJob({"true"}));
   ASSERT_EQ(root.status, 201u) << Describe(root);
-  Reply child = api().Post("/api/jobs", CommandJob({"true"}, {{"parent_job_id", root.Str({"id"})},
-                                                              {"depth", 1}}));
+  Reply child = api().Post(
+      "/api/jobs", CommandJob({"true"}, {{"parent_job_id", root.Str({"id"})}, {"depth", 1}}));
   ASSERT_EQ(child.status, 201u) << Describe(child);
   EXPECT_EQ(child.Int({"depth"}), 1);
   EXPECT_EQ(child.Str({"parent_job_id"}), root.Str({"id"}));
@@ -286,8 +292,8 @@ TEST_F(MaxDepthTest, AJobDeeperThanMaxDepthIs422) {
   EXPECT_TRUE(IsError(grandchild, 422, "MAX_DEPTH_EXCEEDED"));
   EXPECT_EQ(grandchild.Int({"error", "details", "max_depth"}), 1) << grandchild.body;
   // A wrong explicit depth under a real parent is a 400.
-  Reply wrong = api().Post("/api/jobs", CommandJob({"true"}, {{"parent_job_id", root.Str({"id"})},
-                                                              {"depth", 3}}));
+  Reply wrong = api().Post(
+      "/api/jobs", CommandJob({"true"}, {{"parent_job_id", root.Str({"id"})}, {"depth", 3}}));
   EXPECT_TRUE(IsError(wrong, 400, "INVALID_REQUEST"));
   EXPECT_EQ(wrong.Str({"error", "details", "field"}), "depth");
   // An unknown parent is named.

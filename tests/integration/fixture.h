@@ -2,6 +2,7 @@
 // own, so tests sharing one daemon (SharedDaemonTest) do not see each other's jobs.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <boost/json.hpp>
@@ -9,8 +10,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "integration/api.h"
 #include "integration/daemon.h"

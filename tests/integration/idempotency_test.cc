@@ -55,7 +55,8 @@ TEST_F(IdempotencyTest, KeysArePerWorkspace) {
 }
 
 TEST_F(IdempotencyTest, InvalidKeyIs400) {
-  Reply r = api().Post("/api/jobs", CommandJob({"true"}), {{"Idempotency-Key", std::string(256, 'k')}});
+  Reply r =
+      api().Post("/api/jobs", CommandJob({"true"}), {{"Idempotency-Key", std::string(256, 'k')}});
   EXPECT_TRUE(IsError(r, 400, "INVALID_REQUEST"));
   EXPECT_EQ(r.Str({"error", "details", "field"}), "Idempotency-Key");
   // 255 characters are fine.

@@ -70,7 +70,8 @@ class LifecycleTest : public SharedDaemonTest<LifecycleTest> {
 
   static std::string States(const std::vector<pid_t>& pids) {
     std::string out;
-    for (pid_t p : pids) out += std::to_string(p) + ":" + ProcState(p) + " " + ProcCmdline(p) + "; ";
+    for (pid_t p : pids)
+      out += std::to_string(p) + ":" + ProcState(p) + " " + ProcCmdline(p) + "; ";
     return out;
   }
 };
@@ -216,18 +217,24 @@ TEST_F(LifecycleTest, TimeoutFailsTheAttempt) {
 
 TEST_F(LifecycleTest, RetriesUpToMaxAttemptsThenFails) {
   std::string job_id, wid;
-  ASSERT_NO_FATAL_FAILURE(Submit(
-      CommandJob({"false"}, {{"retry", json::object{{"max_attempts", 3}, {"initial_backoff_ms", 50}}}}),
-      &job_id, &wid));
+  ASSERT_NO_FATAL_FAILURE(
+      Submit(CommandJob({"false"},
+                        {{"retry", json::object{{"max_attempts", 3}, {"initial_backoff_ms", 50}}}}),
+             &job_id, &wid));
   Reply w;
-  ASSERT_TRUE(WaitFor([&] {
-    w = api().Get("/api/supervisor/workers/" + wid);
-    return w.Str({"status"}) == "FAILED" && w.Int({"attempt"}) == 3;
-  }, 15s)) << Describe(w);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        w = api().Get("/api/supervisor/workers/" + wid);
+        return w.Str({"status"}) == "FAILED" && w.Int({"attempt"}) == 3;
+      },
+      15s))
+      << Describe(w);
   EXPECT_EQ(w.Int({"exit_code"}), 1);
   const std::vector<std::string> states = ToStates(w);
-  EXPECT_EQ(std::count(states.begin(), states.end(), "RETRYING"), 2) << ::testing::PrintToString(states);
-  EXPECT_EQ(std::count(states.begin(), states.end(), "RUNNING"), 3) << ::testing::PrintToString(states);
+  EXPECT_EQ(std::count(states.begin(), states.end(), "RETRYING"), 2)
+      << ::testing::PrintToString(states);
+  EXPECT_EQ(std::count(states.begin(), states.end(), "RUNNING"), 3)
+      << ::testing::PrintToString(states);
   EXPECT_EQ(states.back(), "FAILED");
   EXPECT_EQ(WaitJob(api(), job_id, "FAILED").Str({"status"}), "FAILED");
 }

@@ -105,7 +105,8 @@ TEST_F(PaginationTest, FiltersByStatusAndJob) {
   EXPECT_EQ(ids(api().Get("/api/jobs?depth=0"), "jobs").size(), 3u);
   EXPECT_EQ(ids(api().Get("/api/jobs?depth=1"), "jobs").size(), 0u);
   // Ending one worker fails the job, which ends the other.
-  EXPECT_EQ(api().Post("/api/supervisor/workers/" + run_workers[0] + "/terminate", "").status, 200u);
+  EXPECT_EQ(api().Post("/api/supervisor/workers/" + run_workers[0] + "/terminate", "").status,
+            200u);
   EXPECT_EQ(WaitWorker(api(), run_workers[1], "TERMINATED").Str({"status"}), "TERMINATED");
 }
 
