@@ -117,6 +117,7 @@ std::optional<ProcStat> ReadProcStat(pid_t pid) {
   st.stime_ticks = static_cast<uint64_t>(get(15));
   st.cutime_ticks = static_cast<uint64_t>(get(16));
   st.cstime_ticks = static_cast<uint64_t>(get(17));
+  st.start_ticks = static_cast<uint64_t>(get(22));
   st.rss_pages = get(24);
   if (f.size() >= 49) {  // since Linux 3.5
     st.env_start = static_cast<uint64_t>(get(50));

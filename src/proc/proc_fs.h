@@ -26,6 +26,7 @@ struct ProcStat {
   uint64_t cutime_ticks = 0;
   uint64_t cstime_ticks = 0;
   int64_t rss_pages = 0;
+  uint64_t start_ticks = 0;  // start time after boot: with the pid, names one process
   // Bounds of the environment in the process's memory; both 0 while it has no memory image
   // (kernel thread, exiting, or in the middle of execve before the new image is set up), and
   // when we may not read them.

@@ -190,7 +190,9 @@ class Unit : public std::enable_shared_from_this<Unit> {
   void EnterKillPhase();
   void Finish();
   bool use_group() const { return !group_released_; }
-  Member ByMarker(pid_t pid);
+  // Judged by the env marker, or by an earlier decision: a process once seen as a member stays
+  // one while it lives (`known_`), since mid-exec its environment reads empty or partial.
+  Member ByMarker(const ProcStat& st);
   // Undecided processes (no cgroup): held by a pidfd (`fd`, or one opened here when -1) and
   // classified again by a one-shot timer; a member is then signalled as the unit's state wants
   // (stopped, terminating, killed) and, once the main process is reaped, watched.
@@ -225,6 +227,7 @@ class Unit : public std::enable_shared_from_this<Unit> {
   };
   std::map<pid_t, Pending> pending_;  // undecided processes, see Pin
   std::set<pid_t> given_up_;          // undecided after kMaxRechecks: treated as not ours
+  std::map<pid_t, uint64_t> known_;   // members seen by marker: pid -> start_ticks
   asio::steady_timer recheck_timer_;
   bool recheck_scheduled_ = false;
   bool stop_wanted_ = false;  // last of Pause/Resume was Pause
@@ -324,34 +327,45 @@ std::vector<pid_t> Unit::ListMembers(std::vector<pid_t>* undecided) {
     return out;
   }
   bool group_seen = false;
+  std::set<pid_t> live;
   for (pid_t pid : ListAllPids()) {
     auto st = ReadProcStat(pid);
     if (!st) continue;
     if (st->pgrp == proc_->pid_) group_seen = true;  // zombies too: they hold the id
     if (st->state == 'Z' || st->state == 'X') continue;
+    live.insert(pid);
     if (use_group() && st->pgrp == proc_->pid_) {
       out.push_back(pid);
       continue;
     }
-    Member m = ByMarker(pid);
+    Member m = ByMarker(*st);
     if (m == Member::kUndecided) m = Classify(pid);  // a short exec window may have passed
     if (m == Member::kYes) out.push_back(pid);
     if (m == Member::kUndecided && undecided != nullptr) undecided->push_back(pid);
   }
   if (proc_->exited() && !group_seen) group_released_ = true;
+  std::erase_if(known_, [&](const auto& entry) { return live.count(entry.first) == 0; });
   return out;
 }
 
-Unit::Member Unit::ByMarker(pid_t pid) {
+Unit::Member Unit::ByMarker(const ProcStat& st) {
+  const pid_t pid = st.pid;
+  if (auto it = known_.find(pid); it != known_.end() && it->second == st.start_ticks) {
+    return Member::kYes;  // decided before; an exec changes nothing
+  }
+  if (auto it = watched_.find(pid);
+      it != watched_.end() && PidfdSendSignal(it->second->native_handle(), 0) == 0) {
+    return Member::kYes;  // held by its pidfd: that process is alive, so it is this one
+  }
   switch (EnvironMatch(pid, env_marker_, false)) {
     case EnvMatch::kYes:
+      known_[pid] = st.start_ticks;
       return Member::kYes;
     case EnvMatch::kNo:
       return Member::kNo;
     case EnvMatch::kUnknown:
       break;
   }
-  if (watched_.count(pid) != 0) return Member::kYes;  // decided before; an exec changes nothing
   return given_up_.count(pid) != 0 ? Member::kNo : Member::kUndecided;
 }
 
@@ -363,7 +377,7 @@ Unit::Member Unit::Classify(pid_t pid) {
   auto st = ReadProcStat(pid);
   if (!st || st->state == 'Z' || st->state == 'X') return Member::kNo;
   if (use_group() && st->pgrp == proc_->pid_) return Member::kYes;
-  return ByMarker(pid);
+  return ByMarker(*st);
 }
 
 void Unit::Pin(pid_t pid, int fd) {
@@ -981,10 +995,12 @@ Result<std::shared_ptr<Process>> ManagerCore::Spawn(const SpawnSpec& spec,
   std::string env_marker = std::string(kMarkerKey) + instance_id_ + "/" + spec.unit_name;
   std::vector<std::string> env;
   env.reserve(spec.env.size() + 1);
+  // First: while execve lays out a new image the kernel fills the environment entry by entry,
+  // so a read in that moment sees a prefix of it, and the marker is in every non-empty prefix.
+  env.push_back(env_marker);
   for (const auto& e : spec.env) {
     if (e.compare(0, kMarkerKey.size(), kMarkerKey) != 0) env.push_back(e);
   }
-  env.push_back(env_marker);
 
   // /bin/sh joins the cgroup before exec, so the agent cannot fork outside it; `exec "$@"`
   // gives execvp semantics and "command not found" as exit 127 with a message in the log.
