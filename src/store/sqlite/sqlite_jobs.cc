@@ -1,0 +1,77 @@
+// SqliteStore: job rows (insert, compare-and-set update, get, list).
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/sqlite/sqlite_internal.h"
+
+namespace overseer::store::internal {
+namespace {
+
+using core::Job;
+using core::JobState;
+
+constexpr std::string_view kSelectJobs = "SELECT " OVERSEER_SQLITE_JOB_COLUMNS " FROM jobs";
+constexpr std::string_view kInsertJob = "INSERT INTO jobs (" OVERSEER_SQLITE_JOB_COLUMNS
+                                        ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+constexpr std::string_view kUpdateJob =
+    "UPDATE jobs SET (" OVERSEER_SQLITE_JOB_MUTABLE_COLUMNS
+    ") = (?,?,?,?,?,?) WHERE id = ? AND workspace_id = ? AND status = ?";
+constexpr std::string_view kJobStatus = "SELECT status FROM jobs WHERE id = ? AND workspace_id = ?";
+constexpr std::string_view kGetJob =
+    "SELECT " OVERSEER_SQLITE_JOB_COLUMNS " FROM jobs WHERE id = ? AND workspace_id = ?";
+
+}  // namespace
+
+Status SqliteStore::InsertJob(const Job& j) {
+  return Exec(
+      kInsertJob, [&](Binder& b) { BindJob(b, j); }, "insert job");
+}
+
+Status SqliteStore::UpdateJob(const JobUpdate& u) {
+  const Job& j = u.job;
+  auto bind = [&](Binder& b) {
+    BindJobMutable(b, j);
+    b.Text(j.id).Text(j.workspace_id).Text(core::JobStateName(u.expected_status));
+  };
+  if (Status st = Exec(kUpdateJob, bind, "update job"); !st) return st;
+  if (sqlite3_changes(db_) == 0) {
+    return CasFailure(kJobStatus, j.workspace_id, j.id, "job", core::JobStateName(j.status));
+  }
+  return OkStatus();
+}
+
+Result<Job> SqliteStore::GetJob(const std::string& workspace_id, const std::string& id) {
+  std::lock_guard lock(mu_);
+  return FindRow<Job>(kGetJob, ReadJob, workspace_id, id, "job", "get job");
+}
+
+Result<Page<Job>> SqliteStore::ListJobs(const std::string& workspace_id, const JobQuery& query) {
+  if (query.limit < 1) return MakeError(ErrorCode::kInvalidRequest, "limit must be >= 1");
+  std::string sql = std::string(kSelectJobs) + " WHERE workspace_id = ?";
+  if (query.status) sql += " AND status = ?";
+  if (query.parent_job_id) {
+    sql += query.parent_job_id->empty() ? " AND parent_job_id IS NULL" : " AND parent_job_id = ?";
+  }
+  if (query.depth) sql += " AND depth = ?";
+  std::lock_guard lock(mu_);
+  return ListPage<Job>(
+      std::move(sql),
+      [&](Binder& b) {
+        b.Text(workspace_id);
+        if (query.status) b.Text(core::JobStateName(*query.status));
+        if (query.parent_job_id && !query.parent_job_id->empty()) b.Text(*query.parent_job_id);
+        if (query.depth) b.Int(*query.depth);
+      },
+      query.after_id, query.limit, ReadJob, "list jobs");
+}
+
+Result<std::vector<Job>> SqliteStore::ListJobsInStates(const std::vector<JobState>& states) {
+  std::vector<std::string_view> names;
+  names.reserve(states.size());
+  for (JobState st : states) names.push_back(core::JobStateName(st));
+  std::lock_guard lock(mu_);
+  return ListInStates<Job>(kSelectJobs, names, ReadJob, "list jobs in states");
+}
+
+}  // namespace overseer::store::internal
