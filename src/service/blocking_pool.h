@@ -3,8 +3,8 @@
 // Construct and destroy on the main thread; RunBlocking from loop coroutines.
 #pragma once
 
-#include <boost/asio/async_result.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -37,13 +37,13 @@ auto RunBlocking(BlockingPool& pool, Fn fn) {
   return boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(R)>(
       [&pool](auto handler, Fn f) {
         auto home = boost::asio::get_associated_executor(handler);
-        boost::asio::post(pool.executor(), [h = std::move(handler), f = std::move(f),
-                                            home]() mutable {
-          R result = f();
-          boost::asio::post(home, [h = std::move(h), result = std::move(result)]() mutable {
-            std::move(h)(std::move(result));
-          });
-        });
+        boost::asio::post(
+            pool.executor(), [h = std::move(handler), f = std::move(f), home]() mutable {
+              R result = f();
+              boost::asio::post(home, [h = std::move(h), result = std::move(result)]() mutable {
+                std::move(h)(std::move(result));
+              });
+            });
       },
       boost::asio::use_awaitable, std::move(fn));
 }

@@ -5,17 +5,15 @@ namespace overseer::service {
 boost::asio::awaitable<Result<store::IdempotencyRecord>> IdempotencyKeys::Begin(
     std::string workspace_id, std::string key, std::string fingerprint) {
   const TimeMs now = clock_.NowMs();
-  co_return co_await RunBlocking(pool_, [&] {
-    return store_.BeginIdempotent(workspace_id, key, fingerprint, now);
-  });
+  co_return co_await RunBlocking(
+      pool_, [&] { return store_.BeginIdempotent(workspace_id, key, fingerprint, now); });
 }
 
 boost::asio::awaitable<Status> IdempotencyKeys::Finish(std::string workspace_id, std::string key,
                                                        int status, std::string body) {
   const TimeMs now = clock_.NowMs();
-  co_return co_await RunBlocking(pool_, [&] {
-    return store_.FinishIdempotent(workspace_id, key, status, body, now);
-  });
+  co_return co_await RunBlocking(
+      pool_, [&] { return store_.FinishIdempotent(workspace_id, key, status, body, now); });
 }
 
 boost::asio::awaitable<Status> IdempotencyKeys::Drop(std::string workspace_id, std::string key) {
@@ -24,8 +22,8 @@ boost::asio::awaitable<Status> IdempotencyKeys::Drop(std::string workspace_id, s
 
 boost::asio::awaitable<Status> IdempotencyKeys::Purge(int64_t keep_ms, bool include_in_flight) {
   const TimeMs cutoff = clock_.NowMs() - keep_ms;
-  co_return co_await RunBlocking(
-      pool_, [&] { return store_.PurgeIdempotent(cutoff, include_in_flight); });
+  co_return co_await RunBlocking(pool_,
+                                 [&] { return store_.PurgeIdempotent(cutoff, include_in_flight); });
 }
 
 }  // namespace overseer::service

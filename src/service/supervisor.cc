@@ -49,6 +49,9 @@ double Random01() {
   return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
 }
 
+// Finished workers whose GET answer is kept in memory (about 1-2 KB each).
+constexpr size_t kFinishedViewCacheEntries = 4096;
+
 core::Event MakeEvent(const std::string& ws, std::string kind, const std::string& subject,
                       json::object data, TimeMs now) {
   core::Event e;
@@ -72,7 +75,8 @@ Supervisor::Supervisor(asio::io_context& io, BlockingPool& pool, store::Store& s
       options_(std::move(options)),
       minter_(std::move(minter)),
       clock_(clock),
-      started_at_(clock.NowMs()) {}
+      started_at_(clock.NowMs()),
+      finished_views_(kFinishedViewCacheEntries) {}
 
 Supervisor::~Supervisor() {
   for (auto& [id, job] : jobs_) job->workers.clear();  // break reference cycles
@@ -91,84 +95,94 @@ bool Supervisor::IsJobActive(const std::string& job_id) const {
 // ---------------------------------------------------------------------------------------
 // Transitions
 
-asio::awaitable<Status> Supervisor::Transition(const WorkerPtr& w, WorkerEvent event,
-                                               std::string reason,
-                                               const std::function<void(core::Worker&)>& mutate) {
-  Result<WorkerState> next = core::NextWorkerState(w->rec.status, event);
+Result<Supervisor::Planned> Supervisor::PlanTransition(
+    const LiveWorker& w, WorkerEvent event, const std::string& reason,
+    const std::function<void(core::Worker&)>& mutate, TimeMs now, store::ChangeSet& cs) const {
+  Result<WorkerState> next = core::NextWorkerState(w.rec.status, event);
   if (!next) {
     Error err = next.error();
-    err.With("worker_id", w->rec.id);
-    co_return err;
+    err.With("worker_id", w.rec.id);
+    return err;
   }
-  const TimeMs now = clock_.NowMs();
-  core::Worker updated = w->rec;
+  Planned plan;
+  core::Worker& updated = plan.worker;
+  updated = w.rec;
   updated.status = *next;
   updated.status_reason = reason;
   updated.updated_at = now;
   if (mutate) mutate(updated);
-
-  std::shared_ptr<LiveJob> job = w->job;
-  ScopedLock job_lock;
-  if (job) job_lock = co_await ScopedLock::Acquire(job->mu);
-
-  store::ChangeSet cs;
-  cs.worker_updates.push_back(store::WorkerUpdate{
-      updated, w->rec.status,
-      core::Transition{std::string(core::WorkerStateName(w->rec.status)),
-                       std::string(core::WorkerStateName(updated.status)), reason, now}});
+  plan.transition =
+      core::Transition{std::string(core::WorkerStateName(w.rec.status)),
+                       std::string(core::WorkerStateName(updated.status)), reason, now};
+  cs.worker_updates.push_back(store::WorkerUpdate{updated, w.rec.status, plan.transition});
   cs.events.push_back(MakeEvent(updated.workspace_id, "worker.state", updated.id,
                                 {{"job_id", updated.job_id},
-                                 {"from", core::WorkerStateName(w->rec.status)},
+                                 {"from", core::WorkerStateName(w.rec.status)},
                                  {"to", core::WorkerStateName(updated.status)},
                                  {"reason", reason},
                                  {"attempt", updated.attempt}},
                                 now));
-  std::optional<core::Job> job_after;
-  if (job) {
-    std::vector<WorkerState> states;
-    states.reserve(job->workers.size());
-    for (const WorkerPtr& sibling : job->workers) {
-      states.push_back(sibling.get() == w.get() ? updated.status : sibling->rec.status);
-    }
-    std::optional<JobState> js = core::JobStatusFromWorkers(job->rec.status, states);
-    if (js) {
-      core::Job j = job->rec;
-      j.status = *js;
-      j.updated_at = now;
-      if (*js == JobState::kRunning && j.started_at == 0) j.started_at = now;
-      if (core::IsTerminalJobState(*js)) {
-        j.completed_at = now;
-        j.status_reason = *js == JobState::kCompleted ? "ALL_WORKERS_COMPLETED"
-                          : updated.status == WorkerState::kTerminated ? "WORKER_TERMINATED"
-                                                                       : "WORKER_FAILED";
-        json::array codes;
-        for (const WorkerPtr& sibling : job->workers) {
-          const core::Worker& r = sibling.get() == w.get() ? updated : sibling->rec;
-          if (r.exit_code) {
-            codes.push_back(*r.exit_code);
-          } else {
-            codes.push_back(nullptr);
-          }
-        }
-        j.result_json = json::serialize(json::object{{"exit_codes", codes}});
-      } else {
-        j.status_reason = "WORKERS_STARTED";
-      }
-      cs.job_updates.push_back(store::JobUpdate{j, job->rec.status});
-      cs.events.push_back(MakeEvent(j.workspace_id, "job.state", j.id,
-                                    {{"from", core::JobStateName(job->rec.status)},
-                                     {"to", core::JobStateName(j.status)},
-                                     {"reason", j.status_reason}},
-                                    now));
-      job_after = std::move(j);
-    }
+  const LiveJob* job = w.job.get();
+  if (job == nullptr) return plan;
+  std::vector<WorkerState> states;
+  states.reserve(job->workers.size());
+  for (const WorkerPtr& sibling : job->workers) {
+    states.push_back(sibling.get() == &w ? updated.status : sibling->rec.status);
   }
+  std::optional<JobState> js = core::JobStatusFromWorkers(job->rec.status, states);
+  if (!js) return plan;
+  core::Job j = job->rec;
+  j.status = *js;
+  j.updated_at = now;
+  if (*js == JobState::kRunning && j.started_at == 0) j.started_at = now;
+  if (core::IsTerminalJobState(*js)) {
+    j.completed_at = now;
+    j.status_reason = *js == JobState::kCompleted                  ? "ALL_WORKERS_COMPLETED"
+                      : updated.status == WorkerState::kTerminated ? "WORKER_TERMINATED"
+                                                                   : "WORKER_FAILED";
+    json::array codes;
+    for (const WorkerPtr& sibling : job->workers) {
+      const core::Worker& r = sibling.get() == &w ? updated : sibling->rec;
+      if (r.exit_code) {
+        codes.push_back(*r.exit_code);
+      } else {
+        codes.push_back(nullptr);
+      }
+    }
+    j.result_json = json::serialize(json::object{{"exit_codes", codes}});
+  } else {
+    j.status_reason = "WORKERS_STARTED";
+  }
+  cs.job_updates.push_back(store::JobUpdate{j, job->rec.status});
+  cs.events.push_back(MakeEvent(j.workspace_id, "job.state", j.id,
+                                {{"from", core::JobStateName(job->rec.status)},
+                                 {"to", core::JobStateName(j.status)},
+                                 {"reason", j.status_reason}},
+                                now));
+  plan.job = std::move(j);
+  return plan;
+}
 
+bool Supervisor::CommitPlanned(LiveWorker& w, Planned&& plan) {
+  w.rec = std::move(plan.worker);
+  if (w.history_complete) w.history.push_back(std::move(plan.transition));
+  if (!plan.job || !w.job) return false;
+  w.job->rec = std::move(*plan.job);
+  return true;
+}
+
+asio::awaitable<Status> Supervisor::Transition(const WorkerPtr& w, WorkerEvent event,
+                                               std::string reason,
+                                               const std::function<void(core::Worker&)>& mutate) {
+  std::shared_ptr<LiveJob> job = w->job;
+  ScopedLock job_lock;
+  if (job) job_lock = co_await ScopedLock::Acquire(job->mu);
+  store::ChangeSet cs;
+  Result<Planned> plan = PlanTransition(*w, event, reason, mutate, clock_.NowMs(), cs);
+  if (!plan) co_return plan.error();
   Status st = co_await RunBlocking(pool_, [this, &cs] { return store_.Apply(cs); });
   if (!st) co_return st;
-  w->rec = std::move(updated);
-  if (job_after) {
-    job->rec = std::move(*job_after);
+  if (CommitPlanned(*w, std::move(*plan))) {
     job_lock.Release();
     AfterJobChange(job);
   }
@@ -221,6 +235,9 @@ asio::awaitable<Status> Supervisor::Fail(const WorkerPtr& w, std::string reason,
                                 now));
   Status st = co_await RunBlocking(pool_, [this, &cs] { return store_.Apply(cs); });
   if (!st) co_return st;
+  if (w->history_complete) {
+    for (const store::WorkerUpdate& u : cs.worker_updates) w->history.push_back(u.transition);
+  }
   w->rec = std::move(r);
   w->retry_timer = std::make_unique<asio::steady_timer>(io_, std::chrono::milliseconds(delay));
   const int attempt = w->rec.attempt;
@@ -274,14 +291,8 @@ proc::SpawnSpec Supervisor::BuildSpawnSpec(const LiveWorker& w) const {
   return spec;
 }
 
-asio::awaitable<Status> Supervisor::Spawn(const WorkerPtr& w) {
-  const bool respawn = w->rec.status == WorkerState::kRetrying;
-  const WorkerEvent event = respawn ? WorkerEvent::kRespawned : WorkerEvent::kSpawned;
-  Result<WorkerState> legal = core::NextWorkerState(w->rec.status, event);
-  if (!legal) co_return legal.error();
-
+Result<std::shared_ptr<proc::Process>> Supervisor::StartProcess(const WorkerPtr& w, int attempt) {
   proc::SpawnSpec spec = BuildSpawnSpec(*w);
-  const int attempt = w->rec.attempt + 1;
   w->exit.reset();
   w->terminating = false;
   std::weak_ptr<LiveWorker> weak = w;
@@ -305,55 +316,122 @@ asio::awaitable<Status> Supervisor::Spawn(const WorkerPtr& w) {
                      [](std::exception_ptr e) { LogFailure(e, "continue"); });
     }
   };
-  Result<std::shared_ptr<proc::Process>> p =
-      spec.argv.empty() ? Result<std::shared_ptr<proc::Process>>(
-                              MakeError(ErrorCode::kInvalidRequest, "empty command"))
-                        : procs_.Spawn(spec, std::move(callbacks));
-  const TimeMs now = clock_.NowMs();
+  if (spec.argv.empty()) return MakeError(ErrorCode::kInvalidRequest, "empty command");
+  Result<std::shared_ptr<proc::Process>> p = procs_.Spawn(spec, std::move(callbacks));
   if (!p) {
     ++counters_.spawn_failures;
     spdlog::warn("worker {}: spawn failed: {}", w->rec.id, p.error().message);
-    // The record shows an attempt that ran and failed at once: RUNNING then FAILED.
-    Status st = co_await Transition(w, event, "SPAWNED", [&](core::Worker& r) {
-      r.attempt = attempt;
-      r.started_at = now;
-      r.ended_at = 0;
-      r.pid = 0;
-      r.exit_code.reset();
-      r.exit_signal.reset();
-    });
-    if (!st) co_return st;
-    co_return co_await Fail(w, "SPAWN_FAILED", std::nullopt);
+    return p;
   }
-  w->process = *p;
   ++counters_.workers_spawned;
+  return p;
+}
+
+void Supervisor::RecordSpawn(core::Worker& r, const proc::Process& p, int attempt, TimeMs now) {
+  r.attempt = attempt;
+  r.pid = p.pid();
+  r.pgid = p.pgid();
+  r.cgroup_path = p.cgroup_path();
+  r.started_at = now;
+  r.ended_at = 0;
+  r.exit_code.reset();
+  r.exit_signal.reset();
+}
+
+void Supervisor::ArmTimeout(const WorkerPtr& w, int attempt) {
+  const int64_t timeout_s = w->job ? w->job->rec.timeout_seconds : 0;
+  if (timeout_s <= 0) return;
+  w->timeout_timer = std::make_unique<asio::steady_timer>(io_, std::chrono::seconds(timeout_s));
+  w->timeout_timer->async_wait([this, w, attempt](boost::system::error_code ec) {
+    if (ec) return;
+    asio::co_spawn(io_, OnTimeout(w, attempt),
+                   [](std::exception_ptr e) { LogFailure(e, "timeout"); });
+  });
+}
+
+asio::awaitable<Status> Supervisor::RecordSpawnFailure(const WorkerPtr& w, WorkerEvent event,
+                                                       int attempt) {
+  // The record shows an attempt that ran and failed at once: RUNNING then FAILED.
+  const TimeMs now = clock_.NowMs();
+  Status st = co_await Transition(w, event, "SPAWNED", [&](core::Worker& r) {
+    r.attempt = attempt;
+    r.started_at = now;
+    r.ended_at = 0;
+    r.pid = 0;
+    r.exit_code.reset();
+    r.exit_signal.reset();
+  });
+  if (!st) co_return st;
+  co_return co_await Fail(w, "SPAWN_FAILED", std::nullopt);
+}
+
+asio::awaitable<Status> Supervisor::Spawn(const WorkerPtr& w) {
+  const bool respawn = w->rec.status == WorkerState::kRetrying;
+  const WorkerEvent event = respawn ? WorkerEvent::kRespawned : WorkerEvent::kSpawned;
+  Result<WorkerState> legal = core::NextWorkerState(w->rec.status, event);
+  if (!legal) co_return legal.error();
+  const int attempt = w->rec.attempt + 1;
+  Result<std::shared_ptr<proc::Process>> p = StartProcess(w, attempt);
+  const TimeMs now = clock_.NowMs();
+  if (!p) co_return co_await RecordSpawnFailure(w, event, attempt);
+  w->process = *p;
   Status st = co_await Transition(w, event, respawn ? "RESPAWNED" : "SPAWNED",
-                                  [&](core::Worker& r) {
-                                    r.attempt = attempt;
-                                    r.pid = w->process->pid();
-                                    r.pgid = w->process->pgid();
-                                    r.cgroup_path = w->process->cgroup_path();
-                                    r.log_path = spec.log_path;
-                                    r.started_at = now;
-                                    r.ended_at = 0;
-                                    r.exit_code.reset();
-                                    r.exit_signal.reset();
-                                  });
+                                  [&](core::Worker& r) { RecordSpawn(r, **p, attempt, now); });
   if (!st) {
     // The record could not say RUNNING: do not leave an unrecorded process behind.
     spdlog::error("worker {}: could not record spawn: {}", w->rec.id, st.error().message);
     co_await KillTree(w, std::chrono::milliseconds(0));
     co_return st;
   }
-  const int64_t timeout_s = w->job ? w->job->rec.timeout_seconds : 0;
-  if (timeout_s > 0) {
-    w->timeout_timer = std::make_unique<asio::steady_timer>(io_, std::chrono::seconds(timeout_s));
-    w->timeout_timer->async_wait([this, w, attempt](boost::system::error_code ec) {
-      if (ec) return;
-      asio::co_spawn(io_, OnTimeout(w, attempt),
-                     [](std::exception_ptr e) { LogFailure(e, "timeout"); });
-    });
+  ArmTimeout(w, attempt);
+  co_return OkStatus();
+}
+
+asio::awaitable<Status> Supervisor::SpawnNewJob(const std::shared_ptr<LiveJob>& job,
+                                                store::ChangeSet& cs) {
+  auto job_lock = co_await ScopedLock::Acquire(job->mu);
+  const TimeMs now = clock_.NowMs();
+  std::vector<WorkerPtr> started;
+  std::vector<WorkerPtr> not_started;
+  Status st;
+  for (const WorkerPtr& w : job->workers) {
+    Result<std::shared_ptr<proc::Process>> p = StartProcess(w, 1);
+    if (!p) {
+      not_started.push_back(w);
+      continue;
+    }
+    w->process = *p;
+    started.push_back(w);
+    Result<Planned> plan = PlanTransition(
+        *w, WorkerEvent::kSpawned, "SPAWNED", [&](core::Worker& r) { RecordSpawn(r, **p, 1, now); },
+        now, cs);
+    if (!plan) {
+      st = plan.error();
+      break;
+    }
+    // Memory runs ahead of the commit here so that the next worker's plan sees this one
+    // RUNNING; nobody else sees these objects before they are published below.
+    CommitPlanned(*w, std::move(*plan));
   }
+  if (st) st = co_await RunBlocking(pool_, [this, &cs] { return store_.Apply(cs); });
+  if (!st) {
+    for (const WorkerPtr& w : started) {
+      co_await KillTree(w, std::chrono::milliseconds(0));
+      w->process.reset();
+    }
+    co_return st;
+  }
+  ++counters_.jobs_submitted;
+  jobs_[job->rec.id] = job;
+  for (const WorkerPtr& w : job->workers) workers_[w->rec.id] = w;
+  for (const WorkerPtr& w : started) ArmTimeout(w, 1);
+  job_lock.Release();
+  // Workers whose process could not start: recorded as an attempt that failed at once.
+  for (const WorkerPtr& w : not_started) {
+    Status s = co_await RecordSpawnFailure(w, WorkerEvent::kSpawned, 1);
+    if (!s) spdlog::error("worker {}: {}", w->rec.id, s.error().message);
+  }
+  if (core::IsTerminalJobState(job->rec.status)) AfterJobChange(job);
   co_return OkStatus();
 }
 
@@ -361,9 +439,8 @@ asio::awaitable<void> Supervisor::KillTree(const WorkerPtr& w, std::chrono::mill
   if (!w->process) co_return;
   w->terminating = true;
   std::shared_ptr<proc::Process> p = w->process;
-  co_await AwaitCallback([&](std::function<void()> done) {
-    procs_.Terminate(p, grace, std::move(done));
-  });
+  co_await AwaitCallback(
+      [&](std::function<void()> done) { procs_.Terminate(p, grace, std::move(done)); });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -396,7 +473,8 @@ asio::awaitable<void> Supervisor::OnTimeout(WorkerPtr w, int attempt) {
   auto lock = co_await ScopedLock::Acquire(w->mu);
   if (w->rec.attempt != attempt || w->terminating) co_return;
   if (w->rec.status != WorkerState::kRunning && w->rec.status != WorkerState::kPaused) co_return;
-  spdlog::info("worker {}: timeout after {} s", w->rec.id, w->job ? w->job->rec.timeout_seconds : 0);
+  spdlog::info("worker {}: timeout after {} s", w->rec.id,
+               w->job ? w->job->rec.timeout_seconds : 0);
   co_await KillTree(w, options_.timeout_grace);
   w->process.reset();
   w->terminating = false;
@@ -469,8 +547,9 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
   if (parent_id.empty() && !caller.job_id.empty()) parent_id = caller.job_id;
   int depth = 0;
   if (!parent_id.empty()) {
-    Result<core::Job> parent = co_await RunBlocking(
-        pool_, [this, &caller, &parent_id] { return store_.GetJob(caller.workspace_id, parent_id); });
+    Result<core::Job> parent = co_await RunBlocking(pool_, [this, &caller, &parent_id] {
+      return store_.GetJob(caller.workspace_id, parent_id);
+    });
     if (!parent) {
       if (parent.error().code != ErrorCode::kNotFound) co_return parent.error();
       Error e = MakeError(ErrorCode::kInvalidRequest, "parent_job_id: no such job");
@@ -546,22 +625,25 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
     r.created_at = now;
     r.updated_at = now;
     cs.new_workers.push_back(r);
+    w->history_complete = true;
+    w->history.push_back(
+        core::Transition{"", std::string(core::WorkerStateName(r.status)), r.status_reason, now});
     job->workers.push_back(std::move(w));
   }
   cs.events.push_back(MakeEvent(j.workspace_id, "job.state", j.id,
                                 {{"from", "SUBMITTED"}, {"to", "PENDING"}, {"reason", "ACCEPTED"}},
                                 now));
-  Status st = co_await RunBlocking(pool_, [this, &cs] { return store_.Apply(cs); });
-  if (!st) co_return st.error();
-  ++counters_.jobs_submitted;
-  jobs_[j.id] = job;
-  for (const WorkerPtr& w : job->workers) workers_[w->rec.id] = w;
-
-  for (const WorkerPtr& w : job->workers) {
-    auto lock = co_await ScopedLock::Acquire(w->mu);
-    if (w->rec.status != WorkerState::kIdle) continue;
-    Status s = co_await Spawn(w);
-    if (!s) spdlog::error("worker {}: {}", w->rec.id, s.error().message);
+  // One commit for the job, its workers and their start (spawned first: a crash before the
+  // commit leaves processes that the next start ends as leftovers, and no record behind).
+  std::vector<ScopedLock> locks;
+  locks.reserve(job->workers.size());
+  for (const WorkerPtr& w : job->workers) locks.push_back(co_await ScopedLock::Acquire(w->mu));
+  Status st = co_await SpawnNewJob(job, cs);
+  locks.clear();
+  if (!st) {
+    for (const WorkerPtr& w : job->workers) w->job.reset();  // never published: drop
+    job->workers.clear();
+    co_return st.error();
   }
   core::Job out = job->rec;
   Forget(job);
@@ -591,9 +673,9 @@ asio::awaitable<Result<JobView>> Supervisor::GetJob(Caller caller, std::string i
 }
 
 asio::awaitable<Result<store::Page<core::Job>>> Supervisor::ListJobs(Caller caller,
-                                                                      store::JobQuery query) {
-  co_return co_await RunBlocking(
-      pool_, [&] { return store_.ListJobs(caller.workspace_id, query); });
+                                                                     store::JobQuery query) {
+  co_return co_await RunBlocking(pool_,
+                                 [&] { return store_.ListJobs(caller.workspace_id, query); });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -620,6 +702,16 @@ asio::awaitable<Error> Supervisor::NotLiveError(const Caller& caller, std::strin
 }
 
 asio::awaitable<Result<WorkerView>> Supervisor::GetWorker(Caller caller, std::string id) {
+  // Hot path without a database round trip: a live worker from memory, a finished one from
+  // the cache of records that can no longer change.
+  if (WorkerPtr live = FindLive(caller, id); live && live->history_complete) {
+    WorkerView view{live->rec, live->history, {}};
+    if (live->process) view.usage = procs_.ReadUsage(*live->process);
+    co_return view;
+  }
+  if (std::shared_ptr<const WorkerView> cached = finished_views_.Find(caller.workspace_id, id)) {
+    co_return *cached;
+  }
   Result<WorkerView> view = co_await RunBlocking(pool_, [&]() -> Result<WorkerView> {
     Result<core::Worker> w = store_.GetWorker(caller.workspace_id, id);
     if (!w) return w.error();
@@ -628,16 +720,20 @@ asio::awaitable<Result<WorkerView>> Supervisor::GetWorker(Caller caller, std::st
     return WorkerView{std::move(*w), std::move(*t), {}};
   });
   if (!view) co_return view;
-  if (WorkerPtr live = FindLive(caller, id); live && live->process) {
-    view->usage = procs_.ReadUsage(*live->process);
+  if (WorkerPtr live = FindLive(caller, id)) {
+    if (live->process) view->usage = procs_.ReadUsage(*live->process);
+  } else if (core::IsTerminalWorkerState(view->worker.status) ||
+             view->worker.status == WorkerState::kFailed) {
+    // Not supervised (a FAILED worker with a retry left is RETRYING, and live): final.
+    finished_views_.Put(*view);
   }
   co_return view;
 }
 
 asio::awaitable<Result<store::Page<core::Worker>>> Supervisor::ListWorkers(
     Caller caller, store::WorkerQuery query) {
-  co_return co_await RunBlocking(
-      pool_, [&] { return store_.ListWorkers(caller.workspace_id, query); });
+  co_return co_await RunBlocking(pool_,
+                                 [&] { return store_.ListWorkers(caller.workspace_id, query); });
 }
 
 asio::awaitable<Result<core::Worker>> Supervisor::Pause(Caller caller, std::string id) {
@@ -743,8 +839,8 @@ asio::awaitable<Result<std::string>> Supervisor::Logs(Caller caller, std::string
 }
 
 asio::awaitable<Result<Metrics>> Supervisor::GetMetrics(Caller caller) {
-  Result<std::vector<std::pair<WorkerState, int64_t>>> counts = co_await RunBlocking(
-      pool_, [&] { return store_.CountWorkersByStatus(caller.workspace_id); });
+  Result<std::vector<std::pair<WorkerState, int64_t>>> counts =
+      co_await RunBlocking(pool_, [&] { return store_.CountWorkersByStatus(caller.workspace_id); });
   if (!counts) co_return counts.error();
   Metrics m = counters_;
   m.workers_by_status = std::move(*counts);
@@ -785,8 +881,8 @@ asio::awaitable<Status> Supervisor::Recover() {
   });
   if (!jobs) co_return jobs.error();
   Result<std::vector<core::Worker>> workers = co_await RunBlocking(pool_, [this] {
-    return store_.ListWorkersInStates({WorkerState::kIdle, WorkerState::kRunning,
-                                       WorkerState::kPaused, WorkerState::kRetrying});
+    return store_.ListWorkersInStates(
+        {WorkerState::kIdle, WorkerState::kRunning, WorkerState::kPaused, WorkerState::kRetrying});
   });
   if (!workers) co_return workers.error();
 
@@ -816,8 +912,8 @@ asio::awaitable<Status> Supervisor::Recover() {
   for (core::Worker& r : *workers) {
     if (workers_.count(r.id) != 0) continue;
     auto w = std::make_shared<LiveWorker>();
-    Result<core::Job> j = co_await RunBlocking(
-        pool_, [this, &r] { return store_.GetJob(r.workspace_id, r.job_id); });
+    Result<core::Job> j =
+        co_await RunBlocking(pool_, [this, &r] { return store_.GetJob(r.workspace_id, r.job_id); });
     if (j) {
       auto job = std::make_shared<LiveJob>();
       job->rec = std::move(*j);

@@ -26,6 +26,7 @@
 #include "proc/process_manager.h"
 #include "service/async_mutex.h"
 #include "service/blocking_pool.h"
+#include "service/worker_view_cache.h"
 #include "store/store.h"
 
 namespace overseer::service {
@@ -52,23 +53,17 @@ struct Caller {
 };
 
 struct SupervisorOptions {
-  std::string state_dir;                // logs go to <state_dir>/logs
-  std::string daemon_url;               // OVERSEER_URL given to workers
+  std::string state_dir;   // logs go to <state_dir>/logs
+  std::string daemon_url;  // OVERSEER_URL given to workers
   int max_depth = 5;
-  int64_t log_max_bytes = 10 << 20;     // per worker log file (one rotated backup)
-  std::vector<std::string> base_env;    // inherited by every worker ("K=V"), already filtered
+  int64_t log_max_bytes = 10 << 20;   // per worker log file (one rotated backup)
+  std::vector<std::string> base_env;  // inherited by every worker ("K=V"), already filtered
   std::chrono::milliseconds timeout_grace{5000};  // SIGTERM -> SIGKILL on timeout
 };
 
 // Mints the OVERSEER_TOKEN a worker gets, bound to its job; "" when the daemon cannot mint.
 using TokenMinter = std::function<std::string(const std::string& workspace_id,
                                               const std::string& job_id, int depth)>;
-
-struct WorkerView {
-  core::Worker worker;
-  std::vector<core::Transition> transitions;
-  proc::Usage usage;  // zeros when no process is alive
-};
 
 struct JobView {
   core::Job job;
@@ -103,11 +98,11 @@ class Supervisor {
   boost::asio::awaitable<Result<core::Job>> CreateJob(Caller caller, JobSpec spec);
   boost::asio::awaitable<Result<JobView>> GetJob(Caller caller, std::string id);
   boost::asio::awaitable<Result<store::Page<core::Job>>> ListJobs(Caller caller,
-                                                                   store::JobQuery query);
+                                                                  store::JobQuery query);
 
   boost::asio::awaitable<Result<WorkerView>> GetWorker(Caller caller, std::string id);
   boost::asio::awaitable<Result<store::Page<core::Worker>>> ListWorkers(Caller caller,
-                                                                         store::WorkerQuery query);
+                                                                        store::WorkerQuery query);
   // Each answers the worker as it now is; kNotFound, kInvalidStateTransition.
   boost::asio::awaitable<Result<core::Worker>> Pause(Caller caller, std::string id);
   boost::asio::awaitable<Result<core::Worker>> Resume(Caller caller, std::string id);
@@ -142,6 +137,10 @@ class Supervisor {
     std::unique_ptr<boost::asio::steady_timer> retry_timer;
     std::optional<proc::ExitStatus> exit;  // of the current attempt, once reaped
     bool terminating = false;
+    // Every transition row of this worker, oldest first, when this daemon wrote all of them
+    // (created here); a worker loaded from the store at start has `history_complete` false.
+    std::vector<core::Transition> history;
+    bool history_complete = false;
   };
   struct LiveJob {
     core::Job rec;
@@ -149,6 +148,22 @@ class Supervisor {
     std::vector<std::shared_ptr<LiveWorker>> workers;
   };
   using WorkerPtr = std::shared_ptr<LiveWorker>;
+
+  // A worker transition decided but not yet committed: the worker's new row, its transition
+  // row, and the job's new row when the job follows.
+  struct Planned {
+    core::Worker worker;
+    core::Transition transition;
+    std::optional<core::Job> job;
+  };
+  // Decides the transition of `w` by `event` (new row built with `mutate`, the job following
+  // its workers) and adds its rows and events to `cs`. Caller holds w->mu and the job's mu.
+  Result<Planned> PlanTransition(const LiveWorker& w, core::WorkerEvent event,
+                                 const std::string& reason,
+                                 const std::function<void(core::Worker&)>& mutate, TimeMs now,
+                                 store::ChangeSet& cs) const;
+  // After the commit: memory follows (worker row, history, job row). True if the job changed.
+  static bool CommitPlanned(LiveWorker& w, Planned&& plan);
 
   // Moves `w` by `event`: builds the new row with `mutate`, lets the job follow, commits
   // both in one transaction, then updates memory. Caller holds w->mu.
@@ -161,6 +176,19 @@ class Supervisor {
                                       std::optional<proc::ExitStatus> exit);
   // Spawns the next attempt of an IDLE or RETRYING worker. Caller holds w->mu.
   boost::asio::awaitable<Status> Spawn(const WorkerPtr& w);
+  // The process of attempt `attempt` of `w` (callbacks wired to OnExit & co), not recorded.
+  Result<std::shared_ptr<proc::Process>> StartProcess(const WorkerPtr& w, int attempt);
+  // The row changes of a successful spawn of attempt `attempt` (RUNNING).
+  static void RecordSpawn(core::Worker& r, const proc::Process& p, int attempt, TimeMs now);
+  // Records attempt `attempt` of `w` as started and failed at once (SPAWN_FAILED).
+  boost::asio::awaitable<Status> RecordSpawnFailure(const WorkerPtr& w, core::WorkerEvent event,
+                                                    int attempt);
+  // Arms the timeout of the job (if any) for attempt `attempt` of `w`.
+  void ArmTimeout(const WorkerPtr& w, int attempt);
+  // A job's first attempt: spawns every worker, then records the job RUNNING and the workers
+  // in the same single commit that inserts them (`cs`). Callers hold every worker's mu.
+  boost::asio::awaitable<Status> SpawnNewJob(const std::shared_ptr<LiveJob>& job,
+                                             store::ChangeSet& cs);
   // Ends the process tree of `w` and waits until it is gone. Caller holds w->mu.
   boost::asio::awaitable<void> KillTree(const WorkerPtr& w, std::chrono::milliseconds grace);
   // Terminates `w` to TERMINATED with `reason`; takes the lock itself.
@@ -192,6 +220,7 @@ class Supervisor {
   TimeMs started_at_;
 
   std::unordered_map<std::string, WorkerPtr> workers_;
+  WorkerViewCache finished_views_;  // GET of workers that can no longer change
   std::unordered_map<std::string, std::shared_ptr<LiveJob>> jobs_;
   Metrics counters_;
   bool shutting_down_ = false;
