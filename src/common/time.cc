@@ -17,15 +17,68 @@ const SystemClock& SystemClock::Instance() {
   return clock;
 }
 
+namespace {
+
+// Days since 1970-01-01 -> proleptic Gregorian (year, month, day): the era-based civil-date
+// conversion (eras of 400 years, March-based years), exact for every int64 day count used here.
+void CivilFromDays(int64_t days, int64_t* year, int* month, int* day) {
+  days += 719468;  // shift the epoch to 0000-03-01
+  const int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+  const int64_t doe = days - era * 146097;                                    // [0, 146096]
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;  // [0, 399]
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                // [0, 365]
+  const int64_t mp = (5 * doy + 2) / 153;                                     // [0, 11]
+  *day = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
+  *month = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+  *year = yoe + era * 400 + (*month <= 2 ? 1 : 0);
+}
+
+char* PutDigits(char* out, int64_t value, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    out[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+  return out + width;
+}
+
+}  // namespace
+
+// Hand-formatted (no gmtime_r/snprintf): it runs for every timestamp of every response.
 std::string FormatRfc3339(TimeMs t) {
-  const std::time_t secs = static_cast<std::time_t>(t / 1000);
-  const int ms = static_cast<int>(t % 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
-  return buf;
+  int64_t secs = t / 1000;
+  int64_t ms = t % 1000;
+  if (ms < 0) {
+    ms += 1000;
+    --secs;
+  }
+  int64_t days = secs / 86400;
+  int64_t sod = secs % 86400;
+  if (sod < 0) {
+    sod += 86400;
+    --days;
+  }
+  int64_t year = 0;
+  int month = 0;
+  int day = 0;
+  CivilFromDays(days, &year, &month, &day);
+  if (year < 0 || year > 9999) year = year < 0 ? 0 : 9999;  // RFC 3339 has four digits
+  std::string out(24, '\0');
+  char* p = out.data();
+  p = PutDigits(p, year, 4);
+  *p++ = '-';
+  p = PutDigits(p, month, 2);
+  *p++ = '-';
+  p = PutDigits(p, day, 2);
+  *p++ = 'T';
+  p = PutDigits(p, sod / 3600, 2);
+  *p++ = ':';
+  p = PutDigits(p, sod / 60 % 60, 2);
+  *p++ = ':';
+  p = PutDigits(p, sod % 60, 2);
+  *p++ = '.';
+  p = PutDigits(p, ms, 3);
+  *p = 'Z';
+  return out;
 }
 
 std::optional<TimeMs> ParseRfc3339(std::string_view s) {
