@@ -73,6 +73,29 @@ Result<std::unique_ptr<LogFile>> LogFile::Open(const std::string& path, int64_t 
   return std::unique_ptr<LogFile>(new LogFile(path, std::max<int64_t>(1, max_bytes), fd, size));
 }
 
+Result<std::unique_ptr<LogFile>> LogFile::OpenLazily(const std::string& path, int64_t max_bytes) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  if (access(dir.c_str(), W_OK | X_OK) != 0) {
+    return MakeError(ErrorCode::kInternal, Errno("cannot open log file " + path, errno));
+  }
+  std::unique_ptr<LogFile> log(new LogFile(path, std::max<int64_t>(1, max_bytes), -1, 0));
+  log->open_pending_ = true;
+  return log;
+}
+
+Status LogFile::OpenNow() {
+  open_pending_ = false;
+  fd_ = OpenAppend(path_);
+  if (fd_ < 0)
+    return MakeError(ErrorCode::kInternal, Errno("cannot open log file " + path_, errno));
+  struct stat st {};
+  size_ = fstat(fd_, &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
+  return OkStatus();
+}
+
 LogFile::~LogFile() {
   if (fd_ >= 0) close(fd_);
 }
@@ -96,6 +119,9 @@ Status LogFile::Rotate() {
 }
 
 Status LogFile::Write(std::string_view data) {
+  if (open_pending_ && !data.empty()) {
+    if (Status s = OpenNow(); !s) return s;
+  }
   Status result;
   while (!data.empty()) {
     if (size_ >= max_bytes_ || fd_ < 0) {

@@ -18,6 +18,10 @@ class LogFile {
   // file is begun, so neither file ever exceeds `max_bytes` (values < 1 count as 1).
   // kInternal if the file cannot be opened.
   static Result<std::unique_ptr<LogFile>> Open(const std::string& path, int64_t max_bytes);
+  // Like Open, but the file is created (or opened for appending) by the first Write: a
+  // process that never prints costs no file. Checks now that the directory is writable
+  // (kInternal otherwise).
+  static Result<std::unique_ptr<LogFile>> OpenLazily(const std::string& path, int64_t max_bytes);
   ~LogFile();
   LogFile(const LogFile&) = delete;
   LogFile& operator=(const LogFile&) = delete;
@@ -33,11 +37,13 @@ class LogFile {
   LogFile(std::string path, int64_t max_bytes, int fd, int64_t size)
       : path_(std::move(path)), max_bytes_(max_bytes), fd_(fd), size_(size) {}
   Status Rotate();
+  Status OpenNow();
 
   std::string path_;
   int64_t max_bytes_;
   int fd_;
   int64_t size_;
+  bool open_pending_ = false;  // OpenLazily: not opened yet
 };
 
 // The last `lines` lines (a final newline does not start a new line) of `log_path.1` followed

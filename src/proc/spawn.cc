@@ -48,7 +48,9 @@ Result<std::shared_ptr<Process>> ManagerCore::Spawn(const SpawnSpec& spec,
   if (units_.count(spec.unit_name) != 0) {
     return MakeError(ErrorCode::kInvalidRequest, "unit " + spec.unit_name + " is still running");
   }
-  auto log = LogFile::Open(spec.log_path, spec.log_max_bytes);
+  // Created on the first output: a new file (inode) per worker is a large part of a spawn's
+  // cost on ext4, and a worker that prints nothing needs none.
+  auto log = LogFile::OpenLazily(spec.log_path, spec.log_max_bytes);
   if (!log) return std::move(log).error();
 
   std::string cgroup_dir;

@@ -49,6 +49,25 @@ TEST_F(LogFileTest, AppendsToExistingFile) {
   EXPECT_EQ(Slurp(path_), "old\nnew\n");
 }
 
+TEST_F(LogFileTest, LazyLogIsCreatedByTheFirstOutputAndAppends) {
+  auto log = LogFile::OpenLazily(path_, 1000);
+  ASSERT_TRUE(log.ok());
+  EXPECT_FALSE(std::filesystem::exists(path_));  // nothing printed: no file
+  ASSERT_TRUE((*log)->Write("").ok());
+  EXPECT_FALSE(std::filesystem::exists(path_));
+  { std::ofstream(path_) << "attempt1\n"; }  // an earlier attempt's output is kept
+  ASSERT_TRUE((*log)->Write("attempt2\n").ok());
+  EXPECT_EQ(Slurp(path_), "attempt1\nattempt2\n");
+  EXPECT_EQ((*log)->size(), 18);
+}
+
+TEST_F(LogFileTest, LazyLogRefusesAnUnwritableDirectoryAtOnce) {
+  auto log = LogFile::OpenLazily(dir_ + "/no/such/dir/x.log", 100);
+  ASSERT_FALSE(log.ok());
+  EXPECT_EQ(log.error().code, ErrorCode::kInternal);
+  EXPECT_NE(log.error().message.find("cannot open log file"), std::string::npos);
+}
+
 TEST_F(LogFileTest, RotatesAtCapKeepingOneBackup) {
   auto log = LogFile::Open(path_, 10);
   ASSERT_TRUE(log.ok());
