@@ -13,6 +13,7 @@ declare -A ALLOWED=(
   [api]="common core http auth service api"
   [cli]="common cli"
   [app]="common core store proc service auth http api cli app"
+  [exec_helper]=""  # overseer-exec: a standalone static program, system headers only
 )
 bad=0
 for mod in "${!ALLOWED[@]}"; do

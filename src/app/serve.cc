@@ -44,6 +44,14 @@ std::vector<std::string> InheritedEnvironment() {
 }
 
 // A short stable name for the state directory: cgroup and env-marker names of this daemon.
+// overseer-exec installed beside this binary (the build puts both in one directory).
+std::string ExecHelperPath() {
+  std::error_code ec;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  return (self.parent_path() / "overseer-exec").string();
+}
+
 std::string InstanceId(const std::string& state_dir) {
   std::error_code ec;
   std::string abs = std::filesystem::weakly_canonical(state_dir, ec).string();
@@ -124,7 +132,7 @@ int Serve(const Config& config) {
   asio::io_context io(1);
   service::BlockingPool pool(1);  // SQLite: one connection, one thread
   proc::ProcessManager procs(io, proc::ProcessManagerOptions{InstanceId(config.state_dir),
-                                                             config.use_cgroup});
+                                                             config.use_cgroup, ExecHelperPath()});
   std::string host = listen->first;
   service::SupervisorOptions sopts;
   sopts.state_dir = config.state_dir;

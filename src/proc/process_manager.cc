@@ -37,8 +37,17 @@ ManagerCore::ManagerCore(asio::io_context& io, const ProcessManagerOptions& opti
                    ErrnoText(errno));
     }
   }
-  spdlog::info("proc: instance {}, cgroup {}", instance_id_,
-               cgroup_parent_.empty() ? std::string("off") : cgroup_parent_);
+  if (!options.exec_helper.empty()) {
+    if (access(options.exec_helper.c_str(), X_OK) == 0) {
+      exec_helper_ = options.exec_helper;
+    } else {
+      spdlog::warn("proc: {} is not executable ({}); starting workers through /bin/sh",
+                   options.exec_helper, ErrnoText(errno));
+    }
+  }
+  spdlog::info("proc: instance {}, cgroup {}, workers start through {}", instance_id_,
+               cgroup_parent_.empty() ? std::string("off") : cgroup_parent_,
+               exec_helper_.empty() ? std::string("/bin/sh") : exec_helper_);
 }
 
 ManagerCore::~ManagerCore() {

@@ -101,6 +101,9 @@ struct ProcessManagerOptions {
   // Use cgroup v2 when the host has a writable v2 mount (/sys/fs/cgroup, else
   // /sys/fs/cgroup/unified). false forces process groups + env marker + subreaper.
   bool use_cgroup = true;
+  // The overseer-exec program every worker starts through (joins the cgroup, then execs the
+  // command). "" or not executable: a `/bin/sh -c` trampoline does the same, slower.
+  std::string exec_helper;
 };
 
 class ProcessManager {

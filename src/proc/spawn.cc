@@ -1,5 +1,5 @@
 // Spawn: checks the spec, creates the unit's cgroup and output pipe, starts the agent through
-// /bin/sh with posix_spawn and hands it to a new Unit. Loop thread only.
+// overseer-exec (or /bin/sh) with posix_spawn and hands it to a new Unit. Loop thread only.
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -91,16 +91,22 @@ Result<std::shared_ptr<Process>> ManagerCore::Spawn(const SpawnSpec& spec,
     if (e.compare(0, kMarkerKey.size(), kMarkerKey) != 0) env.push_back(e);
   }
 
-  // /bin/sh joins the cgroup before exec, so the agent cannot fork outside it; `exec "$@"`
-  // gives execvp semantics and "command not found" as exit 127 with a message in the log.
-  std::vector<std::string> args = {"/bin/sh", "-c"};
-  if (!cgroup_dir.empty()) {
-    args.emplace_back("echo $$ > \"$1\" || exit 125; shift; exec \"$@\"");
-    args.emplace_back("overseer");
-    args.push_back(cgroup_dir + "/cgroup.procs");
+  // The first program joins the cgroup before exec, so the agent cannot fork outside it;
+  // a missing command exits 127 with a message in the log. overseer-exec when available,
+  // else `sh -c 'exec "$@"'` (execvp semantics too).
+  std::vector<std::string> args;
+  if (!exec_helper_.empty()) {
+    args.push_back(exec_helper_);
+    if (!cgroup_dir.empty()) {
+      args.emplace_back("--cgroup-procs");
+      args.push_back(cgroup_dir + "/cgroup.procs");
+    }
+    args.emplace_back("--");
+  } else if (!cgroup_dir.empty()) {
+    args = {"/bin/sh", "-c", "echo $$ > \"$1\" || exit 125; shift; exec \"$@\"", "overseer",
+            cgroup_dir + "/cgroup.procs"};
   } else {
-    args.emplace_back("exec \"$@\"");
-    args.emplace_back("overseer");
+    args = {"/bin/sh", "-c", "exec \"$@\"", "overseer"};
   }
   args.insert(args.end(), spec.argv.begin(), spec.argv.end());
   std::vector<char*> argv_c;
@@ -132,7 +138,7 @@ Result<std::shared_ptr<Process>> ManagerCore::Spawn(const SpawnSpec& spec,
       &attr,
       static_cast<short>(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
   pid_t pid = 0;
-  int err = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv_c.data(), envp_c.data());
+  int err = posix_spawn(&pid, args[0].c_str(), &fa, &attr, argv_c.data(), envp_c.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   close(pipe_fds[1]);

@@ -282,6 +282,7 @@ class ManagerCore : public std::enable_shared_from_this<ManagerCore> {
 
   asio::io_context& io_;
   std::string instance_id_;
+  std::string exec_helper_;    // overseer-exec, "" for the /bin/sh trampoline
   std::string cgroup_root_;    // v2 mount, "" if none
   std::string cgroup_parent_;  // "" when cgroups are not used
   asio::signal_set sigchld_;

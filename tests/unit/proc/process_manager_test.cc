@@ -57,6 +57,8 @@ std::vector<pid_t> ZombieChildren() {
 
 std::atomic<int> g_counter{0};
 
+const std::string kExecHelper = OVERSEER_BINARY_DIR "/overseer-exec";
+
 class ProcessManagerTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
@@ -89,7 +91,10 @@ class ProcessManagerTest : public ::testing::TestWithParam<bool> {
     std::filesystem::remove_all(dir_);
   }
 
-  ProcessManagerOptions Options() const { return {instance_, GetParam()}; }
+  // Workers start through the overseer-exec built beside this test (see TrampolineFallback).
+  ProcessManagerOptions Options(std::string helper = kExecHelper) const {
+    return {instance_, GetParam(), std::move(helper)};
+  }
 
   // Runs the loop until `pred` holds or 10 s pass; returns pred().
   bool RunUntil(const std::function<bool()>& pred) {
@@ -515,6 +520,42 @@ TEST_P(ProcessManagerTest, ReportsStopAndContinueSentByOthers) {
   EXPECT_FALSE(exit.has_value());
 }
 
+// Without overseer-exec (not built, or not executable) workers start through `/bin/sh -c`:
+// same exit codes, output, "not found" message and cgroup membership.
+TEST_P(ProcessManagerTest, ShellTrampolineWhenTheHelperIsMissing) {
+  for (const std::string& helper : {std::string(), dir_ + "/no-such-overseer-exec"}) {
+    mgr_.reset();
+    mgr_ = std::make_unique<ProcessManager>(io_, Options(helper));
+    SpawnSpec spec = Spec({"sh", "-c", "echo hi; exit 4"});
+    EXPECT_EQ(RunToExit(spec).exit_code, 4);
+    EXPECT_EQ(Slurp(spec.log_path), "hi\n");
+    SpawnSpec missing = Spec({"no-such-command-overseer"});
+    EXPECT_EQ(RunToExit(missing).exit_code, 127);
+    EXPECT_NE(Slurp(missing.log_path).find("not found"), std::string::npos);
+    if (GetParam()) {
+      std::optional<ExitStatus> exit;
+      auto p = Start(Spec({"sleep", "600"}), &exit);
+      ASSERT_NE(p, nullptr);
+      EXPECT_TRUE(RunUntil([&] {
+        return internal::ReadCgroupProcs(p->cgroup_path()) == std::vector<pid_t>{p->pid()};
+      }));
+      bool done = false;
+      mgr_->Terminate(p, milliseconds(100), [&] { done = true; });
+      ASSERT_TRUE(RunUntil([&] { return done; }));
+    }
+  }
+}
+
+TEST_P(ProcessManagerTest, HelperExecsTheCommandItself) {
+  // overseer-exec replaces itself with the command: the main pid runs `sleep`, nothing else.
+  std::optional<ExitStatus> exit;
+  auto p = Start(Spec({"sleep", "600"}), &exit);
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(RunUntil([&] {
+    return Slurp("/proc/" + std::to_string(p->pid()) + "/cmdline").rfind("sleep", 0) == 0;
+  }));
+}
+
 TEST_P(ProcessManagerTest, ProcessJoinsItsOwnCgroup) {
   if (!GetParam()) GTEST_SKIP() << "cgroup only";
   std::optional<ExitStatus> exit;
@@ -548,7 +589,7 @@ TEST_P(ProcessManagerTest, KillLeftoversEndsProcessesOfEarlierInstance) {
 
   // An unrelated process of another instance must survive.
   auto other = std::make_unique<ProcessManager>(
-      io_, ProcessManagerOptions{instance_ + "-other", GetParam()});
+      io_, ProcessManagerOptions{instance_ + "-other", GetParam(), kExecHelper});
   auto bystander = other->Spawn(Spec({"sleep", "600"}), {});
   ASSERT_TRUE(bystander.ok());
 
