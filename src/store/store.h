@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -99,6 +100,11 @@ class Store {
   virtual Status Ping() = 0;
 
   virtual Status Apply(const ChangeSet& changes) = 0;
+  // Group commit: applies each ChangeSet as Apply would, all inside one database transaction.
+  // Result i is what Apply(*changes[i]) would have answered: a failed ChangeSet (say a status
+  // CAS) leaves no trace and does not affect the others. If the transaction itself cannot
+  // begin or commit, every result is that error and nothing is written.
+  virtual std::vector<Status> ApplyAll(std::span<const ChangeSet* const> changes) = 0;
 
   virtual Result<core::Job> GetJob(const std::string& workspace_id, const std::string& id) = 0;
   virtual Result<Page<core::Job>> ListJobs(const std::string& workspace_id,

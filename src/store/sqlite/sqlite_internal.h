@@ -58,6 +58,7 @@ class SqliteStore final : public Store {
 
   Status Ping() override;
   Status Apply(const ChangeSet& changes) override;
+  std::vector<Status> ApplyAll(std::span<const ChangeSet* const> changes) override;
 
   Result<core::Job> GetJob(const std::string& workspace_id, const std::string& id) override;
   Result<Page<core::Job>> ListJobs(const std::string& workspace_id, const JobQuery& query) override;
@@ -121,6 +122,9 @@ class SqliteStore final : public Store {
   };
 
   // sqlite_store.cc: statements and transactions.
+
+  // The rows of one ChangeSet, inside an open transaction (Apply, ApplyAll).
+  Status ApplyRows(const ChangeSet& changes);
 
   // The cached statement for `sql`, prepared on first use.
   Result<sqlite3_stmt*> Prepare(std::string_view sql);

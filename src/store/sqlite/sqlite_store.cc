@@ -20,6 +20,9 @@ namespace {
 constexpr std::string_view kBegin = "BEGIN IMMEDIATE";
 constexpr std::string_view kCommit = "COMMIT";
 constexpr std::string_view kRollback = "ROLLBACK";
+constexpr std::string_view kSavepoint = "SAVEPOINT apply_one";
+constexpr std::string_view kRollbackToSavepoint = "ROLLBACK TO apply_one";
+constexpr std::string_view kReleaseSavepoint = "RELEASE apply_one";
 constexpr std::string_view kPing = "SELECT 1";
 constexpr std::string_view kInsertEvent =
     "INSERT INTO events (workspace_id, kind, subject_id, data_json, created_at) "
@@ -96,10 +99,7 @@ Status SqliteStore::Ping() {
   });
 }
 
-Status SqliteStore::Apply(const ChangeSet& changes) {
-  std::lock_guard lock(mu_);
-  Transaction txn(*this);
-  if (Status st = txn.Begin(); !st) return st;
+Status SqliteStore::ApplyRows(const ChangeSet& changes) {
   for (const core::Job& job : changes.new_jobs) {
     if (Status st = InsertJob(job); !st) return st;
   }
@@ -115,7 +115,43 @@ Status SqliteStore::Apply(const ChangeSet& changes) {
   for (const core::Event& e : changes.events) {
     if (Status st = InsertEvent(e); !st) return st;
   }
+  return OkStatus();
+}
+
+Status SqliteStore::Apply(const ChangeSet& changes) {
+  std::lock_guard lock(mu_);
+  Transaction txn(*this);
+  if (Status st = txn.Begin(); !st) return st;
+  if (Status st = ApplyRows(changes); !st) return st;
   return txn.Commit();
+}
+
+std::vector<Status> SqliteStore::ApplyAll(std::span<const ChangeSet* const> changes) {
+  std::lock_guard lock(mu_);
+  std::vector<Status> results(changes.size());
+  Transaction txn(*this);
+  Status begun = txn.Begin();
+  for (size_t i = 0; begun && i < changes.size(); ++i) {
+    // Each ChangeSet in its own savepoint: a failure rolls back that one alone.
+    if (Status st = Run(kSavepoint, "savepoint"); !st) {
+      begun = st;
+      break;
+    }
+    results[i] = ApplyRows(*changes[i]);
+    if (!results[i]) {
+      if (Status st = Run(kRollbackToSavepoint, "rollback to savepoint"); !st) {
+        begun = st;
+        break;
+      }
+    }
+    if (Status st = Run(kReleaseSavepoint, "release savepoint"); !st) {
+      begun = st;
+      break;
+    }
+  }
+  if (begun) begun = txn.Commit();
+  if (!begun) std::fill(results.begin(), results.end(), begun);
+  return results;
 }
 
 Status SqliteStore::InsertEvent(const core::Event& e) {

@@ -651,6 +651,36 @@ TEST_P(StoreConformanceTest, WorkerCasFailureReportsCurrentState) {
   EXPECT_EQ(st.error().code, ErrorCode::kNotFound);
 }
 
+TEST_P(StoreConformanceTest, ApplyAllCommitsEachChangeSetOnItsOwn) {
+  // Group commit: three ChangeSets in one transaction; the middle one fails its CAS after
+  // writing a row of its own, and only that one leaves no trace.
+  Worker a = MakeWorker("ws1", "j_1", WorkerState::kRunning);
+  Worker b = MakeWorker("ws1", "j_1", WorkerState::kRunning);
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {a, b}, {}, {}, {}}));
+  const Worker fresh = MakeWorker("ws1", "j_2");
+  WorkerUpdate stale = Move(b, WorkerState::kPaused, "PAUSE", kT0 + 1);
+  stale.expected_status = WorkerState::kIdle;  // out of date: fails
+  const ChangeSet first{{}, {}, {Move(a, WorkerState::kPaused, "PAUSE", kT0 + 1)}, {}, {}};
+  const ChangeSet second{{}, {fresh}, {stale}, {}, {}};
+  const Job job = MakeJob("ws1");
+  const ChangeSet third{{job}, {}, {}, {}, {}};
+  const std::vector<const ChangeSet*> all = {&first, &second, &third};
+  std::vector<Status> results = store_->ApplyAll(all);
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_TRUE(results[0].ok());
+  ASSERT_FALSE(results[1].ok());
+  EXPECT_EQ(results[1].error().code, ErrorCode::kInvalidStateTransition);
+  EXPECT_EQ(DetailString(results[1].error(), "current_state"), "RUNNING");
+  EXPECT_TRUE(results[2].ok());
+  EXPECT_EQ(store_->GetWorker("ws1", a.id)->status, WorkerState::kPaused);
+  EXPECT_EQ(store_->GetWorker("ws1", b.id)->status, WorkerState::kRunning);
+  EXPECT_EQ(store_->GetWorker("ws1", fresh.id).error().code, ErrorCode::kNotFound);  // rolled back
+  EXPECT_TRUE(store_->GetJob("ws1", job.id).ok());
+  EXPECT_EQ(store_->ListTransitions(a.id)->size(), 2u);  // creation + pause
+  EXPECT_EQ(store_->ListTransitions(fresh.id)->size(), 0u);
+  EXPECT_TRUE(store_->ApplyAll({}).empty());
+}
+
 TEST_P(StoreConformanceTest, JobUpdateWritesMutableColumnsWithCas) {
   Job job = MakeJob("ws1", JobState::kPending);
   ASSERT_OK(store_->Apply(ChangeSet{{job}, {}, {}, {}, {}}));
