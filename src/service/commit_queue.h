@@ -1,0 +1,57 @@
+// CommitQueue: group commit in front of the store's single writer. Commit(cs) queues the
+// ChangeSet; while one batch is being written on the BlockingPool, the ChangeSets that arrive
+// wait and are then written together, in one transaction (Store::ApplyAll, a savepoint each).
+// Each caller gets exactly what Store::Apply would have answered for its own ChangeSet.
+// Under a burst (many submits, exits) this turns N commits into a few; alone, a commit costs
+// what it did. Loop thread only; the ChangeSet must outlive the co_await (it is not copied).
+#pragma once
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstdint>
+#include <vector>
+
+#include "common/result.h"
+#include "service/blocking_pool.h"
+#include "store/store.h"
+
+namespace overseer::service {
+
+class CommitQueue {
+ public:
+  CommitQueue(boost::asio::io_context& io, BlockingPool& pool, store::Store& store)
+      : io_(io), pool_(pool), store_(store) {}
+
+  boost::asio::awaitable<Status> Commit(const store::ChangeSet& cs) {
+    return boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(Status)>(
+        [this, &cs](auto handler) {
+          queue_.push_back(Pending{&cs, Handler(std::move(handler))});
+          if (!writing_) WriteBatch();
+        },
+        boost::asio::use_awaitable);
+  }
+
+  // Transactions written so far, and the ChangeSets in them (for tests and metrics).
+  int64_t batches() const { return batches_; }
+  int64_t committed() const { return committed_; }
+
+ private:
+  using Handler = boost::asio::any_completion_handler<void(Status)>;
+  struct Pending {
+    const store::ChangeSet* cs;
+    Handler done;
+  };
+  void WriteBatch();
+
+  boost::asio::io_context& io_;
+  BlockingPool& pool_;
+  store::Store& store_;
+  std::vector<Pending> queue_;
+  bool writing_ = false;
+  int64_t batches_ = 0;
+  int64_t committed_ = 0;
+};
+
+}  // namespace overseer::service
