@@ -1,0 +1,68 @@
+// Internal to src/service: helpers shared by the .cc files of Supervisor (see supervisor.h
+// for its contract). The class is split by concern:
+//   supervisor.cc            construction, transitions (plan, commit, fail), job follow-up
+//   supervisor_spawn.cc      spawning attempts, timeouts, killing a process tree
+//   supervisor_events.cc     process events: exit, timeout, retry due, stop/continue
+//   supervisor_jobs.cc       CreateJob, GetJob, ListJobs
+//   supervisor_workers.cc    worker reads and commands, logs, metrics, ping
+//   supervisor_lifecycle.cc  Recover at start, Shutdown
+// Loop thread only, like Supervisor.
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "common/time.h"
+#include "core/types.h"
+
+namespace overseer::service::internal {
+
+// Runs `start(done)` and resumes once `done` has been called (possibly synchronously).
+inline boost::asio::awaitable<void> AwaitCallback(
+    const std::function<void(std::function<void()>)>& start) {
+  namespace asio = boost::asio;
+  auto ex = co_await asio::this_coro::executor;
+  auto timer = std::make_shared<asio::steady_timer>(ex, asio::steady_timer::time_point::max());
+  auto fired = std::make_shared<bool>(false);
+  start([timer, fired] {
+    *fired = true;
+    timer->cancel();
+  });
+  if (!*fired) {
+    (void)co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+// Logs the exception a co_spawn'ed coroutine ended with, if any, as "`what` failed: ...".
+inline void LogFailure(std::exception_ptr e, const char* what) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    spdlog::error("{} failed: {}", what, ex.what());
+  }
+}
+
+// An event row of workspace `ws` about `subject`, with `data` serialized as its JSON.
+inline core::Event MakeEvent(const std::string& ws, std::string kind, const std::string& subject,
+                             boost::json::object data, TimeMs now) {
+  core::Event e;
+  e.workspace_id = ws;
+  e.kind = std::move(kind);
+  e.subject_id = subject;
+  e.data_json = boost::json::serialize(data);
+  e.created_at = now;
+  return e;
+}
+
+}  // namespace overseer::service::internal

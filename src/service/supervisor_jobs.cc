@@ -1,0 +1,148 @@
+// Supervisor: job creation and job reads.
+#include "common/ids.h"
+#include "service/supervisor.h"
+#include "service/supervisor_internal.h"
+
+namespace overseer::service {
+namespace asio = boost::asio;
+using core::JobState;
+using core::WorkerState;
+using internal::MakeEvent;
+
+asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec spec) {
+  if (shutting_down_) co_return MakeError(ErrorCode::kUnavailable, "the daemon is shutting down");
+  std::string parent_id = spec.parent_job_id;
+  if (parent_id.empty() && !caller.job_id.empty()) parent_id = caller.job_id;
+  int depth = 0;
+  if (!parent_id.empty()) {
+    Result<core::Job> parent = co_await RunBlocking(pool_, [this, &caller, &parent_id] {
+      return store_.GetJob(caller.workspace_id, parent_id);
+    });
+    if (!parent) {
+      if (parent.error().code != ErrorCode::kNotFound) co_return parent.error();
+      Error e = MakeError(ErrorCode::kInvalidRequest, "parent_job_id: no such job");
+      e.With("field", "parent_job_id");
+      co_return e;
+    }
+    if (!caller.job_id.empty() && parent_id != caller.job_id) {
+      // A worker token may create jobs only under its own subtree: walk up from the parent.
+      std::string cur = parent->parent_job_id;
+      bool inside = false;
+      for (int hops = 0; !cur.empty() && hops <= options_.max_depth + 1; ++hops) {
+        if (cur == caller.job_id) {
+          inside = true;
+          break;
+        }
+        Result<core::Job> up = co_await RunBlocking(
+            pool_, [this, &caller, &cur] { return store_.GetJob(caller.workspace_id, cur); });
+        if (!up) break;
+        cur = up->parent_job_id;
+      }
+      if (!inside) {
+        Error e = MakeError(ErrorCode::kInsufficientScope,
+                            "a worker token may create jobs only under its own job");
+        e.With("field", "parent_job_id");
+        co_return e;
+      }
+    }
+    depth = parent->depth + 1;
+  }
+  if (spec.depth && *spec.depth != depth) {
+    Error e = MakeError(ErrorCode::kInvalidRequest,
+                        "depth must equal the parent's depth + 1 (" + std::to_string(depth) + ")");
+    e.With("field", "depth").With("expected", depth);
+    co_return e;
+  }
+  if (depth > options_.max_depth) {
+    Error e = MakeError(ErrorCode::kMaxDepthExceeded, "job would be deeper than max_depth");
+    e.With("depth", depth).With("max_depth", options_.max_depth);
+    co_return e;
+  }
+
+  const TimeMs now = clock_.NowMs();
+  auto job = std::make_shared<LiveJob>();
+  core::Job& j = job->rec;
+  j.id = NewId("j_");
+  j.workspace_id = caller.workspace_id;
+  j.name = spec.name;
+  j.status = JobState::kPending;
+  j.status_reason = "ACCEPTED";
+  j.depth = depth;
+  j.parent_job_id = parent_id;
+  j.worker_count = spec.worker_count;
+  j.timeout_seconds = spec.timeout_seconds;
+  j.retry = spec.retry;
+  j.task_json = spec.task_json;
+  j.metadata_json = spec.metadata_json.empty() ? "{}" : spec.metadata_json;
+  j.created_at = now;
+  j.updated_at = now;
+
+  store::ChangeSet cs;
+  cs.new_jobs.push_back(j);
+  for (int i = 0; i < spec.worker_count; ++i) {
+    auto w = std::make_shared<LiveWorker>();
+    w->job = job;
+    core::Worker& r = w->rec;
+    r.id = NewId("w_");
+    r.workspace_id = j.workspace_id;
+    r.job_id = j.id;
+    r.status = WorkerState::kIdle;
+    r.status_reason = "CREATED";
+    r.metadata_json = j.metadata_json;
+    r.log_path = LogPath(r.id);
+    r.created_at = now;
+    r.updated_at = now;
+    cs.new_workers.push_back(r);
+    w->history_complete = true;
+    w->history.push_back(
+        core::Transition{"", std::string(core::WorkerStateName(r.status)), r.status_reason, now});
+    job->workers.push_back(std::move(w));
+  }
+  cs.events.push_back(MakeEvent(j.workspace_id, "job.state", j.id,
+                                {{"from", "SUBMITTED"}, {"to", "PENDING"}, {"reason", "ACCEPTED"}},
+                                now));
+  // One commit for the job, its workers and their start (spawned first: a crash before the
+  // commit leaves processes that the next start ends as leftovers, and no record behind).
+  std::vector<ScopedLock> locks;
+  locks.reserve(job->workers.size());
+  for (const WorkerPtr& w : job->workers) locks.push_back(co_await ScopedLock::Acquire(w->mu));
+  Status st = co_await SpawnNewJob(job, cs);
+  locks.clear();
+  if (!st) {
+    for (const WorkerPtr& w : job->workers) w->job.reset();  // never published: drop
+    job->workers.clear();
+    co_return st.error();
+  }
+  core::Job out = job->rec;
+  Forget(job);
+  co_return out;
+}
+
+asio::awaitable<Result<JobView>> Supervisor::GetJob(Caller caller, std::string id) {
+  co_return co_await RunBlocking(pool_, [&]() -> Result<JobView> {
+    Result<core::Job> j = store_.GetJob(caller.workspace_id, id);
+    if (!j) return j.error();
+    JobView view;
+    view.job = std::move(*j);
+    store::WorkerQuery wq;
+    wq.job_id = id;
+    wq.limit = 1000;
+    Result<store::Page<core::Worker>> ws = store_.ListWorkers(caller.workspace_id, wq);
+    if (!ws) return ws.error();
+    view.workers = std::move(ws->items);
+    store::JobQuery jq;
+    jq.parent_job_id = id;
+    jq.limit = 1000;
+    Result<store::Page<core::Job>> kids = store_.ListJobs(caller.workspace_id, jq);
+    if (!kids) return kids.error();
+    for (const core::Job& k : kids->items) view.children.push_back(k.id);
+    return view;
+  });
+}
+
+asio::awaitable<Result<store::Page<core::Job>>> Supervisor::ListJobs(Caller caller,
+                                                                     store::JobQuery query) {
+  co_return co_await RunBlocking(pool_,
+                                 [&] { return store_.ListJobs(caller.workspace_id, query); });
+}
+}  // namespace overseer::service

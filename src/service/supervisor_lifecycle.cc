@@ -1,0 +1,155 @@
+// Supervisor: recovery at start and shutdown.
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "service/supervisor.h"
+#include "service/supervisor_internal.h"
+
+namespace overseer::service {
+namespace asio = boost::asio;
+using core::JobState;
+using core::WorkerEvent;
+using core::WorkerState;
+using internal::AwaitCallback;
+using internal::LogFailure;
+
+asio::awaitable<Status> Supervisor::Recover() {
+  co_await AwaitCallback([this](std::function<void()> done) {
+    procs_.KillLeftovers([done = std::move(done)](int killed) {
+      if (killed > 0) spdlog::warn("recovery: ended {} leftover processes", killed);
+      done();
+    });
+  });
+  Result<std::vector<core::Job>> jobs = co_await RunBlocking(pool_, [this] {
+    return store_.ListJobsInStates({JobState::kSubmitted, JobState::kPending, JobState::kRunning});
+  });
+  if (!jobs) co_return jobs.error();
+  Result<std::vector<core::Worker>> workers = co_await RunBlocking(pool_, [this] {
+    return store_.ListWorkersInStates(
+        {WorkerState::kIdle, WorkerState::kRunning, WorkerState::kPaused, WorkerState::kRetrying});
+  });
+  if (!workers) co_return workers.error();
+
+  for (core::Job& j : *jobs) {
+    auto job = std::make_shared<LiveJob>();
+    job->rec = std::move(j);
+    jobs_[job->rec.id] = job;
+  }
+  // Load every worker of each active job, so the job can follow all of them.
+  for (auto& [id, job] : jobs_) {
+    store::WorkerQuery q;
+    q.job_id = id;
+    q.limit = 1000;
+    const std::string ws = job->rec.workspace_id;
+    Result<store::Page<core::Worker>> page =
+        co_await RunBlocking(pool_, [&] { return store_.ListWorkers(ws, q); });
+    if (!page) co_return page.error();
+    for (core::Worker& r : page->items) {
+      auto w = std::make_shared<LiveWorker>();
+      w->rec = std::move(r);
+      w->job = job;
+      job->workers.push_back(w);
+      workers_[w->rec.id] = w;
+    }
+  }
+  // Active workers whose job is already terminal (or missing).
+  for (core::Worker& r : *workers) {
+    if (workers_.count(r.id) != 0) continue;
+    auto w = std::make_shared<LiveWorker>();
+    Result<core::Job> j =
+        co_await RunBlocking(pool_, [this, &r] { return store_.GetJob(r.workspace_id, r.job_id); });
+    if (j) {
+      auto job = std::make_shared<LiveJob>();
+      job->rec = std::move(*j);
+      job->workers.push_back(w);
+      w->job = job;
+    }
+    w->rec = std::move(r);
+    workers_[w->rec.id] = w;
+  }
+
+  int failed = 0;
+  std::vector<WorkerPtr> all;
+  for (auto& [id, w] : workers_) all.push_back(w);
+  for (const WorkerPtr& w : all) {
+    auto lock = co_await ScopedLock::Acquire(w->mu);
+    Status s;
+    switch (w->rec.status) {
+      case WorkerState::kRunning:
+      case WorkerState::kPaused:
+        ++failed;
+        s = co_await Fail(w, "SUPERVISOR_RESTART", std::nullopt);
+        break;
+      case WorkerState::kRetrying:
+      case WorkerState::kIdle:
+        if (w->job && !core::IsTerminalJobState(w->job->rec.status)) {
+          s = co_await Spawn(w);
+        } else {
+          s = co_await Transition(w, WorkerEvent::kTerminate, "JOB_ENDED", nullptr);
+        }
+        break;
+      default:
+        break;
+    }
+    if (!s) spdlog::error("recovery: worker {}: {}", w->rec.id, s.error().message);
+  }
+  // Jobs whose workers all ended while the daemon was down.
+  std::vector<std::shared_ptr<LiveJob>> job_list;
+  for (auto& [id, job] : jobs_) job_list.push_back(job);
+  for (const auto& job : job_list) {
+    std::vector<WorkerState> states;
+    for (const WorkerPtr& w : job->workers) states.push_back(w->rec.status);
+    std::optional<JobState> js = core::JobStatusFromWorkers(job->rec.status, states);
+    if (!js && job->rec.status == JobState::kSubmitted) js = JobState::kPending;
+    if (js && core::IsLegalJobTransition(job->rec.status, *js)) {
+      auto lock = co_await ScopedLock::Acquire(job->mu);
+      core::Job updated = job->rec;
+      updated.status = *js;
+      updated.status_reason = "RECOVERED";
+      updated.updated_at = clock_.NowMs();
+      if (core::IsTerminalJobState(*js)) updated.completed_at = updated.updated_at;
+      store::ChangeSet cs;
+      cs.job_updates.push_back(store::JobUpdate{updated, job->rec.status});
+      Status s = co_await RunBlocking(pool_, [this, &cs] { return store_.Apply(cs); });
+      if (s) job->rec = std::move(updated);
+    }
+    Forget(job);
+  }
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    if (!it->second->job) {
+      it = workers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (failed > 0) spdlog::warn("recovery: {} workers were running when the daemon stopped", failed);
+  co_return OkStatus();
+}
+
+asio::awaitable<void> Supervisor::Shutdown(std::chrono::milliseconds grace) {
+  shutting_down_ = true;
+  std::vector<WorkerPtr> all;
+  for (auto& [id, w] : workers_) all.push_back(w);
+  auto remaining = std::make_shared<size_t>(0);
+  auto ex = co_await asio::this_coro::executor;
+  auto timer = std::make_shared<asio::steady_timer>(ex, asio::steady_timer::time_point::max());
+  for (const WorkerPtr& w : all) {
+    const WorkerState s = w->rec.status;
+    if (s == WorkerState::kCompleted || s == WorkerState::kFailed ||
+        s == WorkerState::kTerminated) {
+      continue;
+    }
+    ++*remaining;
+    asio::co_spawn(io_, TerminateLocked(w, grace, "SUPERVISOR_SHUTDOWN"),
+                   [remaining, timer](std::exception_ptr e, Status) {
+                     LogFailure(e, "shutdown terminate");
+                     if (--*remaining == 0) timer->cancel();
+                   });
+  }
+  if (*remaining > 0) (void)co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+}
+}  // namespace overseer::service

@@ -1,0 +1,208 @@
+// Supervisor: spawning attempts of workers, their timeouts, and ending process trees.
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/json.hpp>
+
+#include "service/supervisor.h"
+#include "service/supervisor_internal.h"
+
+namespace overseer::service {
+namespace asio = boost::asio;
+namespace json = boost::json;
+using core::WorkerEvent;
+using core::WorkerState;
+using internal::AwaitCallback;
+using internal::LogFailure;
+
+proc::SpawnSpec Supervisor::BuildSpawnSpec(const LiveWorker& w) const {
+  proc::SpawnSpec spec;
+  spec.unit_name = w.rec.id;
+  spec.log_path = LogPath(w.rec.id);
+  spec.log_max_bytes = options_.log_max_bytes;
+  spec.env = options_.base_env;
+  boost::system::error_code ec;
+  json::value task = json::parse(w.job ? w.job->rec.task_json : std::string("{}"), ec);
+  if (!ec && task.is_object()) {
+    const json::object& t = task.as_object();
+    if (const json::value* cmd = t.if_contains("command"); cmd && cmd->is_array()) {
+      for (const json::value& a : cmd->as_array()) {
+        if (a.is_string()) spec.argv.emplace_back(a.as_string());
+      }
+    }
+    if (const json::value* cwd = t.if_contains("cwd"); cwd && cwd->is_string()) {
+      spec.cwd = std::string(cwd->as_string());
+    }
+    if (const json::value* env = t.if_contains("env"); env && env->is_object()) {
+      for (const auto& kv : env->as_object()) {
+        if (kv.value().is_string()) {
+          spec.env.push_back(std::string(kv.key()) + "=" + std::string(kv.value().as_string()));
+        }
+      }
+    }
+  }
+  if (w.job) {
+    spec.env.push_back("OVERSEER_URL=" + options_.daemon_url);
+    spec.env.push_back("OVERSEER_JOB_ID=" + w.job->rec.id);
+    spec.env.push_back("OVERSEER_WORKER_ID=" + w.rec.id);
+    spec.env.push_back("OVERSEER_DEPTH=" + std::to_string(w.job->rec.depth));
+    if (minter_) {
+      std::string token = minter_(w.rec.workspace_id, w.job->rec.id, w.job->rec.depth);
+      if (!token.empty()) spec.env.push_back("OVERSEER_TOKEN=" + token);
+    }
+  }
+  return spec;
+}
+
+Result<std::shared_ptr<proc::Process>> Supervisor::StartProcess(const WorkerPtr& w, int attempt) {
+  proc::SpawnSpec spec = BuildSpawnSpec(*w);
+  w->exit.reset();
+  w->terminating = false;
+  std::weak_ptr<LiveWorker> weak = w;
+  proc::ProcessCallbacks callbacks;
+  callbacks.on_exit = [this, weak, attempt](proc::ExitStatus st) {
+    WorkerPtr wp = weak.lock();
+    if (!wp) return;
+    if (wp->rec.attempt == attempt || wp->rec.attempt == attempt - 1) wp->exit = st;
+    ++counters_.workers_exited;
+    asio::co_spawn(io_, OnExit(wp, attempt), [](std::exception_ptr e) { LogFailure(e, "exit"); });
+  };
+  callbacks.on_stopped = [this, weak] {
+    if (WorkerPtr wp = weak.lock()) {
+      asio::co_spawn(io_, OnStopOrContinue(wp, true),
+                     [](std::exception_ptr e) { LogFailure(e, "stop"); });
+    }
+  };
+  callbacks.on_continued = [this, weak] {
+    if (WorkerPtr wp = weak.lock()) {
+      asio::co_spawn(io_, OnStopOrContinue(wp, false),
+                     [](std::exception_ptr e) { LogFailure(e, "continue"); });
+    }
+  };
+  if (spec.argv.empty()) return MakeError(ErrorCode::kInvalidRequest, "empty command");
+  Result<std::shared_ptr<proc::Process>> p = procs_.Spawn(spec, std::move(callbacks));
+  if (!p) {
+    ++counters_.spawn_failures;
+    spdlog::warn("worker {}: spawn failed: {}", w->rec.id, p.error().message);
+    return p;
+  }
+  ++counters_.workers_spawned;
+  return p;
+}
+
+void Supervisor::RecordSpawn(core::Worker& r, const proc::Process& p, int attempt, TimeMs now) {
+  r.attempt = attempt;
+  r.pid = p.pid();
+  r.pgid = p.pgid();
+  r.cgroup_path = p.cgroup_path();
+  r.started_at = now;
+  r.ended_at = 0;
+  r.exit_code.reset();
+  r.exit_signal.reset();
+}
+
+void Supervisor::ArmTimeout(const WorkerPtr& w, int attempt) {
+  const int64_t timeout_s = w->job ? w->job->rec.timeout_seconds : 0;
+  if (timeout_s <= 0) return;
+  w->timeout_timer = std::make_unique<asio::steady_timer>(io_, std::chrono::seconds(timeout_s));
+  w->timeout_timer->async_wait([this, w, attempt](boost::system::error_code ec) {
+    if (ec) return;
+    asio::co_spawn(io_, OnTimeout(w, attempt),
+                   [](std::exception_ptr e) { LogFailure(e, "timeout"); });
+  });
+}
+
+asio::awaitable<Status> Supervisor::RecordSpawnFailure(const WorkerPtr& w, WorkerEvent event,
+                                                       int attempt) {
+  // The record shows an attempt that ran and failed at once: RUNNING then FAILED.
+  const TimeMs now = clock_.NowMs();
+  Status st = co_await Transition(w, event, "SPAWNED", [&](core::Worker& r) {
+    r.attempt = attempt;
+    r.started_at = now;
+    r.ended_at = 0;
+    r.pid = 0;
+    r.exit_code.reset();
+    r.exit_signal.reset();
+  });
+  if (!st) co_return st;
+  co_return co_await Fail(w, "SPAWN_FAILED", std::nullopt);
+}
+
+asio::awaitable<Status> Supervisor::Spawn(const WorkerPtr& w) {
+  const bool respawn = w->rec.status == WorkerState::kRetrying;
+  const WorkerEvent event = respawn ? WorkerEvent::kRespawned : WorkerEvent::kSpawned;
+  Result<WorkerState> legal = core::NextWorkerState(w->rec.status, event);
+  if (!legal) co_return legal.error();
+  const int attempt = w->rec.attempt + 1;
+  Result<std::shared_ptr<proc::Process>> p = StartProcess(w, attempt);
+  const TimeMs now = clock_.NowMs();
+  if (!p) co_return co_await RecordSpawnFailure(w, event, attempt);
+  w->process = *p;
+  Status st = co_await Transition(w, event, respawn ? "RESPAWNED" : "SPAWNED",
+                                  [&](core::Worker& r) { RecordSpawn(r, **p, attempt, now); });
+  if (!st) {
+    // The record could not say RUNNING: do not leave an unrecorded process behind.
+    spdlog::error("worker {}: could not record spawn: {}", w->rec.id, st.error().message);
+    co_await KillTree(w, std::chrono::milliseconds(0));
+    co_return st;
+  }
+  ArmTimeout(w, attempt);
+  co_return OkStatus();
+}
+
+asio::awaitable<Status> Supervisor::SpawnNewJob(const std::shared_ptr<LiveJob>& job,
+                                                store::ChangeSet& cs) {
+  auto job_lock = co_await ScopedLock::Acquire(job->mu);
+  const TimeMs now = clock_.NowMs();
+  std::vector<WorkerPtr> started;
+  std::vector<WorkerPtr> not_started;
+  Status st;
+  for (const WorkerPtr& w : job->workers) {
+    Result<std::shared_ptr<proc::Process>> p = StartProcess(w, 1);
+    if (!p) {
+      not_started.push_back(w);
+      continue;
+    }
+    w->process = *p;
+    started.push_back(w);
+    Result<Planned> plan = PlanTransition(
+        *w, WorkerEvent::kSpawned, "SPAWNED", [&](core::Worker& r) { RecordSpawn(r, **p, 1, now); },
+        now, cs);
+    if (!plan) {
+      st = plan.error();
+      break;
+    }
+    // Memory runs ahead of the commit here so that the next worker's plan sees this one
+    // RUNNING; nobody else sees these objects before they are published below.
+    CommitPlanned(*w, std::move(*plan));
+  }
+  if (st) st = co_await RunBlocking(pool_, [this, &cs] { return store_.Apply(cs); });
+  if (!st) {
+    for (const WorkerPtr& w : started) {
+      co_await KillTree(w, std::chrono::milliseconds(0));
+      w->process.reset();
+    }
+    co_return st;
+  }
+  ++counters_.jobs_submitted;
+  jobs_[job->rec.id] = job;
+  for (const WorkerPtr& w : job->workers) workers_[w->rec.id] = w;
+  for (const WorkerPtr& w : started) ArmTimeout(w, 1);
+  job_lock.Release();
+  // Workers whose process could not start: recorded as an attempt that failed at once.
+  for (const WorkerPtr& w : not_started) {
+    Status s = co_await RecordSpawnFailure(w, WorkerEvent::kSpawned, 1);
+    if (!s) spdlog::error("worker {}: {}", w->rec.id, s.error().message);
+  }
+  if (core::IsTerminalJobState(job->rec.status)) AfterJobChange(job);
+  co_return OkStatus();
+}
+
+asio::awaitable<void> Supervisor::KillTree(const WorkerPtr& w, std::chrono::milliseconds grace) {
+  if (!w->process) co_return;
+  w->terminating = true;
+  std::shared_ptr<proc::Process> p = w->process;
+  co_await AwaitCallback(
+      [&](std::function<void()> done) { procs_.Terminate(p, grace, std::move(done)); });
+}
+}  // namespace overseer::service

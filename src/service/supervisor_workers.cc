@@ -1,0 +1,198 @@
+// Supervisor: worker reads and commands (pause, resume, terminate), logs, metrics, ping.
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+
+#include "service/supervisor.h"
+#include "service/supervisor_internal.h"
+
+namespace overseer::service {
+namespace asio = boost::asio;
+using core::WorkerEvent;
+using core::WorkerState;
+using internal::LogFailure;
+
+Supervisor::WorkerPtr Supervisor::FindLive(const Caller& caller, const std::string& id) const {
+  auto it = workers_.find(id);
+  if (it == workers_.end() || it->second->rec.workspace_id != caller.workspace_id) return nullptr;
+  return it->second;
+}
+
+asio::awaitable<Error> Supervisor::NotLiveError(const Caller& caller, std::string id,
+                                                WorkerEvent requested) {
+  Result<core::Worker> w = co_await RunBlocking(
+      pool_, [this, &caller, &id] { return store_.GetWorker(caller.workspace_id, id); });
+  if (!w) co_return w.error();
+  Result<WorkerState> next = core::NextWorkerState(w->status, requested);
+  if (next) {
+    co_return MakeError(ErrorCode::kUnavailable, "worker is not supervised by this daemon");
+  }
+  Error e = next.error();
+  e.With("worker_id", id);
+  co_return e;
+}
+
+asio::awaitable<Result<WorkerView>> Supervisor::GetWorker(Caller caller, std::string id) {
+  // Hot path without a database round trip: a live worker from memory, a finished one from
+  // the cache of records that can no longer change.
+  if (WorkerPtr live = FindLive(caller, id); live && live->history_complete) {
+    WorkerView view{live->rec, live->history, {}};
+    if (live->process) view.usage = procs_.ReadUsage(*live->process);
+    co_return view;
+  }
+  if (std::shared_ptr<const WorkerView> cached = finished_views_.Find(caller.workspace_id, id)) {
+    co_return *cached;
+  }
+  Result<WorkerView> view = co_await RunBlocking(pool_, [&]() -> Result<WorkerView> {
+    Result<core::Worker> w = store_.GetWorker(caller.workspace_id, id);
+    if (!w) return w.error();
+    Result<std::vector<core::Transition>> t = store_.ListTransitions(id);
+    if (!t) return t.error();
+    return WorkerView{std::move(*w), std::move(*t), {}};
+  });
+  if (!view) co_return view;
+  if (WorkerPtr live = FindLive(caller, id)) {
+    if (live->process) view->usage = procs_.ReadUsage(*live->process);
+  } else if (core::IsTerminalWorkerState(view->worker.status) ||
+             view->worker.status == WorkerState::kFailed) {
+    // Not supervised (a FAILED worker with a retry left is RETRYING, and live): final.
+    finished_views_.Put(*view);
+  }
+  co_return view;
+}
+
+asio::awaitable<Result<store::Page<core::Worker>>> Supervisor::ListWorkers(
+    Caller caller, store::WorkerQuery query) {
+  co_return co_await RunBlocking(pool_,
+                                 [&] { return store_.ListWorkers(caller.workspace_id, query); });
+}
+
+asio::awaitable<Result<core::Worker>> Supervisor::Pause(Caller caller, std::string id) {
+  WorkerPtr w = FindLive(caller, id);
+  if (!w) co_return co_await NotLiveError(caller, id, WorkerEvent::kPause);
+  auto lock = co_await ScopedLock::Acquire(w->mu);
+  Result<WorkerState> next = core::NextWorkerState(w->rec.status, WorkerEvent::kPause);
+  if (!next || !w->process) {
+    Error e = next ? core::NextWorkerState(WorkerState::kIdle, WorkerEvent::kPause).error()
+                   : next.error();
+    e.With("worker_id", id);
+    co_return e;
+  }
+  Status sig = procs_.Pause(*w->process);
+  if (!sig) co_return sig.error();
+  Status s = co_await Transition(w, WorkerEvent::kPause, "PAUSE_REQUESTED", nullptr);
+  if (!s) co_return s.error();
+  co_return w->rec;
+}
+
+asio::awaitable<Result<core::Worker>> Supervisor::Resume(Caller caller, std::string id) {
+  WorkerPtr w = FindLive(caller, id);
+  if (!w) co_return co_await NotLiveError(caller, id, WorkerEvent::kResume);
+  auto lock = co_await ScopedLock::Acquire(w->mu);
+  Result<WorkerState> next = core::NextWorkerState(w->rec.status, WorkerEvent::kResume);
+  if (!next) {
+    Error e = next.error();
+    e.With("worker_id", id);
+    co_return e;
+  }
+  if (w->process) {
+    Status sig = procs_.Resume(*w->process);
+    if (!sig) co_return sig.error();
+  }
+  Status s = co_await Transition(w, WorkerEvent::kResume, "RESUME_REQUESTED", nullptr);
+  if (!s) co_return s.error();
+  co_return w->rec;
+}
+
+asio::awaitable<Status> Supervisor::TerminateLocked(WorkerPtr w, std::chrono::milliseconds grace,
+                                                    std::string reason) {
+  auto lock = co_await ScopedLock::Acquire(w->mu);
+  Result<WorkerState> next = core::NextWorkerState(w->rec.status, WorkerEvent::kTerminate);
+  if (!next) {
+    Error e = next.error();
+    e.With("worker_id", w->rec.id);
+    co_return e;
+  }
+  if (w->retry_timer) w->retry_timer->cancel();
+  if (w->timeout_timer) w->timeout_timer->cancel();
+  co_await KillTree(w, grace);
+  w->process.reset();
+  const TimeMs now = clock_.NowMs();
+  const std::optional<proc::ExitStatus> exit = w->exit;
+  Status s = co_await Transition(w, WorkerEvent::kTerminate, reason, [&](core::Worker& r) {
+    if (r.started_at != 0) r.ended_at = now;
+    if (exit) {
+      if (exit->term_signal == 0) {
+        r.exit_code = exit->exit_code;
+      } else {
+        r.exit_signal = exit->term_signal;
+      }
+    }
+  });
+  w->terminating = false;
+  lock.Release();
+  if (w->job) Forget(w->job);
+  co_return s;
+}
+
+asio::awaitable<Result<core::Worker>> Supervisor::Terminate(Caller caller, std::string id,
+                                                            std::chrono::milliseconds grace,
+                                                            bool wait) {
+  WorkerPtr w = FindLive(caller, id);
+  if (!w) co_return co_await NotLiveError(caller, id, WorkerEvent::kTerminate);
+  if (!wait) {
+    Result<WorkerState> next = core::NextWorkerState(w->rec.status, WorkerEvent::kTerminate);
+    if (!next || w->terminating) {
+      Error e = next ? MakeError(ErrorCode::kInvalidStateTransition, "already terminating")
+                     : next.error();
+      e.With("worker_id", id);
+      co_return e;
+    }
+    core::Worker now = w->rec;
+    asio::co_spawn(io_, TerminateLocked(w, grace, "TERMINATE_REQUESTED"),
+                   [](std::exception_ptr e, Status) { LogFailure(e, "terminate"); });
+    co_return now;
+  }
+  Status s = co_await TerminateLocked(w, grace, "TERMINATE_REQUESTED");
+  if (!s) co_return s.error();
+  co_return w->rec;
+}
+
+asio::awaitable<Result<std::string>> Supervisor::Logs(Caller caller, std::string id, int tail) {
+  co_return co_await RunBlocking(pool_, [&]() -> Result<std::string> {
+    Result<core::Worker> w = store_.GetWorker(caller.workspace_id, id);
+    if (!w) return w.error();
+    Result<std::string> text = proc::ProcessManager::TailLog(
+        w->log_path.empty() ? LogPath(id) : w->log_path, tail, 4 << 20);
+    if (!text && text.error().code == ErrorCode::kNotFound) return std::string();  // no output yet
+    return text;
+  });
+}
+
+asio::awaitable<Result<Metrics>> Supervisor::GetMetrics(Caller caller) {
+  Result<std::vector<std::pair<WorkerState, int64_t>>> counts =
+      co_await RunBlocking(pool_, [&] { return store_.CountWorkersByStatus(caller.workspace_id); });
+  if (!counts) co_return counts.error();
+  Metrics m = counters_;
+  m.workers_by_status = std::move(*counts);
+  m.uptime_seconds = (clock_.NowMs() - started_at_) / 1000;
+  std::vector<std::pair<int, int64_t>> by_depth;
+  for (const auto& [id, w] : workers_) {
+    if (w->rec.workspace_id != caller.workspace_id || !w->job) continue;
+    if (w->rec.status != WorkerState::kRunning && w->rec.status != WorkerState::kPaused) continue;
+    const int d = w->job->rec.depth;
+    auto it = std::find_if(by_depth.begin(), by_depth.end(), [d](auto& p) { return p.first == d; });
+    if (it == by_depth.end()) {
+      by_depth.emplace_back(d, 1);
+    } else {
+      ++it->second;
+    }
+  }
+  std::sort(by_depth.begin(), by_depth.end());
+  m.live_workers_by_depth = std::move(by_depth);
+  co_return m;
+}
+
+asio::awaitable<Status> Supervisor::Ping() {
+  co_return co_await RunBlocking(pool_, [this] { return store_.Ping(); });
+}
+}  // namespace overseer::service
