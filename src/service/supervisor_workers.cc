@@ -71,10 +71,20 @@ asio::awaitable<Result<core::Worker>> Supervisor::Pause(Caller caller, std::stri
   if (!w) co_return co_await NotLiveError(caller, id, WorkerEvent::kPause);
   auto lock = co_await ScopedLock::Acquire(w->mu);
   Result<WorkerState> next = core::NextWorkerState(w->rec.status, WorkerEvent::kPause);
-  if (!next || !w->process) {
-    Error e = next ? core::NextWorkerState(WorkerState::kIdle, WorkerEvent::kPause).error()
-                   : next.error();
+  if (!next) {
+    Error e = next.error();
     e.With("worker_id", id);
+    co_return e;
+  }
+  if (!w->process) {
+    // Legal for the state machine, but there is no process to stop (yet, or any more): the
+    // same 409 as an illegal transition, with the worker's real current state.
+    const std::string current(core::WorkerStateName(w->rec.status));
+    const std::string requested(core::WorkerStateName(core::RequestedState(WorkerEvent::kPause)));
+    Error e =
+        MakeError(ErrorCode::kInvalidStateTransition,
+                  "cannot go from " + current + " to " + requested + ": the worker has no process");
+    e.With("current_state", current).With("requested_state", requested).With("worker_id", id);
     co_return e;
   }
   Status sig = procs_.Pause(*w->process);
