@@ -40,6 +40,7 @@ Supervisor::Supervisor(asio::io_context& io, BlockingPool& pool, store::Store& s
       minter_(std::move(minter)),
       clock_(clock),
       started_at_(clock.NowMs()),
+      commits_(io, pool, store),
       finished_views_(kFinishedViewCacheEntries) {}
 
 Supervisor::~Supervisor() {
@@ -144,7 +145,7 @@ asio::awaitable<Status> Supervisor::Transition(const WorkerPtr& w, WorkerEvent e
   store::ChangeSet cs;
   Result<Planned> plan = PlanTransition(*w, event, reason, mutate, clock_.NowMs(), cs);
   if (!plan) co_return plan.error();
-  Status st = co_await RunBlocking(pool_, [this, &cs] { return store_.Apply(cs); });
+  Status st = co_await commits_.Commit(cs);
   if (!st) co_return st;
   if (CommitPlanned(*w, std::move(*plan))) {
     job_lock.Release();
@@ -197,7 +198,7 @@ asio::awaitable<Status> Supervisor::Fail(const WorkerPtr& w, std::string reason,
                                  {"attempt", r.attempt},
                                  {"retry_in_ms", delay}},
                                 now));
-  Status st = co_await RunBlocking(pool_, [this, &cs] { return store_.Apply(cs); });
+  Status st = co_await commits_.Commit(cs);
   if (!st) co_return st;
   if (w->history_complete) {
     for (const store::WorkerUpdate& u : cs.worker_updates) w->history.push_back(u.transition);

@@ -26,6 +26,7 @@
 #include "proc/process_manager.h"
 #include "service/async_mutex.h"
 #include "service/blocking_pool.h"
+#include "service/commit_queue.h"
 #include "service/worker_view_cache.h"
 #include "store/store.h"
 
@@ -219,6 +220,7 @@ class Supervisor {
   const Clock& clock_;
   TimeMs started_at_;
 
+  CommitQueue commits_;  // every status change goes through it (group commit)
   std::unordered_map<std::string, WorkerPtr> workers_;
   WorkerViewCache finished_views_;  // GET of workers that can no longer change
   std::unordered_map<std::string, std::shared_ptr<LiveJob>> jobs_;

@@ -114,7 +114,7 @@ asio::awaitable<Status> Supervisor::Recover() {
       if (core::IsTerminalJobState(*js)) updated.completed_at = updated.updated_at;
       store::ChangeSet cs;
       cs.job_updates.push_back(store::JobUpdate{updated, job->rec.status});
-      Status s = co_await RunBlocking(pool_, [this, &cs] { return store_.Apply(cs); });
+      Status s = co_await commits_.Commit(cs);
       if (s) job->rec = std::move(updated);
     }
     Forget(job);

@@ -176,7 +176,7 @@ asio::awaitable<Status> Supervisor::SpawnNewJob(const std::shared_ptr<LiveJob>& 
     // RUNNING; nobody else sees these objects before they are published below.
     CommitPlanned(*w, std::move(*plan));
   }
-  if (st) st = co_await RunBlocking(pool_, [this, &cs] { return store_.Apply(cs); });
+  if (st) st = co_await commits_.Commit(cs);
   if (!st) {
     for (const WorkerPtr& w : started) {
       co_await KillTree(w, std::chrono::milliseconds(0));
