@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 #include <string>
 
 #include "api/error_mapping.h"
@@ -38,6 +40,22 @@ bool Replayable(unsigned status) {
   return status < 400 || status == 404 || status == 409 || status == 422;
 }
 
+// The "id" of a stored 201 body (a created resource), if it is a well-formed id; else "".
+std::string CreatedId(const std::string& body) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(body, ec);
+  if (ec || !v.is_object()) return {};
+  const boost::json::value* id = v.as_object().if_contains("id");
+  if (id == nullptr || !id->is_string()) return {};
+  std::string out(id->as_string());
+  const bool plain =
+      !out.empty() && out.size() <= 64 && std::all_of(out.begin(), out.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '_' || c == '-';
+      });
+  return plain ? out : std::string();
+}
+
 }  // namespace
 
 Result<auth::Principal> Authenticate(const ApiContext& ctx, const http::Request& req,
@@ -60,8 +78,8 @@ Result<auth::Principal> Authenticate(const ApiContext& ctx, const http::Request&
     return MakeError(ErrorCode::kUnauthenticated, "this worker token's job has ended");
   }
   if (!p->HasScope(scope)) {
-    Error e = MakeError(ErrorCode::kInsufficientScope,
-                        "the token lacks the scope " + std::string(scope));
+    Error e =
+        MakeError(ErrorCode::kInsufficientScope, "the token lacks the scope " + std::string(scope));
     e.With("required_scope", std::string(scope));
     return e;
   }
@@ -94,11 +112,18 @@ http::Handler Protect(ApiContext& ctx, std::string_view scope_view, ProtectedHan
         r.status = static_cast<unsigned>(rec->status);
         r.body = rec->body;
         r.headers.emplace_back("Idempotent-Replayed", "true");
+        // A replayed 201 names the created resource again, as the first answer did.
+        if (r.status == 201) {
+          if (std::string id = CreatedId(r.body); !id.empty()) {
+            r.headers.emplace_back("Location", req.path + "/" + id);
+          }
+        }
         co_return r;
       }
       case store::IdempotencyOutcome::kInProgress: {
-        Error e = MakeError(ErrorCode::kRequestInProgress,
-                            "a request with this Idempotency-Key is still in progress; retry later");
+        Error e =
+            MakeError(ErrorCode::kRequestInProgress,
+                      "a request with this Idempotency-Key is still in progress; retry later");
         co_return ErrorResponse(e, req.request_id);
       }
       case store::IdempotencyOutcome::kMismatch: {
@@ -111,7 +136,8 @@ http::Handler Protect(ApiContext& ctx, std::string_view scope_view, ProtectedHan
     }
     http::Response r = co_await handler(req, *p);
     if (Replayable(r.status)) {
-      (void)co_await ctx.idempotency.Finish(p->workspace_id, key, static_cast<int>(r.status), r.body);
+      (void)co_await ctx.idempotency.Finish(p->workspace_id, key, static_cast<int>(r.status),
+                                            r.body);
     } else {
       (void)co_await ctx.idempotency.Drop(p->workspace_id, key);
     }

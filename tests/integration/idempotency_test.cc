@@ -24,6 +24,8 @@ TEST_F(IdempotencyTest, SameKeyAndBodyReplaysTheFirstResponseAndCreatesOneJob) {
   ASSERT_EQ(second.status, 201u) << Describe(second);
   EXPECT_EQ(second.Header("Idempotent-Replayed"), "true");
   EXPECT_EQ(second.Str({"id"}), first.Str({"id"}));
+  EXPECT_EQ(second.Header("Location"), first.Header("Location"));  // the same job, named again
+  EXPECT_EQ(second.Header("Location"), "/api/jobs/" + first.Str({"id"}));
   EXPECT_EQ(second.body, first.body);
   EXPECT_EQ(JobCount(api()), 1u);
   // Without a key, the same body creates another job.
