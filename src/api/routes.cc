@@ -33,7 +33,8 @@ Result<std::string> PathId(const Request& req, std::string_view prefix) {
   std::string_view id = req.Param("id");
   if (!IsWellFormedId(id, prefix)) {
     // A malformed id names nothing: answer as for a missing one.
-    Error e = MakeError(ErrorCode::kNotFound, "no such " + std::string(prefix == "w_" ? "worker" : "job"));
+    Error e = MakeError(ErrorCode::kNotFound,
+                        "no such " + std::string(prefix == "w_" ? "worker" : "job"));
     e.With("id", std::string(id.substr(0, 64)));
     return e;
   }
@@ -53,8 +54,9 @@ Awaitable ListWorkers(ApiContext& ctx, Request& req, const auth::Principal& p) {
   if (auto st = req.Query("status")) {
     auto parsed = core::ParseWorkerState(*st);
     if (!parsed) {
-      Error e = MakeError(ErrorCode::kInvalidRequest,
-                          "status: must be one of IDLE, RUNNING, PAUSED, COMPLETED, FAILED, RETRYING, TERMINATED");
+      Error e = MakeError(
+          ErrorCode::kInvalidRequest,
+          "status: must be one of IDLE, RUNNING, PAUSED, COMPLETED, FAILED, RETRYING, TERMINATED");
       e.With("field", "status");
       co_return ErrorResponse(e, req.request_id);
     }
@@ -78,19 +80,33 @@ Awaitable ListWorkers(ApiContext& ctx, Request& req, const auth::Principal& p) {
   json::array items;
   items.reserve(page->items.size());
   for (const core::Worker& w : page->items) items.push_back(WorkerToJson(w));
-  co_return Json(200, json::object{{"workers", std::move(items)},
-                                   {"next_cursor", page->next_after_id.empty()
-                                                       ? json::value(nullptr)
-                                                       : json::value(EncodeCursor(page->next_after_id))}});
+  co_return Json(
+      200, json::object{{"workers", std::move(items)},
+                        {"next_cursor", page->next_after_id.empty()
+                                            ? json::value(nullptr)
+                                            : json::value(EncodeCursor(page->next_after_id))}});
 }
 
 Awaitable GetWorker(ApiContext& ctx, Request& req, const auth::Principal& p) {
   if (Status s = CheckQueryNames(req, {}); !s) co_return ErrorResponse(s.error(), req.request_id);
   Result<std::string> id = PathId(req, "w_");
   if (!id) co_return ErrorResponse(id.error(), req.request_id);
+  if (ctx.rendered_workers != nullptr) {
+    const RenderedWorker* hit = ctx.rendered_workers->Find(*id);
+    if (hit != nullptr && hit->workspace_id == p.workspace_id) {
+      Response r;
+      r.status = 200;
+      r.body = hit->body;
+      co_return r;
+    }
+  }
   Result<service::WorkerView> v = co_await ctx.supervisor.GetWorker(CallerOf(p), *id);
   if (!v) co_return ErrorResponse(v.error(), req.request_id);
-  co_return Json(200, WorkerViewToJson(*v));
+  Response r = Json(200, WorkerViewToJson(*v));
+  if (v->final && ctx.rendered_workers != nullptr) {
+    ctx.rendered_workers->Put(*id, RenderedWorker{v->worker.workspace_id, r.body});
+  }
+  co_return r;
 }
 
 enum class Action { kPause, kResume };
@@ -121,7 +137,8 @@ Awaitable TerminateWorker(ApiContext& ctx, Request& req, const auth::Principal& 
 }
 
 Awaitable WorkerLogs(ApiContext& ctx, Request& req, const auth::Principal& p) {
-  if (Status s = CheckQueryNames(req, {"tail"}); !s) co_return ErrorResponse(s.error(), req.request_id);
+  if (Status s = CheckQueryNames(req, {"tail"}); !s)
+    co_return ErrorResponse(s.error(), req.request_id);
   Result<int> tail = QueryInt(req, "tail", Limits::kTailDefault, 1, Limits::kTailMax);
   if (!tail) co_return ErrorResponse(tail.error(), req.request_id);
   Result<std::string> id = PathId(req, "w_");
@@ -139,10 +156,10 @@ Awaitable Metrics(ApiContext& ctx, Request& req, const auth::Principal& p) {
   Result<service::Metrics> m = co_await ctx.supervisor.GetMetrics(CallerOf(p));
   if (!m) co_return ErrorResponse(m.error(), req.request_id);
   json::object by_status;
-  for (core::WorkerState s : {core::WorkerState::kIdle, core::WorkerState::kRunning,
-                              core::WorkerState::kPaused, core::WorkerState::kCompleted,
-                              core::WorkerState::kFailed, core::WorkerState::kRetrying,
-                              core::WorkerState::kTerminated}) {
+  for (core::WorkerState s :
+       {core::WorkerState::kIdle, core::WorkerState::kRunning, core::WorkerState::kPaused,
+        core::WorkerState::kCompleted, core::WorkerState::kFailed, core::WorkerState::kRetrying,
+        core::WorkerState::kTerminated}) {
     by_status[core::WorkerStateName(s)] = 0;
   }
   for (const auto& [s, n] : m->workers_by_status) by_status[core::WorkerStateName(s)] = n;
@@ -150,13 +167,14 @@ Awaitable Metrics(ApiContext& ctx, Request& req, const auth::Principal& p) {
   for (const auto& [d, n] : m->live_workers_by_depth) {
     depth.push_back(json::object{{"depth", d}, {"live_workers", n}});
   }
-  co_return Json(200, json::object{{"workers_by_status", std::move(by_status)},
-                                   {"depth_usage", std::move(depth)},
-                                   {"uptime_seconds", m->uptime_seconds},
-                                   {"counters", json::object{{"jobs_submitted", m->jobs_submitted},
-                                                             {"workers_spawned", m->workers_spawned},
-                                                             {"workers_exited", m->workers_exited},
-                                                             {"spawn_failures", m->spawn_failures}}}});
+  co_return Json(200,
+                 json::object{{"workers_by_status", std::move(by_status)},
+                              {"depth_usage", std::move(depth)},
+                              {"uptime_seconds", m->uptime_seconds},
+                              {"counters", json::object{{"jobs_submitted", m->jobs_submitted},
+                                                        {"workers_spawned", m->workers_spawned},
+                                                        {"workers_exited", m->workers_exited},
+                                                        {"spawn_failures", m->spawn_failures}}}});
 }
 
 // ---- Jobs ---------------------------------------------------------------------------------
@@ -172,7 +190,8 @@ Awaitable CreateJob(ApiContext& ctx, Request& req, const auth::Principal& p) {
 }
 
 Awaitable ListJobs(ApiContext& ctx, Request& req, const auth::Principal& p) {
-  if (Status s = CheckQueryNames(req, {"status", "parent_job_id", "depth", "limit", "cursor"}); !s) {
+  if (Status s = CheckQueryNames(req, {"status", "parent_job_id", "depth", "limit", "cursor"});
+      !s) {
     co_return ErrorResponse(s.error(), req.request_id);
   }
   store::JobQuery q;
@@ -182,8 +201,9 @@ Awaitable ListJobs(ApiContext& ctx, Request& req, const auth::Principal& p) {
   if (auto st = req.Query("status")) {
     auto parsed = core::ParseJobState(*st);
     if (!parsed) {
-      Error e = MakeError(ErrorCode::kInvalidRequest,
-                          "status: must be one of SUBMITTED, PENDING, RUNNING, COMPLETED, FAILED, CANCELED");
+      Error e = MakeError(
+          ErrorCode::kInvalidRequest,
+          "status: must be one of SUBMITTED, PENDING, RUNNING, COMPLETED, FAILED, CANCELED");
       e.With("field", "status");
       co_return ErrorResponse(e, req.request_id);
     }
@@ -213,10 +233,11 @@ Awaitable ListJobs(ApiContext& ctx, Request& req, const auth::Principal& p) {
   json::array items;
   items.reserve(page->items.size());
   for (const core::Job& j : page->items) items.push_back(JobToJson(j));
-  co_return Json(200, json::object{{"jobs", std::move(items)},
-                                   {"next_cursor", page->next_after_id.empty()
-                                                       ? json::value(nullptr)
-                                                       : json::value(EncodeCursor(page->next_after_id))}});
+  co_return Json(
+      200, json::object{{"jobs", std::move(items)},
+                        {"next_cursor", page->next_after_id.empty()
+                                            ? json::value(nullptr)
+                                            : json::value(EncodeCursor(page->next_after_id))}});
 }
 
 Awaitable GetJob(ApiContext& ctx, Request& req, const auth::Principal& p) {
@@ -266,7 +287,8 @@ void RegisterRoutes(http::Router& router, ApiContext& ctx) {
              }));
   router.Add("POST", "/api/supervisor/workers/{id}/terminate",
              Protect(ctx, kSupervisorWrite, bind(TerminateWorker)));
-  router.Add("GET", "/api/supervisor/workers/{id}/logs", Protect(ctx, kSupervisorRead, bind(WorkerLogs)));
+  router.Add("GET", "/api/supervisor/workers/{id}/logs",
+             Protect(ctx, kSupervisorRead, bind(WorkerLogs)));
   router.Add("GET", "/api/supervisor/metrics", Protect(ctx, kSupervisorRead, bind(Metrics)));
 
   router.Add("POST", "/api/jobs", Protect(ctx, kJobsWrite, bind(CreateJob)));

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "auth/jwt.h"
+#include "common/lru_map.h"
 #include "common/time.h"
 #include "http/server.h"
 #include "service/idempotency.h"
@@ -11,11 +12,20 @@
 
 namespace overseer::api {
 
+// The JSON body of GET worker for views that can no longer change (WorkerView::final), by
+// worker id, with the workspace that may see it.
+struct RenderedWorker {
+  std::string workspace_id;
+  std::string body;
+};
+using RenderedWorkers = LruMap<RenderedWorker>;
+
 struct ApiContext {
   service::Supervisor& supervisor;
   service::IdempotencyKeys& idempotency;
   const auth::JwtVerifier& verifier;
   const Clock& clock;
+  RenderedWorkers* rendered_workers = nullptr;  // optional: skips re-rendering final workers
 };
 
 void RegisterRoutes(http::Router& router, ApiContext& ctx);

@@ -44,6 +44,9 @@ std::vector<std::string> InheritedEnvironment() {
 }
 
 // A short stable name for the state directory: cgroup and env-marker names of this daemon.
+// GET bodies of finished workers kept rendered (about 1-2 KB each).
+constexpr size_t kRenderedWorkerBodies = 4096;
+
 // overseer-exec installed beside this binary (the build puts both in one directory).
 std::string ExecHelperPath() {
   std::error_code ec;
@@ -156,7 +159,8 @@ int Serve(const Config& config) {
   };
   service::Supervisor supervisor(io, pool, **store, procs, sopts, minter, clock);
   service::IdempotencyKeys idempotency(pool, **store, clock);
-  api::ApiContext ctx{supervisor, idempotency, **verifier, clock};
+  api::RenderedWorkers rendered_workers(kRenderedWorkerBodies);
+  api::ApiContext ctx{supervisor, idempotency, **verifier, clock, &rendered_workers};
 
   http::Router router;
   api::RegisterRoutes(router, ctx);

@@ -55,6 +55,7 @@ asio::awaitable<Result<WorkerView>> Supervisor::GetWorker(Caller caller, std::st
   } else if (core::IsTerminalWorkerState(view->worker.status) ||
              view->worker.status == WorkerState::kFailed) {
     // Not supervised (a FAILED worker with a retry left is RETRYING, and live): final.
+    view->final = true;
     finished_views_.Put(*view);
   }
   co_return view;

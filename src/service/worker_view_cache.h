@@ -6,12 +6,11 @@
 #pragma once
 
 #include <cstddef>
-#include <list>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "common/lru_map.h"
 #include "core/types.h"
 #include "proc/process_manager.h"
 
@@ -20,28 +19,22 @@ namespace overseer::service {
 struct WorkerView {
   core::Worker worker;
   std::vector<core::Transition> transitions;
-  proc::Usage usage;  // zeros when no process is alive
+  proc::Usage usage;   // zeros when no process is alive
+  bool final = false;  // the record can no longer change (terminal, not supervised)
 };
 
 class WorkerViewCache {
  public:
-  explicit WorkerViewCache(size_t capacity) : capacity_(capacity) {}
+  explicit WorkerViewCache(size_t capacity) : entries_(capacity) {}
 
   // The cached view of `id` if it belongs to `workspace_id` (another workspace's: nullptr).
   std::shared_ptr<const WorkerView> Find(const std::string& workspace_id, const std::string& id);
   // Keeps `view` (the least recently used entry goes when full).
   void Put(WorkerView view);
-  size_t size() const { return map_.size(); }
+  size_t size() const { return entries_.size(); }
 
  private:
-  using Order = std::list<std::string>;  // most recently used first
-  struct Entry {
-    std::shared_ptr<const WorkerView> view;
-    Order::iterator pos;
-  };
-  size_t capacity_;
-  Order order_;
-  std::unordered_map<std::string, Entry> map_;
+  LruMap<std::shared_ptr<const WorkerView>> entries_;
 };
 
 }  // namespace overseer::service

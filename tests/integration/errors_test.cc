@@ -175,6 +175,23 @@ TEST_F(ErrorsTest, MissingScopeIs403NamingIt) {
             200u);
 }
 
+TEST_F(ErrorsTest, AFinishedWorkerServedFromMemoryStaysInItsWorkspace) {
+  // A finished worker's GET is answered from the daemon's caches after the first read: the
+  // same answer each time, and still a 404 for another workspace.
+  const std::string wid = StartWorker({"true"});
+  ASSERT_FALSE(wid.empty());
+  Reply done = WaitWorker(api(), wid, "COMPLETED");
+  ASSERT_EQ(done.Str({"status"}), "COMPLETED") << Describe(done);
+  Reply first = api().Get("/api/supervisor/workers/" + wid);
+  Reply second = api().Get("/api/supervisor/workers/" + wid);
+  ASSERT_EQ(first.status, 200u);
+  EXPECT_EQ(second.body, first.body);
+  EXPECT_EQ(first.At({"transitions"}).as_array().size(), 3u);  // created, spawned, exited
+  Api other(d().url(), d().Token(ws() + "-other"));
+  EXPECT_TRUE(IsError(other.Get("/api/supervisor/workers/" + wid), 404, "NOT_FOUND"));
+  EXPECT_EQ(api().Get("/api/supervisor/workers/" + wid).body, first.body);
+}
+
 TEST_F(ErrorsTest, UnknownAndForeignIdsAreIndistinguishable404s) {
   std::string job_id;
   const std::string wid = StartWorker({"sleep", "60"}, &job_id);
