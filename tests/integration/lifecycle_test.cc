@@ -267,8 +267,14 @@ TEST_F(LifecycleTest, WorkerDetailHasTransitionsOldestFirstAndLiveUsage) {
   const json::value& usage = w.At({"usage"});
   ASSERT_TRUE(usage.is_object()) << w.body;
   EXPECT_TRUE(usage.at("cpu_seconds").is_number());
-  EXPECT_GT(w.Int({"usage", "rss_bytes"}), 0) << w.body;
   EXPECT_GE(w.Int({"usage", "processes"}), 1) << w.body;
+  // Paused right after its start, the process may not have run an instruction yet (its RSS
+  // reads 0); once resumed it execs `sleep`, and the live figure follows.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (w.Int({"usage", "rss_bytes"}) <= 0 && std::chrono::steady_clock::now() < deadline) {
+    w = api().Get("/api/supervisor/workers/" + wid);
+  }
+  EXPECT_GT(w.Int({"usage", "rss_bytes"}), 0) << w.body;
   ASSERT_EQ(Terminate(wid).status, 200u);
 }
 
