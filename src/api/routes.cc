@@ -167,14 +167,17 @@ Awaitable Metrics(ApiContext& ctx, Request& req, const auth::Principal& p) {
   for (const auto& [d, n] : m->live_workers_by_depth) {
     depth.push_back(json::object{{"depth", d}, {"live_workers", n}});
   }
-  co_return Json(200,
-                 json::object{{"workers_by_status", std::move(by_status)},
-                              {"depth_usage", std::move(depth)},
-                              {"uptime_seconds", m->uptime_seconds},
-                              {"counters", json::object{{"jobs_submitted", m->jobs_submitted},
-                                                        {"workers_spawned", m->workers_spawned},
-                                                        {"workers_exited", m->workers_exited},
-                                                        {"spawn_failures", m->spawn_failures}}}});
+  co_return Json(
+      200,
+      json::object{{"workers_by_status", std::move(by_status)},
+                   {"depth_usage", std::move(depth)},
+                   {"uptime_seconds", m->uptime_seconds},
+                   {"counters", json::object{{"jobs_submitted", m->jobs_submitted},
+                                             {"workers_spawned", m->workers_spawned},
+                                             {"workers_exited", m->workers_exited},
+                                             {"spawn_failures", m->spawn_failures},
+                                             {"commits", m->commits},
+                                             {"commit_transactions", m->commit_transactions}}}});
 }
 
 // ---- Jobs ---------------------------------------------------------------------------------

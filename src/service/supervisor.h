@@ -80,6 +80,8 @@ struct Metrics {
   int64_t workers_spawned = 0;
   int64_t workers_exited = 0;
   int64_t spawn_failures = 0;
+  int64_t commits = 0;              // status changes written (ChangeSets)
+  int64_t commit_transactions = 0;  // database transactions that wrote them (group commit)
 };
 
 class Supervisor {

@@ -184,6 +184,8 @@ asio::awaitable<Result<Metrics>> Supervisor::GetMetrics(Caller caller) {
       co_await RunBlocking(pool_, [&] { return store_.CountWorkersByStatus(caller.workspace_id); });
   if (!counts) co_return counts.error();
   Metrics m = counters_;
+  m.commits = commits_.committed();
+  m.commit_transactions = commits_.batches();
   m.workers_by_status = std::move(*counts);
   m.uptime_seconds = (clock_.NowMs() - started_at_) / 1000;
   std::vector<std::pair<int, int64_t>> by_depth;

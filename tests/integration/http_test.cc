@@ -47,6 +47,10 @@ TEST_F(HttpTest, MetricsCountWorkersOfTheCallersWorkspace) {
   EXPECT_EQ(m.Int({"workers_by_status", "COMPLETED"}), 1) << m.body;
   EXPECT_EQ(m.Int({"workers_by_status", "RUNNING"}), 0) << m.body;
   EXPECT_GE(m.Int({"uptime_seconds"}), 0);
+  // One job that ran to completion: its submit (one commit) and its exit were written.
+  EXPECT_GE(m.Int({"counters", "commits"}), 2) << m.body;
+  EXPECT_GE(m.Int({"counters", "commit_transactions"}), 1) << m.body;
+  EXPECT_LE(m.Int({"counters", "commit_transactions"}), m.Int({"counters", "commits"})) << m.body;
   Api other(d().url(), d().Token(ws() + "-x"));
   Reply theirs = other.Get("/api/supervisor/metrics");
   ASSERT_EQ(theirs.status, 200u);
