@@ -39,8 +39,9 @@ int main(int argc, char** argv) {
   int i = 1;
   if (i + 1 < argc && std::strcmp(argv[i], "--cgroup-procs") == 0) {
     if (!JoinCgroup(argv[i + 1])) {
-      Say("cannot join cgroup ", argv[i + 1], ": ");
-      std::perror("overseer: cgroup.procs");
+      const int err = errno;
+      std::fprintf(stderr, "overseer: cannot join cgroup through %s: %s\n", argv[i + 1],
+                   std::strerror(err));
       return kSetupFailed;
     }
     i += 2;

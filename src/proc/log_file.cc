@@ -64,13 +64,9 @@ Result<std::string> ReadTail(const std::string& path, int64_t want, bool& missin
 }  // namespace
 
 Result<std::unique_ptr<LogFile>> LogFile::Open(const std::string& path, int64_t max_bytes) {
-  int fd = OpenAppend(path);
-  if (fd < 0) {
-    return MakeError(ErrorCode::kInternal, Errno("cannot open log file " + path, errno));
-  }
-  struct stat st {};
-  int64_t size = fstat(fd, &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
-  return std::unique_ptr<LogFile>(new LogFile(path, std::max<int64_t>(1, max_bytes), fd, size));
+  std::unique_ptr<LogFile> log(new LogFile(path, std::max<int64_t>(1, max_bytes), -1, 0));
+  if (Status s = log->OpenNow(); !s) return s.error();
+  return log;
 }
 
 Result<std::unique_ptr<LogFile>> LogFile::OpenLazily(const std::string& path, int64_t max_bytes) {

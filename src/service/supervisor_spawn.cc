@@ -194,7 +194,7 @@ asio::awaitable<Status> Supervisor::SpawnNewJob(const std::shared_ptr<LiveJob>& 
     Status s = co_await RecordSpawnFailure(w, WorkerEvent::kSpawned, 1);
     if (!s) spdlog::error("worker {}: {}", w->rec.id, s.error().message);
   }
-  if (core::IsTerminalJobState(job->rec.status)) AfterJobChange(job);
+  // (A job those failures end was handed to AfterJobChange by their Transition.)
   co_return OkStatus();
 }
 
