@@ -20,8 +20,9 @@ ctest --test-dir "$BUILD" --output-on-failure -j 2 --timeout 600
 echo "test: [2/6] OpenAPI lint (spectral)"
 bash tests/contract/lint.sh
 
-echo "test: [3/6] contract: every response the integration tests saw vs api/openapi.yaml"
+echo "test: [3/6] contract: every response the integration tests and the smoke run saw vs api/openapi.yaml"
 node tests/contract/validate.mjs --quiet "$CAPTURE"
+bash tests/contract/smoke_capture.sh "$BIN"
 
 echo "test: [4/6] Postman collection (newman) against a live daemon"
 bash tests/postman/run.sh "$BIN"

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <unordered_map>
 
 #include "common/ids.h"
 
@@ -55,13 +56,15 @@ Result<int64_t> GetInt(const json::value& v, const std::string& field, int64_t m
     n = v.as_int64();
   } else if (v.is_uint64()) {
     n = v.as_uint64() > static_cast<uint64_t>(max) ? max + 1 : static_cast<int64_t>(v.as_uint64());
-  } else if (v.is_double() && v.as_double() == static_cast<double>(static_cast<int64_t>(v.as_double()))) {
+  } else if (v.is_double() &&
+             v.as_double() == static_cast<double>(static_cast<int64_t>(v.as_double()))) {
     n = static_cast<int64_t>(v.as_double());
   } else {
     return Invalid(field, "must be an integer");
   }
   if (n < min || n > max) {
-    Error e = Invalid(field, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    Error e =
+        Invalid(field, "must be between " + std::to_string(min) + " and " + std::to_string(max));
     e.With("min", min).With("max", max);
     return e;
   }
@@ -129,7 +132,8 @@ Status ParseTask(const json::value& v, service::JobSpec& spec) {
     return Invalid("task.runtime", "is required: \"command\"");
   }
   if (runtime->as_string() == "claude") {
-    return Invalid("task.runtime", "\"claude\" is not supported by this version yet; use \"command\"");
+    return Invalid("task.runtime",
+                   "\"claude\" is not supported by this version yet; use \"command\"");
   }
   if (runtime->as_string() != "command") return Invalid("task.runtime", "must be \"command\"");
   json::object canonical{{"runtime", "command"}};
@@ -142,7 +146,8 @@ Status ParseTask(const json::value& v, service::JobSpec& spec) {
       const json::array& a = kv.value().as_array();
       if (a.empty()) return Invalid(field, "must hold at least the program name");
       if (a.size() > Limits::kArgvMax) {
-        Error e = Invalid(field, "has more than " + std::to_string(Limits::kArgvMax) + " arguments");
+        Error e =
+            Invalid(field, "has more than " + std::to_string(Limits::kArgvMax) + " arguments");
         e.With("limit", static_cast<int64_t>(Limits::kArgvMax));
         return e;
       }
@@ -183,7 +188,8 @@ Status ParseTask(const json::value& v, service::JobSpec& spec) {
       }
       for (const auto& e : env) {
         const std::string name(e.key());
-        if (!IsEnvKey(name)) return Invalid(field, "invalid variable name '" + name.substr(0, 64) + "'");
+        if (!IsEnvKey(name))
+          return Invalid(field, "invalid variable name '" + name.substr(0, 64) + "'");
         if (name.rfind("OVERSEER_", 0) == 0) {
           return Invalid(field, "variables named OVERSEER_* are set by overseer");
         }
@@ -205,8 +211,8 @@ Status ParseTask(const json::value& v, service::JobSpec& spec) {
 }
 
 constexpr std::string_view kReadOnlyJobFields[] = {
-    "id", "workspace_id", "status", "status_reason", "created_at", "updated_at",
-    "started_at", "completed_at", "result", "workers", "children"};
+    "id",         "workspace_id", "status", "status_reason", "created_at", "updated_at",
+    "started_at", "completed_at", "result", "workers",       "children"};
 
 }  // namespace
 
@@ -257,12 +263,14 @@ json::object JobToJson(const core::Job& j) {
   o["status"] = core::JobStateName(j.status);
   o["status_reason"] = j.status_reason;
   o["depth"] = j.depth;
-  o["parent_job_id"] = j.parent_job_id.empty() ? json::value(nullptr) : json::value(j.parent_job_id);
+  o["parent_job_id"] =
+      j.parent_job_id.empty() ? json::value(nullptr) : json::value(j.parent_job_id);
   json::array deps;
   for (const std::string& d : j.depends_on) deps.push_back(json::value(d));
   o["depends_on"] = std::move(deps);
   o["worker_count"] = j.worker_count;
-  o["timeout_seconds"] = j.timeout_seconds == 0 ? json::value(nullptr) : json::value(j.timeout_seconds);
+  o["timeout_seconds"] =
+      j.timeout_seconds == 0 ? json::value(nullptr) : json::value(j.timeout_seconds);
   o["retry"] = json::object{{"max_attempts", j.retry.max_attempts},
                             {"initial_backoff_ms", j.retry.initial_backoff_ms},
                             {"max_backoff_ms", j.retry.max_backoff_ms},
@@ -286,6 +294,30 @@ json::object JobViewToJson(const service::JobView& v) {
   for (const std::string& c : v.children) kids.push_back(json::value(c));
   o["children"] = std::move(kids);
   return o;
+}
+
+json::object JobTreeToJson(const service::JobTreeView& v) {
+  if (v.jobs.empty()) return json::object{};
+  // Rows come root first, then by depth: build the deepest nodes first, then move each into
+  // its parent's `children`.
+  std::unordered_map<std::string_view, size_t> index;
+  for (size_t i = 0; i < v.jobs.size(); ++i) index.emplace(v.jobs[i].id, i);
+  std::vector<json::array> children(v.jobs.size());
+  json::object root;
+  for (size_t i = v.jobs.size(); i-- > 0;) {
+    json::object node = JobToJson(v.jobs[i]);
+    // Ids sort within a depth, so siblings were pushed in descending order.
+    std::reverse(children[i].begin(), children[i].end());
+    node["children"] = std::move(children[i]);
+    if (i == 0) {
+      root = std::move(node);
+      continue;
+    }
+    auto parent = index.find(v.jobs[i].parent_job_id);
+    if (parent != index.end()) children[parent->second].push_back(std::move(node));
+  }
+  root["truncated"] = v.truncated;
+  return root;
 }
 
 Result<service::JobSpec> ParseJobSpec(std::string_view body) {
@@ -358,7 +390,8 @@ Result<service::JobSpec> ParseJobSpec(std::string_view body) {
   if (spec.name.empty()) {
     const std::string& prog = spec.command[0];
     const size_t slash = prog.rfind('/');
-    spec.name = (slash == std::string::npos ? prog : prog.substr(slash + 1)).substr(0, Limits::kNameMax);
+    spec.name =
+        (slash == std::string::npos ? prog : prog.substr(slash + 1)).substr(0, Limits::kNameMax);
     if (spec.name.empty() || !IsPrintable(spec.name)) spec.name = "job";
   }
   if (spec.metadata_json.empty()) spec.metadata_json = "{}";
@@ -390,7 +423,8 @@ Status ParseEmptyBody(std::string_view body) {
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return OkStatus();
   Result<json::object> obj = ParseObject(body);
   if (!obj) return obj.error();
-  if (!obj->empty()) return Invalid(std::string(obj->begin()->key()).substr(0, 64), "unknown field");
+  if (!obj->empty())
+    return Invalid(std::string(obj->begin()->key()).substr(0, 64), "unknown field");
   return OkStatus();
 }
 
@@ -413,7 +447,8 @@ Result<int> QueryInt(const http::Request& req, std::string_view name, int def, i
   }
   const long long n = std::stoll(std::string(*v));
   if (n < min || n > max) {
-    Error e = Invalid(field, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    Error e =
+        Invalid(field, "must be between " + std::to_string(min) + " and " + std::to_string(max));
     e.With("min", min).With("max", max);
     return e;
   }
@@ -430,7 +465,8 @@ std::string EncodeCursor(const std::string& last_id) {
   const auto* d = reinterpret_cast<const unsigned char*>(last_id.data());
   const size_t n = last_id.size();
   for (; i + 2 < n; i += 3) {
-    const unsigned v = (static_cast<unsigned>(d[i]) << 16) | (static_cast<unsigned>(d[i + 1]) << 8) | d[i + 2];
+    const unsigned v =
+        (static_cast<unsigned>(d[i]) << 16) | (static_cast<unsigned>(d[i + 1]) << 8) | d[i + 2];
     out += kB64[(v >> 18) & 63];
     out += kB64[(v >> 12) & 63];
     out += kB64[(v >> 6) & 63];
@@ -464,7 +500,8 @@ Result<std::string> DecodeCursor(std::string_view cursor, std::string_view id_pr
       out += static_cast<char>((acc >> bits) & 0xff);
     }
   }
-  if (!IsWellFormedId(out, id_prefix)) return Invalid("cursor", "is not a cursor this API returned");
+  if (!IsWellFormedId(out, id_prefix))
+    return Invalid("cursor", "is not a cursor this API returned");
   return out;
 }
 

@@ -33,6 +33,8 @@ struct Limits {
   static constexpr int kLimitDefault = 100;
   static constexpr int kGraceMax = 300;
   static constexpr int kGraceDefault = 5;
+  static constexpr int kWaitMax = 300;  // seconds a GET /api/jobs/{id}/wait may hold
+  static constexpr int kWaitDefault = 30;
   static constexpr size_t kIdempotencyKeyMax = 255;
 };
 
@@ -40,6 +42,9 @@ boost::json::object WorkerToJson(const core::Worker& w);
 boost::json::object WorkerViewToJson(const service::WorkerView& v);
 boost::json::object JobToJson(const core::Job& j);
 boost::json::object JobViewToJson(const service::JobView& v);
+// The root job with nested `children` (each a job with its own `children`), and
+// `truncated` on the root.
+boost::json::object JobTreeToJson(const service::JobTreeView& v);
 
 // Parses and checks a POST /api/jobs body.
 Result<service::JobSpec> ParseJobSpec(std::string_view body);

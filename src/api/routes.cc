@@ -252,6 +252,40 @@ Awaitable GetJob(ApiContext& ctx, Request& req, const auth::Principal& p) {
   co_return Json(200, JobViewToJson(*v));
 }
 
+Awaitable JobTree(ApiContext& ctx, Request& req, const auth::Principal& p) {
+  if (Status s = CheckQueryNames(req, {}); !s) co_return ErrorResponse(s.error(), req.request_id);
+  Result<std::string> id = PathId(req, "j_");
+  if (!id) co_return ErrorResponse(id.error(), req.request_id);
+  Result<service::JobTreeView> v = co_await ctx.supervisor.GetJobTree(CallerOf(p), *id);
+  if (!v) co_return ErrorResponse(v.error(), req.request_id);
+  co_return Json(200, JobTreeToJson(*v));
+}
+
+Awaitable WaitJob(ApiContext& ctx, Request& req, const auth::Principal& p) {
+  if (Status s = CheckQueryNames(req, {"timeout_seconds"}); !s) {
+    co_return ErrorResponse(s.error(), req.request_id);
+  }
+  Result<int> timeout = QueryInt(req, "timeout_seconds", Limits::kWaitDefault, 0, Limits::kWaitMax);
+  if (!timeout) co_return ErrorResponse(timeout.error(), req.request_id);
+  Result<std::string> id = PathId(req, "j_");
+  if (!id) co_return ErrorResponse(id.error(), req.request_id);
+  Result<core::Job> j =
+      co_await ctx.supervisor.WaitJob(CallerOf(p), *id, std::chrono::seconds(*timeout));
+  if (!j) co_return ErrorResponse(j.error(), req.request_id);
+  co_return Json(200, JobToJson(*j));
+}
+
+Awaitable CancelJob(ApiContext& ctx, Request& req, const auth::Principal& p) {
+  Result<TerminateOptions> opts = ParseTerminateOptions(req.body);
+  if (!opts) co_return ErrorResponse(opts.error(), req.request_id);
+  Result<std::string> id = PathId(req, "j_");
+  if (!id) co_return ErrorResponse(id.error(), req.request_id);
+  Result<core::Job> j = co_await ctx.supervisor.CancelJob(
+      CallerOf(p), *id, std::chrono::seconds(opts->grace_seconds), opts->wait);
+  if (!j) co_return ErrorResponse(j.error(), req.request_id);
+  co_return Json(opts->wait ? 200 : 202, JobToJson(*j));
+}
+
 // ---- System -------------------------------------------------------------------------------
 
 Awaitable Healthz(Request&) { co_return Json(200, json::object{{"status", "ok"}}); }
@@ -297,6 +331,9 @@ void RegisterRoutes(http::Router& router, ApiContext& ctx) {
   router.Add("POST", "/api/jobs", Protect(ctx, kJobsWrite, bind(CreateJob)));
   router.Add("GET", "/api/jobs", Protect(ctx, kJobsRead, bind(ListJobs)));
   router.Add("GET", "/api/jobs/{id}", Protect(ctx, kJobsRead, bind(GetJob)));
+  router.Add("GET", "/api/jobs/{id}/tree", Protect(ctx, kJobsRead, bind(JobTree)));
+  router.Add("GET", "/api/jobs/{id}/wait", Protect(ctx, kJobsRead, bind(WaitJob)));
+  router.Add("POST", "/api/jobs/{id}/cancel", Protect(ctx, kJobsWrite, bind(CancelJob)));
   RegisterDocRoutes(router);
 }
 

@@ -48,16 +48,26 @@ std::span<const JobRule> JobRules() { return kJobRules; }
 
 WorkerState RequestedState(WorkerEvent event) {
   switch (event) {
-    case E::kSpawned: return W::kRunning;
-    case E::kPause: return W::kPaused;
-    case E::kResume: return W::kRunning;
-    case E::kExitedOk: return W::kCompleted;
-    case E::kExitedBad: return W::kFailed;
-    case E::kRetry: return W::kRetrying;
-    case E::kRespawned: return W::kRunning;
-    case E::kTerminate: return W::kTerminated;
-    case E::kStoppedOutside: return W::kPaused;
-    case E::kContinuedOutside: return W::kRunning;
+    case E::kSpawned:
+      return W::kRunning;
+    case E::kPause:
+      return W::kPaused;
+    case E::kResume:
+      return W::kRunning;
+    case E::kExitedOk:
+      return W::kCompleted;
+    case E::kExitedBad:
+      return W::kFailed;
+    case E::kRetry:
+      return W::kRetrying;
+    case E::kRespawned:
+      return W::kRunning;
+    case E::kTerminate:
+      return W::kTerminated;
+    case E::kStoppedOutside:
+      return W::kPaused;
+    case E::kContinuedOutside:
+      return W::kRunning;
   }
   return W::kFailed;
 }
@@ -81,12 +91,10 @@ bool IsLegalWorkerTransition(WorkerState from, WorkerState to) {
   return false;
 }
 
-bool IsTerminalWorkerState(WorkerState s) {
-  return s == W::kCompleted || s == W::kTerminated;
-}
+bool IsTerminalWorkerState(WorkerState s) { return s == W::kCompleted || s == W::kTerminated; }
 
-std::optional<JobState> JobStatusFromWorkers(JobState current,
-                                             std::span<const WorkerState> workers) {
+std::optional<JobState> JobStatusFromWorkers(JobState current, std::span<const WorkerState> workers,
+                                             bool children_active) {
   if (IsTerminalJobState(current) || workers.empty()) return std::nullopt;
   bool all_completed = true;
   bool any_started = false;
@@ -99,7 +107,7 @@ std::optional<JobState> JobStatusFromWorkers(JobState current,
     if (w != W::kIdle) any_started = true;
   }
   if (all_completed) {
-    if (current == J::kRunning) return J::kCompleted;
+    if (current == J::kRunning && !children_active) return J::kCompleted;
     return std::nullopt;  // PENDING workers cannot complete without running first
   }
   if (current == J::kPending && any_started) return J::kRunning;

@@ -12,15 +12,15 @@ namespace overseer::core {
 
 // What caused a worker transition.
 enum class WorkerEvent {
-  kSpawned,    // IDLE -> RUNNING
-  kPause,      // RUNNING -> PAUSED
-  kResume,     // PAUSED -> RUNNING
-  kExitedOk,   // RUNNING -> COMPLETED (also from PAUSED: a paused process can be killed)
-  kExitedBad,  // RUNNING|PAUSED -> FAILED (non-zero exit, signal, timeout, restart)
-  kRetry,      // FAILED -> RETRYING
-  kRespawned,  // RETRYING -> RUNNING
-  kTerminate,  // IDLE|RUNNING|PAUSED|RETRYING -> TERMINATED
-  kStoppedOutside,  // RUNNING -> PAUSED (someone else's SIGSTOP)
+  kSpawned,           // IDLE -> RUNNING
+  kPause,             // RUNNING -> PAUSED
+  kResume,            // PAUSED -> RUNNING
+  kExitedOk,          // RUNNING -> COMPLETED (also from PAUSED: a paused process can be killed)
+  kExitedBad,         // RUNNING|PAUSED -> FAILED (non-zero exit, signal, timeout, restart)
+  kRetry,             // FAILED -> RETRYING
+  kRespawned,         // RETRYING -> RUNNING
+  kTerminate,         // IDLE|RUNNING|PAUSED|RETRYING -> TERMINATED
+  kStoppedOutside,    // RUNNING -> PAUSED (someone else's SIGSTOP)
   kContinuedOutside,  // PAUSED -> RUNNING (someone else's SIGCONT)
 };
 
@@ -53,9 +53,10 @@ bool IsTerminalJobState(JobState s);
 
 // The status a job must move to because of its workers' statuses (SPEC §2): FAILED once
 // any worker is FAILED (no retry left: the caller moves retryable ones to RETRYING first)
-// or TERMINATED; COMPLETED when all are COMPLETED; RUNNING from PENDING once one started.
-// nullopt: no change.
-std::optional<JobState> JobStatusFromWorkers(JobState current, std::span<const WorkerState> workers);
+// or TERMINATED; COMPLETED when all are COMPLETED and no child job is still active
+// (`children_active`); RUNNING from PENDING once one started. nullopt: no change.
+std::optional<JobState> JobStatusFromWorkers(JobState current, std::span<const WorkerState> workers,
+                                             bool children_active = false);
 
 // Delay before retry number `failed_attempt` (1 = after the first failure): initial *
 // multiplier^(failed_attempt-1), capped at max, spread by +-jitter. random01 in [0,1).

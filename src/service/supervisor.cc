@@ -44,7 +44,10 @@ Supervisor::Supervisor(asio::io_context& io, BlockingPool& pool, store::Store& s
       finished_views_(kFinishedViewCacheEntries) {}
 
 Supervisor::~Supervisor() {
-  for (auto& [id, job] : jobs_) job->workers.clear();  // break reference cycles
+  for (auto& [id, job] : jobs_) {
+    job->workers.clear();  // break reference cycles
+    job->children.clear();
+  }
   for (auto& [id, w] : workers_) w->job.reset();
 }
 
@@ -94,28 +97,21 @@ Result<Supervisor::Planned> Supervisor::PlanTransition(
   for (const WorkerPtr& sibling : job->workers) {
     states.push_back(sibling.get() == &w ? updated.status : sibling->rec.status);
   }
-  std::optional<JobState> js = core::JobStatusFromWorkers(job->rec.status, states);
+  std::optional<JobState> js =
+      core::JobStatusFromWorkers(job->rec.status, states, !job->children.empty());
   if (!js) return plan;
-  core::Job j = job->rec;
-  j.status = *js;
-  j.updated_at = now;
-  if (*js == JobState::kRunning && j.started_at == 0) j.started_at = now;
+  core::Job j;
   if (core::IsTerminalJobState(*js)) {
-    j.completed_at = now;
-    j.status_reason = *js == JobState::kCompleted                  ? "ALL_WORKERS_COMPLETED"
-                      : updated.status == WorkerState::kTerminated ? "WORKER_TERMINATED"
-                                                                   : "WORKER_FAILED";
-    json::array codes;
-    for (const WorkerPtr& sibling : job->workers) {
-      const core::Worker& r = sibling.get() == &w ? updated : sibling->rec;
-      if (r.exit_code) {
-        codes.push_back(*r.exit_code);
-      } else {
-        codes.push_back(nullptr);
-      }
-    }
-    j.result_json = json::serialize(json::object{{"exit_codes", codes}});
+    j = TerminalJobRow(*job, *js,
+                       *js == JobState::kCompleted                  ? "ALL_WORKERS_COMPLETED"
+                       : updated.status == WorkerState::kTerminated ? "WORKER_TERMINATED"
+                                                                    : "WORKER_FAILED",
+                       now, &updated);
   } else {
+    j = job->rec;
+    j.status = *js;
+    j.updated_at = now;
+    if (*js == JobState::kRunning && j.started_at == 0) j.started_at = now;
     j.status_reason = "WORKERS_STARTED";
   }
   cs.job_updates.push_back(store::JobUpdate{j, job->rec.status});
@@ -217,10 +213,35 @@ asio::awaitable<Status> Supervisor::Fail(const WorkerPtr& w, std::string reason,
 // ---------------------------------------------------------------------------------------
 // The job follows its workers
 
+core::Job Supervisor::TerminalJobRow(const LiveJob& job, JobState to, std::string reason,
+                                     TimeMs now, const core::Worker* changed) {
+  core::Job j = job.rec;
+  j.status = to;
+  j.status_reason = std::move(reason);
+  j.updated_at = now;
+  j.completed_at = now;
+  json::array codes;
+  for (const WorkerPtr& sibling : job.workers) {
+    const core::Worker& r =
+        changed != nullptr && changed->id == sibling->rec.id ? *changed : sibling->rec;
+    if (r.exit_code) {
+      codes.push_back(*r.exit_code);
+    } else {
+      codes.push_back(nullptr);
+    }
+  }
+  j.result_json = json::serialize(json::object{{"exit_codes", codes}});
+  return j;
+}
+
 void Supervisor::AfterJobChange(const std::shared_ptr<LiveJob>& job) {
   if (!core::IsTerminalJobState(job->rec.status)) return;
+  for (const auto& t : job->waiters) t->cancel();
+  job->waiters.clear();
   if (job->rec.status == JobState::kFailed) {
-    // A failed job's remaining workers are ended (as Kubernetes does with a failed Job).
+    // A failed job's remaining workers are ended (as Kubernetes does with a failed Job), and
+    // the sub-jobs it started are canceled: nothing is left to collect their work. (A
+    // CANCELED job's workers and children are ended by the cancel itself.)
     for (const WorkerPtr& sibling : job->workers) {
       const WorkerState s = sibling->rec.status;
       if (s == WorkerState::kRunning || s == WorkerState::kPaused || s == WorkerState::kIdle ||
@@ -228,6 +249,19 @@ void Supervisor::AfterJobChange(const std::shared_ptr<LiveJob>& job) {
         asio::co_spawn(io_, TerminateLocked(sibling, options_.timeout_grace, "JOB_FAILED"),
                        [](std::exception_ptr e, Status) { LogFailure(e, "terminate"); });
       }
+    }
+    if (!job->children.empty()) {
+      asio::co_spawn(io_, CancelCascade(std::move(job->children), "PARENT_FAILED"),
+                     [](std::exception_ptr e) { LogFailure(e, "cancel children"); });
+    }
+  }
+  job->children.clear();
+  if (std::shared_ptr<LiveJob> parent = job->parent.lock()) {
+    std::erase(parent->children, job);
+    job->parent.reset();
+    if (parent->children.empty() && !core::IsTerminalJobState(parent->rec.status)) {
+      asio::co_spawn(io_, CompleteIfDone(parent),
+                     [](std::exception_ptr e) { LogFailure(e, "complete parent"); });
     }
   }
   Forget(job);

@@ -72,6 +72,13 @@ struct JobView {
   std::vector<std::string> children;  // ids of direct child jobs (first 1000)
 };
 
+// A job and its descendants: the root first, then by depth and id.
+struct JobTreeView {
+  std::vector<core::Job> jobs;
+  bool truncated = false;  // more than kMaxTreeJobs: the deepest were left out
+};
+inline constexpr int kMaxTreeJobs = 10000;
+
 struct Metrics {
   std::vector<std::pair<core::WorkerState, int64_t>> workers_by_status;
   std::vector<std::pair<int, int64_t>> live_workers_by_depth;  // RUNNING or PAUSED
@@ -102,6 +109,16 @@ class Supervisor {
   boost::asio::awaitable<Result<JobView>> GetJob(Caller caller, std::string id);
   boost::asio::awaitable<Result<store::Page<core::Job>>> ListJobs(Caller caller,
                                                                   store::JobQuery query);
+  boost::asio::awaitable<Result<JobTreeView>> GetJobTree(Caller caller, std::string id);
+  // Answers the job once it is terminal, or as it is when `timeout` has passed first.
+  boost::asio::awaitable<Result<core::Job>> WaitJob(Caller caller, std::string id,
+                                                    std::chrono::milliseconds timeout);
+  // Cancels the job and every active descendant (CANCELED in one commit; the descendants
+  // with reason PARENT_CANCELED), then terminates their workers within `grace`: wait=true
+  // answers once those are gone. kNotFound; kInvalidStateTransition when the job is already
+  // terminal; kInsufficientScope when a worker token reaches outside its own subtree.
+  boost::asio::awaitable<Result<core::Job>> CancelJob(Caller caller, std::string id,
+                                                      std::chrono::milliseconds grace, bool wait);
 
   boost::asio::awaitable<Result<WorkerView>> GetWorker(Caller caller, std::string id);
   boost::asio::awaitable<Result<store::Page<core::Worker>>> ListWorkers(Caller caller,
@@ -149,6 +166,10 @@ class Supervisor {
     core::Job rec;
     AsyncMutex mu;
     std::vector<std::shared_ptr<LiveWorker>> workers;
+    std::weak_ptr<LiveJob> parent;                   // set while both are active
+    std::vector<std::shared_ptr<LiveJob>> children;  // the active child jobs
+    // WaitJob callers, woken (timer canceled) when the job becomes terminal.
+    std::vector<std::shared_ptr<boost::asio::steady_timer>> waiters;
   };
   using WorkerPtr = std::shared_ptr<LiveWorker>;
 
@@ -202,7 +223,31 @@ class Supervisor {
   boost::asio::awaitable<void> OnTimeout(WorkerPtr w, int attempt);
   boost::asio::awaitable<void> OnRetryDue(WorkerPtr w, int attempt);
   boost::asio::awaitable<void> OnStopOrContinue(WorkerPtr w, bool stopped);
+  // A job changed: once it is terminal, wakes its waiters, ends the rest of a FAILED job
+  // (its workers, its active children), lets its parent complete and forgets it when
+  // nothing of it can change any more.
   void AfterJobChange(const std::shared_ptr<LiveJob>& job);
+  // `job`'s row moved to terminal `to` with `reason`, with the exit codes of its workers
+  // (`changed`, if given, stands for the worker of the same id).
+  static core::Job TerminalJobRow(const LiveJob& job, core::JobState to, std::string reason,
+                                  TimeMs now, const core::Worker* changed = nullptr);
+  // A job whose last active child ended: COMPLETED if all its workers are.
+  boost::asio::awaitable<void> CompleteIfDone(std::shared_ptr<LiveJob> job);
+  // Cancels `roots` (reason `reason`) and their active descendants (PARENT_CANCELED) in one
+  // commit; answers the workers still to terminate. kInvalidStateTransition if every root
+  // was already terminal.
+  boost::asio::awaitable<Result<std::vector<WorkerPtr>>> CancelJobs(
+      std::vector<std::shared_ptr<LiveJob>> roots, std::string reason);
+  // Cancels `roots` and their descendants and terminates their workers (a FAILED parent's
+  // children).
+  boost::asio::awaitable<void> CancelCascade(std::vector<std::shared_ptr<LiveJob>> roots,
+                                             std::string reason);
+  // Terminates every worker of `workers` in parallel; resumes when all are done.
+  boost::asio::awaitable<void> TerminateAll(std::vector<WorkerPtr> workers,
+                                            std::chrono::milliseconds grace, std::string reason);
+  // True if job `id` is `ancestor` or lies below it (walks up through memory and the store).
+  boost::asio::awaitable<bool> WithinSubtree(std::string workspace_id, std::string ancestor,
+                                             std::string id);
   void Forget(const std::shared_ptr<LiveJob>& job);
 
   // Finds a worker visible to `caller`: live, else from the store (kNotFound either way).

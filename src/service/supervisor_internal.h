@@ -4,6 +4,7 @@
 //   supervisor_spawn.cc      spawning attempts, timeouts, killing a process tree
 //   supervisor_events.cc     process events: exit, timeout, retry due, stop/continue
 //   supervisor_jobs.cc       CreateJob, GetJob, ListJobs
+//   supervisor_hierarchy.cc  job tree, WaitJob, cancel cascades, parents completing
 //   supervisor_workers.cc    worker reads and commands, logs, metrics, ping
 //   supervisor_lifecycle.cc  Recover at start, Shutdown
 // Loop thread only, like Supervisor.

@@ -1,4 +1,6 @@
 // Supervisor: job creation and job reads.
+#include <boost/asio/co_spawn.hpp>
+
 #include "common/ids.h"
 #include "service/supervisor.h"
 #include "service/supervisor_internal.h"
@@ -7,6 +9,7 @@ namespace overseer::service {
 namespace asio = boost::asio;
 using core::JobState;
 using core::WorkerState;
+using internal::LogFailure;
 using internal::MakeEvent;
 
 asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec spec) {
@@ -24,26 +27,28 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
       e.With("field", "parent_job_id");
       co_return e;
     }
+    bool inside = true;
     if (!caller.job_id.empty() && parent_id != caller.job_id) {
-      // A worker token may create jobs only under its own subtree: walk up from the parent.
-      std::string cur = parent->parent_job_id;
-      bool inside = false;
-      for (int hops = 0; !cur.empty() && hops <= options_.max_depth + 1; ++hops) {
-        if (cur == caller.job_id) {
-          inside = true;
-          break;
-        }
-        Result<core::Job> up = co_await RunBlocking(
-            pool_, [this, &caller, &cur] { return store_.GetJob(caller.workspace_id, cur); });
-        if (!up) break;
-        cur = up->parent_job_id;
-      }
-      if (!inside) {
-        Error e = MakeError(ErrorCode::kInsufficientScope,
-                            "a worker token may create jobs only under its own job");
-        e.With("field", "parent_job_id");
-        co_return e;
-      }
+      // A worker token may create jobs only under its own subtree.
+      std::string ws = caller.workspace_id;
+      std::string ancestor = caller.job_id;
+      std::string from = parent->parent_job_id;
+      inside = co_await WithinSubtree(std::move(ws), std::move(ancestor), std::move(from));
+    }
+    if (!inside) {
+      Error e = MakeError(ErrorCode::kInsufficientScope,
+                          "a worker token may create jobs only under its own job");
+      e.With("field", "parent_job_id");
+      co_return e;
+    }
+    if (core::IsTerminalJobState(parent->status)) {
+      Error e = MakeError(ErrorCode::kInvalidStateTransition,
+                          "parent job is " + std::string(core::JobStateName(parent->status)) +
+                              ": sub-jobs can be added only to a PENDING or RUNNING job");
+      e.With("field", "parent_job_id")
+          .With("job_id", parent_id)
+          .With("current_state", std::string(core::JobStateName(parent->status)));
+      co_return e;
     }
     depth = parent->depth + 1;
   }
@@ -114,6 +119,18 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
     co_return st.error();
   }
   core::Job out = job->rec;
+  if (!core::IsTerminalJobState(job->rec.status) && !parent_id.empty()) {
+    auto p = jobs_.find(parent_id);
+    if (p != jobs_.end() && !core::IsTerminalJobState(p->second->rec.status)) {
+      job->parent = p->second;
+      p->second->children.push_back(job);
+    } else {
+      // The parent ended while this job was being created: it has no one to report to.
+      std::vector<std::shared_ptr<LiveJob>> orphan{job};
+      asio::co_spawn(io_, CancelCascade(std::move(orphan), "PARENT_ENDED"),
+                     [](std::exception_ptr e) { LogFailure(e, "cancel orphan"); });
+    }
+  }
   Forget(job);
   co_return out;
 }

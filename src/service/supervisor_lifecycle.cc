@@ -39,6 +39,13 @@ asio::awaitable<Status> Supervisor::Recover() {
     job->rec = std::move(j);
     jobs_[job->rec.id] = job;
   }
+  // Active parents wait for their active children.
+  for (auto& [id, job] : jobs_) {
+    auto parent = jobs_.find(job->rec.parent_job_id);
+    if (parent == jobs_.end()) continue;
+    job->parent = parent->second;
+    parent->second->children.push_back(job);
+  }
   // Load every worker of each active job, so the job can follow all of them.
   for (auto& [id, job] : jobs_) {
     store::WorkerQuery q;
@@ -101,12 +108,13 @@ asio::awaitable<Status> Supervisor::Recover() {
   std::vector<std::shared_ptr<LiveJob>> job_list;
   for (auto& [id, job] : jobs_) job_list.push_back(job);
   for (const auto& job : job_list) {
+    auto lock = co_await ScopedLock::Acquire(job->mu);
     std::vector<WorkerState> states;
     for (const WorkerPtr& w : job->workers) states.push_back(w->rec.status);
-    std::optional<JobState> js = core::JobStatusFromWorkers(job->rec.status, states);
+    std::optional<JobState> js =
+        core::JobStatusFromWorkers(job->rec.status, states, !job->children.empty());
     if (!js && job->rec.status == JobState::kSubmitted) js = JobState::kPending;
     if (js && core::IsLegalJobTransition(job->rec.status, *js)) {
-      auto lock = co_await ScopedLock::Acquire(job->mu);
       core::Job updated = job->rec;
       updated.status = *js;
       updated.status_reason = "RECOVERED";
@@ -117,6 +125,8 @@ asio::awaitable<Status> Supervisor::Recover() {
       Status s = co_await commits_.Commit(cs);
       if (s) job->rec = std::move(updated);
     }
+    lock.Release();
+    AfterJobChange(job);
     Forget(job);
   }
   for (auto it = workers_.begin(); it != workers_.end();) {
@@ -132,24 +142,18 @@ asio::awaitable<Status> Supervisor::Recover() {
 
 asio::awaitable<void> Supervisor::Shutdown(std::chrono::milliseconds grace) {
   shutting_down_ = true;
-  std::vector<WorkerPtr> all;
-  for (auto& [id, w] : workers_) all.push_back(w);
-  auto remaining = std::make_shared<size_t>(0);
-  auto ex = co_await asio::this_coro::executor;
-  auto timer = std::make_shared<asio::steady_timer>(ex, asio::steady_timer::time_point::max());
-  for (const WorkerPtr& w : all) {
-    const WorkerState s = w->rec.status;
-    if (s == WorkerState::kCompleted || s == WorkerState::kFailed ||
-        s == WorkerState::kTerminated) {
-      continue;
-    }
-    ++*remaining;
-    asio::co_spawn(io_, TerminateLocked(w, grace, "SUPERVISOR_SHUTDOWN"),
-                   [remaining, timer](std::exception_ptr e, Status) {
-                     LogFailure(e, "shutdown terminate");
-                     if (--*remaining == 0) timer->cancel();
-                   });
+  for (auto& [id, job] : jobs_) {
+    for (const auto& t : job->waiters) t->cancel();  // long polls answer now
   }
-  if (*remaining > 0) (void)co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+  std::vector<WorkerPtr> active;
+  for (auto& [id, w] : workers_) {
+    const WorkerState s = w->rec.status;
+    if (s != WorkerState::kCompleted && s != WorkerState::kFailed &&
+        s != WorkerState::kTerminated) {
+      active.push_back(w);
+    }
+  }
+  std::string reason = "SUPERVISOR_SHUTDOWN";
+  co_await TerminateAll(std::move(active), grace, std::move(reason));
 }
 }  // namespace overseer::service

@@ -109,6 +109,11 @@ class Store {
   virtual Result<core::Job> GetJob(const std::string& workspace_id, const std::string& id) = 0;
   virtual Result<Page<core::Job>> ListJobs(const std::string& workspace_id,
                                            const JobQuery& query) = 0;
+  // The job `root_id` and every descendant: the root first, then by depth and id, at most
+  // `max_jobs` rows (the deepest are cut first). kNotFound if the root is not in the workspace.
+  virtual Result<std::vector<core::Job>> ListJobSubtree(const std::string& workspace_id,
+                                                        const std::string& root_id,
+                                                        int max_jobs) = 0;
   virtual Result<core::Worker> GetWorker(const std::string& workspace_id,
                                          const std::string& id) = 0;
   virtual Result<Page<core::Worker>> ListWorkers(const std::string& workspace_id,
@@ -127,8 +132,7 @@ class Store {
   // Idempotency (SPEC §6). `fingerprint` identifies the request (method, path, body hash).
   virtual Result<IdempotencyRecord> BeginIdempotent(const std::string& workspace_id,
                                                     const std::string& key,
-                                                    const std::string& fingerprint,
-                                                    TimeMs now) = 0;
+                                                    const std::string& fingerprint, TimeMs now) = 0;
   virtual Status FinishIdempotent(const std::string& workspace_id, const std::string& key,
                                   int status, const std::string& body, TimeMs now) = 0;
   // Forgets an in-flight key (the request failed validation or crashed).

@@ -142,7 +142,7 @@ create_job '{"name":"sleeper","task":{"runtime":"command","command":["sleep","60
 J1=$JOB W1=$WORKER
 create_job '{"task":{"runtime":"command","command":["sh","-c","echo hello; echo oops >&2"]},"retry":{"max_attempts":2,"initial_backoff_ms":10}}'
 J2=$JOB W2=$WORKER
-create_job "{\"name\":\"child\",\"parent_job_id\":\"$J1\",\"depth\":1,\"task\":{\"runtime\":\"command\",\"command\":[\"true\"]}}"
+create_job "{\"name\":\"child\",\"parent_job_id\":\"$J1\",\"depth\":1,\"task\":{\"runtime\":\"command\",\"command\":[\"sleep\",\"600\"]}}"
 J3=$JOB
 req 422 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" \
   --data "{\"parent_job_id\":\"$J3\",\"task\":{\"runtime\":\"command\",\"command\":[\"true\"]}}"
@@ -184,6 +184,31 @@ req 200 GET /api/jobs/{id} "/api/jobs/$J2" "${auth[@]}"
 req 404 GET /api/jobs/{id} /api/jobs/j_nosuchjob "${auth[@]}"
 req 404 GET /api/jobs/{id} /api/jobs/not-an-id "${auth[@]}"
 req 400 GET /api/jobs/{id} "/api/jobs/$J1?x=1" "${auth[@]}"
+# Tree, wait, cancel.
+req 200 GET /api/jobs/{id}/tree "/api/jobs/$J1/tree" "${auth[@]}"
+[[ "$(jget "$tmp/body" 'v.children[0].id')" == "$J3" ]] || fail "tree of $J1 lacks its child: $(head -c 300 "$tmp/body")"
+req 404 GET /api/jobs/{id}/tree /api/jobs/j_nosuchjob/tree "${auth[@]}"
+req 400 GET /api/jobs/{id}/tree "/api/jobs/$J1/tree?depth=2" "${auth[@]}"
+req 200 GET /api/jobs/{id}/wait "/api/jobs/$J2/wait?timeout_seconds=20" "${auth[@]}"
+[[ "$(jget "$tmp/body" v.status)" == COMPLETED ]] || fail "wait for $J2 answered $(head -c 300 "$tmp/body")"
+req 200 GET /api/jobs/{id}/wait "/api/jobs/$J1/wait?timeout_seconds=0" "${auth[@]}"
+req 400 GET /api/jobs/{id}/wait "/api/jobs/$J1/wait?timeout_seconds=301" "${auth[@]}"
+req 404 GET /api/jobs/{id}/wait /api/jobs/j_nosuchjob/wait "${auth[@]}"
+create_job '{"name":"to-cancel","task":{"runtime":"command","command":["sleep","600"]}}'
+J6=$JOB
+create_job "{\"parent_job_id\":\"$J6\",\"task\":{\"runtime\":\"command\",\"command\":[\"sleep\",\"600\"]}}"
+J7=$JOB
+req 400 POST /api/jobs/{id}/cancel "/api/jobs/$J6/cancel" "${auth[@]}" "${json[@]}" --data '{"grace_seconds":"soon"}'
+req 200 POST /api/jobs/{id}/cancel "/api/jobs/$J6/cancel" "${auth[@]}" "${json[@]}" --data '{"grace_seconds":1}'
+[[ "$(jget "$tmp/body" v.status)" == CANCELED ]] || fail "cancel answered $(head -c 300 "$tmp/body")"
+req 200 GET /api/jobs/{id} "/api/jobs/$J7" "${auth[@]}"
+[[ "$(jget "$tmp/body" v.status)" == CANCELED ]] || fail "the child of a canceled job is $(head -c 300 "$tmp/body")"
+req 409 POST /api/jobs/{id}/cancel "/api/jobs/$J6/cancel" "${auth[@]}"
+req 409 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" \
+  --data "{\"parent_job_id\":\"$J6\",\"task\":{\"runtime\":\"command\",\"command\":[\"true\"]}}"
+req 404 POST /api/jobs/{id}/cancel /api/jobs/j_nosuchjob/cancel "${auth[@]}"
+create_job '{"task":{"runtime":"command","command":["sleep","600"]}}'
+req 202 POST /api/jobs/{id}/cancel "/api/jobs/$JOB/cancel" "${auth[@]}" "${json[@]}" --data '{"grace_seconds":0,"wait":false}'
 
 # ---- Workers
 wait_worker "$W1" RUNNING
@@ -269,7 +294,9 @@ for spec in "GET /api/supervisor/workers /api/supervisor/workers" \
             "POST /api/supervisor/workers/{id}/terminate /api/supervisor/workers/$W2/terminate" \
             "GET /api/supervisor/workers/{id}/logs /api/supervisor/workers/$W2/logs" \
             "GET /api/supervisor/metrics /api/supervisor/metrics" \
-            "POST /api/jobs /api/jobs" "GET /api/jobs /api/jobs" "GET /api/jobs/{id} /api/jobs/$J2"; do
+            "POST /api/jobs /api/jobs" "GET /api/jobs /api/jobs" "GET /api/jobs/{id} /api/jobs/$J2" \
+            "GET /api/jobs/{id}/tree /api/jobs/$J2/tree" "GET /api/jobs/{id}/wait /api/jobs/$J2/wait" \
+            "POST /api/jobs/{id}/cancel /api/jobs/$J2/cancel"; do
   read -r m r p <<<"$spec"
   req 401 "$m" "$r" "$p"
   req 403 "$m" "$r" "$p" -H "Authorization: Bearer $NO_SCOPE"

@@ -297,10 +297,12 @@ class MaxDepthTest : public OwnDaemonTest {
 };
 
 TEST_F(MaxDepthTest, AJobDeeperThanMaxDepthIs422) {
-  Reply root = api().Post("/api/jobs", CommandJob({"true"}));
+  // Parents that still run (a finished parent takes no more children).
+  Reply root = api().Post("/api/jobs", CommandJob({"sleep", "60"}));
   ASSERT_EQ(root.status, 201u) << Describe(root);
-  Reply child = api().Post(
-      "/api/jobs", CommandJob({"true"}, {{"parent_job_id", root.Str({"id"})}, {"depth", 1}}));
+  Reply child =
+      api().Post("/api/jobs",
+                 CommandJob({"sleep", "60"}, {{"parent_job_id", root.Str({"id"})}, {"depth", 1}}));
   ASSERT_EQ(child.status, 201u) << Describe(child);
   EXPECT_EQ(child.Int({"depth"}), 1);
   EXPECT_EQ(child.Str({"parent_job_id"}), root.Str({"id"}));

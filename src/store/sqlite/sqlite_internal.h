@@ -62,6 +62,8 @@ class SqliteStore final : public Store {
 
   Result<core::Job> GetJob(const std::string& workspace_id, const std::string& id) override;
   Result<Page<core::Job>> ListJobs(const std::string& workspace_id, const JobQuery& query) override;
+  Result<std::vector<core::Job>> ListJobSubtree(const std::string& workspace_id,
+                                                const std::string& root_id, int max_jobs) override;
   Result<core::Worker> GetWorker(const std::string& workspace_id, const std::string& id) override;
   Result<Page<core::Worker>> ListWorkers(const std::string& workspace_id,
                                          const WorkerQuery& query) override;

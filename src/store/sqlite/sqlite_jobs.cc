@@ -21,6 +21,14 @@ constexpr std::string_view kJobStatus = "SELECT status FROM jobs WHERE id = ? AN
 constexpr std::string_view kGetJob =
     "SELECT " OVERSEER_SQLITE_JOB_COLUMNS " FROM jobs WHERE id = ? AND workspace_id = ?";
 
+// Breadth first over parent_job_id (index jobs_workspace_parent), then the rows themselves.
+constexpr std::string_view kJobSubtree =
+    "WITH RECURSIVE sub(id) AS (SELECT id FROM jobs WHERE id = ?1 AND workspace_id = ?2 "
+    "UNION ALL SELECT j.id FROM jobs j JOIN sub ON j.parent_job_id = sub.id "
+    "WHERE j.workspace_id = ?2) "
+    "SELECT " OVERSEER_SQLITE_JOB_COLUMNS
+    " FROM jobs WHERE id IN (SELECT id FROM sub) ORDER BY depth, id LIMIT ?3";
+
 }  // namespace
 
 Status SqliteStore::InsertJob(const Job& j) {
@@ -44,6 +52,17 @@ Status SqliteStore::UpdateJob(const JobUpdate& u) {
 Result<Job> SqliteStore::GetJob(const std::string& workspace_id, const std::string& id) {
   std::lock_guard lock(mu_);
   return FindRow<Job>(kGetJob, ReadJob, workspace_id, id, "job", "get job");
+}
+
+Result<std::vector<Job>> SqliteStore::ListJobSubtree(const std::string& workspace_id,
+                                                     const std::string& root_id, int max_jobs) {
+  if (max_jobs < 1) return MakeError(ErrorCode::kInvalidRequest, "max_jobs must be >= 1");
+  std::lock_guard lock(mu_);
+  Result<std::vector<Job>> rows = Query(
+      kJobSubtree, [&](Binder& b) { b.Text(root_id).Text(workspace_id).Int(max_jobs); },
+      [&](sqlite3_stmt* s) { return Collect<Job>(s, ReadJob, "list job subtree"); });
+  if (rows && rows->empty()) return MakeError(ErrorCode::kNotFound, "job not found");
+  return rows;
 }
 
 Result<Page<Job>> SqliteStore::ListJobs(const std::string& workspace_id, const JobQuery& query) {

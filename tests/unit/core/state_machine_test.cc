@@ -13,17 +13,17 @@ using E = WorkerEvent;
 
 constexpr W kAllWorkerStates[] = {W::kIdle,   W::kRunning,  W::kPaused,    W::kCompleted,
                                   W::kFailed, W::kRetrying, W::kTerminated};
-constexpr E kAllEvents[] = {E::kSpawned,  E::kPause,     E::kResume,         E::kExitedOk,
-                            E::kExitedBad, E::kRetry,    E::kRespawned,      E::kTerminate,
+constexpr E kAllEvents[] = {E::kSpawned,        E::kPause,           E::kResume,    E::kExitedOk,
+                            E::kExitedBad,      E::kRetry,           E::kRespawned, E::kTerminate,
                             E::kStoppedOutside, E::kContinuedOutside};
 
 // SPEC §2, written out independently of the table in state_machine.cc, plus the two
 // "record follows reality" rows (a paused process can die) and the external stop/continue.
 const std::set<std::pair<W, W>> kSpecPairs = {
-    {W::kIdle, W::kRunning},       {W::kRunning, W::kPaused},     {W::kPaused, W::kRunning},
-    {W::kRunning, W::kCompleted},  {W::kRunning, W::kFailed},     {W::kFailed, W::kRetrying},
-    {W::kRetrying, W::kRunning},   {W::kIdle, W::kTerminated},    {W::kRunning, W::kTerminated},
-    {W::kPaused, W::kTerminated},  {W::kRetrying, W::kTerminated}, {W::kPaused, W::kCompleted},
+    {W::kIdle, W::kRunning},      {W::kRunning, W::kPaused},      {W::kPaused, W::kRunning},
+    {W::kRunning, W::kCompleted}, {W::kRunning, W::kFailed},      {W::kFailed, W::kRetrying},
+    {W::kRetrying, W::kRunning},  {W::kIdle, W::kTerminated},     {W::kRunning, W::kTerminated},
+    {W::kPaused, W::kTerminated}, {W::kRetrying, W::kTerminated}, {W::kPaused, W::kCompleted},
     {W::kPaused, W::kFailed},
 };
 
@@ -66,7 +66,8 @@ TEST(WorkerStateMachineTest, PausingACompletedWorkerIsRefused) {
 TEST(WorkerStateMachineTest, TerminalStatesHaveNoWayOut) {
   for (W terminal : {W::kCompleted, W::kTerminated}) {
     EXPECT_TRUE(IsTerminalWorkerState(terminal));
-    for (E ev : kAllEvents) EXPECT_FALSE(NextWorkerState(terminal, ev)) << WorkerStateName(terminal);
+    for (E ev : kAllEvents)
+      EXPECT_FALSE(NextWorkerState(terminal, ev)) << WorkerStateName(terminal);
   }
   EXPECT_FALSE(IsTerminalWorkerState(W::kFailed));  // terminal only with no retry left
 }
@@ -83,9 +84,9 @@ constexpr JobState kAllJobStates[] = {JobState::kSubmitted, JobState::kPending,
 
 TEST(JobStateMachineTest, EveryPairIsLegalExactlyWhenTheTableSaysSo) {
   const std::set<std::pair<JobState, JobState>> legal = {
-      {JobState::kSubmitted, JobState::kPending}, {JobState::kPending, JobState::kRunning},
-      {JobState::kRunning, JobState::kCompleted}, {JobState::kRunning, JobState::kFailed},
-      {JobState::kPending, JobState::kCanceled},  {JobState::kRunning, JobState::kCanceled},
+      {JobState::kSubmitted, JobState::kPending},  {JobState::kPending, JobState::kRunning},
+      {JobState::kRunning, JobState::kCompleted},  {JobState::kRunning, JobState::kFailed},
+      {JobState::kPending, JobState::kCanceled},   {JobState::kRunning, JobState::kCanceled},
       {JobState::kSubmitted, JobState::kCanceled}, {JobState::kPending, JobState::kFailed}};
   for (JobState from : kAllJobStates) {
     for (JobState to : kAllJobStates) {
@@ -101,6 +102,14 @@ TEST(JobFollowsWorkersTest, CompletesWhenAllCompleted) {
   EXPECT_EQ(JobStatusFromWorkers(JobState::kRunning, done), JobState::kCompleted);
   const W mixed[] = {W::kCompleted, W::kRunning};
   EXPECT_EQ(JobStatusFromWorkers(JobState::kRunning, mixed), std::nullopt);
+}
+
+TEST(JobFollowsWorkersTest, WaitsForActiveChildrenButFailsWithoutThem) {
+  const W done[] = {W::kCompleted};
+  EXPECT_EQ(JobStatusFromWorkers(JobState::kRunning, done, /*children_active=*/true), std::nullopt);
+  const W failed[] = {W::kFailed};
+  EXPECT_EQ(JobStatusFromWorkers(JobState::kRunning, failed, /*children_active=*/true),
+            JobState::kFailed);
 }
 
 TEST(JobFollowsWorkersTest, FailsOnAFailedOrTerminatedWorker) {

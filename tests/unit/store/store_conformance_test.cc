@@ -489,6 +489,33 @@ TEST_P(StoreConformanceTest, ListJobsFiltersByStatusParentAndDepth) {
   EXPECT_THAT(list(q), ElementsAre(child1.id));
 }
 
+TEST_P(StoreConformanceTest, ListJobSubtreeIsBreadthFirstWithinOneWorkspace) {
+  const Job root = MakeJob("ws1", JobState::kRunning);
+  const Job other_root = MakeJob("ws1", JobState::kRunning);
+  const Job child1 = MakeJob("ws1", JobState::kRunning, root.id, 1);
+  const Job child2 = MakeJob("ws1", JobState::kCompleted, root.id, 1);
+  const Job grandchild = MakeJob("ws1", JobState::kRunning, child1.id, 2);
+  const Job unrelated = MakeJob("ws1", JobState::kRunning, other_root.id, 1);
+  // A row of another workspace that (wrongly) names root as its parent is not reached.
+  const Job foreign = MakeJob("ws2", JobState::kRunning, root.id, 1);
+  ASSERT_OK(store_->Apply(ChangeSet{
+      {root, other_root, child1, child2, grandchild, unrelated, foreign}, {}, {}, {}, {}}));
+
+  Result<std::vector<Job>> all = store_->ListJobSubtree("ws1", root.id, 100);
+  ASSERT_TRUE(all.ok()) << all.error().message;
+  EXPECT_THAT(Ids(*all), ElementsAre(root.id, child1.id, child2.id, grandchild.id));
+  Result<std::vector<Job>> mid = store_->ListJobSubtree("ws1", child1.id, 100);
+  ASSERT_TRUE(mid.ok());
+  EXPECT_THAT(Ids(*mid), ElementsAre(child1.id, grandchild.id));
+  // The limit cuts the deepest first.
+  Result<std::vector<Job>> cut = store_->ListJobSubtree("ws1", root.id, 3);
+  ASSERT_TRUE(cut.ok());
+  EXPECT_THAT(Ids(*cut), ElementsAre(root.id, child1.id, child2.id));
+  EXPECT_EQ(store_->ListJobSubtree("ws2", root.id, 100).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->ListJobSubtree("ws1", "j_missing", 100).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->ListJobSubtree("ws1", root.id, 0).error().code, ErrorCode::kInvalidRequest);
+}
+
 TEST_P(StoreConformanceTest, ListJobsPagesWithoutLossOrRepeat) {
   std::vector<Job> all;
   for (int i = 0; i < 17; ++i) all.push_back(MakeJob("ws1"));
