@@ -320,6 +320,77 @@ json::object JobTreeToJson(const service::JobTreeView& v) {
   return root;
 }
 
+json::object QuotasToJson(const service::QuotasView& v) {
+  json::array rows;
+  for (const service::QuotaView& q : v.quotas) {
+    rows.push_back(json::object{{"depth", q.depth},
+                                {"max_workers", q.max_workers},
+                                {"used", q.used},
+                                {"available", std::max(0, q.max_workers - q.used)}});
+  }
+  return json::object{{"max_depth", v.max_depth}, {"quotas", std::move(rows)}};
+}
+
+json::object UsageToJson(const service::QuotasView& v) {
+  json::array rows;
+  int64_t total = 0;
+  for (const service::QuotaView& q : v.quotas) {
+    total += q.used;
+    // Thresholds of the quota: 80 % and 90 % of it in use (a zero quota warns once used).
+    const bool warn_80 = q.used > 0 && q.used * 10 >= q.max_workers * 8;
+    const bool warn_90 = q.used > 0 && q.used * 10 >= q.max_workers * 9;
+    rows.push_back(json::object{{"depth", q.depth},
+                                {"quota", q.max_workers},
+                                {"used", q.used},
+                                {"available", std::max(0, q.max_workers - q.used)},
+                                {"warn_80", warn_80},
+                                {"warn_90", warn_90}});
+  }
+  return json::object{{"usage", std::move(rows)}, {"total_used", total}};
+}
+
+Result<std::vector<std::pair<int, int>>> ParseQuotasUpdate(std::string_view body) {
+  Result<json::object> obj = ParseObject(body);
+  if (!obj) return obj.error();
+  const json::value* list = nullptr;
+  for (const auto& kv : *obj) {
+    if (kv.key() != "quotas") return Invalid(std::string(kv.key()).substr(0, 64), "unknown field");
+    list = &kv.value();
+  }
+  if (list == nullptr) return Invalid("quotas", "is required");
+  if (!list->is_array() || list->as_array().empty() || list->as_array().size() > 64) {
+    return Invalid("quotas", "must be an array of 1 to 64 {depth, max_workers} objects");
+  }
+  std::vector<std::pair<int, int>> out;
+  for (const json::value& item : list->as_array()) {
+    if (!item.is_object()) return Invalid("quotas", "each item must be an object");
+    std::optional<int> depth;
+    std::optional<int> max_workers;
+    for (const auto& kv : item.as_object()) {
+      const std::string key(kv.key());
+      if (key == "depth") {
+        auto n = GetInt(kv.value(), "quotas[].depth", 0, 1000);
+        if (!n) return n.error();
+        depth = static_cast<int>(*n);
+      } else if (key == "max_workers") {
+        auto n = GetInt(kv.value(), "quotas[].max_workers", 0, Limits::kQuotaMax);
+        if (!n) return n.error();
+        max_workers = static_cast<int>(*n);
+      } else {
+        return Invalid("quotas[]." + key.substr(0, 64), "unknown field");
+      }
+    }
+    if (!depth || !max_workers) {
+      return Invalid("quotas", "each item needs depth and max_workers");
+    }
+    for (const auto& [d, m] : out) {
+      if (d == *depth) return Invalid("quotas", "depth " + std::to_string(d) + " appears twice");
+    }
+    out.emplace_back(*depth, *max_workers);
+  }
+  return out;
+}
+
 Result<service::JobSpec> ParseJobSpec(std::string_view body) {
   Result<json::object> obj = ParseObject(body);
   if (!obj) return obj.error();

@@ -35,6 +35,7 @@ struct Limits {
   static constexpr int kGraceDefault = 5;
   static constexpr int kWaitMax = 300;  // seconds a GET /api/jobs/{id}/wait may hold
   static constexpr int kWaitDefault = 30;
+  static constexpr int kQuotaMax = 10000;  // max_workers of one depth
   static constexpr size_t kIdempotencyKeyMax = 255;
 };
 
@@ -45,6 +46,13 @@ boost::json::object JobViewToJson(const service::JobView& v);
 // The root job with nested `children` (each a job with its own `children`), and
 // `truncated` on the root.
 boost::json::object JobTreeToJson(const service::JobTreeView& v);
+
+// GET /api/resources/quotas and /usage answers (SPEC §3).
+boost::json::object QuotasToJson(const service::QuotasView& v);
+boost::json::object UsageToJson(const service::QuotasView& v);
+// A PUT /api/resources/quotas body: {"quotas":[{"depth":D,"max_workers":N},...]} ->
+// (depth, max_workers) pairs, each depth at most once.
+Result<std::vector<std::pair<int, int>>> ParseQuotasUpdate(std::string_view body);
 
 // Parses and checks a POST /api/jobs body.
 Result<service::JobSpec> ParseJobSpec(std::string_view body);

@@ -286,6 +286,28 @@ Awaitable CancelJob(ApiContext& ctx, Request& req, const auth::Principal& p) {
   co_return Json(opts->wait ? 200 : 202, JobToJson(*j));
 }
 
+// ---- Resources ----------------------------------------------------------------------------
+
+Awaitable GetQuotas(ApiContext& ctx, Request& req, const auth::Principal& p) {
+  if (Status s = CheckQueryNames(req, {}); !s) co_return ErrorResponse(s.error(), req.request_id);
+  co_return Json(200, QuotasToJson(ctx.supervisor.GetQuotas(CallerOf(p))));
+}
+
+Awaitable PutQuotas(ApiContext& ctx, Request& req, const auth::Principal& p) {
+  if (Status s = CheckQueryNames(req, {}); !s) co_return ErrorResponse(s.error(), req.request_id);
+  Result<std::vector<std::pair<int, int>>> limits = ParseQuotasUpdate(req.body);
+  if (!limits) co_return ErrorResponse(limits.error(), req.request_id);
+  Result<service::QuotasView> v =
+      co_await ctx.supervisor.SetQuotas(CallerOf(p), std::move(*limits));
+  if (!v) co_return ErrorResponse(v.error(), req.request_id);
+  co_return Json(200, QuotasToJson(*v));
+}
+
+Awaitable Usage(ApiContext& ctx, Request& req, const auth::Principal& p) {
+  if (Status s = CheckQueryNames(req, {}); !s) co_return ErrorResponse(s.error(), req.request_id);
+  co_return Json(200, UsageToJson(ctx.supervisor.GetQuotas(CallerOf(p))));
+}
+
 // ---- System -------------------------------------------------------------------------------
 
 Awaitable Healthz(Request&) { co_return Json(200, json::object{{"status", "ok"}}); }
@@ -334,6 +356,9 @@ void RegisterRoutes(http::Router& router, ApiContext& ctx) {
   router.Add("GET", "/api/jobs/{id}/tree", Protect(ctx, kJobsRead, bind(JobTree)));
   router.Add("GET", "/api/jobs/{id}/wait", Protect(ctx, kJobsRead, bind(WaitJob)));
   router.Add("POST", "/api/jobs/{id}/cancel", Protect(ctx, kJobsWrite, bind(CancelJob)));
+  router.Add("GET", "/api/resources/quotas", Protect(ctx, auth::kResourcesRead, bind(GetQuotas)));
+  router.Add("PUT", "/api/resources/quotas", Protect(ctx, auth::kResourcesAdmin, bind(PutQuotas)));
+  router.Add("GET", "/api/resources/usage", Protect(ctx, auth::kResourcesRead, bind(Usage)));
   RegisterDocRoutes(router);
 }
 

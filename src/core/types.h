@@ -60,7 +60,7 @@ struct Worker {
   int64_t pgid = 0;           // process group of the current attempt
   std::optional<int> exit_code;
   std::optional<int> exit_signal;
-  int attempt = 0;  // 1 for the first spawn
+  int attempt = 0;            // 1 for the first spawn
   std::string metadata_json;  // "{}" if none
   std::string cgroup_path;    // "" when not in a cgroup
   std::string log_path;
@@ -68,6 +68,28 @@ struct Worker {
   TimeMs updated_at = 0;
   TimeMs started_at = 0;  // 0: null
   TimeMs ended_at = 0;    // 0: null
+};
+
+// A claim on `worker_count` worker slots at one depth of one workspace (SPEC §1). The
+// scheduler takes one per worker (worker_id set) while it runs; POST /api/resources/allocate
+// takes them for a job (worker_id empty).
+struct Allocation {
+  std::string id;  // "a_..."
+  std::string workspace_id;
+  std::string job_id;
+  std::string worker_id;  // "" for an allocation made through the API
+  int depth = 0;
+  int worker_count = 1;
+  TimeMs allocated_at = 0;
+  TimeMs released_at = 0;  // 0: still held
+};
+
+// The slots a workspace may use at one depth (a row overrides the daemon's default).
+struct Quota {
+  std::string workspace_id;
+  int depth = 0;
+  int max_workers = 0;
+  TimeMs updated_at = 0;
 };
 
 struct Transition {
@@ -80,9 +102,9 @@ struct Transition {
 struct Event {
   int64_t seq = 0;  // assigned by the store
   std::string workspace_id;
-  std::string kind;         // "worker.state", "job.state", ...
-  std::string subject_id;   // worker or job id
-  std::string data_json;    // object
+  std::string kind;        // "worker.state", "job.state", ...
+  std::string subject_id;  // worker or job id
+  std::string data_json;   // object
   TimeMs created_at = 0;
 };
 

@@ -41,7 +41,8 @@ Supervisor::Supervisor(asio::io_context& io, BlockingPool& pool, store::Store& s
       clock_(clock),
       started_at_(clock.NowMs()),
       commits_(io, pool, store),
-      finished_views_(kFinishedViewCacheEntries) {}
+      finished_views_(kFinishedViewCacheEntries),
+      quotas_(options_.default_quotas, options_.max_depth) {}
 
 Supervisor::~Supervisor() {
   for (auto& [id, job] : jobs_) {
@@ -83,6 +84,16 @@ Result<Supervisor::Planned> Supervisor::PlanTransition(
       core::Transition{std::string(core::WorkerStateName(w.rec.status)),
                        std::string(core::WorkerStateName(updated.status)), reason, now};
   cs.worker_updates.push_back(store::WorkerUpdate{updated, w.rec.status, plan.transition});
+  // A slot is held while the worker runs or waits to retry; a pause (SPEC §2) or the end
+  // gives it back. (FAILED here is final: a retryable failure goes through Fail's own path.)
+  if (!w.allocation_id.empty() &&
+      (event == WorkerEvent::kPause || updated.status == WorkerState::kCompleted ||
+       updated.status == WorkerState::kFailed || updated.status == WorkerState::kTerminated)) {
+    cs.released_allocations.push_back(
+        store::AllocationRelease{w.allocation_id, w.rec.workspace_id, now});
+    plan.releases_slot = true;
+  }
+  if (w.new_allocation) cs.new_allocations.push_back(*w.new_allocation);
   cs.events.push_back(MakeEvent(updated.workspace_id, "worker.state", updated.id,
                                 {{"job_id", updated.job_id},
                                  {"from", core::WorkerStateName(w.rec.status)},
@@ -127,6 +138,14 @@ Result<Supervisor::Planned> Supervisor::PlanTransition(
 bool Supervisor::CommitPlanned(LiveWorker& w, Planned&& plan) {
   w.rec = std::move(plan.worker);
   if (w.history_complete) w.history.push_back(std::move(plan.transition));
+  if (plan.releases_slot) {
+    w.allocation_id.clear();
+    if (w.job) ReleaseSlots(w.rec.workspace_id, w.job->rec.depth, 1);
+  }
+  if (w.new_allocation) {
+    w.allocation_id = w.new_allocation->id;
+    w.new_allocation.reset();
+  }
   if (!plan.job || !w.job) return false;
   w.job->rec = std::move(*plan.job);
   return true;
@@ -236,6 +255,8 @@ core::Job Supervisor::TerminalJobRow(const LiveJob& job, JobState to, std::strin
 
 void Supervisor::AfterJobChange(const std::shared_ptr<LiveJob>& job) {
   if (!core::IsTerminalJobState(job->rec.status)) return;
+  // A queued job that ended (canceled) no longer holds up the jobs behind it.
+  ScheduleQueued(job->rec.workspace_id, job->rec.depth);
   for (const auto& t : job->waiters) t->cancel();
   job->waiters.clear();
   if (job->rec.status == JobState::kFailed) {

@@ -12,7 +12,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +29,7 @@
 #include "service/async_mutex.h"
 #include "service/blocking_pool.h"
 #include "service/commit_queue.h"
+#include "service/quota_book.h"
 #include "service/worker_view_cache.h"
 #include "store/store.h"
 
@@ -60,6 +63,9 @@ struct SupervisorOptions {
   int64_t log_max_bytes = 10 << 20;   // per worker log file (one rotated backup)
   std::vector<std::string> base_env;  // inherited by every worker ("K=V"), already filtered
   std::chrono::milliseconds timeout_grace{5000};  // SIGTERM -> SIGKILL on timeout
+  // Worker slots per depth for a workspace without its own quotas (SPEC §3); depths past
+  // the list repeat its last value.
+  std::vector<int> default_quotas{10, 8, 5, 3, 2, 1};
 };
 
 // Mints the OVERSEER_TOKEN a worker gets, bound to its job; "" when the daemon cannot mint.
@@ -78,6 +84,17 @@ struct JobTreeView {
   bool truncated = false;  // more than kMaxTreeJobs: the deepest were left out
 };
 inline constexpr int kMaxTreeJobs = 10000;
+
+// Quotas of one workspace: depths 0..max_depth, each with its limit and the slots in use.
+struct QuotaView {
+  int depth = 0;
+  int max_workers = 0;
+  int used = 0;
+};
+struct QuotasView {
+  int max_depth = 0;
+  std::vector<QuotaView> quotas;
+};
 
 struct Metrics {
   std::vector<std::pair<core::WorkerState, int64_t>> workers_by_status;
@@ -124,6 +141,13 @@ class Supervisor {
   boost::asio::awaitable<Result<store::Page<core::Worker>>> ListWorkers(Caller caller,
                                                                         store::WorkerQuery query);
   // Each answers the worker as it now is; kNotFound, kInvalidStateTransition.
+  // Quotas and slots in use of the caller's workspace.
+  QuotasView GetQuotas(const Caller& caller) const;
+  // Sets the limits of the given depths (others keep theirs); jobs waiting for slots start
+  // if they now fit. kInvalidRequest (depth beyond max_depth), kUnavailable.
+  boost::asio::awaitable<Result<QuotasView>> SetQuotas(Caller caller,
+                                                       std::vector<std::pair<int, int>> limits);
+
   boost::asio::awaitable<Result<core::Worker>> Pause(Caller caller, std::string id);
   boost::asio::awaitable<Result<core::Worker>> Resume(Caller caller, std::string id);
   // wait=true: answers once the process tree is gone (TERMINATED). wait=false: checks the
@@ -161,6 +185,10 @@ class Supervisor {
     // (created here); a worker loaded from the store at start has `history_complete` false.
     std::vector<core::Transition> history;
     bool history_complete = false;
+    // The slot this worker holds (while RUNNING or RETRYING, or stopped from outside), and
+    // one to be inserted with its next transition (resume).
+    std::string allocation_id;
+    std::optional<core::Allocation> new_allocation;
   };
   struct LiveJob {
     core::Job rec;
@@ -179,6 +207,7 @@ class Supervisor {
     core::Worker worker;
     core::Transition transition;
     std::optional<core::Job> job;
+    bool releases_slot = false;  // the worker's allocation is released by this transition
   };
   // Decides the transition of `w` by `event` (new row built with `mutate`, the job following
   // its workers) and adds its rows and events to `cs`. Caller holds w->mu and the job's mu.
@@ -186,8 +215,9 @@ class Supervisor {
                                  const std::string& reason,
                                  const std::function<void(core::Worker&)>& mutate, TimeMs now,
                                  store::ChangeSet& cs) const;
-  // After the commit: memory follows (worker row, history, job row). True if the job changed.
-  static bool CommitPlanned(LiveWorker& w, Planned&& plan);
+  // After the commit: memory follows (worker row, history, job row, the slot it released or
+  // took). True if the job changed.
+  bool CommitPlanned(LiveWorker& w, Planned&& plan);
 
   // Moves `w` by `event`: builds the new row with `mutate`, lets the job follow, commits
   // both in one transaction, then updates memory. Caller holds w->mu.
@@ -245,6 +275,18 @@ class Supervisor {
   // Terminates every worker of `workers` in parallel; resumes when all are done.
   boost::asio::awaitable<void> TerminateAll(std::vector<WorkerPtr> workers,
                                             std::chrono::milliseconds grace, std::string reason);
+  // Slots: a new allocation row of one slot for worker `worker_id` of `job`.
+  core::Allocation NewAllocation(const LiveJob& job, const std::string& worker_id,
+                                 TimeMs now) const;
+  // Gives `n` slots back and starts the queued jobs of (ws, depth) that now fit.
+  void ReleaseSlots(const std::string& ws, int depth, int n);
+  // Starts, in FIFO order, the jobs waiting for slots at (ws, depth) while they fit.
+  void ScheduleQueued(const std::string& ws, int depth);
+  // Slots a job still needs to start: its IDLE workers without one.
+  static int SlotsNeeded(const LiveJob& job);
+  // A queued job whose slots were just taken: records its allocations, spawns its workers.
+  boost::asio::awaitable<void> StartQueued(std::shared_ptr<LiveJob> job, int slots);
+
   // True if job `id` is `ancestor` or lies below it (walks up through memory and the store).
   boost::asio::awaitable<bool> WithinSubtree(std::string workspace_id, std::string ancestor,
                                              std::string id);
@@ -271,6 +313,9 @@ class Supervisor {
   std::unordered_map<std::string, WorkerPtr> workers_;
   WorkerViewCache finished_views_;  // GET of workers that can no longer change
   std::unordered_map<std::string, std::shared_ptr<LiveJob>> jobs_;
+  QuotaBook quotas_;
+  // Jobs waiting for slots, FIFO per (workspace, depth).
+  std::map<std::pair<std::string, int>, std::deque<std::shared_ptr<LiveJob>>> queued_;
   Metrics counters_;
   bool shutting_down_ = false;
 };

@@ -63,7 +63,17 @@ asio::awaitable<void> Supervisor::OnStopOrContinue(WorkerPtr w, bool stopped) {
     s = co_await Transition(w, WorkerEvent::kStoppedOutside, "STOPPED_EXTERNALLY", nullptr);
   } else if (!stopped && w->rec.status == WorkerState::kPaused) {
     (void)procs_.Resume(*w->process);
+    // It runs again whatever the quota says: its slot is counted again, even over the limit.
+    const bool needs_slot = w->allocation_id.empty() && w->job != nullptr;
+    if (needs_slot) {
+      quotas_.Take(w->rec.workspace_id, w->job->rec.depth, 1);
+      w->new_allocation = NewAllocation(*w->job, w->rec.id, clock_.NowMs());
+    }
     s = co_await Transition(w, WorkerEvent::kContinuedOutside, "CONTINUED_EXTERNALLY", nullptr);
+    if (!s && needs_slot && w->new_allocation) {
+      w->new_allocation.reset();
+      ReleaseSlots(w->rec.workspace_id, w->job->rec.depth, 1);
+    }
   }
   if (!s) spdlog::warn("worker {}: {}", w->rec.id, s.error().message);
 }

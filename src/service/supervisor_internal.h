@@ -5,6 +5,7 @@
 //   supervisor_events.cc     process events: exit, timeout, retry due, stop/continue
 //   supervisor_jobs.cc       CreateJob, GetJob, ListJobs
 //   supervisor_hierarchy.cc  job tree, WaitJob, cancel cascades, parents completing
+//   supervisor_resources.cc  quotas, slots held by workers, the queue of jobs waiting
 //   supervisor_workers.cc    worker reads and commands, logs, metrics, ping
 //   supervisor_lifecycle.cc  Recover at start, Shutdown
 // Loop thread only, like Supervisor.

@@ -1,6 +1,7 @@
 // Supervisor: recovery at start and shutdown.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -33,6 +34,13 @@ asio::awaitable<Status> Supervisor::Recover() {
         {WorkerState::kIdle, WorkerState::kRunning, WorkerState::kPaused, WorkerState::kRetrying});
   });
   if (!workers) co_return workers.error();
+  Result<std::vector<core::Quota>> quota_rows =
+      co_await RunBlocking(pool_, [this] { return store_.ListQuotas(); });
+  if (!quota_rows) co_return quota_rows.error();
+  for (const core::Quota& q : *quota_rows) quotas_.SetLimit(q.workspace_id, q.depth, q.max_workers);
+  Result<std::vector<core::Allocation>> held =
+      co_await RunBlocking(pool_, [this] { return store_.ListHeldAllocations(); });
+  if (!held) co_return held.error();
 
   for (core::Job& j : *jobs) {
     auto job = std::make_shared<LiveJob>();
@@ -79,7 +87,27 @@ asio::awaitable<Status> Supervisor::Recover() {
     workers_[w->rec.id] = w;
   }
 
+  // Slots: a worker that may still run keeps its allocation; every other one is released.
+  {
+    store::ChangeSet cs;
+    const TimeMs now = clock_.NowMs();
+    for (const core::Allocation& a : *held) {
+      auto it = a.worker_id.empty() ? workers_.end() : workers_.find(a.worker_id);
+      if (it != workers_.end() && it->second->job && it->second->allocation_id.empty()) {
+        it->second->allocation_id = a.id;
+        quotas_.Take(a.workspace_id, a.depth, a.worker_count);
+        continue;
+      }
+      cs.released_allocations.push_back(store::AllocationRelease{a.id, a.workspace_id, now});
+    }
+    if (!cs.released_allocations.empty()) {
+      Status s = co_await commits_.Commit(cs);
+      if (!s) co_return s;
+    }
+  }
+
   int failed = 0;
+  std::vector<std::shared_ptr<LiveJob>> to_queue;
   std::vector<WorkerPtr> all;
   for (auto& [id, w] : workers_) all.push_back(w);
   for (const WorkerPtr& w : all) {
@@ -94,6 +122,13 @@ asio::awaitable<Status> Supervisor::Recover() {
       case WorkerState::kRetrying:
       case WorkerState::kIdle:
         if (w->job && !core::IsTerminalJobState(w->job->rec.status)) {
+          if (w->rec.status == WorkerState::kIdle && w->allocation_id.empty()) {
+            // Never started: waits for a slot like any new job (FIFO by job id below).
+            if (std::find(to_queue.begin(), to_queue.end(), w->job) == to_queue.end()) {
+              to_queue.push_back(w->job);
+            }
+            break;
+          }
           s = co_await Spawn(w);
         } else {
           s = co_await Transition(w, WorkerEvent::kTerminate, "JOB_ENDED", nullptr);
@@ -129,6 +164,13 @@ asio::awaitable<Status> Supervisor::Recover() {
     AfterJobChange(job);
     Forget(job);
   }
+  std::sort(to_queue.begin(), to_queue.end(),
+            [](const auto& a, const auto& b) { return a->rec.id < b->rec.id; });
+  for (const auto& job : to_queue) {
+    if (core::IsTerminalJobState(job->rec.status)) continue;
+    queued_[{job->rec.workspace_id, job->rec.depth}].push_back(job);
+  }
+  for (const auto& job : to_queue) ScheduleQueued(job->rec.workspace_id, job->rec.depth);
   for (auto it = workers_.begin(); it != workers_.end();) {
     if (!it->second->job) {
       it = workers_.erase(it);

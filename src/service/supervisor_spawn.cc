@@ -154,6 +154,30 @@ asio::awaitable<Status> Supervisor::SpawnNewJob(const std::shared_ptr<LiveJob>& 
                                                 store::ChangeSet& cs) {
   auto job_lock = co_await ScopedLock::Acquire(job->mu);
   const TimeMs now = clock_.NowMs();
+  const std::string ws = job->rec.workspace_id;
+  const int depth = job->rec.depth;
+  const int slots = static_cast<int>(job->workers.size());
+  if (queued_.count({ws, depth}) != 0 || !quotas_.Fits(ws, depth, slots)) {
+    // No slots (or jobs ahead of it waiting for some): recorded PENDING with IDLE workers and
+    // queued; ScheduleQueued starts it when slots are released or the quota grows.
+    job->rec.status_reason = "WAITING_FOR_QUOTA";
+    for (core::Job& j : cs.new_jobs) {
+      if (j.id == job->rec.id) j.status_reason = job->rec.status_reason;
+    }
+    Status st = co_await commits_.Commit(cs);
+    if (!st) co_return st;
+    ++counters_.jobs_submitted;
+    jobs_[job->rec.id] = job;
+    for (const WorkerPtr& w : job->workers) workers_[w->rec.id] = w;
+    queued_[{ws, depth}].push_back(job);
+    co_return OkStatus();
+  }
+  quotas_.Take(ws, depth, slots);
+  std::vector<std::string> allocation_ids;
+  for (const WorkerPtr& w : job->workers) {
+    cs.new_allocations.push_back(NewAllocation(*job, w->rec.id, now));
+    allocation_ids.push_back(cs.new_allocations.back().id);
+  }
   std::vector<WorkerPtr> started;
   std::vector<WorkerPtr> not_started;
   Status st;
@@ -182,7 +206,11 @@ asio::awaitable<Status> Supervisor::SpawnNewJob(const std::shared_ptr<LiveJob>& 
       co_await KillTree(w, std::chrono::milliseconds(0));
       w->process.reset();
     }
+    ReleaseSlots(ws, depth, slots);
     co_return st;
+  }
+  for (size_t i = 0; i < job->workers.size(); ++i) {
+    job->workers[i]->allocation_id = allocation_ids[i];
   }
   ++counters_.jobs_submitted;
   jobs_[job->rec.id] = job;

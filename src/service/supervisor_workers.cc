@@ -105,12 +105,44 @@ asio::awaitable<Result<core::Worker>> Supervisor::Resume(Caller caller, std::str
     e.With("worker_id", id);
     co_return e;
   }
+  // SPEC §2: the slot given back by the pause is taken again first, else 409 QUOTA_EXCEEDED.
+  const bool needs_slot = w->allocation_id.empty() && w->job != nullptr;
+  const std::string ws = w->rec.workspace_id;
+  const int depth = w->job ? w->job->rec.depth : 0;
+  if (needs_slot) {
+    if (!quotas_.Fits(ws, depth, 1)) {
+      Error e = MakeError(ErrorCode::kQuotaExceeded,
+                          "no free worker slot at depth " + std::to_string(depth) +
+                              ": resume once another worker there has ended or paused, or raise "
+                              "the quota (PUT /api/resources/quotas)");
+      e.With("worker_id", id)
+          .With("depth", depth)
+          .With("quota", quotas_.Limit(ws, depth))
+          .With("used", quotas_.Used(ws, depth))
+          .With("requested", 1);
+      co_return e;
+    }
+    quotas_.Take(ws, depth, 1);
+    w->new_allocation = NewAllocation(*w->job, w->rec.id, clock_.NowMs());
+  }
   if (w->process) {
     Status sig = procs_.Resume(*w->process);
-    if (!sig) co_return sig.error();
+    if (!sig) {
+      if (needs_slot) {
+        w->new_allocation.reset();
+        ReleaseSlots(ws, depth, 1);
+      }
+      co_return sig.error();
+    }
   }
   Status s = co_await Transition(w, WorkerEvent::kResume, "RESUME_REQUESTED", nullptr);
-  if (!s) co_return s.error();
+  if (!s) {
+    if (needs_slot && w->new_allocation) {
+      w->new_allocation.reset();
+      ReleaseSlots(ws, depth, 1);
+    }
+    co_return s.error();
+  }
   co_return w->rec;
 }
 

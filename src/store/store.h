@@ -57,6 +57,13 @@ struct JobUpdate {
   core::JobState expected_status;
 };
 
+// Sets released_at of a held allocation (kNotFound if it is not held in that workspace).
+struct AllocationRelease {
+  std::string id;
+  std::string workspace_id;
+  TimeMs released_at = 0;
+};
+
 // Everything in one ChangeSet commits in one transaction, or nothing does.
 struct ChangeSet {
   std::vector<core::Job> new_jobs;        // inserted
@@ -64,6 +71,8 @@ struct ChangeSet {
   std::vector<WorkerUpdate> worker_updates;
   std::vector<JobUpdate> job_updates;
   std::vector<core::Event> events;  // appended; seq assigned by the store
+  std::vector<core::Allocation> new_allocations;
+  std::vector<AllocationRelease> released_allocations;
 };
 
 enum class IdempotencyOutcome {
@@ -128,6 +137,16 @@ class Store {
   // Counts of workers per status in one workspace.
   virtual Result<std::vector<std::pair<core::WorkerState, int64_t>>> CountWorkersByStatus(
       const std::string& workspace_id) = 0;
+
+  // Resources. Quota rows of every workspace (few: one per workspace and depth changed).
+  virtual Result<std::vector<core::Quota>> ListQuotas() = 0;
+  // Inserts or replaces the rows of `quotas` (one transaction).
+  virtual Status SetQuotas(const std::vector<core::Quota>& quotas) = 0;
+  // Allocations still held, of every workspace (at start).
+  virtual Result<std::vector<core::Allocation>> ListHeldAllocations() = 0;
+  // The allocations of one job, held and released, oldest first (at most 1000).
+  virtual Result<std::vector<core::Allocation>> ListJobAllocations(const std::string& workspace_id,
+                                                                   const std::string& job_id) = 0;
 
   // Idempotency (SPEC §6). `fingerprint` identifies the request (method, path, body hash).
   virtual Result<IdempotencyRecord> BeginIdempotent(const std::string& workspace_id,

@@ -40,7 +40,7 @@ fail() {
 head -c 48 /dev/urandom | base64 >"$tmp/secret"
 export OVERSEER_JWT_SECRET_FILE="$tmp/secret"
 TOKEN="$("$bin" token create --sub smoke --workspace default \
-  --scopes supervisor:read,supervisor:write,jobs:read,jobs:write --ttl 1h)"
+  --scopes supervisor:read,supervisor:write,jobs:read,jobs:write,resources:read,resources:admin --ttl 1h)"
 JOBS_ONLY="$("$bin" token create --sub smoke-ro --workspace default --scopes jobs:read --ttl 1h)"
 
 "$bin" serve --listen 127.0.0.1:0 --state-dir "$tmp/data" --max-depth 1 \
@@ -210,6 +210,19 @@ req 404 POST /api/jobs/{id}/cancel /api/jobs/j_nosuchjob/cancel "${auth[@]}"
 create_job '{"task":{"runtime":"command","command":["sleep","600"]}}'
 req 202 POST /api/jobs/{id}/cancel "/api/jobs/$JOB/cancel" "${auth[@]}" "${json[@]}" --data '{"grace_seconds":0,"wait":false}'
 
+# ---- Resources
+req 200 GET /api/resources/quotas /api/resources/quotas "${auth[@]}"
+[[ "$(jget "$tmp/body" 'v.quotas[0].max_workers')" == 10 ]] || fail "default quota of depth 0: $(head -c 300 "$tmp/body")"
+req 200 PUT /api/resources/quotas /api/resources/quotas "${auth[@]}" "${json[@]}" --data '{"quotas":[{"depth":1,"max_workers":6}]}'
+[[ "$(jget "$tmp/body" 'v.quotas[1].max_workers')" == 6 ]] || fail "PUT quotas answered $(head -c 300 "$tmp/body")"
+req 400 PUT /api/resources/quotas /api/resources/quotas "${auth[@]}" "${json[@]}" --data '{"quotas":[{"depth":9,"max_workers":1}]}'
+req 400 PUT /api/resources/quotas /api/resources/quotas "${auth[@]}" "${json[@]}" --data '{"quotas":[{"depth":0,"max_workers":1,"x":1}]}'
+req 400 GET /api/resources/quotas '/api/resources/quotas?x=1' "${auth[@]}"
+req 200 GET /api/resources/usage /api/resources/usage "${auth[@]}"
+req 400 GET /api/resources/usage '/api/resources/usage?x=1' "${auth[@]}"
+req 409 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data '{"task":{"runtime":"command","command":["true"]},"worker_count":11}'
+req 405 DELETE /api/resources/quotas /api/resources/quotas "${auth[@]}"
+
 # ---- Workers
 wait_worker "$W1" RUNNING
 wait_worker "$W2" COMPLETED
@@ -286,7 +299,7 @@ statuses="$(cut -d' ' -f1 "$tmp/meta.a" "$tmp/meta.b" | sort | tr '\n' ' ')"
 
 # ---- Every protected route: no token (401), a token without its scope (403), a non-JSON
 # body (415), and for POSTs a body over 1 MiB (413).
-NO_SCOPE="$("$bin" token create --sub smoke-none --workspace default --scopes resources:read --ttl 1h)"
+NO_SCOPE="$("$bin" token create --sub smoke-none --workspace default --scopes resources:write --ttl 1h)"
 for spec in "GET /api/supervisor/workers /api/supervisor/workers" \
             "GET /api/supervisor/workers/{id} /api/supervisor/workers/$W2" \
             "POST /api/supervisor/workers/{id}/pause /api/supervisor/workers/$W2/pause" \
@@ -296,12 +309,14 @@ for spec in "GET /api/supervisor/workers /api/supervisor/workers" \
             "GET /api/supervisor/metrics /api/supervisor/metrics" \
             "POST /api/jobs /api/jobs" "GET /api/jobs /api/jobs" "GET /api/jobs/{id} /api/jobs/$J2" \
             "GET /api/jobs/{id}/tree /api/jobs/$J2/tree" "GET /api/jobs/{id}/wait /api/jobs/$J2/wait" \
-            "POST /api/jobs/{id}/cancel /api/jobs/$J2/cancel"; do
+            "POST /api/jobs/{id}/cancel /api/jobs/$J2/cancel" \
+            "GET /api/resources/quotas /api/resources/quotas" "PUT /api/resources/quotas /api/resources/quotas" \
+            "GET /api/resources/usage /api/resources/usage"; do
   read -r m r p <<<"$spec"
   req 401 "$m" "$r" "$p"
   req 403 "$m" "$r" "$p" -H "Authorization: Bearer $NO_SCOPE"
   req 415 "$m" "$r" "$p" "${auth[@]}" -H 'Content-Type: text/plain' --data 'x'
-  if [[ "$m" == POST ]]; then
+  if [[ "$m" == POST || "$m" == PUT ]]; then
     req 413 "$m" "$r" "$p" "${auth[@]}" "${json[@]}" --data-binary "@$tmp/big.json"
   fi
 done

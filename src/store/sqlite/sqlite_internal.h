@@ -4,6 +4,7 @@
 //   sqlite_rows.cc         binding and reading job and worker rows (sqlite_rows.h)
 //   sqlite_jobs.cc         job rows
 //   sqlite_workers.cc      worker rows and their state transitions
+//   sqlite_resources.cc    quotas and resource allocations
 //   sqlite_idempotency.cc  idempotency keys
 //   sqlite_migrations.cc   schema migrations
 // Public methods take mu_; private helpers expect it held. Any thread, one call at a time.
@@ -75,6 +76,12 @@ class SqliteStore final : public Store {
   // Every worker state in enum order, zero counts included.
   Result<std::vector<std::pair<core::WorkerState, int64_t>>> CountWorkersByStatus(
       const std::string& workspace_id) override;
+
+  Result<std::vector<core::Quota>> ListQuotas() override;
+  Status SetQuotas(const std::vector<core::Quota>& quotas) override;
+  Result<std::vector<core::Allocation>> ListHeldAllocations() override;
+  Result<std::vector<core::Allocation>> ListJobAllocations(const std::string& workspace_id,
+                                                           const std::string& job_id) override;
 
   Result<IdempotencyRecord> BeginIdempotent(const std::string& workspace_id, const std::string& key,
                                             const std::string& fingerprint, TimeMs now) override;
@@ -249,6 +256,10 @@ class SqliteStore final : public Store {
   Status UpdateWorker(const WorkerUpdate& u);
   Status InsertTransition(const std::string& worker_id, const std::string& workspace_id,
                           const core::Transition& t);
+
+  // sqlite_resources.cc
+  Status InsertAllocation(const core::Allocation& a);
+  Status ReleaseAllocation(const AllocationRelease& r);
 
   // sqlite_migrations.cc
   Result<AppliedMap> ReadApplied();

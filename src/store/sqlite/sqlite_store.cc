@@ -112,6 +112,12 @@ Status SqliteStore::ApplyRows(const ChangeSet& changes) {
   for (const JobUpdate& u : changes.job_updates) {
     if (Status st = UpdateJob(u); !st) return st;
   }
+  for (const core::Allocation& a : changes.new_allocations) {
+    if (Status st = InsertAllocation(a); !st) return st;
+  }
+  for (const AllocationRelease& r : changes.released_allocations) {
+    if (Status st = ReleaseAllocation(r); !st) return st;
+  }
   for (const core::Event& e : changes.events) {
     if (Status st = InsertEvent(e); !st) return st;
   }

@@ -95,13 +95,13 @@ TEST(SqliteStoreTest, FileIsInWalModeWithSchemaTables) {
   EXPECT_TRUE(std::filesystem::exists(path));
   EXPECT_EQ(QueryText(path, "PRAGMA journal_mode"), "wal");
   for (const char* table : {"jobs", "workers", "state_transitions", "idempotency_keys", "events",
-                            "schema_migrations"}) {
+                            "quotas", "resource_allocations", "schema_migrations"}) {
     EXPECT_EQ(QueryText(path, std::string("SELECT name FROM sqlite_master WHERE type='table' AND "
                                           "name='") +
                                   table + "'"),
               table);
   }
-  ASSERT_TRUE((*store)->MigrateDown(1).ok());
+  ASSERT_TRUE((*store)->MigrateDown(2).ok());
   EXPECT_EQ(QueryText(path,
                       "SELECT COUNT(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
                       "AND name <> 'schema_migrations'"),

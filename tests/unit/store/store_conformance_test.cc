@@ -194,7 +194,7 @@ TEST_P(StoreConformanceTest, MigrationsReportAppliedAfterUp) {
 
 TEST_P(StoreConformanceTest, MigrateUpDownUpRoundTrip) {
   Worker w = MakeWorker("ws1", "j_1");
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}}));
 
   Result<std::vector<MigrationInfo>> infos = store_->Migrations();
   ASSERT_OK(infos);
@@ -218,7 +218,7 @@ TEST_P(StoreConformanceTest, MigrateUpDownUpRoundTrip) {
   Result<Worker> missing = store_->GetWorker("ws1", w.id);
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}}));
   ASSERT_OK(store_->GetWorker("ws1", w.id));
 }
 
@@ -250,7 +250,7 @@ TEST_P(StoreConformanceTest, Ping) { ASSERT_OK(store_->Ping()); }
 TEST_P(StoreConformanceTest, JobRoundTripsEveryField) {
   const Job full = FullJob("ws1");
   const Job bare = MakeJob("ws1");  // zeros and empties: nulls in the database
-  ASSERT_OK(store_->Apply(ChangeSet{{full, bare}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{full, bare}, {}, {}, {}, {}, {}, {}}));
   Result<Job> got = store_->GetJob("ws1", full.id);
   ASSERT_OK(got);
   ExpectSameJob(*got, full);
@@ -263,7 +263,7 @@ TEST_P(StoreConformanceTest, WorkerRoundTripsEveryField) {
   const Worker full = FullWorker("ws1");
   Worker bare = MakeWorker("ws1", "j_x");
   bare.exit_code = 0;  // a real zero exit code is not "null"
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {full, bare}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {full, bare}, {}, {}, {}, {}, {}}));
   Result<Worker> got = store_->GetWorker("ws1", full.id);
   ASSERT_OK(got);
   ExpectSameWorker(*got, full);
@@ -285,8 +285,8 @@ TEST_P(StoreConformanceTest, MissingIdsAreNotFound) {
 
 TEST_P(StoreConformanceTest, DuplicateIdFailsAsInternal) {
   const Worker w = MakeWorker("ws1", "j_1");
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}}));
-  Status st = store_->Apply(ChangeSet{{}, {w}, {}, {}, {}});
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}}));
+  Status st = store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, ErrorCode::kInternal);
   EXPECT_EQ(st.error().message, "database error");
@@ -297,7 +297,7 @@ TEST_P(StoreConformanceTest, DuplicateIdFailsAsInternal) {
 TEST_P(StoreConformanceTest, AnotherWorkspaceSeesNothing) {
   const Job job = MakeJob("ws1", JobState::kRunning);
   const Worker w = MakeWorker("ws1", job.id, WorkerState::kRunning);
-  ASSERT_OK(store_->Apply(ChangeSet{{job}, {w}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{job}, {w}, {}, {}, {}, {}, {}}));
 
   Result<Job> j = store_->GetJob("ws2", job.id);
   ASSERT_FALSE(j.ok());
@@ -331,13 +331,13 @@ TEST_P(StoreConformanceTest, AnotherWorkspaceSeesNothing) {
   // Updates addressed to the wrong workspace do not touch the row.
   WorkerUpdate u = Move(w, WorkerState::kPaused, "PAUSE", kT0 + 1);
   u.worker.workspace_id = "ws2";
-  Status st = store_->Apply(ChangeSet{{}, {}, {u}, {}, {}});
+  Status st = store_->Apply(ChangeSet{{}, {}, {u}, {}, {}, {}, {}});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, ErrorCode::kNotFound);
   JobUpdate ju{job, JobState::kRunning};
   ju.job.workspace_id = "ws2";
   ju.job.status = JobState::kCompleted;
-  st = store_->Apply(ChangeSet{{}, {}, {}, {ju}, {}});
+  st = store_->Apply(ChangeSet{{}, {}, {}, {ju}, {}, {}, {}});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, ErrorCode::kNotFound);
   Result<Worker> still = store_->GetWorker("ws1", w.id);
@@ -353,7 +353,7 @@ TEST_P(StoreConformanceTest, ListWorkersFiltersByStatusAndJob) {
       MakeWorker("ws1", ja, WorkerState::kRunning), MakeWorker("ws1", ja, WorkerState::kIdle),
       MakeWorker("ws1", jb, WorkerState::kRunning), MakeWorker("ws1", jb, WorkerState::kFailed),
       MakeWorker("ws2", ja, WorkerState::kRunning)};
-  ASSERT_OK(store_->Apply(ChangeSet{{}, all, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, all, {}, {}, {}, {}, {}}));
 
   Result<Page<Worker>> page = store_->ListWorkers("ws1", WorkerQuery{});
   ASSERT_OK(page);
@@ -391,7 +391,7 @@ TEST_P(StoreConformanceTest, ListWorkersPagesWithoutLossOrRepeat) {
   }
   std::vector<Worker> shuffled = all;
   std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937(7));
-  ASSERT_OK(store_->Apply(ChangeSet{{}, shuffled, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, shuffled, {}, {}, {}, {}, {}}));
   std::vector<std::string> expected = Ids(all);
   std::sort(expected.begin(), expected.end());
 
@@ -456,8 +456,8 @@ TEST_P(StoreConformanceTest, ListJobsFiltersByStatusParentAndDepth) {
   const Job child2 = MakeJob("ws1", JobState::kPending, root1.id, 1);
   const Job grandchild = MakeJob("ws1", JobState::kRunning, child1.id, 2);
   const Job other = MakeJob("ws2", JobState::kRunning);
-  ASSERT_OK(
-      store_->Apply(ChangeSet{{root1, root2, child1, child2, grandchild, other}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(
+      ChangeSet{{root1, root2, child1, child2, grandchild, other}, {}, {}, {}, {}, {}, {}}));
 
   auto list = [&](JobQuery q) {
     Result<Page<Job>> page = store_->ListJobs("ws1", q);
@@ -499,7 +499,7 @@ TEST_P(StoreConformanceTest, ListJobSubtreeIsBreadthFirstWithinOneWorkspace) {
   // A row of another workspace that (wrongly) names root as its parent is not reached.
   const Job foreign = MakeJob("ws2", JobState::kRunning, root.id, 1);
   ASSERT_OK(store_->Apply(ChangeSet{
-      {root, other_root, child1, child2, grandchild, unrelated, foreign}, {}, {}, {}, {}}));
+      {root, other_root, child1, child2, grandchild, unrelated, foreign}, {}, {}, {}, {}, {}, {}}));
 
   Result<std::vector<Job>> all = store_->ListJobSubtree("ws1", root.id, 100);
   ASSERT_TRUE(all.ok()) << all.error().message;
@@ -516,12 +516,62 @@ TEST_P(StoreConformanceTest, ListJobSubtreeIsBreadthFirstWithinOneWorkspace) {
   EXPECT_EQ(store_->ListJobSubtree("ws1", root.id, 0).error().code, ErrorCode::kInvalidRequest);
 }
 
+TEST_P(StoreConformanceTest, QuotasUpsertPerWorkspaceAndDepth) {
+  ASSERT_OK(store_->SetQuotas({core::Quota{"ws1", 0, 2, kT0}, core::Quota{"ws2", 1, 4, kT0}}));
+  ASSERT_OK(store_->SetQuotas({core::Quota{"ws1", 0, 3, kT0 + 1}}));
+  Result<std::vector<core::Quota>> rows = store_->ListQuotas();
+  ASSERT_TRUE(rows.ok()) << rows.error().message;
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].workspace_id, "ws1");
+  EXPECT_EQ((*rows)[0].depth, 0);
+  EXPECT_EQ((*rows)[0].max_workers, 3);
+  EXPECT_EQ((*rows)[0].updated_at, kT0 + 1);
+  EXPECT_EQ((*rows)[1].workspace_id, "ws2");
+  EXPECT_EQ((*rows)[1].max_workers, 4);
+}
+
+TEST_P(StoreConformanceTest, AllocationsAreHeldUntilReleasedInTheirChangeSet) {
+  core::Allocation a{NewId("a_"), "ws1", "j_1", "w_1", 0, 1, kT0, 0};
+  core::Allocation b{NewId("a_"), "ws1", "j_1", "", 1, 3, kT0, 0};
+  ChangeSet take;
+  take.new_allocations = {a, b};
+  ASSERT_OK(store_->Apply(take));
+  Result<std::vector<core::Allocation>> held = store_->ListHeldAllocations();
+  ASSERT_TRUE(held.ok());
+  ASSERT_EQ(held->size(), 2u);
+  EXPECT_EQ((*held)[0].worker_id, "w_1");
+  EXPECT_EQ((*held)[1].worker_id, "");
+  EXPECT_EQ((*held)[1].worker_count, 3);
+  EXPECT_EQ((*held)[1].depth, 1);
+  ChangeSet release;
+  release.released_allocations = {AllocationRelease{a.id, "ws1", kT0 + 5}};
+  ASSERT_OK(store_->Apply(release));
+  held = store_->ListHeldAllocations();
+  ASSERT_TRUE(held.ok());
+  ASSERT_EQ(held->size(), 1u);
+  EXPECT_EQ((*held)[0].id, b.id);
+  // Released twice, or from another workspace: not found, and nothing of that ChangeSet stays.
+  ChangeSet again;
+  again.new_allocations = {core::Allocation{NewId("a_"), "ws1", "j_2", "", 0, 1, kT0, 0}};
+  again.released_allocations = {AllocationRelease{a.id, "ws1", kT0 + 6}};
+  EXPECT_EQ(store_->Apply(again).error().code, ErrorCode::kNotFound);
+  ChangeSet foreign;
+  foreign.released_allocations = {AllocationRelease{b.id, "ws2", kT0 + 6}};
+  EXPECT_EQ(store_->Apply(foreign).error().code, ErrorCode::kNotFound);
+  Result<std::vector<core::Allocation>> of_job = store_->ListJobAllocations("ws1", "j_1");
+  ASSERT_TRUE(of_job.ok());
+  ASSERT_EQ(of_job->size(), 2u);
+  EXPECT_EQ((*of_job)[0].released_at + (*of_job)[1].released_at, kT0 + 5);
+  EXPECT_TRUE(store_->ListJobAllocations("ws1", "j_2")->empty());
+  EXPECT_TRUE(store_->ListJobAllocations("ws2", "j_1")->empty());
+}
+
 TEST_P(StoreConformanceTest, ListJobsPagesWithoutLossOrRepeat) {
   std::vector<Job> all;
   for (int i = 0; i < 17; ++i) all.push_back(MakeJob("ws1"));
   std::vector<Job> shuffled = all;
   std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937(11));
-  ASSERT_OK(store_->Apply(ChangeSet{shuffled, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{shuffled, {}, {}, {}, {}, {}, {}}));
   std::vector<std::string> expected = Ids(all);
   std::sort(expected.begin(), expected.end());
 
@@ -550,7 +600,7 @@ TEST_P(StoreConformanceTest, ListInStatesSpansWorkspaces) {
                                  MakeWorker("ws1", "j_1", WorkerState::kRetrying)};
   std::vector<Job> jobs = {MakeJob("ws1", JobState::kRunning), MakeJob("ws2", JobState::kPending),
                            MakeJob("ws3", JobState::kCompleted)};
-  ASSERT_OK(store_->Apply(ChangeSet{jobs, workers, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{jobs, workers, {}, {}, {}, {}, {}}));
 
   Result<std::vector<Worker>> live = store_->ListWorkersInStates(
       {WorkerState::kRunning, WorkerState::kPaused, WorkerState::kRetrying});
@@ -573,7 +623,7 @@ TEST_P(StoreConformanceTest, CountWorkersByStatusCountsOneWorkspace) {
   std::vector<Worker> workers = {
       MakeWorker("ws1", "j", WorkerState::kRunning), MakeWorker("ws1", "j", WorkerState::kRunning),
       MakeWorker("ws1", "j", WorkerState::kFailed), MakeWorker("ws2", "j", WorkerState::kRunning)};
-  ASSERT_OK(store_->Apply(ChangeSet{{}, workers, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, workers, {}, {}, {}, {}, {}}));
   Result<std::vector<std::pair<WorkerState, int64_t>>> counts = store_->CountWorkersByStatus("ws1");
   ASSERT_OK(counts);
   int64_t total = 0;
@@ -595,7 +645,7 @@ TEST_P(StoreConformanceTest, NewWorkerGetsCreationTransition) {
   Worker plain = MakeWorker("ws1", "j_1");
   Worker with_reason = MakeWorker("ws1", "j_1", WorkerState::kRunning);
   with_reason.status_reason = "SPAWNED";
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {plain, with_reason}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {plain, with_reason}, {}, {}, {}, {}, {}}));
 
   Result<std::vector<Transition>> t = store_->ListTransitions(plain.id);
   ASSERT_OK(t);
@@ -618,7 +668,7 @@ TEST_P(StoreConformanceTest, NewWorkerGetsCreationTransition) {
 
 TEST_P(StoreConformanceTest, WorkerUpdatesWriteEveryMutableColumnAndTransitionsInOrder) {
   Worker w = MakeWorker("ws1", "j_1");
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}}));
 
   WorkerUpdate spawn = Move(w, WorkerState::kRunning, "SPAWNED", kT0 + 100);
   spawn.worker.pid = 777;
@@ -627,7 +677,7 @@ TEST_P(StoreConformanceTest, WorkerUpdatesWriteEveryMutableColumnAndTransitionsI
   spawn.worker.started_at = kT0 + 100;
   spawn.worker.cgroup_path = "/cg/x";
   spawn.worker.metadata_json = R"({"a":1})";
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {spawn}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {spawn}, {}, {}, {}, {}}));
   Result<Worker> got = store_->GetWorker("ws1", w.id);
   ASSERT_OK(got);
   ExpectSameWorker(*got, spawn.worker);
@@ -639,8 +689,8 @@ TEST_P(StoreConformanceTest, WorkerUpdatesWriteEveryMutableColumnAndTransitionsI
   fail.worker.ended_at = kT0 + 400;
   fail.worker.pid = 0;  // back to null
   // Several updates of one worker in one ChangeSet apply in order.
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {pause, resume}, {}, {}}));
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {fail}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {pause, resume}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {fail}, {}, {}, {}, {}}));
   got = store_->GetWorker("ws1", w.id);
   ASSERT_OK(got);
   ExpectSameWorker(*got, fail.worker);
@@ -664,16 +714,16 @@ TEST_P(StoreConformanceTest, WorkerUpdatesWriteEveryMutableColumnAndTransitionsI
 
 TEST_P(StoreConformanceTest, WorkerCasFailureReportsCurrentState) {
   Worker w = MakeWorker("ws1", "j_1", WorkerState::kRunning);
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}}));
   WorkerUpdate stale = Move(w, WorkerState::kPaused, "PAUSE", kT0 + 1);
   stale.expected_status = WorkerState::kIdle;  // the caller's view is out of date
-  Status st = store_->Apply(ChangeSet{{}, {}, {stale}, {}, {}});
+  Status st = store_->Apply(ChangeSet{{}, {}, {stale}, {}, {}, {}, {}});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, ErrorCode::kInvalidStateTransition);
   EXPECT_EQ(DetailString(st.error(), "current_state"), "RUNNING");
 
   WorkerUpdate missing = Move(MakeWorker("ws1", "j_1"), WorkerState::kRunning, "SPAWNED", kT0);
-  st = store_->Apply(ChangeSet{{}, {}, {missing}, {}, {}});
+  st = store_->Apply(ChangeSet{{}, {}, {missing}, {}, {}, {}, {}});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, ErrorCode::kNotFound);
 }
@@ -683,14 +733,14 @@ TEST_P(StoreConformanceTest, ApplyAllCommitsEachChangeSetOnItsOwn) {
   // writing a row of its own, and only that one leaves no trace.
   Worker a = MakeWorker("ws1", "j_1", WorkerState::kRunning);
   Worker b = MakeWorker("ws1", "j_1", WorkerState::kRunning);
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {a, b}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {a, b}, {}, {}, {}, {}, {}}));
   const Worker fresh = MakeWorker("ws1", "j_2");
   WorkerUpdate stale = Move(b, WorkerState::kPaused, "PAUSE", kT0 + 1);
   stale.expected_status = WorkerState::kIdle;  // out of date: fails
-  const ChangeSet first{{}, {}, {Move(a, WorkerState::kPaused, "PAUSE", kT0 + 1)}, {}, {}};
-  const ChangeSet second{{}, {fresh}, {stale}, {}, {}};
+  const ChangeSet first{{}, {}, {Move(a, WorkerState::kPaused, "PAUSE", kT0 + 1)}, {}, {}, {}, {}};
+  const ChangeSet second{{}, {fresh}, {stale}, {}, {}, {}, {}};
   const Job job = MakeJob("ws1");
-  const ChangeSet third{{job}, {}, {}, {}, {}};
+  const ChangeSet third{{job}, {}, {}, {}, {}, {}, {}};
   const std::vector<const ChangeSet*> all = {&first, &second, &third};
   std::vector<Status> results = store_->ApplyAll(all);
   ASSERT_EQ(results.size(), 3u);
@@ -710,25 +760,25 @@ TEST_P(StoreConformanceTest, ApplyAllCommitsEachChangeSetOnItsOwn) {
 
 TEST_P(StoreConformanceTest, JobUpdateWritesMutableColumnsWithCas) {
   Job job = MakeJob("ws1", JobState::kPending);
-  ASSERT_OK(store_->Apply(ChangeSet{{job}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{job}, {}, {}, {}, {}, {}, {}}));
   JobUpdate run{job, JobState::kPending};
   run.job.status = JobState::kRunning;
   run.job.status_reason = "SCHEDULED";
   run.job.started_at = kT0 + 5;
   run.job.updated_at = kT0 + 5;
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {}, {run}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {}, {run}, {}, {}, {}}));
   JobUpdate done{run.job, JobState::kRunning};
   done.job.status = JobState::kCompleted;
   done.job.completed_at = kT0 + 9;
   done.job.updated_at = kT0 + 9;
   done.job.result_json = R"({"answer":42})";
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {}, {done}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {}, {done}, {}, {}, {}}));
   Result<Job> got = store_->GetJob("ws1", job.id);
   ASSERT_OK(got);
   ExpectSameJob(*got, done.job);
 
   // Same update again: the stored status is COMPLETED now, not RUNNING.
-  Status st = store_->Apply(ChangeSet{{}, {}, {}, {done}, {}});
+  Status st = store_->Apply(ChangeSet{{}, {}, {}, {done}, {}, {}, {}});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, ErrorCode::kInvalidStateTransition);
   EXPECT_EQ(DetailString(st.error(), "current_state"), "COMPLETED");
@@ -738,7 +788,7 @@ TEST_P(StoreConformanceTest, CasFailureInTheMiddleLeavesNothingWritten) {
   Worker a = MakeWorker("ws1", "j_1", WorkerState::kRunning);
   Worker b = MakeWorker("ws1", "j_1", WorkerState::kRunning);
   Job existing = MakeJob("ws1", JobState::kRunning);
-  ASSERT_OK(store_->Apply(ChangeSet{{existing}, {a, b}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{existing}, {a, b}, {}, {}, {}, {}, {}}));
   const int64_t transitions_before = Rows("state_transitions");
   const int64_t events_before = Rows("events");
   ASSERT_EQ(transitions_before, 2);
@@ -840,7 +890,7 @@ TEST_P(StoreConformanceTest, CallsFromSeveralThreadsAreSerialized) {
       const std::string ws = "ws" + std::to_string(t);
       for (int i = 0; i < kPerThread; ++i) {
         const Worker w = MakeWorker(ws, "j_1", WorkerState::kRunning);
-        if (!store_->Apply(ChangeSet{{}, {w}, {}, {}, {}}).ok()) ++failures;
+        if (!store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}}).ok()) ++failures;
         if (!store_->GetWorker(ws, w.id).ok()) ++failures;
         if (!store_->BeginIdempotent(ws, w.id, "fp", kT0).ok()) ++failures;
       }
@@ -945,7 +995,7 @@ TEST_P(StoreConformanceTest, ReopenedDatabaseKeepsData) {
   if (!backend_->Persistent()) GTEST_SKIP() << "not persistent";
   const Job job = FullJob("ws1");
   const Worker w = FullWorker("ws1");
-  ASSERT_OK(store_->Apply(ChangeSet{{job}, {w}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{job}, {w}, {}, {}, {}, {}, {}}));
   ASSERT_OK(store_->BeginIdempotent("ws1", "k", "fp", kT0));
   store_.reset();
 

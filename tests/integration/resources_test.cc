@@ -1,0 +1,188 @@
+// Quotas and worker slots against the real daemon: defaults and changes, jobs waiting for a
+// slot (FIFO) and starting when one is freed, pause giving its slot back and resume taking
+// it again (or 409 QUOTA_EXCEEDED), usage warnings, errors, and quotas kept over a restart.
+#include "integration/fixture.h"
+
+namespace overseer::it {
+namespace {
+namespace json = boost::json;
+
+json::object QuotaRow(const Reply& r, int depth) {
+  for (const json::value& q : r.At({"quotas"}).as_array()) {
+    if (q.at("depth") == depth) return q.as_object();
+  }
+  return {};
+}
+
+class ResourcesTest : public SharedDaemonTest<ResourcesTest> {
+ protected:
+  Reply SetQuota(int depth, int max_workers) {
+    return api().Send("PUT", "/api/resources/quotas",
+                      json::serialize(json::object{
+                          {"quotas", json::array{json::object{{"depth", depth},
+                                                              {"max_workers", max_workers}}}}}));
+  }
+  std::string Submit(const std::vector<std::string>& argv) {
+    Reply r = api().Post("/api/jobs", CommandJob(argv));
+    EXPECT_EQ(r.status, 201u) << Describe(r);
+    return r.Str({"id"});
+  }
+  std::string FirstWorker(const std::string& job_id) {
+    std::vector<std::string> ids = WorkerIds(api(), job_id);
+    return ids.empty() ? std::string() : ids[0];
+  }
+};
+
+TEST_F(ResourcesTest, DefaultQuotasAndAChangeOfOneDepth) {
+  Reply q = api().Get("/api/resources/quotas");
+  ASSERT_EQ(q.status, 200u) << Describe(q);
+  EXPECT_EQ(q.Int({"max_depth"}), 5);
+  ASSERT_EQ(q.At({"quotas"}).as_array().size(), 6u) << q.body;
+  const int defaults[] = {10, 8, 5, 3, 2, 1};
+  for (int d = 0; d <= 5; ++d) {
+    json::object row = QuotaRow(q, d);
+    EXPECT_EQ(row["max_workers"], defaults[d]) << q.body;
+    EXPECT_EQ(row["used"], 0) << q.body;
+    EXPECT_EQ(row["available"], defaults[d]) << q.body;
+  }
+  Reply set = SetQuota(2, 7);
+  ASSERT_EQ(set.status, 200u) << Describe(set);
+  EXPECT_EQ(QuotaRow(set, 2)["max_workers"], 7) << set.body;
+  EXPECT_EQ(QuotaRow(set, 1)["max_workers"], 8) << set.body;
+  EXPECT_EQ(QuotaRow(api().Get("/api/resources/quotas"), 2)["max_workers"], 7);
+  // Another workspace keeps the defaults.
+  Api other(d().url(), d().Token(ws() + "-other"));
+  EXPECT_EQ(QuotaRow(other.Get("/api/resources/quotas"), 2)["max_workers"], 5);
+}
+
+TEST_F(ResourcesTest, AJobWaitsForASlotAndStartsWhenOneIsFreed) {
+  ASSERT_EQ(SetQuota(0, 1).status, 200u);
+  const std::string a = Submit({"sleep", "60"});
+  ASSERT_EQ(WaitWorker(api(), FirstWorker(a), "RUNNING").Str({"status"}), "RUNNING");
+  Reply b = api().Post("/api/jobs", CommandJob({"true"}));
+  ASSERT_EQ(b.status, 201u) << Describe(b);
+  EXPECT_EQ(b.Str({"status"}), "PENDING");
+  EXPECT_EQ(b.Str({"status_reason"}), "WAITING_FOR_QUOTA");
+  const std::string c = Submit({"true"});  // behind b (FIFO)
+  Reply usage = api().Get("/api/resources/usage");
+  ASSERT_EQ(usage.status, 200u) << Describe(usage);
+  EXPECT_EQ(usage.Int({"total_used"}), 1);
+  const json::value& row0 = usage.At({"usage"}).as_array()[0];
+  EXPECT_EQ(row0.at("quota"), 1);
+  EXPECT_EQ(row0.at("used"), 1);
+  EXPECT_EQ(row0.at("available"), 0);
+  EXPECT_EQ(row0.at("warn_80"), true);
+  EXPECT_EQ(row0.at("warn_90"), true);
+  EXPECT_EQ(api().Get("/api/supervisor/workers/" + FirstWorker(b.Str({"id"}))).Str({"status"}),
+            "IDLE");
+  EXPECT_EQ(api().Get("/api/jobs/" + b.Str({"id"})).Str({"status"}), "PENDING");
+  // The slot comes free: b runs (and completes), then c.
+  ASSERT_EQ(api().Post("/api/supervisor/workers/" + FirstWorker(a) + "/terminate", "{}").status,
+            200u);
+  EXPECT_EQ(WaitJob(api(), b.Str({"id"}), "COMPLETED").Str({"status"}), "COMPLETED");
+  EXPECT_EQ(WaitJob(api(), c, "COMPLETED").Str({"status"}), "COMPLETED");
+  EXPECT_EQ(api().Get("/api/resources/usage").Int({"total_used"}), 0);
+}
+
+TEST_F(ResourcesTest, PauseGivesTheSlotBackAndResumeNeedsOne) {
+  ASSERT_EQ(SetQuota(0, 1).status, 200u);
+  const std::string a = Submit({"sleep", "60"});
+  const std::string wa = FirstWorker(a);
+  ASSERT_EQ(WaitWorker(api(), wa, "RUNNING").Str({"status"}), "RUNNING");
+  ASSERT_EQ(api().Post("/api/supervisor/workers/" + wa + "/pause", "").status, 200u);
+  EXPECT_EQ(QuotaRow(api().Get("/api/resources/quotas"), 0)["used"], 0);
+  // The freed slot goes to the next job; a's resume finds none.
+  const std::string b = Submit({"sleep", "60"});
+  const std::string wb = FirstWorker(b);
+  ASSERT_EQ(WaitWorker(api(), wb, "RUNNING").Str({"status"}), "RUNNING");
+  Reply refused = api().Post("/api/supervisor/workers/" + wa + "/resume", "");
+  EXPECT_TRUE(IsError(refused, 409, "QUOTA_EXCEEDED"));
+  EXPECT_EQ(refused.Int({"error", "details", "depth"}), 0) << refused.body;
+  EXPECT_EQ(refused.Int({"error", "details", "quota"}), 1) << refused.body;
+  EXPECT_EQ(api().Get("/api/supervisor/workers/" + wa).Str({"status"}), "PAUSED");
+  ASSERT_EQ(api().Post("/api/supervisor/workers/" + wb + "/terminate", "{}").status, 200u);
+  Reply resumed = api().Post("/api/supervisor/workers/" + wa + "/resume", "");
+  ASSERT_EQ(resumed.status, 200u) << Describe(resumed);
+  EXPECT_EQ(resumed.Str({"status"}), "RUNNING");
+  EXPECT_EQ(QuotaRow(api().Get("/api/resources/quotas"), 0)["used"], 1);
+  EXPECT_EQ(api().Post("/api/jobs/" + a + "/cancel", "{}").status, 200u);
+  EXPECT_EQ(QuotaRow(api().Get("/api/resources/quotas"), 0)["used"], 0);
+}
+
+TEST_F(ResourcesTest, RaisingAQuotaStartsTheJobsWaitingAndCancelLeavesTheQueue) {
+  ASSERT_EQ(SetQuota(0, 1).status, 200u);
+  const std::string holder = Submit({"sleep", "60"});
+  ASSERT_EQ(WaitWorker(api(), FirstWorker(holder), "RUNNING").Str({"status"}), "RUNNING");
+  const std::string a = Submit({"true"});
+  const std::string b = Submit({"true"});
+  EXPECT_EQ(api().Get("/api/jobs/" + a).Str({"status"}), "PENDING");
+  Reply canceled = api().Post("/api/jobs/" + a + "/cancel", "{}");
+  ASSERT_EQ(canceled.status, 200u) << Describe(canceled);
+  EXPECT_EQ(canceled.Str({"status"}), "CANCELED");
+  EXPECT_EQ(api().Get("/api/supervisor/workers/" + FirstWorker(a)).Str({"status"}), "TERMINATED");
+  EXPECT_EQ(api().Get("/api/jobs/" + b).Str({"status"}), "PENDING");
+  ASSERT_EQ(SetQuota(0, 2).status, 200u);
+  EXPECT_EQ(WaitJob(api(), b, "COMPLETED").Str({"status"}), "COMPLETED");
+  EXPECT_EQ(api().Post("/api/jobs/" + holder + "/cancel", "{}").status, 200u);
+}
+
+TEST_F(ResourcesTest, BadQuotaUpdatesAreRefusedAndNeedTheAdminScope) {
+  auto put = [&](const std::string& body) {
+    return api().Send("PUT", "/api/resources/quotas", body);
+  };
+  Reply deep = put(R"({"quotas":[{"depth":6,"max_workers":1}]})");
+  EXPECT_TRUE(IsError(deep, 400, "INVALID_REQUEST"));
+  EXPECT_EQ(deep.Int({"error", "details", "max_depth"}), 5) << deep.body;
+  EXPECT_TRUE(IsError(put(R"({"quotas":[{"depth":0,"max_workers":-1}]})"), 400, "INVALID_REQUEST"));
+  EXPECT_TRUE(IsError(put(R"({"quotas":[{"depth":0}]})"), 400, "INVALID_REQUEST"));
+  EXPECT_TRUE(IsError(put(R"({"quotas":[]})"), 400, "INVALID_REQUEST"));
+  EXPECT_TRUE(IsError(put(R"({"limits":[]})"), 400, "INVALID_REQUEST"));
+  EXPECT_TRUE(
+      IsError(put(R"({"quotas":[{"depth":0,"max_workers":1},{"depth":0,"max_workers":2}]})"), 400,
+              "INVALID_REQUEST"));
+  EXPECT_EQ(QuotaRow(api().Get("/api/resources/quotas"), 0)["max_workers"], 10);
+  TokenSpec reader;
+  reader.workspace = ws();
+  reader.scopes = {"resources:read"};
+  Api ro(d().url(), d().Token(reader));
+  EXPECT_EQ(ro.Get("/api/resources/quotas").status, 200u);
+  Reply denied =
+      ro.Send("PUT", "/api/resources/quotas", R"({"quotas":[{"depth":0,"max_workers":1}]})");
+  EXPECT_TRUE(IsError(denied, 403, "INSUFFICIENT_SCOPE"));
+  EXPECT_EQ(denied.Str({"error", "details", "required_scope"}), "resources:admin") << denied.body;
+  EXPECT_TRUE(IsError(api().Send("DELETE", "/api/resources/quotas"), 405, "METHOD_NOT_ALLOWED"));
+}
+
+TEST_F(ResourcesTest, AJobThatCanNeverFitIsRefusedAtOnce) {
+  ASSERT_EQ(SetQuota(0, 2).status, 200u);
+  Reply r = api().Post("/api/jobs", CommandJob({"true"}, {{"worker_count", 3}}));
+  EXPECT_TRUE(IsError(r, 409, "QUOTA_EXCEEDED"));
+  EXPECT_EQ(r.Str({"error", "details", "field"}), "worker_count") << r.body;
+  EXPECT_EQ(r.Int({"error", "details", "quota"}), 2) << r.body;
+  EXPECT_TRUE(api().Get("/api/jobs").At({"jobs"}).as_array().empty());
+}
+
+class ResourcesRestartTest : public OwnDaemonTest {};
+
+TEST_F(ResourcesRestartTest, QuotasAndWaitingJobsSurviveARestart) {
+  ASSERT_EQ(api()
+                .Send("PUT", "/api/resources/quotas", R"({"quotas":[{"depth":0,"max_workers":1}]})")
+                .status,
+            200u);
+  Reply a = api().Post("/api/jobs", CommandJob({"sleep", "60"}));
+  ASSERT_EQ(a.status, 201u);
+  Reply b = api().Post("/api/jobs", CommandJob({"true"}));
+  ASSERT_EQ(b.status, 201u);
+  EXPECT_EQ(b.Str({"status"}), "PENDING");
+  d().Kill9();
+  ASSERT_TRUE(d().Restart());
+  Reconnect();
+  EXPECT_EQ(QuotaRow(api().Get("/api/resources/quotas"), 0)["max_workers"], 1);
+  // a's process died with the daemon (FAILED): its slot goes to b.
+  EXPECT_EQ(WaitJob(api(), a.Str({"id"}), "FAILED").Str({"status"}), "FAILED");
+  EXPECT_EQ(WaitJob(api(), b.Str({"id"}), "COMPLETED").Str({"status"}), "COMPLETED");
+  EXPECT_EQ(api().Get("/api/resources/usage").Int({"total_used"}), 0);
+}
+
+}  // namespace
+}  // namespace overseer::it
