@@ -7,34 +7,20 @@ namespace json = boost::json;
 
 unsigned HttpStatusFor(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidRequest:
-      return 400;
-    case ErrorCode::kUnauthenticated:
-      return 401;
-    case ErrorCode::kInsufficientScope:
-      return 403;
-    case ErrorCode::kNotFound:
-      return 404;
-    case ErrorCode::kMethodNotAllowed:
-      return 405;
-    case ErrorCode::kInvalidStateTransition:
-      return 409;
-    case ErrorCode::kQuotaExceeded:
-      return 409;
-    case ErrorCode::kRequestInProgress:
-      return 409;
-    case ErrorCode::kPayloadTooLarge:
-      return 413;
-    case ErrorCode::kUnsupportedMediaType:
-      return 415;
-    case ErrorCode::kMaxDepthExceeded:
-      return 422;
-    case ErrorCode::kIdempotencyKeyReused:
-      return 422;
-    case ErrorCode::kInternal:
-      return 500;
-    case ErrorCode::kUnavailable:
-      return 503;
+    case ErrorCode::kInvalidRequest: return 400;
+    case ErrorCode::kUnauthenticated: return 401;
+    case ErrorCode::kInsufficientScope: return 403;
+    case ErrorCode::kNotFound: return 404;
+    case ErrorCode::kMethodNotAllowed: return 405;
+    case ErrorCode::kInvalidStateTransition: return 409;
+    case ErrorCode::kQuotaExceeded: return 409;
+    case ErrorCode::kRequestInProgress: return 409;
+    case ErrorCode::kPayloadTooLarge: return 413;
+    case ErrorCode::kUnsupportedMediaType: return 415;
+    case ErrorCode::kMaxDepthExceeded: return 422;
+    case ErrorCode::kIdempotencyKeyReused: return 422;
+    case ErrorCode::kInternal: return 500;
+    case ErrorCode::kUnavailable: return 503;
   }
   return 500;
 }
