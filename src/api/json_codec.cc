@@ -293,6 +293,9 @@ json::object JobViewToJson(const service::JobView& v) {
   json::array kids;
   for (const std::string& c : v.children) kids.push_back(json::value(c));
   o["children"] = std::move(kids);
+  json::array allocations;
+  for (const core::Allocation& a : v.allocations) allocations.push_back(AllocationToJson(a));
+  o["allocations"] = std::move(allocations);
   return o;
 }
 
@@ -318,6 +321,76 @@ json::object JobTreeToJson(const service::JobTreeView& v) {
   }
   root["truncated"] = v.truncated;
   return root;
+}
+
+json::object AllocationToJson(const core::Allocation& a) {
+  return json::object{
+      {"id", a.id},
+      {"workspace_id", a.workspace_id},
+      {"job_id", a.job_id},
+      {"worker_id", a.worker_id.empty() ? json::value(nullptr) : json::value(a.worker_id)},
+      {"depth", a.depth},
+      {"worker_count", a.worker_count},
+      {"allocated_at", TimeOrNull(a.allocated_at)},
+      {"released_at", TimeOrNull(a.released_at)}};
+}
+
+Result<AllocateRequest> ParseAllocateRequest(std::string_view body) {
+  Result<json::object> obj = ParseObject(body);
+  if (!obj) return obj.error();
+  AllocateRequest r;
+  bool have_job = false;
+  bool have_depth = false;
+  for (const auto& kv : *obj) {
+    const std::string key(kv.key());
+    if (key == "job_id") {
+      if (!kv.value().is_string() || !IsWellFormedId(kv.value().as_string(), "j_")) {
+        return Invalid(key, "must be a job id (j_...)");
+      }
+      r.job_id = std::string(kv.value().as_string());
+      have_job = true;
+    } else if (key == "depth") {
+      auto n = GetInt(kv.value(), key, 0, 1000);
+      if (!n) return n.error();
+      r.depth = static_cast<int>(*n);
+      have_depth = true;
+    } else if (key == "worker_count") {
+      auto n = GetInt(kv.value(), key, 1, Limits::kQuotaMax);
+      if (!n) return n.error();
+      r.worker_count = static_cast<int>(*n);
+    } else {
+      return Invalid(key.substr(0, 64), "unknown field");
+    }
+  }
+  if (!have_job) return Invalid("job_id", "is required");
+  if (!have_depth) return Invalid("depth", "is required");
+  return r;
+}
+
+Result<ReleaseRequest> ParseReleaseRequest(std::string_view body) {
+  Result<json::object> obj = ParseObject(body);
+  if (!obj) return obj.error();
+  ReleaseRequest r;
+  for (const auto& kv : *obj) {
+    const std::string key(kv.key());
+    if (key == "allocation_id") {
+      if (!kv.value().is_string() || !IsWellFormedId(kv.value().as_string(), "a_")) {
+        return Invalid(key, "must be an allocation id (a_...)");
+      }
+      r.allocation_id = std::string(kv.value().as_string());
+    } else if (key == "job_id") {
+      if (!kv.value().is_string() || !IsWellFormedId(kv.value().as_string(), "j_")) {
+        return Invalid(key, "must be a job id (j_...)");
+      }
+      r.job_id = std::string(kv.value().as_string());
+    } else {
+      return Invalid(key.substr(0, 64), "unknown field");
+    }
+  }
+  if (r.allocation_id.empty() == r.job_id.empty()) {
+    return Invalid("allocation_id", "give exactly one of allocation_id or job_id");
+  }
+  return r;
 }
 
 json::object QuotasToJson(const service::QuotasView& v) {

@@ -47,6 +47,21 @@ boost::json::object JobViewToJson(const service::JobView& v);
 // `truncated` on the root.
 boost::json::object JobTreeToJson(const service::JobTreeView& v);
 
+boost::json::object AllocationToJson(const core::Allocation& a);
+// POST /api/resources/allocate {job_id, depth, worker_count}.
+struct AllocateRequest {
+  std::string job_id;
+  int depth = 0;
+  int worker_count = 1;
+};
+Result<AllocateRequest> ParseAllocateRequest(std::string_view body);
+// POST /api/resources/release: exactly one of {allocation_id} or {job_id}.
+struct ReleaseRequest {
+  std::string allocation_id;
+  std::string job_id;
+};
+Result<ReleaseRequest> ParseReleaseRequest(std::string_view body);
+
 // GET /api/resources/quotas and /usage answers (SPEC §3).
 boost::json::object QuotasToJson(const service::QuotasView& v);
 boost::json::object UsageToJson(const service::QuotasView& v);

@@ -308,6 +308,28 @@ Awaitable Usage(ApiContext& ctx, Request& req, const auth::Principal& p) {
   co_return Json(200, UsageToJson(ctx.supervisor.GetQuotas(CallerOf(p))));
 }
 
+Awaitable Allocate(ApiContext& ctx, Request& req, const auth::Principal& p) {
+  if (Status s = CheckQueryNames(req, {}); !s) co_return ErrorResponse(s.error(), req.request_id);
+  Result<AllocateRequest> in = ParseAllocateRequest(req.body);
+  if (!in) co_return ErrorResponse(in.error(), req.request_id);
+  Result<core::Allocation> a =
+      co_await ctx.supervisor.Allocate(CallerOf(p), in->job_id, in->depth, in->worker_count);
+  if (!a) co_return ErrorResponse(a.error(), req.request_id);
+  co_return Json(201, AllocationToJson(*a));
+}
+
+Awaitable Release(ApiContext& ctx, Request& req, const auth::Principal& p) {
+  if (Status s = CheckQueryNames(req, {}); !s) co_return ErrorResponse(s.error(), req.request_id);
+  Result<ReleaseRequest> in = ParseReleaseRequest(req.body);
+  if (!in) co_return ErrorResponse(in.error(), req.request_id);
+  Result<std::vector<core::Allocation>> released =
+      co_await ctx.supervisor.Release(CallerOf(p), in->allocation_id, in->job_id);
+  if (!released) co_return ErrorResponse(released.error(), req.request_id);
+  json::array items;
+  for (const core::Allocation& a : *released) items.push_back(AllocationToJson(a));
+  co_return Json(200, json::object{{"released", std::move(items)}});
+}
+
 // ---- System -------------------------------------------------------------------------------
 
 Awaitable Healthz(Request&) { co_return Json(200, json::object{{"status", "ok"}}); }
@@ -359,6 +381,9 @@ void RegisterRoutes(http::Router& router, ApiContext& ctx) {
   router.Add("GET", "/api/resources/quotas", Protect(ctx, auth::kResourcesRead, bind(GetQuotas)));
   router.Add("PUT", "/api/resources/quotas", Protect(ctx, auth::kResourcesAdmin, bind(PutQuotas)));
   router.Add("GET", "/api/resources/usage", Protect(ctx, auth::kResourcesRead, bind(Usage)));
+  router.Add("POST", "/api/resources/allocate",
+             Protect(ctx, auth::kResourcesWrite, bind(Allocate)));
+  router.Add("POST", "/api/resources/release", Protect(ctx, auth::kResourcesWrite, bind(Release)));
   RegisterDocRoutes(router);
 }
 

@@ -27,6 +27,7 @@ void ApplyEnvironment(Config& c, const std::function<bool(const char*)>& flag_gi
   str("--jwt-public-key", "OVERSEER_JWT_PUBLIC_KEY", c.jwt_public_key);
   str("--jwt-private-key", "OVERSEER_JWT_PRIVATE_KEY", c.jwt_private_key);
   str("--log-level", "OVERSEER_LOG_LEVEL", c.log_level);
+  str("--default-quotas", "OVERSEER_DEFAULT_QUOTAS", c.default_quotas);
   if (!flag_given("--max-depth")) {
     if (const char* v = Env("OVERSEER_MAX_DEPTH")) c.max_depth = std::atoi(v);
   }
@@ -38,6 +39,24 @@ void ApplyEnvironment(Config& c, const std::function<bool(const char*)>& flag_gi
   }
 }
 
+Result<std::vector<int>> ParseQuotaList(const std::string& text) {
+  std::vector<int> out;
+  std::stringstream ss(text);
+  std::string item;
+  const Error bad = MakeError(ErrorCode::kInvalidRequest,
+                              "--default-quotas must be 1 to 17 comma-separated integers 0..10000, "
+                              "one per depth from 0 (got '" +
+                                  text.substr(0, 100) + "')");
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    const long n = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || n < 0 || n > 10000) return bad;
+    out.push_back(static_cast<int>(n));
+  }
+  if (out.empty() || out.size() > 17) return bad;
+  return out;
+}
+
 Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen) {
   const size_t colon = listen.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 >= listen.size()) {
@@ -45,12 +64,14 @@ Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen) 
                      "--listen must be host:port, e.g. 127.0.0.1:8080 (got '" + listen + "')");
   }
   std::string host = listen.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   const std::string port_text = listen.substr(colon + 1);
   char* end = nullptr;
   const long port = std::strtol(port_text.c_str(), &end, 10);
   if (*end != '\0' || port < 0 || port > 65535) {
-    return MakeError(ErrorCode::kInvalidRequest, "--listen port must be 0..65535 (got '" + port_text + "')");
+    return MakeError(ErrorCode::kInvalidRequest,
+                     "--listen port must be 0..65535 (got '" + port_text + "')");
   }
   return std::make_pair(host, static_cast<uint16_t>(port));
 }
@@ -96,9 +117,10 @@ Result<std::string> Secret(const Config& c) {
     while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
     return v;
   }
-  return MakeError(ErrorCode::kInvalidRequest,
-                   "no JWT key configured: set OVERSEER_JWT_SECRET_FILE (or --jwt-secret-file) to a "
-                   "file holding a secret of at least 32 bytes, or --jwt-public-key for RS256/ES256");
+  return MakeError(
+      ErrorCode::kInvalidRequest,
+      "no JWT key configured: set OVERSEER_JWT_SECRET_FILE (or --jwt-secret-file) to a "
+      "file holding a secret of at least 32 bytes, or --jwt-public-key for RS256/ES256");
 }
 }  // namespace
 

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "auth/jwt.h"
 #include "common/result.h"
@@ -21,11 +22,13 @@ struct Config {
   std::string jwt_public_key;             // --jwt-public-key / OVERSEER_JWT_PUBLIC_KEY (PEM file)
   std::string jwt_private_key;            // --jwt-private-key / OVERSEER_JWT_PRIVATE_KEY (PEM file)
   int max_depth = 5;                      // --max-depth / OVERSEER_MAX_DEPTH
-  std::string log_level = "info";         // --log-level / OVERSEER_LOG_LEVEL
-  bool access_log = true;                 // --no-access-log / OVERSEER_ACCESS_LOG=0
+  // --default-quotas / OVERSEER_DEFAULT_QUOTAS: worker slots per depth, "10,8,5,3,2,1".
+  std::string default_quotas = "10,8,5,3,2,1";
+  std::string log_level = "info";           // --log-level / OVERSEER_LOG_LEVEL
+  bool access_log = true;                   // --no-access-log / OVERSEER_ACCESS_LOG=0
   int64_t worker_log_max_bytes = 10 << 20;  // --worker-log-max-bytes
-  bool use_cgroup = true;                 // --no-cgroup / OVERSEER_CGROUP=0
-  int shutdown_grace_seconds = 10;        // --shutdown-grace
+  bool use_cgroup = true;                   // --no-cgroup / OVERSEER_CGROUP=0
+  int shutdown_grace_seconds = 10;          // --shutdown-grace
 };
 
 // Fills unset fields of `c` from the environment (flags win: call after parsing flags,
@@ -33,6 +36,9 @@ struct Config {
 void ApplyEnvironment(Config& c, const std::function<bool(const char*)>& flag_given);
 
 // "host:port" -> parts; kInvalidRequest if malformed.
+// "10,8,5" -> {10, 8, 5}: 1 to 17 integers 0..10000.
+Result<std::vector<int>> ParseQuotaList(const std::string& text);
+
 Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen);
 
 // The SQLite file path from `db` ("", "sqlite:///abs/path", "sqlite://rel", plain path).

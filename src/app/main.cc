@@ -99,6 +99,9 @@ int main(int argc, char** argv) {
   AddDaemonFlags(serve, config);
   AddKeyFlags(serve, config);
   serve->add_option("--max-depth", config.max_depth, "deepest job depth (OVERSEER_MAX_DEPTH; default 5)");
+  serve->add_option("--default-quotas", config.default_quotas,
+                    "worker slots per depth for workspaces without their own quotas, from depth 0; "
+                    "deeper depths repeat the last (OVERSEER_DEFAULT_QUOTAS; default 10,8,5,3,2,1)");
   serve->add_option("--log-level", config.log_level, "trace|debug|info|warn|error (OVERSEER_LOG_LEVEL)");
   serve->add_flag("--no-access-log", [&](int64_t) { config.access_log = false; },
                   "no access log line per request (OVERSEER_ACCESS_LOG=0)");

@@ -140,6 +140,12 @@ int Serve(const Config& config) {
   service::SupervisorOptions sopts;
   sopts.state_dir = config.state_dir;
   sopts.max_depth = config.max_depth;
+  Result<std::vector<int>> quotas = ParseQuotaList(config.default_quotas);
+  if (!quotas) {
+    spdlog::error("{}", quotas.error().message);
+    return 2;
+  }
+  sopts.default_quotas = std::move(*quotas);
   sopts.log_max_bytes = config.worker_log_max_bytes;
   sopts.base_env = InheritedEnvironment();
   auth::JwtSigner* signer_ptr = signer ? signer->get() : nullptr;

@@ -257,6 +257,17 @@ void Supervisor::AfterJobChange(const std::shared_ptr<LiveJob>& job) {
   if (!core::IsTerminalJobState(job->rec.status)) return;
   // A queued job that ended (canceled) no longer holds up the jobs behind it.
   ScheduleQueued(job->rec.workspace_id, job->rec.depth);
+  // Slots allocated for it through the API are given back with it.
+  std::vector<std::string> allocations;
+  for (const auto& [id, a] : api_allocations_) {
+    if (a.job_id == job->rec.id) allocations.push_back(id);
+  }
+  if (!allocations.empty()) {
+    asio::co_spawn(io_, ReleaseApiAllocations(std::move(allocations)),
+                   [](std::exception_ptr e, const Result<std::vector<core::Allocation>>&) {
+                     LogFailure(e, "release allocations");
+                   });
+  }
   for (const auto& t : job->waiters) t->cancel();
   job->waiters.clear();
   if (job->rec.status == JobState::kFailed) {

@@ -75,7 +75,8 @@ using TokenMinter = std::function<std::string(const std::string& workspace_id,
 struct JobView {
   core::Job job;
   std::vector<core::Worker> workers;
-  std::vector<std::string> children;  // ids of direct child jobs (first 1000)
+  std::vector<std::string> children;          // ids of direct child jobs (first 1000)
+  std::vector<core::Allocation> allocations;  // held and released, oldest first (first 1000)
 };
 
 // A job and its descendants: the root first, then by depth and id.
@@ -147,6 +148,18 @@ class Supervisor {
   // if they now fit. kInvalidRequest (depth beyond max_depth), kUnavailable.
   boost::asio::awaitable<Result<QuotasView>> SetQuotas(Caller caller,
                                                        std::vector<std::pair<int, int>> limits);
+
+  // POST /api/resources/allocate: `worker_count` slots at `depth` for active job `job_id`,
+  // all or nothing (kQuotaExceeded), held until released or the job ends.
+  // kInvalidRequest (no such job, depth), kInvalidStateTransition (job terminal).
+  boost::asio::awaitable<Result<core::Allocation>> Allocate(Caller caller, std::string job_id,
+                                                            int depth, int worker_count);
+  // POST /api/resources/release: one allocation made through the API (kNotFound if not held;
+  // kInvalidStateTransition if it is a worker's), or every one of a job. Answers those
+  // released.
+  boost::asio::awaitable<Result<std::vector<core::Allocation>>> Release(Caller caller,
+                                                                        std::string allocation_id,
+                                                                        std::string job_id);
 
   boost::asio::awaitable<Result<core::Worker>> Pause(Caller caller, std::string id);
   boost::asio::awaitable<Result<core::Worker>> Resume(Caller caller, std::string id);
@@ -284,6 +297,9 @@ class Supervisor {
   void ScheduleQueued(const std::string& ws, int depth);
   // Slots a job still needs to start: its IDLE workers without one.
   static int SlotsNeeded(const LiveJob& job);
+  // Releases the API allocations `ids` (still held) in one commit; answers them released.
+  boost::asio::awaitable<Result<std::vector<core::Allocation>>> ReleaseApiAllocations(
+      std::vector<std::string> ids);
   // A queued job whose slots were just taken: records its allocations, spawns its workers.
   boost::asio::awaitable<void> StartQueued(std::shared_ptr<LiveJob> job, int slots);
 
@@ -314,6 +330,8 @@ class Supervisor {
   WorkerViewCache finished_views_;  // GET of workers that can no longer change
   std::unordered_map<std::string, std::shared_ptr<LiveJob>> jobs_;
   QuotaBook quotas_;
+  // Allocations made through the API and still held, by id.
+  std::unordered_map<std::string, core::Allocation> api_allocations_;
   // Jobs waiting for slots, FIFO per (workspace, depth).
   std::map<std::pair<std::string, int>, std::deque<std::shared_ptr<LiveJob>>> queued_;
   Metrics counters_;

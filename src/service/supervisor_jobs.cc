@@ -167,6 +167,10 @@ asio::awaitable<Result<JobView>> Supervisor::GetJob(Caller caller, std::string i
     Result<store::Page<core::Job>> kids = store_.ListJobs(caller.workspace_id, jq);
     if (!kids) return kids.error();
     for (const core::Job& k : kids->items) view.children.push_back(k.id);
+    Result<std::vector<core::Allocation>> allocs =
+        store_.ListJobAllocations(caller.workspace_id, id);
+    if (!allocs) return allocs.error();
+    view.allocations = std::move(*allocs);
     return view;
   });
 }

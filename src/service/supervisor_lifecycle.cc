@@ -98,6 +98,13 @@ asio::awaitable<Status> Supervisor::Recover() {
         quotas_.Take(a.workspace_id, a.depth, a.worker_count);
         continue;
       }
+      auto job = jobs_.find(a.job_id);
+      if (a.worker_id.empty() && job != jobs_.end() &&
+          !core::IsTerminalJobState(job->second->rec.status)) {
+        api_allocations_[a.id] = a;  // made through the API for a job still active
+        quotas_.Take(a.workspace_id, a.depth, a.worker_count);
+        continue;
+      }
       cs.released_allocations.push_back(store::AllocationRelease{a.id, a.workspace_id, now});
     }
     if (!cs.released_allocations.empty()) {

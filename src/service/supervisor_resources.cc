@@ -1,5 +1,6 @@
 // Supervisor: worker slots — quotas per workspace and depth, the allocation each running
 // worker holds, and the FIFO queue of jobs waiting for slots.
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 
 #include "common/ids.h"
@@ -91,6 +92,111 @@ asio::awaitable<void> Supervisor::StartQueued(std::shared_ptr<LiveJob> job, int 
     Status s = co_await Spawn(w);
     if (!s) spdlog::error("worker {}: {}", w->rec.id, s.error().message);
   }
+}
+
+asio::awaitable<Result<core::Allocation>> Supervisor::Allocate(Caller caller, std::string job_id,
+                                                               int depth, int worker_count) {
+  if (shutting_down_) co_return MakeError(ErrorCode::kUnavailable, "the daemon is shutting down");
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end() || it->second->rec.workspace_id != caller.workspace_id) {
+    Result<core::Job> j =
+        co_await RunBlocking(pool_, [&] { return store_.GetJob(caller.workspace_id, job_id); });
+    if (!j) {
+      if (j.error().code != ErrorCode::kNotFound) co_return j.error();
+      Error e = MakeError(ErrorCode::kInvalidRequest, "job_id: no such job");
+      e.With("field", "job_id");
+      co_return e;
+    }
+    Error e = MakeError(ErrorCode::kInvalidStateTransition,
+                        "job is " + std::string(core::JobStateName(j->status)) +
+                            ": slots can be allocated only for a PENDING or RUNNING job");
+    e.With("job_id", job_id).With("current_state", std::string(core::JobStateName(j->status)));
+    co_return e;
+  }
+  if (depth < 0 || depth > quotas_.max_depth()) {
+    Error e = MakeError(ErrorCode::kInvalidRequest,
+                        "depth must be 0.." + std::to_string(quotas_.max_depth()));
+    e.With("field", "depth").With("max_depth", quotas_.max_depth());
+    co_return e;
+  }
+  const std::string& ws = caller.workspace_id;
+  if (!quotas_.Fits(ws, depth, worker_count)) {
+    Error e = MakeError(ErrorCode::kQuotaExceeded, "not enough free worker slots at depth " +
+                                                       std::to_string(depth) + " (all or nothing)");
+    e.With("depth", depth)
+        .With("quota", quotas_.Limit(ws, depth))
+        .With("used", quotas_.Used(ws, depth))
+        .With("requested", worker_count);
+    co_return e;
+  }
+  quotas_.Take(ws, depth, worker_count);
+  core::Allocation a = NewAllocation(*it->second, "", clock_.NowMs());
+  a.depth = depth;
+  a.worker_count = worker_count;
+  store::ChangeSet cs;
+  cs.new_allocations.push_back(a);
+  Status st = co_await commits_.Commit(cs);
+  if (!st) {
+    ReleaseSlots(ws, depth, worker_count);
+    co_return st.error();
+  }
+  api_allocations_[a.id] = a;
+  co_return a;
+}
+
+asio::awaitable<Result<std::vector<core::Allocation>>> Supervisor::Release(
+    Caller caller, std::string allocation_id, std::string job_id) {
+  std::vector<std::string> ids;
+  if (!allocation_id.empty()) {
+    auto it = api_allocations_.find(allocation_id);
+    if (it == api_allocations_.end() || it->second.workspace_id != caller.workspace_id) {
+      for (const auto& [wid, w] : workers_) {
+        if (w->allocation_id == allocation_id && w->rec.workspace_id == caller.workspace_id) {
+          Error e = MakeError(ErrorCode::kInvalidStateTransition,
+                              "this allocation is held by a running worker: pause or terminate "
+                              "the worker to give its slot back");
+          e.With("allocation_id", allocation_id).With("worker_id", wid);
+          co_return e;
+        }
+      }
+      Error e = MakeError(ErrorCode::kNotFound, "no held allocation with this id");
+      e.With("id", allocation_id.substr(0, 64));
+      co_return e;
+    }
+    ids.push_back(allocation_id);
+  } else {
+    for (const auto& [id, a] : api_allocations_) {
+      if (a.job_id == job_id && a.workspace_id == caller.workspace_id) ids.push_back(id);
+    }
+    std::sort(ids.begin(), ids.end());
+  }
+  co_return co_await ReleaseApiAllocations(std::move(ids));
+}
+
+asio::awaitable<Result<std::vector<core::Allocation>>> Supervisor::ReleaseApiAllocations(
+    std::vector<std::string> ids) {
+  std::vector<core::Allocation> released;
+  store::ChangeSet cs;
+  const TimeMs now = clock_.NowMs();
+  for (const std::string& id : ids) {
+    auto it = api_allocations_.find(id);
+    if (it == api_allocations_.end()) continue;
+    released.push_back(it->second);
+    released.back().released_at = now;
+    cs.released_allocations.push_back(store::AllocationRelease{id, it->second.workspace_id, now});
+    api_allocations_.erase(it);  // at once: a second release of the same id is a 404
+  }
+  if (released.empty()) co_return released;
+  Status st = co_await commits_.Commit(cs);
+  if (!st) {
+    for (core::Allocation& a : released) {
+      a.released_at = 0;
+      api_allocations_[a.id] = a;
+    }
+    co_return st.error();
+  }
+  for (const core::Allocation& a : released) ReleaseSlots(a.workspace_id, a.depth, a.worker_count);
+  co_return released;
 }
 
 QuotasView Supervisor::GetQuotas(const Caller& caller) const {

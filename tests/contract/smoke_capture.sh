@@ -40,7 +40,7 @@ fail() {
 head -c 48 /dev/urandom | base64 >"$tmp/secret"
 export OVERSEER_JWT_SECRET_FILE="$tmp/secret"
 TOKEN="$("$bin" token create --sub smoke --workspace default \
-  --scopes supervisor:read,supervisor:write,jobs:read,jobs:write,resources:read,resources:admin --ttl 1h)"
+  --scopes supervisor:read,supervisor:write,jobs:read,jobs:write,resources:read,resources:write,resources:admin --ttl 1h)"
 JOBS_ONLY="$("$bin" token create --sub smoke-ro --workspace default --scopes jobs:read --ttl 1h)"
 
 "$bin" serve --listen 127.0.0.1:0 --state-dir "$tmp/data" --max-depth 1 \
@@ -222,6 +222,15 @@ req 200 GET /api/resources/usage /api/resources/usage "${auth[@]}"
 req 400 GET /api/resources/usage '/api/resources/usage?x=1' "${auth[@]}"
 req 409 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data '{"task":{"runtime":"command","command":["true"]},"worker_count":11}'
 req 405 DELETE /api/resources/quotas /api/resources/quotas "${auth[@]}"
+req 201 POST /api/resources/allocate /api/resources/allocate "${auth[@]}" "${json[@]}" --data "{\"job_id\":\"$J1\",\"depth\":1,\"worker_count\":2}"
+A1="$(jget "$tmp/body" v.id)"
+req 409 POST /api/resources/allocate /api/resources/allocate "${auth[@]}" "${json[@]}" --data "{\"job_id\":\"$J1\",\"depth\":1,\"worker_count\":6}"
+req 400 POST /api/resources/allocate /api/resources/allocate "${auth[@]}" "${json[@]}" --data '{"job_id":"j_nosuchjob","depth":1}'
+req 200 GET /api/jobs/{id} "/api/jobs/$J1" "${auth[@]}"
+req 200 POST /api/resources/release /api/resources/release "${auth[@]}" "${json[@]}" --data "{\"allocation_id\":\"$A1\"}"
+req 404 POST /api/resources/release /api/resources/release "${auth[@]}" "${json[@]}" --data "{\"allocation_id\":\"$A1\"}"
+req 200 POST /api/resources/release /api/resources/release "${auth[@]}" "${json[@]}" --data "{\"job_id\":\"$J1\"}"
+req 400 POST /api/resources/release /api/resources/release "${auth[@]}" "${json[@]}" --data '{}'
 
 # ---- Workers
 wait_worker "$W1" RUNNING
@@ -299,7 +308,7 @@ statuses="$(cut -d' ' -f1 "$tmp/meta.a" "$tmp/meta.b" | sort | tr '\n' ' ')"
 
 # ---- Every protected route: no token (401), a token without its scope (403), a non-JSON
 # body (415), and for POSTs a body over 1 MiB (413).
-NO_SCOPE="$("$bin" token create --sub smoke-none --workspace default --scopes resources:write --ttl 1h)"
+NO_SCOPE="$("$bin" token create --sub smoke-none --workspace default --scopes resources:read --ttl 1h)"
 for spec in "GET /api/supervisor/workers /api/supervisor/workers" \
             "GET /api/supervisor/workers/{id} /api/supervisor/workers/$W2" \
             "POST /api/supervisor/workers/{id}/pause /api/supervisor/workers/$W2/pause" \
@@ -311,10 +320,13 @@ for spec in "GET /api/supervisor/workers /api/supervisor/workers" \
             "GET /api/jobs/{id}/tree /api/jobs/$J2/tree" "GET /api/jobs/{id}/wait /api/jobs/$J2/wait" \
             "POST /api/jobs/{id}/cancel /api/jobs/$J2/cancel" \
             "GET /api/resources/quotas /api/resources/quotas" "PUT /api/resources/quotas /api/resources/quotas" \
-            "GET /api/resources/usage /api/resources/usage"; do
+            "GET /api/resources/usage /api/resources/usage" \
+            "POST /api/resources/allocate /api/resources/allocate" "POST /api/resources/release /api/resources/release"; do
   read -r m r p <<<"$spec"
   req 401 "$m" "$r" "$p"
-  req 403 "$m" "$r" "$p" -H "Authorization: Bearer $NO_SCOPE"
+  lacking="$NO_SCOPE"
+  [[ "$m $r" == "GET /api/resources/"* ]] && lacking="$JOBS_ONLY"
+  req 403 "$m" "$r" "$p" -H "Authorization: Bearer $lacking"
   req 415 "$m" "$r" "$p" "${auth[@]}" -H 'Content-Type: text/plain' --data 'x'
   if [[ "$m" == POST || "$m" == PUT ]]; then
     req 413 "$m" "$r" "$p" "${auth[@]}" "${json[@]}" --data-binary "@$tmp/big.json"

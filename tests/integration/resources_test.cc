@@ -162,6 +162,70 @@ TEST_F(ResourcesTest, AJobThatCanNeverFitIsRefusedAtOnce) {
   EXPECT_TRUE(api().Get("/api/jobs").At({"jobs"}).as_array().empty());
 }
 
+TEST_F(ResourcesTest, AllocateAndReleaseSlotsThroughTheApi) {
+  ASSERT_EQ(SetQuota(1, 3).status, 200u);
+  const std::string job = Submit({"sleep", "60"});
+  const std::string worker = FirstWorker(job);
+  ASSERT_EQ(WaitWorker(api(), worker, "RUNNING").Str({"status"}), "RUNNING");
+  auto allocate = [&](int depth, int count) {
+    return api().Post("/api/resources/allocate",
+                      json::object{{"job_id", job}, {"depth", depth}, {"worker_count", count}});
+  };
+  Reply a = allocate(1, 2);
+  ASSERT_EQ(a.status, 201u) << Describe(a);
+  EXPECT_EQ(a.Str({"id"}).rfind("a_", 0), 0u) << a.body;
+  EXPECT_EQ(a.Str({"job_id"}), job);
+  EXPECT_TRUE(a.At({"worker_id"}).is_null()) << a.body;
+  EXPECT_TRUE(a.At({"released_at"}).is_null()) << a.body;
+  EXPECT_EQ(QuotaRow(api().Get("/api/resources/quotas"), 1)["used"], 2);
+  Reply over = allocate(1, 2);  // all or nothing
+  EXPECT_TRUE(IsError(over, 409, "QUOTA_EXCEEDED"));
+  EXPECT_EQ(over.Int({"error", "details", "used"}), 2) << over.body;
+  Reply rel = api().Post("/api/resources/release", json::object{{"allocation_id", a.Str({"id"})}});
+  ASSERT_EQ(rel.status, 200u) << Describe(rel);
+  ASSERT_EQ(rel.At({"released"}).as_array().size(), 1u) << rel.body;
+  EXPECT_FALSE(rel.At({"released"}).as_array()[0].at("released_at").is_null()) << rel.body;
+  EXPECT_TRUE(
+      IsError(api().Post("/api/resources/release", json::object{{"allocation_id", a.Str({"id"})}}),
+              404, "NOT_FOUND"));
+  ASSERT_EQ(allocate(1, 1).status, 201u);
+  ASSERT_EQ(allocate(1, 1).status, 201u);
+  Reply by_job = api().Post("/api/resources/release", json::object{{"job_id", job}});
+  ASSERT_EQ(by_job.status, 200u) << Describe(by_job);
+  EXPECT_EQ(by_job.At({"released"}).as_array().size(), 2u) << by_job.body;
+  EXPECT_EQ(QuotaRow(api().Get("/api/resources/quotas"), 1)["used"], 0);
+
+  // The job's detail lists every allocation: its worker's and those made here.
+  Reply detail = api().Get("/api/jobs/" + job);
+  const json::array& allocs = detail.At({"allocations"}).as_array();
+  ASSERT_EQ(allocs.size(), 4u) << detail.body;
+  EXPECT_EQ(allocs[0].at("worker_id"), json::value(worker)) << detail.body;
+  // A worker's slot is not released through the API.
+  Reply theirs =
+      api().Post("/api/resources/release", json::object{{"allocation_id", allocs[0].at("id")}});
+  EXPECT_TRUE(IsError(theirs, 409, "INVALID_STATE_TRANSITION"));
+  // What the job still holds is given back when it ends.
+  ASSERT_EQ(allocate(1, 3).status, 201u);
+  ASSERT_EQ(api().Post("/api/jobs/" + job + "/cancel", "{}").status, 200u);
+  EXPECT_TRUE(WaitFor([&] {
+    return QuotaRow(api().Get("/api/resources/quotas"), 1)["used"] == 0 &&
+           QuotaRow(api().Get("/api/resources/quotas"), 0)["used"] == 0;
+  }));
+  EXPECT_TRUE(IsError(allocate(1, 1), 409, "INVALID_STATE_TRANSITION"));
+  // Bad input.
+  Reply unknown =
+      api().Post("/api/resources/allocate",
+                 json::object{{"job_id", "j_nosuchjob"}, {"depth", 1}, {"worker_count", 1}});
+  EXPECT_TRUE(IsError(unknown, 400, "INVALID_REQUEST"));
+  EXPECT_EQ(unknown.Str({"error", "details", "field"}), "job_id");
+  EXPECT_TRUE(IsError(api().Post("/api/resources/allocate", json::object{{"job_id", job}}), 400,
+                      "INVALID_REQUEST"));
+  Reply both =
+      api().Post("/api/resources/release", json::object{{"job_id", job}, {"allocation_id", "a_x"}});
+  EXPECT_TRUE(IsError(both, 400, "INVALID_REQUEST"));
+  EXPECT_TRUE(IsError(api().Post("/api/resources/release", "{}"), 400, "INVALID_REQUEST"));
+}
+
 class ResourcesRestartTest : public OwnDaemonTest {};
 
 TEST_F(ResourcesRestartTest, QuotasAndWaitingJobsSurviveARestart) {
