@@ -226,6 +226,23 @@ TEST_F(ResourcesTest, AllocateAndReleaseSlotsThroughTheApi) {
   EXPECT_TRUE(IsError(api().Post("/api/resources/release", "{}"), 400, "INVALID_REQUEST"));
 }
 
+class DefaultQuotasFlagTest : public OwnDaemonTest {
+ protected:
+  DaemonOptions Options() override {
+    return DaemonOptions{{"--default-quotas", "3,1", "--max-depth", "2"}};
+  }
+};
+
+TEST_F(DefaultQuotasFlagTest, TheFlagSetsTheDefaultsAndDeeperDepthsRepeatTheLast) {
+  Reply q = api().Get("/api/resources/quotas");
+  ASSERT_EQ(q.status, 200u) << Describe(q);
+  EXPECT_EQ(q.Int({"max_depth"}), 2);
+  ASSERT_EQ(q.At({"quotas"}).as_array().size(), 3u) << q.body;
+  EXPECT_EQ(QuotaRow(q, 0)["max_workers"], 3);
+  EXPECT_EQ(QuotaRow(q, 1)["max_workers"], 1);
+  EXPECT_EQ(QuotaRow(q, 2)["max_workers"], 1);
+}
+
 class ResourcesRestartTest : public OwnDaemonTest {};
 
 TEST_F(ResourcesRestartTest, QuotasAndWaitingJobsSurviveARestart) {
