@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cctype>
 #include <chrono>
@@ -25,7 +26,10 @@ namespace json = boost::json;
 namespace {
 
 constexpr const char* kDefaultUrl = "http://127.0.0.1:8080";
-constexpr auto kPollInterval = std::chrono::milliseconds(200);
+// How long one GET /api/jobs/{id}/wait may hold: 30 s, or 1 s while a live status line is
+// drawn, so its elapsed time and worker counts move.
+constexpr int64_t kLongPollSeconds = 30;
+constexpr int64_t kLiveRefreshSeconds = 1;
 
 std::string Env(const char* name) {
   const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): main thread, at start
@@ -147,6 +151,7 @@ struct ClientCommands::State {
   std::vector<std::string> env;
   std::string metadata;
   std::string idempotency_key;
+  std::string parent_job;
   bool wait = false;
   std::vector<std::string> command;
 
@@ -233,58 +238,82 @@ struct ClientCommands::State {
     return 0;
   }
 
-  // Polls GET /api/jobs/{id} every 200 ms until the job is terminal or `timeout_s` (> 0)
-  // passes. 0 COMPLETED, 1 FAILED/CANCELED or a failed call, 3 on timeout.
+  // Waits with GET /api/jobs/{id}/wait long polls (at most 30 s each, and never past the
+  // deadline) until the job is terminal or `timeout_s` (> 0) passes. On a terminal (stderr a
+  // tty, no --json) a status line is refreshed from GET /api/jobs/{id}, which lists the
+  // workers, between polls of 1 s. Prints the summary, or with --json the job as
+  // GET /api/jobs/{id} shows it at the end. 0 COMPLETED, 1 FAILED/CANCELED or a failed call,
+  // 3 on timeout.
   int WaitJob(HttpClient& client, const std::string& job_id, double timeout_s) const {
+    using std::chrono::duration_cast;
+    using std::chrono::milliseconds;
+    using std::chrono::steady_clock;
     const bool live = !as_json && isatty(STDERR_FILENO) == 1;
-    const auto start = std::chrono::steady_clock::now();
-    const auto deadline =
-        start + std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000.0));
+    const bool bounded = timeout_s > 0;
+    const auto start = steady_clock::now();
+    const auto deadline = start + milliseconds(static_cast<int64_t>(timeout_s * 1000.0));
+    const std::string path = "/api/jobs/" + Escape(job_id);
     bool drawn = false;
     auto clear = [&drawn]() {
       if (drawn) std::fputs("\r\033[K", stderr);
       drawn = false;
     };
-    for (;;) {
-      const std::string target = "/api/jobs/" + Escape(job_id);
+    // One GET; on failure clears the status line, prints the error line and returns nullopt.
+    auto get = [&](const std::string& target, json::object& object) -> std::optional<HttpResult> {
       Result<HttpResult> r = client.Send("GET", target);
       if (!r || r->status < 200 || r->status >= 300) {
         clear();
-        return PrintError(!r ? ErrorLine(r.error()) : ErrorLine(r->status, r->body));
+        PrintError(!r ? ErrorLine(r.error()) : ErrorLine(r->status, r->body));
+        return std::nullopt;
       }
-      std::optional<json::object> view = ParseBody(*r);
-      if (!view) return 1;
-      const std::string job_status = StatusOf(*view);
-      const auto now = std::chrono::steady_clock::now();
-      const bool timed_out = timeout_s > 0 && now >= deadline;
-      if (IsTerminalJobStatus(job_status) || timed_out) {
+      boost::system::error_code ec;
+      json::value v = json::parse(r->body, ec);
+      if (ec || !v.is_object()) {
         clear();
-        if (as_json) {
-          PrintOut(r->body + (r->body.empty() || r->body.back() != '\n' ? "\n" : ""));
-        } else if (!timed_out) {
-          PrintOut(Summary(*view));
-        }
-        if (!IsTerminalJobStatus(job_status)) {
-          std::fprintf(
-              stderr, "overseer: TIMEOUT: job %s is still %s after %s\n", job_id.c_str(),
-              job_status.c_str(),
-              FormatElapsed(
-                  std::chrono::duration_cast<std::chrono::milliseconds>(now - start).count())
-                  .c_str());
-          return 3;
-        }
-        return job_status == "COMPLETED" ? 0 : 1;
+        (void)ParseBody(*r);  // prints why
+        return std::nullopt;
       }
+      object = std::move(v.as_object());
+      return std::move(*r);
+    };
+    for (;;) {
       if (live) {
-        const int64_t elapsed =
-            std::chrono::duration_cast<std::chrono::milliseconds>(now - start).count();
-        std::fprintf(stderr, "\r\033[K%s", WaitStatusLine(*view, elapsed).c_str());
+        json::object view;
+        if (!get(path, view)) return 1;
+        const int64_t elapsed = duration_cast<milliseconds>(steady_clock::now() - start).count();
+        std::fprintf(stderr, "\r\033[K%s", WaitStatusLine(view, elapsed).c_str());
         std::fflush(stderr);
         drawn = true;
       }
-      auto next = std::chrono::steady_clock::now() + kPollInterval;
-      if (timeout_s > 0 && next > deadline) next = deadline;
-      std::this_thread::sleep_until(next);
+      int64_t hold = live ? kLiveRefreshSeconds : kLongPollSeconds;
+      if (bounded) {
+        const int64_t left_ms = duration_cast<milliseconds>(deadline - steady_clock::now()).count();
+        hold = std::min(hold, std::max<int64_t>(left_ms, 0) / 1000);
+        // The daemon holds whole seconds: the last fraction of a second is slept here.
+        if (hold == 0 && left_ms > 0) std::this_thread::sleep_for(milliseconds(left_ms));
+      }
+      json::object job;
+      std::optional<HttpResult> r =
+          get(path + "/wait?timeout_seconds=" + std::to_string(hold), job);
+      if (!r) return 1;
+      const auto now = steady_clock::now();
+      if (!IsTerminalJobStatus(StatusOf(job)) && !(bounded && now >= deadline)) continue;
+      clear();
+      if (as_json) {
+        // The full job, with its workers and children, as `jobs show --json` prints it.
+        r = get(path, job);
+        if (!r) return 1;
+        PrintOut(r->body + (r->body.empty() || r->body.back() != '\n' ? "\n" : ""));
+      }
+      const std::string job_status = StatusOf(job);
+      if (!IsTerminalJobStatus(job_status)) {
+        std::fprintf(stderr, "overseer: TIMEOUT: job %s is still %s after %s\n", job_id.c_str(),
+                     job_status.c_str(),
+                     FormatElapsed(duration_cast<milliseconds>(now - start).count()).c_str());
+        return 3;
+      }
+      if (!as_json) PrintOut(Summary(job));
+      return job_status == "COMPLETED" ? 0 : 1;
     }
   }
 
@@ -309,6 +338,7 @@ struct ClientCommands::State {
     }
     json::object body{{"task", std::move(task)}};
     if (!job_name.empty()) body["name"] = job_name;
+    if (!parent_job.empty()) body["parent_job_id"] = parent_job;
     if (workers > 0) body["worker_count"] = workers;
     if (timeout_seconds > 0) body["timeout_seconds"] = timeout_seconds;
     if (retries >= 0) body["retry"] = json::object{{"max_attempts", retries + 1}};
@@ -402,7 +432,9 @@ struct ClientCommands::State {
     c->add_option("--tail", tail, "last N lines (default 100, max 10000)")
         ->check(CLI::Range(1, 10000));
 
-    jobs_cmd = app.add_subcommand("jobs", "submit, list and wait for jobs of a running daemon");
+    jobs_cmd = app.add_subcommand(
+        "jobs",
+        "submit, list, show, wait for and cancel jobs (and their trees) of a running daemon");
     jobs_cmd->require_subcommand(1);
     c = Leaf(jobs_cmd, "submit",
              "submit a job running a command: overseer jobs submit -- cmd args...",
@@ -420,6 +452,7 @@ struct ClientCommands::State {
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     c->add_option("--metadata", metadata, "JSON object stored with the job");
     c->add_option("--idempotency-key", idempotency_key, "Idempotency-Key of the request");
+    c->add_option("--parent", parent_job, "parent job id (j_...): the new job is its child");
     c->add_flag("--wait", wait, "wait until the job ends: exit 0 if COMPLETED, 1 otherwise");
     c->add_option("command", command, "the command and its arguments (after --)")->required();
 
@@ -438,12 +471,37 @@ struct ClientCommands::State {
     });
     c->add_option("id", id, "job id (j_...)")->required();
 
+    c = Leaf(jobs_cmd, "tree", "show a job and all its descendants as a tree",
+             [this](HttpClient& h) {
+               std::optional<HttpResult> r = Call(h, "GET", "/api/jobs/" + Escape(id) + "/tree");
+               if (!r) return 1;
+               return Show(*r, FormatJobTree);
+             });
+    c->add_option("id", id, "job id (j_...)")->required();
+
     c = Leaf(jobs_cmd, "wait",
              "wait until a job ends: exit 0 COMPLETED, 1 FAILED/CANCELED, 3 timeout",
              [this](HttpClient& h) { return WaitJob(h, id, wait_timeout); });
     c->add_option("id", id, "job id (j_...)")->required();
     c->add_option("--timeout", wait_timeout, "give up after S seconds (default: wait forever)")
         ->check(CLI::PositiveNumber);
+
+    c = Leaf(jobs_cmd, "cancel",
+             "cancel a job and every active job below it (SIGTERM to their workers, then SIGKILL "
+             "after the grace)",
+             [this](HttpClient& h) {
+               json::object body;
+               if (grace >= 0) body["grace_seconds"] = grace;
+               if (no_wait) body["wait"] = false;
+               std::optional<HttpResult> r =
+                   Call(h, "POST", "/api/jobs/" + Escape(id) + "/cancel", json::serialize(body));
+               if (!r) return 1;
+               return Show(*r, Summary);
+             });
+    c->add_option("id", id, "job id (j_...)")->required();
+    c->add_option("--grace", grace, "seconds between SIGTERM and SIGKILL (0..300; default 5)")
+        ->check(CLI::Range(0, 300));
+    c->add_flag("--no-wait", no_wait, "answer at once instead of when every process is gone");
   }
 };
 

@@ -1,5 +1,6 @@
 #include "cli/format.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cstdio>
 
@@ -33,6 +34,48 @@ std::string WhenAt(const json::object& o, std::string_view key, TimeMs now) {
   if (t.empty()) return "-";
   std::string age = AgeSince(t, now);
   return age == "-" ? t : t + " (" + age + " ago)";
+}
+
+// Columns of UTF-8 text on a terminal: every byte but continuation bytes counts one (the
+// tree guides are one column each; ids, statuses and names are printable).
+size_t DisplayWidth(std::string_view s) {
+  size_t n = 0;
+  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) == 0x80 ? 0 : 1;
+  return n;
+}
+
+// "CANCELED (PARENT_CANCELED)": the reason only where it explains an unhappy end.
+std::string StatusWithReason(const json::object& job) {
+  std::string status = Cell(job, "status");
+  const std::string reason = StringAt(job, "status_reason");
+  if ((status == "FAILED" || status == "CANCELED") && !reason.empty()) {
+    status += " (" + reason + ")";
+  }
+  return status;
+}
+
+struct TreeLine {
+  std::string id;  // with its guide
+  std::string status;
+  std::string name;
+};
+
+// Appends `job` (its id behind `lead`) and then its children, whose guides start with
+// `indent`. Depth is bounded by the JSON parser's nesting limit.
+void CollectTree(const json::object& job, const std::string& lead, const std::string& indent,
+                 std::vector<TreeLine>& out) {
+  out.push_back({lead + Cell(job, "id"), StatusWithReason(job), Cell(job, "name")});
+  const json::value* kids = job.if_contains("children");
+  if (kids == nullptr || !kids->is_array()) return;
+  std::vector<const json::object*> children;
+  for (const json::value& k : kids->as_array()) {
+    if (k.is_object()) children.push_back(&k.as_object());
+  }
+  for (size_t i = 0; i < children.size(); ++i) {
+    const bool last = i + 1 == children.size();
+    CollectTree(*children[i], indent + (last ? "└─ " : "├─ "), indent + (last ? "   " : "│  "),
+                out);
+  }
 }
 
 }  // namespace
@@ -248,6 +291,31 @@ std::string WaitStatusLine(const json::object& job, int64_t elapsed_ms) {
   return Cell(job, "id") + " " + Cell(job, "status") + "  workers: " + std::to_string(c.running) +
          " running, " + std::to_string(c.completed) + " completed, " + std::to_string(c.failed) +
          " failed  elapsed " + FormatElapsed(elapsed_ms);
+}
+
+std::string FormatJobTree(const json::object& root) {
+  std::vector<TreeLine> lines;
+  CollectTree(root, "", "", lines);
+  size_t id_width = 0;
+  size_t status_width = 0;
+  for (const TreeLine& l : lines) {
+    id_width = std::max(id_width, DisplayWidth(l.id));
+    status_width = std::max(status_width, l.status.size());
+  }
+  std::string out;
+  for (const TreeLine& l : lines) {
+    out += l.id;
+    out.append(id_width - DisplayWidth(l.id) + 2, ' ');
+    out += l.status;
+    out.append(status_width - l.status.size() + 2, ' ');
+    out += l.name;
+    out += '\n';
+  }
+  const json::value* truncated = root.if_contains("truncated");
+  if (truncated != nullptr && truncated->is_bool() && truncated->as_bool()) {
+    out += "(truncated: the deepest jobs are left out)\n";
+  }
+  return out;
 }
 
 bool IsTerminalJobStatus(std::string_view status) {

@@ -1,5 +1,5 @@
-// Pure formatting and parsing helpers of the client commands: aligned tables, ages, the
-// one-line error of a failed call, --env parsing, rows of workers and jobs as the daemon
+// Pure formatting and parsing helpers of the client commands: aligned tables, ages, job
+// trees, the one-line error of a failed call, --env parsing, rows of workers and jobs as the daemon
 // answers them (SPEC §3 shapes). No I/O, no clock: callers pass `now`. Any thread.
 #pragma once
 
@@ -54,6 +54,12 @@ WorkerCounts CountWorkers(const boost::json::object& job);
 
 // "j_x RUNNING  workers: 1 running, 0 completed, 0 failed  elapsed 3.2s".
 std::string WaitStatusLine(const boost::json::object& job, int64_t elapsed_ms);
+
+// `overseer jobs tree`: one line per job of a GET /api/jobs/{id}/tree body (a job with its
+// nested `children`), each child below its parent behind "├─ " / "└─ " guides. Columns:
+// id, status (with the reason of a FAILED or CANCELED end), name; aligned on display width.
+// A last line says so when the root's `truncated` is true.
+std::string FormatJobTree(const boost::json::object& root);
 
 // True for COMPLETED, FAILED, CANCELED.
 bool IsTerminalJobStatus(std::string_view status);

@@ -200,6 +200,15 @@ class ClientBinaryTest : public ::testing::Test {
     return Trim(r.out);
   }
 
+  // Submits `cmd` as a child of `parent` without waiting; the job id.
+  static std::string SubmitChild(const std::string& parent, const std::vector<std::string>& cmd) {
+    std::vector<std::string> args = {"jobs", "submit", "--parent", parent, "--"};
+    args.insert(args.end(), cmd.begin(), cmd.end());
+    RunResult r = Run(args);
+    EXPECT_EQ(r.code, 0) << r;
+    return Trim(r.out);
+  }
+
   // The first worker of `job_id` once it has status `status` (polled, 30 s deadline).
   static std::optional<json::object> WorkerOf(const std::string& job_id,
                                               const std::string& status) {
@@ -511,6 +520,111 @@ TEST_F(ClientBinaryTest, WaitOnATerminalShowsALiveStatusLine) {
             std::string::npos)
       << tty;
   EXPECT_EQ(ReadFile(out), id + " COMPLETED\n");
+}
+
+TEST_F(ClientBinaryTest, TreeNestsChildAndGrandchild) {
+  const std::string root = Submit({"sleep", "60"});
+  const std::string child = SubmitChild(root, {"sleep", "60"});
+  const std::string grand = SubmitChild(child, {"sleep", "60"});
+
+  RunResult human = Run({"jobs", "tree", root});
+  ASSERT_EQ(human.code, 0) << human;
+  EXPECT_EQ(human.err, "") << human;
+  std::istringstream in(human.out);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 3u) << human;
+  EXPECT_EQ(lines[0].rfind(root + "  ", 0), 0u) << human;
+  EXPECT_EQ(lines[1].rfind("└─ " + child + "  ", 0), 0u) << human;
+  EXPECT_EQ(lines[2].rfind("   └─ " + grand + "  ", 0), 0u) << human;
+  for (const std::string& line : lines) {
+    EXPECT_EQ(line.substr(line.size() - 7), "  sleep") << human;  // the name, last
+  }
+
+  RunResult js = Run({"jobs", "tree", root, "--json"});
+  ASSERT_EQ(js.code, 0) << js;
+  json::value v = ParseJson(js.out);
+  ASSERT_TRUE(v.is_object()) << js;
+  EXPECT_EQ(v.at("id").as_string(), root);
+  EXPECT_FALSE(v.at("truncated").as_bool());
+  const json::array& kids = v.at("children").as_array();
+  ASSERT_EQ(kids.size(), 1u) << js;
+  EXPECT_EQ(kids[0].at("id").as_string(), child);
+  EXPECT_EQ(kids[0].at("parent_job_id").as_string(), root);
+  const json::array& grandkids = kids[0].at("children").as_array();
+  ASSERT_EQ(grandkids.size(), 1u) << js;
+  EXPECT_EQ(grandkids[0].at("id").as_string(), grand);
+  EXPECT_EQ(grandkids[0].at("depth").as_int64(), 2);
+  EXPECT_TRUE(grandkids[0].at("children").as_array().empty());
+
+  EXPECT_EQ(Run({"jobs", "cancel", root, "--grace", "0"}).code, 0);
+}
+
+TEST_F(ClientBinaryTest, TreeOfAnUnknownJobIsOneErrorLine) {
+  RunResult r = Run({"jobs", "tree", "j_doesnotexist0000"});
+  EXPECT_EQ(r.code, 1) << r;
+  EXPECT_EQ(r.err.rfind("overseer: NOT_FOUND: ", 0), 0u) << r;
+  EXPECT_EQ(CountLines(r.err), 1u) << r;
+  EXPECT_EQ(r.out, "") << r;
+}
+
+TEST_F(ClientBinaryTest, CancelEndsTheJobAndItsChild) {
+  const std::string root = Submit({"sleep", "60"});
+  const std::string child = SubmitChild(root, {"sleep", "60"});
+  std::optional<json::object> w = WorkerOf(child, "RUNNING");
+  ASSERT_TRUE(w) << "no RUNNING worker for " << child;
+
+  RunResult cancel = Run({"jobs", "cancel", root, "--grace", "1"});
+  EXPECT_EQ(cancel.code, 0) << cancel;
+  EXPECT_EQ(cancel.out, root + " CANCELED (CANCEL_REQUESTED)\n") << cancel;
+  EXPECT_EQ(cancel.err, "") << cancel;
+
+  // 200 means every process is gone: the child is canceled and its worker terminated.
+  RunResult show = Run({"jobs", "show", child, "--json"});
+  ASSERT_EQ(show.code, 0) << show;
+  json::value v = ParseJson(show.out);
+  EXPECT_EQ(v.at("status").as_string(), "CANCELED") << show;
+  EXPECT_EQ(v.at("status_reason").as_string(), "PARENT_CANCELED") << show;
+  for (const json::value& wk : v.at("workers").as_array()) {
+    EXPECT_EQ(wk.at("status").as_string(), "TERMINATED") << show;
+  }
+
+  RunResult again = Run({"jobs", "cancel", root});
+  EXPECT_EQ(again.code, 1) << again;
+  EXPECT_EQ(again.err.rfind("overseer: INVALID_STATE_TRANSITION: ", 0), 0u) << again;
+  EXPECT_EQ(CountLines(again.err), 1u) << again;
+  EXPECT_EQ(again.out, "") << again;
+
+  RunResult wait = Run({"jobs", "wait", root, "--timeout", "30"});
+  EXPECT_EQ(wait.code, 1) << wait;  // canceled
+  EXPECT_EQ(wait.out, root + " CANCELED (CANCEL_REQUESTED)\n") << wait;
+}
+
+TEST_F(ClientBinaryTest, CancelNoWaitJsonAnswersTheCanceledJob) {
+  const std::string id = Submit({"sleep", "60"});
+  RunResult r = Run({"jobs", "cancel", id, "--no-wait", "--grace", "0", "--json"});
+  EXPECT_EQ(r.code, 0) << r;
+  json::value v = ParseJson(r.out);
+  ASSERT_TRUE(v.is_object()) << r;
+  EXPECT_EQ(v.at("id").as_string(), id);
+  EXPECT_EQ(v.at("status").as_string(), "CANCELED");
+}
+
+TEST_F(ClientBinaryTest, WaitTimeoutIsKeptAcrossLongPolls) {
+  const std::string id = Submit({"sleep", "60"});
+  const auto start = Clock::now();
+  RunResult r = Run({"jobs", "wait", id, "--timeout", "1.5", "--json"});
+  const auto took = Clock::now() - start;
+  EXPECT_EQ(r.code, 3) << r;
+  EXPECT_GE(took, std::chrono::milliseconds(1400)) << r;
+  EXPECT_LT(took, std::chrono::seconds(10)) << r;
+  json::value v = ParseJson(r.out);  // the job as it is, with its workers
+  ASSERT_TRUE(v.is_object()) << r;
+  EXPECT_FALSE(v.at("status").as_string() == "COMPLETED") << r;
+  EXPECT_TRUE(v.at("workers").is_array()) << r;
+  EXPECT_EQ(CountLines(r.err), 1u) << r;
+  EXPECT_EQ(r.err.rfind("overseer: TIMEOUT: job " + id, 0), 0u) << r;
+  EXPECT_EQ(Run({"jobs", "cancel", id, "--grace", "0"}).code, 0);
 }
 
 }  // namespace

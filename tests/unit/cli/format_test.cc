@@ -144,6 +144,31 @@ TEST(WaitStatusLineTest, TerminalStatuses) {
   EXPECT_FALSE(IsTerminalJobStatus("PENDING"));
 }
 
+TEST(FormatJobTreeTest, NestsChildrenBehindGuidesInAlignedColumns) {
+  json::object root = json::parse(R"({"id":"j_root","name":"root","status":"CANCELED",
+      "status_reason":"CANCEL_REQUESTED","truncated":false,"children":[
+        {"id":"j_a","name":"a","status":"CANCELED","status_reason":"PARENT_CANCELED","children":[
+          {"id":"j_a1","name":"a1","status":"COMPLETED","status_reason":"ALL_WORKERS_COMPLETED",
+           "children":[]}]},
+        {"id":"j_b","name":"","status":"RUNNING","status_reason":"","children":[
+          {"id":"j_b1","name":"b1","status":"PENDING","children":[]}]}]})")
+                          .as_object();
+  EXPECT_EQ(FormatJobTree(root),
+            "j_root      CANCELED (CANCEL_REQUESTED)  root\n"
+            "├─ j_a      CANCELED (PARENT_CANCELED)   a\n"
+            "│  └─ j_a1  COMPLETED                    a1\n"
+            "└─ j_b      RUNNING                      -\n"
+            "   └─ j_b1  PENDING                      b1\n");
+}
+
+TEST(FormatJobTreeTest, LoneJobAndTruncatedTree) {
+  json::object one =
+      json::parse(R"({"id":"j_1","name":"n","status":"RUNNING","children":[]})").as_object();
+  EXPECT_EQ(FormatJobTree(one), "j_1  RUNNING  n\n");
+  one["truncated"] = true;
+  EXPECT_EQ(FormatJobTree(one), "j_1  RUNNING  n\n(truncated: the deepest jobs are left out)\n");
+}
+
 TEST(DetailTest, JobDetailListsCommandAndWorkersTable) {
   const TimeMs now = *ParseRfc3339("2026-01-01T00:00:10.000Z");
   json::object j =
