@@ -496,9 +496,21 @@ Result<service::JobSpec> ParseJobSpec(std::string_view body) {
       if (!n) return n.error();
       spec.depth = static_cast<int>(*n);
     } else if (key == "depends_on") {
-      if (!v.is_array()) return Invalid(key, "must be an array of job ids");
-      if (!v.as_array().empty()) {
-        return Invalid(key, "job dependencies are not supported by this version yet");
+      if (!v.is_array() || v.as_array().size() > Limits::kDependsOnMax) {
+        Error e = Invalid(key, "must be an array of at most 32 job ids");
+        e.With("limit", static_cast<int64_t>(Limits::kDependsOnMax));
+        return e;
+      }
+      for (const json::value& d : v.as_array()) {
+        if (!d.is_string() || !IsWellFormedId(d.as_string(), "j_")) {
+          return Invalid(key, "must be an array of job ids (j_...)");
+        }
+        const std::string id(d.as_string());
+        if (std::find(spec.depends_on.begin(), spec.depends_on.end(), id) !=
+            spec.depends_on.end()) {
+          return Invalid(key, "names job " + id + " twice");
+        }
+        spec.depends_on.push_back(id);
       }
     } else if (key == "worker_count") {
       auto n = GetInt(v, key, 1, Limits::kWorkerCountMax);

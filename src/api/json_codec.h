@@ -36,6 +36,7 @@ struct Limits {
   static constexpr int kWaitMax = 300;  // seconds a GET /api/jobs/{id}/wait may hold
   static constexpr int kWaitDefault = 30;
   static constexpr int kQuotaMax = 10000;  // max_workers of one depth
+  static constexpr size_t kDependsOnMax = 32;
   static constexpr size_t kIdempotencyKeyMax = 255;
 };
 

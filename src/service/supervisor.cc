@@ -257,6 +257,7 @@ void Supervisor::AfterJobChange(const std::shared_ptr<LiveJob>& job) {
   if (!core::IsTerminalJobState(job->rec.status)) return;
   // A queued job that ended (canceled) no longer holds up the jobs behind it.
   ScheduleQueued(job->rec.workspace_id, job->rec.depth);
+  AfterDependencyEnded(job->rec);
   // Slots allocated for it through the API are given back with it.
   std::vector<std::string> allocations;
   for (const auto& [id, a] : api_allocations_) {

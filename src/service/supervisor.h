@@ -38,8 +38,9 @@ namespace overseer::service {
 // A validated job submission (the api layer parses and checks the JSON).
 struct JobSpec {
   std::string name;
-  std::string parent_job_id;  // "" = root (or the caller's own job for a worker token)
-  std::optional<int> depth;   // if given, must equal parent depth + 1
+  std::string parent_job_id;            // "" = root (or the caller's own job for a worker token)
+  std::optional<int> depth;             // if given, must equal parent depth + 1
+  std::vector<std::string> depends_on;  // jobs of the workspace that must COMPLETE first
   int worker_count = 1;
   int64_t timeout_seconds = 0;  // 0 = none
   core::RetryPolicy retry;
@@ -209,6 +210,8 @@ class Supervisor {
     std::vector<std::shared_ptr<LiveWorker>> workers;
     std::weak_ptr<LiveJob> parent;                   // set while both are active
     std::vector<std::shared_ptr<LiveJob>> children;  // the active child jobs
+    // Dependencies not yet COMPLETED (the job waits PENDING until this is empty).
+    std::vector<std::string> waiting_on;
     // WaitJob callers, woken (timer canceled) when the job becomes terminal.
     std::vector<std::shared_ptr<boost::asio::steady_timer>> waiters;
   };
@@ -300,6 +303,10 @@ class Supervisor {
   // Releases the API allocations `ids` (still held) in one commit; answers them released.
   boost::asio::awaitable<Result<std::vector<core::Allocation>>> ReleaseApiAllocations(
       std::vector<std::string> ids);
+  // Puts a job whose dependencies are done into the FIFO for slots, and schedules it.
+  void Enqueue(const std::shared_ptr<LiveJob>& job);
+  // Dependency `dep` ended: its dependents go on (COMPLETED) or are canceled.
+  void AfterDependencyEnded(const core::Job& dep);
   // A queued job whose slots were just taken: records its allocations, spawns its workers.
   boost::asio::awaitable<void> StartQueued(std::shared_ptr<LiveJob> job, int slots);
 
@@ -330,6 +337,8 @@ class Supervisor {
   WorkerViewCache finished_views_;  // GET of workers that can no longer change
   std::unordered_map<std::string, std::shared_ptr<LiveJob>> jobs_;
   QuotaBook quotas_;
+  // Jobs waiting for a dependency: dependency id -> the jobs that wait for it.
+  std::unordered_map<std::string, std::vector<std::shared_ptr<LiveJob>>> dependents_;
   // Allocations made through the API and still held, by id.
   std::unordered_map<std::string, core::Allocation> api_allocations_;
   // Jobs waiting for slots, FIFO per (workspace, depth).

@@ -78,8 +78,38 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
     co_return e;
   }
 
+  // Dependencies: each must be a job of the workspace; those not yet COMPLETED are waited for,
+  // and one already FAILED or CANCELED cancels this job at once (DEPENDENCY_FAILED).
+  std::vector<std::string> waiting_on;
+  bool dependency_failed = false;
+  for (const std::string& dep : spec.depends_on) {
+    std::optional<JobState> state;
+    auto live = jobs_.find(dep);
+    if (live != jobs_.end() && live->second->rec.workspace_id == caller.workspace_id) {
+      state = live->second->rec.status;
+    } else {
+      Result<core::Job> d = co_await RunBlocking(
+          pool_, [this, &caller, &dep] { return store_.GetJob(caller.workspace_id, dep); });
+      if (!d) {
+        if (d.error().code != ErrorCode::kNotFound) co_return d.error();
+        Error e = MakeError(ErrorCode::kInvalidRequest, "depends_on: no such job " + dep);
+        e.With("field", "depends_on").With("job_id", dep);
+        co_return e;
+      }
+      state = d->status;
+    }
+    if (*state == JobState::kCompleted) continue;
+    if (*state == JobState::kFailed || *state == JobState::kCanceled) {
+      dependency_failed = true;
+    } else {
+      waiting_on.push_back(dep);
+    }
+  }
+
   const TimeMs now = clock_.NowMs();
   auto job = std::make_shared<LiveJob>();
+  job->waiting_on = waiting_on;
+  if (dependency_failed) job->waiting_on = spec.depends_on;  // never starts: canceled below
   core::Job& j = job->rec;
   j.id = NewId("j_");
   j.workspace_id = caller.workspace_id;
@@ -88,6 +118,7 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
   j.status_reason = "ACCEPTED";
   j.depth = depth;
   j.parent_job_id = parent_id;
+  j.depends_on = spec.depends_on;
   j.worker_count = spec.worker_count;
   j.timeout_seconds = spec.timeout_seconds;
   j.retry = spec.retry;
@@ -131,6 +162,28 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
     for (const WorkerPtr& w : job->workers) w->job.reset();  // never published: drop
     job->workers.clear();
     co_return st.error();
+  }
+  if (!job->waiting_on.empty()) {
+    if (dependency_failed) {
+      std::vector<std::shared_ptr<LiveJob>> roots{job};
+      std::string reason = "DEPENDENCY_FAILED";
+      Result<std::vector<WorkerPtr>> idle =
+          co_await CancelJobs(std::move(roots), std::move(reason));
+      if (idle) {
+        std::string end = "JOB_CANCELED";
+        co_await TerminateAll(std::move(*idle), std::chrono::milliseconds(0), std::move(end));
+      }
+    } else {
+      for (const std::string& dep : job->waiting_on) dependents_[dep].push_back(job);
+      // A dependency may have ended while this job was being recorded: look again.
+      for (const std::string& dep : std::vector<std::string>(job->waiting_on)) {
+        auto live = jobs_.find(dep);
+        if (live != jobs_.end() && !core::IsTerminalJobState(live->second->rec.status)) continue;
+        Result<core::Job> d = co_await RunBlocking(
+            pool_, [this, &caller, &dep] { return store_.GetJob(caller.workspace_id, dep); });
+        if (d && core::IsTerminalJobState(d->status)) AfterDependencyEnded(*d);
+      }
+    }
   }
   core::Job out = job->rec;
   if (!core::IsTerminalJobState(job->rec.status) && !parent_id.empty()) {

@@ -173,9 +173,47 @@ asio::awaitable<Status> Supervisor::Recover() {
   }
   std::sort(to_queue.begin(), to_queue.end(),
             [](const auto& a, const auto& b) { return a->rec.id < b->rec.id; });
+  std::vector<std::shared_ptr<LiveJob>> dependency_failed;
   for (const auto& job : to_queue) {
     if (core::IsTerminalJobState(job->rec.status)) continue;
-    queued_[{job->rec.workspace_id, job->rec.depth}].push_back(job);
+    // Dependencies first: the job waits for those not yet COMPLETED, and is canceled if one
+    // ended otherwise (or is gone).
+    bool dep_failed = false;
+    job->waiting_on.clear();
+    for (const std::string& dep : job->rec.depends_on) {
+      std::optional<JobState> state;
+      auto live = jobs_.find(dep);
+      if (live != jobs_.end()) {
+        state = live->second->rec.status;
+      } else {
+        const std::string ws = job->rec.workspace_id;
+        Result<core::Job> d =
+            co_await RunBlocking(pool_, [this, &ws, &dep] { return store_.GetJob(ws, dep); });
+        if (d) state = d->status;
+      }
+      if (state == JobState::kCompleted) continue;
+      if (!state || core::IsTerminalJobState(*state)) {
+        dep_failed = true;
+        break;
+      }
+      job->waiting_on.push_back(dep);
+    }
+    if (dep_failed) {
+      dependency_failed.push_back(job);
+    } else if (!job->waiting_on.empty()) {
+      for (const std::string& dep : job->waiting_on) dependents_[dep].push_back(job);
+    } else {
+      queued_[{job->rec.workspace_id, job->rec.depth}].push_back(job);
+    }
+  }
+  if (!dependency_failed.empty()) {
+    std::string reason = "DEPENDENCY_FAILED";
+    Result<std::vector<WorkerPtr>> idle =
+        co_await CancelJobs(std::move(dependency_failed), std::move(reason));
+    if (idle) {
+      std::string end = "JOB_CANCELED";
+      co_await TerminateAll(std::move(*idle), std::chrono::milliseconds(0), std::move(end));
+    }
   }
   for (const auto& job : to_queue) ScheduleQueued(job->rec.workspace_id, job->rec.depth);
   for (auto it = workers_.begin(); it != workers_.end();) {

@@ -199,6 +199,32 @@ asio::awaitable<Result<std::vector<core::Allocation>>> Supervisor::ReleaseApiAll
   co_return released;
 }
 
+void Supervisor::Enqueue(const std::shared_ptr<LiveJob>& job) {
+  queued_[{job->rec.workspace_id, job->rec.depth}].push_back(job);
+  ScheduleQueued(job->rec.workspace_id, job->rec.depth);
+}
+
+void Supervisor::AfterDependencyEnded(const core::Job& dep) {
+  auto it = dependents_.find(dep.id);
+  if (it == dependents_.end()) return;
+  std::vector<std::shared_ptr<LiveJob>> waiting = std::move(it->second);
+  dependents_.erase(it);
+  std::vector<std::shared_ptr<LiveJob>> to_cancel;
+  for (const auto& job : waiting) {
+    if (core::IsTerminalJobState(job->rec.status)) continue;
+    if (dep.status == JobState::kCompleted) {
+      std::erase(job->waiting_on, dep.id);
+      if (job->waiting_on.empty()) Enqueue(job);
+    } else {
+      to_cancel.push_back(job);  // SPEC §2: PENDING -> CANCELED (DEPENDENCY_FAILED)
+    }
+  }
+  if (!to_cancel.empty()) {
+    asio::co_spawn(io_, CancelCascade(std::move(to_cancel), "DEPENDENCY_FAILED"),
+                   [](std::exception_ptr e) { LogFailure(e, "cancel dependents"); });
+  }
+}
+
 QuotasView Supervisor::GetQuotas(const Caller& caller) const {
   QuotasView v;
   v.max_depth = quotas_.max_depth();

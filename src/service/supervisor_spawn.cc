@@ -157,10 +157,13 @@ asio::awaitable<Status> Supervisor::SpawnNewJob(const std::shared_ptr<LiveJob>& 
   const std::string ws = job->rec.workspace_id;
   const int depth = job->rec.depth;
   const int slots = static_cast<int>(job->workers.size());
-  if (queued_.count({ws, depth}) != 0 || !quotas_.Fits(ws, depth, slots)) {
-    // No slots (or jobs ahead of it waiting for some): recorded PENDING with IDLE workers and
-    // queued; ScheduleQueued starts it when slots are released or the quota grows.
-    job->rec.status_reason = "WAITING_FOR_QUOTA";
+  const bool waits_for_jobs = !job->waiting_on.empty();
+  if (waits_for_jobs || queued_.count({ws, depth}) != 0 || !quotas_.Fits(ws, depth, slots)) {
+    // Dependencies not done, or no slots (or jobs ahead of it waiting for some): recorded
+    // PENDING with IDLE workers. A job waiting for slots is queued, and ScheduleQueued starts
+    // it when slots are released or the quota grows; one waiting for jobs is queued when the
+    // last of them completes (AfterDependencyEnded).
+    job->rec.status_reason = waits_for_jobs ? "WAITING_FOR_DEPENDENCIES" : "WAITING_FOR_QUOTA";
     for (core::Job& j : cs.new_jobs) {
       if (j.id == job->rec.id) j.status_reason = job->rec.status_reason;
     }
@@ -169,7 +172,7 @@ asio::awaitable<Status> Supervisor::SpawnNewJob(const std::shared_ptr<LiveJob>& 
     ++counters_.jobs_submitted;
     jobs_[job->rec.id] = job;
     for (const WorkerPtr& w : job->workers) workers_[w->rec.id] = w;
-    queued_[{ws, depth}].push_back(job);
+    if (!waits_for_jobs) queued_[{ws, depth}].push_back(job);
     co_return OkStatus();
   }
   quotas_.Take(ws, depth, slots);

@@ -202,8 +202,81 @@ TEST_F(HierarchyTest, WaitAnswersWhenTheJobEndsOrWhenItsTimeoutPasses) {
   EXPECT_TRUE(IsError(opts, 400, "INVALID_REQUEST"));
 }
 
+TEST_F(HierarchyTest, ADependentJobStartsOnceItsDependenciesCompleted) {
+  const std::string go = Flag("dep");
+  const std::string a = Submit(UntilFlag(go, 0));
+  const std::string done = Submit({"true"});
+  ASSERT_EQ(WaitJob(api(), done, "COMPLETED").Str({"status"}), "COMPLETED");
+  Reply b = api().Post("/api/jobs", CommandJob({"true"}, {{"depends_on", json::array{a, done}}}));
+  ASSERT_EQ(b.status, 201u) << Describe(b);
+  EXPECT_EQ(b.Str({"status"}), "PENDING");
+  EXPECT_EQ(b.Str({"status_reason"}), "WAITING_FOR_DEPENDENCIES");
+  EXPECT_EQ(b.At({"depends_on"}), (json::array{json::value(a), json::value(done)})) << b.body;
+  const std::string bid = b.Str({"id"});
+  EXPECT_EQ(api().Get("/api/supervisor/workers/" + FirstWorker(bid)).Str({"status"}), "IDLE");
+  Touch(go);
+  EXPECT_EQ(WaitJob(api(), a, "COMPLETED").Str({"status"}), "COMPLETED");
+  Reply after = WaitJob(api(), bid, "COMPLETED");
+  EXPECT_EQ(after.Str({"status"}), "COMPLETED") << after.body;
+  // A dependency that already completed holds nothing up.
+  Reply c = api().Post("/api/jobs", CommandJob({"true"}, {{"depends_on", json::array{done}}}));
+  ASSERT_EQ(c.status, 201u) << Describe(c);
+  EXPECT_EQ(WaitJob(api(), c.Str({"id"}), "COMPLETED").Str({"status"}), "COMPLETED");
+}
+
+TEST_F(HierarchyTest, AFailedDependencyCancelsItsDependentsInTurn) {
+  const std::string go = Flag("depfail");
+  const std::string a = Submit(UntilFlag(go, 4));
+  Reply b = api().Post("/api/jobs", CommandJob({"true"}, {{"depends_on", json::array{a}}}));
+  ASSERT_EQ(b.status, 201u) << Describe(b);
+  Reply c =
+      api().Post("/api/jobs", CommandJob({"true"}, {{"depends_on", json::array{b.Str({"id"})}}}));
+  ASSERT_EQ(c.status, 201u) << Describe(c);
+  Touch(go);
+  EXPECT_EQ(WaitJob(api(), a, "FAILED").Str({"status"}), "FAILED");
+  for (const std::string& id : {b.Str({"id"}), c.Str({"id"})}) {
+    Reply j = WaitJob(api(), id, "CANCELED");
+    EXPECT_EQ(j.Str({"status"}), "CANCELED") << j.body;
+    EXPECT_EQ(j.Str({"status_reason"}), "DEPENDENCY_FAILED") << j.body;
+    EXPECT_EQ(api().Get("/api/supervisor/workers/" + FirstWorker(id)).Str({"status"}),
+              "TERMINATED");
+  }
+  // On a job that already failed: canceled at once.
+  Reply late = api().Post("/api/jobs", CommandJob({"true"}, {{"depends_on", json::array{a}}}));
+  ASSERT_EQ(late.status, 201u) << Describe(late);
+  EXPECT_EQ(late.Str({"status"}), "CANCELED") << late.body;
+  EXPECT_EQ(late.Str({"status_reason"}), "DEPENDENCY_FAILED") << late.body;
+  // Bad dependencies are named.
+  Reply unknown =
+      api().Post("/api/jobs", CommandJob({"true"}, {{"depends_on", json::array{"j_nosuchjob"}}}));
+  EXPECT_TRUE(IsError(unknown, 400, "INVALID_REQUEST"));
+  EXPECT_EQ(unknown.Str({"error", "details", "field"}), "depends_on") << unknown.body;
+  Reply twice = api().Post("/api/jobs", CommandJob({"true"}, {{"depends_on", json::array{a, a}}}));
+  EXPECT_TRUE(IsError(twice, 400, "INVALID_REQUEST"));
+  Api other(d().url(), d().Token(ws() + "-other"));
+  Reply foreign = other.Post("/api/jobs", CommandJob({"true"}, {{"depends_on", json::array{a}}}));
+  EXPECT_TRUE(IsError(foreign, 400, "INVALID_REQUEST"));
+}
+
 // A daemon of its own: a parent waiting for its child across a kill -9 and restart.
 class HierarchyRestartTest : public OwnDaemonTest {};
+
+TEST_F(HierarchyRestartTest, AJobWaitingForADependencyIsResolvedAfterARestart) {
+  Reply a = api().Post("/api/jobs", CommandJob({"sleep", "60"}));
+  ASSERT_EQ(a.status, 201u) << Describe(a);
+  Reply b =
+      api().Post("/api/jobs", CommandJob({"true"}, {{"depends_on", json::array{a.Str({"id"})}}}));
+  ASSERT_EQ(b.status, 201u) << Describe(b);
+  EXPECT_EQ(b.Str({"status"}), "PENDING");
+  d().Kill9();
+  ASSERT_TRUE(d().Restart());
+  Reconnect();
+  // a's process died with the daemon: a FAILED, so b can never run.
+  EXPECT_EQ(WaitJob(api(), a.Str({"id"}), "FAILED").Str({"status"}), "FAILED");
+  Reply after = WaitJob(api(), b.Str({"id"}), "CANCELED");
+  EXPECT_EQ(after.Str({"status"}), "CANCELED") << after.body;
+  EXPECT_EQ(after.Str({"status_reason"}), "DEPENDENCY_FAILED") << after.body;
+}
 
 TEST_F(HierarchyRestartTest, AParentStillWaitingForAChildIsNotLeftStuckByARestart) {
   const std::string go = d().root_dir() + "/parent.flag";
