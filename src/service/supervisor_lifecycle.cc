@@ -235,8 +235,10 @@ asio::awaitable<void> Supervisor::Shutdown(std::chrono::milliseconds grace) {
   std::vector<WorkerPtr> active;
   for (auto& [id, w] : workers_) {
     const WorkerState s = w->rec.status;
+    // An IDLE worker has no process: its job (waiting for slots or dependencies) stays
+    // PENDING and is queued again at the next start.
     if (s != WorkerState::kCompleted && s != WorkerState::kFailed &&
-        s != WorkerState::kTerminated) {
+        s != WorkerState::kTerminated && s != WorkerState::kIdle) {
       active.push_back(w);
     }
   }

@@ -265,5 +265,23 @@ TEST_F(ResourcesRestartTest, QuotasAndWaitingJobsSurviveARestart) {
   EXPECT_EQ(api().Get("/api/resources/usage").Int({"total_used"}), 0);
 }
 
+TEST_F(ResourcesRestartTest, AGracefulStopLeavesWaitingJobsPendingForTheNextStart) {
+  ASSERT_EQ(api()
+                .Send("PUT", "/api/resources/quotas", R"({"quotas":[{"depth":0,"max_workers":1}]})")
+                .status,
+            200u);
+  Reply a = api().Post("/api/jobs", CommandJob({"sleep", "60"}));
+  ASSERT_EQ(a.status, 201u);
+  Reply b = api().Post("/api/jobs", CommandJob({"true"}));
+  ASSERT_EQ(b.status, 201u);
+  EXPECT_EQ(b.Str({"status"}), "PENDING");
+  const int st = d().Stop();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "wait status " << st;
+  ASSERT_TRUE(d().Restart());
+  Reconnect();
+  EXPECT_EQ(api().Get("/api/jobs/" + a.Str({"id"})).Str({"status"}), "FAILED");
+  EXPECT_EQ(WaitJob(api(), b.Str({"id"}), "COMPLETED").Str({"status"}), "COMPLETED");
+}
+
 }  // namespace
 }  // namespace overseer::it
