@@ -155,18 +155,52 @@ struct ClientCommands::State {
   bool wait = false;
   std::vector<std::string> command;
 
+  // quotas set: DEPTH=N arguments.
+  std::vector<std::string> quota_args;
+
   CLI::App* workers_cmd = nullptr;
   CLI::App* jobs_cmd = nullptr;
+  CLI::App* quotas_cmd = nullptr;
+  // Commands that run, in the order Run() tries them: the first one parsed wins, so a group
+  // that also runs alone (`quotas`) comes after its subcommands.
   std::vector<std::pair<CLI::App*, std::function<int(HttpClient&)>>> leaves;
 
-  CLI::App* Leaf(CLI::App* parent, const std::string& cmd_name, const std::string& help,
-                 std::function<int(HttpClient&)> run) {
-    CLI::App* cmd = parent->add_subcommand(cmd_name, help);
+  // Makes `cmd` a command that runs `run`, with the options every client command has.
+  void AddRunnable(CLI::App* cmd, std::function<int(HttpClient&)> run) {
     cmd->add_option("--url", url, "daemon URL (OVERSEER_URL; default http://127.0.0.1:8080)");
     cmd->add_option("--token", token, "bearer token (OVERSEER_TOKEN)");
     cmd->add_flag("--json", as_json, "print the daemon's JSON instead of a table");
     leaves.emplace_back(cmd, std::move(run));
+  }
+
+  CLI::App* Leaf(CLI::App* parent, const std::string& cmd_name, const std::string& help,
+                 std::function<int(HttpClient&)> run) {
+    CLI::App* cmd = parent->add_subcommand(cmd_name, help);
+    AddRunnable(cmd, std::move(run));
     return cmd;
+  }
+
+  // GET of `target`, printed as its JSON with --json, else as `human(body)`.
+  int GetAndShow(HttpClient& client, const std::string& target,
+                 const std::function<std::string(const json::object&)>& human) const {
+    std::optional<HttpResult> r = Call(client, "GET", target);
+    if (!r) return 1;
+    return Show(*r, human);
+  }
+
+  // quotas set: checks every DEPTH=N first (a usage error names the first bad one), then one
+  // PUT /api/resources/quotas; prints the quotas as they now are.
+  int SetQuotas(HttpClient& client) const {
+    json::array rows;
+    for (const std::string& arg : quota_args) {
+      Result<std::pair<int, int>> q = ParseQuotaAssignment(arg);
+      if (!q) return UsageError(q.error().message);
+      rows.push_back(json::object{{"depth", q->first}, {"max_workers", q->second}});
+    }
+    std::optional<HttpResult> r = Call(client, "PUT", "/api/resources/quotas",
+                                       json::serialize(json::object{{"quotas", std::move(rows)}}));
+    if (!r) return 1;
+    return Show(*r, FormatQuotas);
   }
 
   // GETs every page (with --all) of `path`, whose list is under `plural`; prints a table or
@@ -502,6 +536,22 @@ struct ClientCommands::State {
     c->add_option("--grace", grace, "seconds between SIGTERM and SIGKILL (0..300; default 5)")
         ->check(CLI::Range(0, 300));
     c->add_flag("--no-wait", no_wait, "answer at once instead of when every process is gone");
+
+    quotas_cmd = app.add_subcommand(
+        "quotas", "show or change the worker slots per depth, and their usage (alone: get)");
+    quotas_cmd->require_subcommand(0, 1);
+    auto get_quotas = [this](HttpClient& h) {
+      return GetAndShow(h, "/api/resources/quotas", FormatQuotas);
+    };
+    Leaf(quotas_cmd, "get", "show the quota, used and free slots of each depth", get_quotas);
+    c = Leaf(quotas_cmd, "set", "change quotas: overseer quotas set 0=2 1=4 (DEPTH=MAX_WORKERS)",
+             [this](HttpClient& h) { return SetQuotas(h); });
+    c->add_option("quotas", quota_args, "DEPTH=MAX_WORKERS, one or more (e.g. 0=2 1=4)")
+        ->type_name("DEPTH=N")
+        ->required();
+    Leaf(quotas_cmd, "usage", "show the slots in use per depth, warning at 80% and 90%",
+         [this](HttpClient& h) { return GetAndShow(h, "/api/resources/usage", FormatUsage); });
+    AddRunnable(quotas_cmd, get_quotas);  // plain `overseer quotas`, after its subcommands
   }
 };
 
@@ -510,15 +560,24 @@ ClientCommands::ClientCommands(CLI::App& app) : s_(std::make_unique<State>()) { 
 ClientCommands::~ClientCommands() = default;
 
 bool ClientCommands::Selected() const {
-  return s_->workers_cmd->count() > 0 || s_->jobs_cmd->count() > 0;
+  return s_->workers_cmd->count() > 0 || s_->jobs_cmd->count() > 0 || s_->quotas_cmd->count() > 0;
 }
 
 int ClientCommands::Run() {
   State& s = *s_;
   for (auto& [cmd, run] : s.leaves) {
     if (!cmd->parsed()) continue;
-    const bool url_given = cmd->get_option("--url")->count() > 0;
-    const bool token_given = cmd->get_option("--token")->count() > 0;
+    // Given on this command or on a group above it that has the option too (`quotas --url U
+    // get`).
+    auto given = [cmd = cmd](const char* name) {
+      for (const CLI::App* a = cmd; a != nullptr; a = a->get_parent()) {
+        const CLI::Option* o = a->get_option_no_throw(name);
+        if (o != nullptr && o->count() > 0) return true;
+      }
+      return false;
+    };
+    const bool url_given = given("--url");
+    const bool token_given = given("--token");
     if (!url_given) s.url = Env("OVERSEER_URL");
     if (s.url.empty()) s.url = kDefaultUrl;
     if (!token_given) s.token = Env("OVERSEER_TOKEN");

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <charconv>
 #include <cstdio>
+#include <system_error>
 
 namespace overseer::cli {
 namespace json = boost::json;
@@ -318,6 +320,40 @@ std::string FormatJobTree(const json::object& root) {
   return out;
 }
 
+std::string FormatQuotas(const json::object& quotas) {
+  std::vector<Row> rows;
+  const json::value* list = quotas.if_contains("quotas");
+  if (list != nullptr && list->is_array()) {
+    for (const json::value& v : list->as_array()) {
+      if (!v.is_object()) continue;
+      const json::object& q = v.as_object();
+      rows.push_back(
+          {Cell(q, "depth"), Cell(q, "max_workers"), Cell(q, "used"), Cell(q, "available")});
+    }
+  }
+  return RenderTable({"DEPTH", "MAX_WORKERS", "USED", "AVAILABLE"}, rows);
+}
+
+std::string FormatUsage(const json::object& usage) {
+  auto flag = [](const json::object& o, std::string_view key) {
+    const json::value* v = o.if_contains(key);
+    return v != nullptr && v->is_bool() && v->as_bool();
+  };
+  std::vector<Row> rows;
+  const json::value* list = usage.if_contains("usage");
+  if (list != nullptr && list->is_array()) {
+    for (const json::value& v : list->as_array()) {
+      if (!v.is_object()) continue;
+      const json::object& u = v.as_object();
+      const char* warn = flag(u, "warn_90") ? "90%" : flag(u, "warn_80") ? "80%" : "-";
+      rows.push_back(
+          {Cell(u, "depth"), Cell(u, "quota"), Cell(u, "used"), Cell(u, "available"), warn});
+    }
+  }
+  return RenderTable({"DEPTH", "QUOTA", "USED", "AVAILABLE", "WARN"}, rows) +
+         "total used: " + Cell(usage, "total_used") + "\n";
+}
+
 bool IsTerminalJobStatus(std::string_view status) {
   return status == "COMPLETED" || status == "FAILED" || status == "CANCELED";
 }
@@ -354,6 +390,26 @@ Result<std::pair<std::string, std::string>> ParseEnvAssignment(std::string_view 
                      "--env expects KEY=VALUE (got '" + std::string(text.substr(0, 64)) + "')");
   }
   return std::make_pair(std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)));
+}
+
+Result<std::pair<int, int>> ParseQuotaAssignment(std::string_view text) {
+  auto whole = [](std::string_view digits, int& out) {
+    if (digits.empty()) return false;
+    for (char c : digits) {
+      if (c < '0' || c > '9') return false;
+    }
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
+    return ec == std::errc() && end == digits.data() + digits.size();
+  };
+  const size_t eq = text.find('=');
+  std::pair<int, int> out;
+  if (eq == std::string_view::npos || !whole(text.substr(0, eq), out.first) ||
+      !whole(text.substr(eq + 1), out.second)) {
+    return MakeError(ErrorCode::kInvalidRequest,
+                     "quotas set expects DEPTH=MAX_WORKERS with whole numbers, e.g. 0=2 (got '" +
+                         std::string(text.substr(0, 64)) + "')");
+  }
+  return out;
 }
 
 }  // namespace overseer::cli

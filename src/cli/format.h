@@ -1,6 +1,7 @@
 // Pure formatting and parsing helpers of the client commands: aligned tables, ages, job
-// trees, the one-line error of a failed call, --env parsing, rows of workers and jobs as the daemon
-// answers them (SPEC §3 shapes). No I/O, no clock: callers pass `now`. Any thread.
+// trees, quota and usage tables, the one-line error of a failed call, --env and DEPTH=N
+// parsing, rows of workers and jobs as the daemon answers them (SPEC §3 shapes). No I/O, no
+// clock: callers pass `now`. Any thread.
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -61,6 +62,15 @@ std::string WaitStatusLine(const boost::json::object& job, int64_t elapsed_ms);
 // A last line says so when the root's `truncated` is true.
 std::string FormatJobTree(const boost::json::object& root);
 
+// `overseer quotas get|set`: a GET /api/resources/quotas body as the table
+// DEPTH MAX_WORKERS USED AVAILABLE, one row per entry of `quotas`, in the daemon's order.
+std::string FormatQuotas(const boost::json::object& quotas);
+
+// `overseer quotas usage`: a GET /api/resources/usage body as the table
+// DEPTH QUOTA USED AVAILABLE WARN (WARN "90%" when warn_90, else "80%" when warn_80, else "-"),
+// then a line "total used: N".
+std::string FormatUsage(const boost::json::object& usage);
+
 // True for COMPLETED, FAILED, CANCELED.
 bool IsTerminalJobStatus(std::string_view status);
 
@@ -75,5 +85,10 @@ std::string ErrorLine(const Error& error);
 // "KEY=VALUE" -> {KEY, VALUE}; kInvalidRequest if there is no '=' or the key is empty.
 // The value may be empty and may hold '='.
 Result<std::pair<std::string, std::string>> ParseEnvAssignment(std::string_view text);
+
+// "DEPTH=N" of `overseer quotas set` -> {depth, max_workers}; both decimal digits only (no
+// sign, no spaces) that fit an int, else kInvalidRequest whose message says what was expected.
+// Whether the depth exists and N is in range is the daemon's to say.
+Result<std::pair<int, int>> ParseQuotaAssignment(std::string_view text);
 
 }  // namespace overseer::cli

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -114,7 +115,9 @@ class ClientBinaryTest : public ::testing::Test {
     const std::string secret_env = "OVERSEER_JWT_SECRET_FILE=" + (*dir_ / "secret").string();
     RunResult t =
         RunIn({"token", "create", "--sub", "cli-test", "--workspace", "default", "--scopes",
-               "supervisor:read,supervisor:write,jobs:read,jobs:write", "--ttl", "1h"},
+               "supervisor:read,supervisor:write,jobs:read,jobs:write,resources:read,"
+               "resources:write,resources:admin",
+               "--ttl", "1h"},
               {secret_env});
     ASSERT_EQ(t.code, 0) << t;
     token_ = new std::string(t.out.substr(0, t.out.find('\n')));
@@ -625,6 +628,119 @@ TEST_F(ClientBinaryTest, WaitTimeoutIsKeptAcrossLongPolls) {
   EXPECT_EQ(CountLines(r.err), 1u) << r;
   EXPECT_EQ(r.err.rfind("overseer: TIMEOUT: job " + id, 0), 0u) << r;
   EXPECT_EQ(Run({"jobs", "cancel", id, "--grace", "0"}).code, 0);
+}
+
+// The cells of the table row whose first cell is `first`, split on spaces; empty if none.
+std::vector<std::string> TableRow(const std::string& table, const std::string& first) {
+  std::istringstream in(table);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream cells(line);
+    std::vector<std::string> row;
+    for (std::string cell; cells >> cell;) row.push_back(cell);
+    if (!row.empty() && row[0] == first) return row;
+  }
+  return {};
+}
+
+// Puts the quotas of depths 0 and 1 back to their defaults when a test that changed them ends.
+struct RestoreQuotas {
+  std::function<RunResult(std::vector<std::string>)> run;
+  ~RestoreQuotas() {
+    RunResult r = run({"quotas", "set", "0=10", "1=8"});
+    EXPECT_EQ(r.code, 0) << r;
+  }
+};
+
+TEST_F(ClientBinaryTest, QuotasGetShowsEveryDepth) {
+  RunResult r = Run({"quotas", "get"});
+  ASSERT_EQ(r.code, 0) << r;
+  EXPECT_EQ(r.err, "") << r;
+  EXPECT_EQ(r.out.rfind("DEPTH  MAX_WORKERS  USED  AVAILABLE\n", 0), 0u) << r;
+  EXPECT_EQ(CountLines(r.out), 7u) << r;  // header + depths 0..5
+  const std::vector<std::string> zero = TableRow(r.out, "0");
+  ASSERT_EQ(zero.size(), 4u) << r;
+  EXPECT_EQ(zero[1], "10") << r;
+  EXPECT_EQ(TableRow(r.out, "5").at(1), "1") << r;
+
+  RunResult plain = Run({"quotas"});  // the group alone is `quotas get`
+  ASSERT_EQ(plain.code, 0) << plain;
+  EXPECT_EQ(TableRow(plain.out, "0").at(1), "10") << plain;
+
+  RunResult js = Run({"quotas", "get", "--json"});
+  ASSERT_EQ(js.code, 0) << js;
+  json::value v = ParseJson(js.out);
+  ASSERT_TRUE(v.is_object()) << js;
+  EXPECT_EQ(v.at("max_depth").as_int64(), 5);
+  EXPECT_EQ(v.at("quotas").as_array().at(0).at("max_workers").as_int64(), 10) << js;
+}
+
+TEST_F(ClientBinaryTest, QuotasSetChangesTheQuota) {
+  RestoreQuotas restore{[](std::vector<std::string> args) { return Run(std::move(args)); }};
+  RunResult set = Run({"quotas", "set", "0=2", "1=4"});
+  ASSERT_EQ(set.code, 0) << set;
+  EXPECT_EQ(set.err, "") << set;
+  EXPECT_EQ(TableRow(set.out, "0").at(1), "2") << set;  // the quotas as they now are
+  EXPECT_EQ(TableRow(set.out, "1").at(1), "4") << set;
+
+  RunResult get = Run({"quotas", "get"});
+  ASSERT_EQ(get.code, 0) << get;
+  EXPECT_EQ(TableRow(get.out, "0").at(1), "2") << get;
+  RunResult js = Run({"quotas", "get", "--json"});
+  ASSERT_EQ(js.code, 0) << js;
+  json::value v = ParseJson(js.out);
+  ASSERT_TRUE(v.is_object()) << js;
+  EXPECT_EQ(v.at("quotas").as_array().at(0).at("max_workers").as_int64(), 2) << js;
+  EXPECT_EQ(v.at("quotas").as_array().at(1).at("max_workers").as_int64(), 4) << js;
+
+  RunResult back = Run({"quotas", "set", "1=8", "--json"});
+  ASSERT_EQ(back.code, 0) << back;
+  json::value b = ParseJson(back.out);
+  ASSERT_TRUE(b.is_object()) << back;
+  EXPECT_EQ(b.at("quotas").as_array().at(1).at("max_workers").as_int64(), 8) << back;
+  EXPECT_EQ(b.at("quotas").as_array().at(0).at("max_workers").as_int64(), 2) << back;
+}
+
+TEST_F(ClientBinaryTest, QuotasSetWithABadArgumentIsAUsageError) {
+  for (const char* bad : {"0:2", "zero=2", "0=two", "0="}) {
+    RunResult r = Run({"quotas", "set", "1=4", bad});
+    EXPECT_EQ(r.code, 2) << bad << "\n" << r;
+    EXPECT_EQ(CountLines(r.err), 1u) << r;
+    EXPECT_EQ(r.err.rfind("overseer: quotas set expects DEPTH=MAX_WORKERS", 0), 0u) << r;
+    EXPECT_NE(r.err.find(bad), std::string::npos) << r;
+    EXPECT_EQ(r.out, "") << r;
+  }
+  RunResult none = Run({"quotas", "set"});
+  EXPECT_EQ(none.code, 2) << none;
+  EXPECT_EQ(CountLines(none.err), 1u) << none;
+  RunResult unknown = Run({"quotas", "frobnicate"});
+  EXPECT_EQ(unknown.code, 2) << unknown;
+  // Nothing was sent: depth 1 keeps its default.
+  EXPECT_EQ(TableRow(Run({"quotas", "get"}).out, "1").at(1), "8");
+}
+
+TEST_F(ClientBinaryTest, QuotasSetBeyondMaxDepthIsOneServerErrorLine) {
+  RunResult r = Run({"quotas", "set", "9=1"});
+  EXPECT_EQ(r.code, 1) << r;
+  EXPECT_EQ(r.err.rfind("overseer: INVALID_REQUEST: ", 0), 0u) << r;
+  EXPECT_EQ(CountLines(r.err), 1u) << r;
+  EXPECT_EQ(r.out, "") << r;
+}
+
+TEST_F(ClientBinaryTest, QuotasUsageShowsSlotsInUseWithWarnings) {
+  RunResult r = Run({"quotas", "usage"});
+  ASSERT_EQ(r.code, 0) << r;
+  EXPECT_EQ(r.out.rfind("DEPTH  QUOTA  USED  AVAILABLE  WARN\n", 0), 0u) << r;
+  const std::vector<std::string> zero = TableRow(r.out, "0");
+  ASSERT_EQ(zero.size(), 5u) << r;
+  EXPECT_EQ(zero[1], "10") << r;
+  EXPECT_NE(r.out.find("\ntotal used: "), std::string::npos) << r;
+
+  RunResult js = Run({"quotas", "usage", "--json"});
+  ASSERT_EQ(js.code, 0) << js;
+  json::value v = ParseJson(js.out);
+  ASSERT_TRUE(v.is_object()) << js;
+  EXPECT_TRUE(v.at("usage").is_array()) << js;
+  EXPECT_TRUE(v.at("total_used").is_int64()) << js;
 }
 
 }  // namespace

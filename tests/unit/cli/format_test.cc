@@ -204,5 +204,60 @@ TEST(DetailTest, WorkerDetailListsTransitions) {
       << text;
 }
 
+TEST(QuotasTableTest, OneRowPerDepthInTheDaemonsOrder) {
+  json::object q = json::parse(R"({"max_depth":2,"quotas":[
+      {"depth":0,"max_workers":10,"used":3,"available":7},
+      {"depth":1,"max_workers":8,"used":0,"available":8},
+      {"depth":2,"max_workers":1000,"used":1200,"available":0}]})")
+                       .as_object();
+  EXPECT_EQ(FormatQuotas(q),
+            "DEPTH  MAX_WORKERS  USED  AVAILABLE\n"
+            "0      10           3     7\n"
+            "1      8            0     8\n"
+            "2      1000         1200  0\n");
+}
+
+TEST(QuotasTableTest, HeaderOnlyWithoutRows) {
+  EXPECT_EQ(FormatQuotas(json::object{}), "DEPTH  MAX_WORKERS  USED  AVAILABLE\n");
+}
+
+TEST(UsageTableTest, WarnsAtNinetyThenEightyPercent) {
+  json::object u = json::parse(R"({"usage":[
+      {"depth":0,"quota":10,"used":9,"available":1,"warn_80":true,"warn_90":true},
+      {"depth":1,"quota":5,"used":4,"available":1,"warn_80":true,"warn_90":false},
+      {"depth":2,"quota":3,"used":0,"available":3,"warn_80":false,"warn_90":false}],
+      "total_used":13})")
+                       .as_object();
+  EXPECT_EQ(FormatUsage(u),
+            "DEPTH  QUOTA  USED  AVAILABLE  WARN\n"
+            "0      10     9     1          90%\n"
+            "1      5      4     1          80%\n"
+            "2      3      0     3          -\n"
+            "total used: 13\n");
+}
+
+TEST(ParseQuotaAssignmentTest, DepthEqualsMaxWorkers) {
+  auto q = ParseQuotaAssignment("0=2");
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(*q, std::make_pair(0, 2));
+  auto big = ParseQuotaAssignment("12=10000");
+  ASSERT_TRUE(big.ok());
+  EXPECT_EQ(*big, std::make_pair(12, 10000));
+  auto zero = ParseQuotaAssignment("3=0");
+  ASSERT_TRUE(zero.ok());
+  EXPECT_EQ(zero->second, 0);
+}
+
+TEST(ParseQuotaAssignmentTest, RejectsAnythingButDigitsEqualsDigits) {
+  for (const char* bad : {"", "0", "=2", "0=", "0:2", "a=2", "0=b", "-1=2", "0=-2", "+1=2", "0=2=3",
+                          " 0=2", "0=2 ", "0=1.5", "99999999999=1", "0=99999999999"}) {
+    auto q = ParseQuotaAssignment(bad);
+    ASSERT_FALSE(q.ok()) << bad;
+    EXPECT_EQ(q.error().code, ErrorCode::kInvalidRequest) << bad;
+    EXPECT_NE(q.error().message.find("DEPTH=MAX_WORKERS"), std::string::npos) << bad;
+    EXPECT_EQ(q.error().message.find('\n'), std::string::npos) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace overseer::cli
