@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
   create->add_option("--ttl", ttl, "lifetime: 90s, 30m, 1h, 7d (default 1h)");
   create->add_option("--job", job_id, "bind the token to a job (as worker tokens are)");
 
-  overseer::cli::ClientCommands client(app);  // workers ..., jobs ...
+  overseer::cli::ClientCommands client(app);  // workers ..., jobs ..., quotas ...
 
   try {
     app.parse(argc, argv);
