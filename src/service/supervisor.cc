@@ -24,9 +24,6 @@ double Random01() {
   return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
 }
 
-// Finished workers whose GET answer is kept in memory (about 1-2 KB each).
-constexpr size_t kFinishedViewCacheEntries = 4096;
-
 }  // namespace
 
 Supervisor::Supervisor(asio::io_context& io, BlockingPool& pool, store::Store& store,
@@ -41,7 +38,6 @@ Supervisor::Supervisor(asio::io_context& io, BlockingPool& pool, store::Store& s
       clock_(clock),
       started_at_(clock.NowMs()),
       commits_(io, pool, store),
-      finished_views_(kFinishedViewCacheEntries),
       quotas_(options_.default_quotas, options_.max_depth) {}
 
 Supervisor::~Supervisor() {

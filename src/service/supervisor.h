@@ -30,7 +30,7 @@
 #include "service/blocking_pool.h"
 #include "service/commit_queue.h"
 #include "service/quota_book.h"
-#include "service/worker_view_cache.h"
+#include "service/worker_view.h"
 #include "store/store.h"
 
 namespace overseer::service {
@@ -334,7 +334,6 @@ class Supervisor {
 
   CommitQueue commits_;  // every status change goes through it (group commit)
   std::unordered_map<std::string, WorkerPtr> workers_;
-  WorkerViewCache finished_views_;  // GET of workers that can no longer change
   std::unordered_map<std::string, std::shared_ptr<LiveJob>> jobs_;
   QuotaBook quotas_;
   // Jobs waiting for a dependency: dependency id -> the jobs that wait for it.

@@ -32,15 +32,12 @@ asio::awaitable<Error> Supervisor::NotLiveError(const Caller& caller, std::strin
 }
 
 asio::awaitable<Result<WorkerView>> Supervisor::GetWorker(Caller caller, std::string id) {
-  // Hot path without a database round trip: a live worker from memory, a finished one from
-  // the cache of records that can no longer change.
+  // Hot path without a database round trip: a live worker from memory. (A finished one is
+  // read once, marked final, and then answered by the api layer's cache of rendered views.)
   if (WorkerPtr live = FindLive(caller, id); live && live->history_complete) {
     WorkerView view{live->rec, live->history, {}};
     if (live->process) view.usage = procs_.ReadUsage(*live->process);
     co_return view;
-  }
-  if (std::shared_ptr<const WorkerView> cached = finished_views_.Find(caller.workspace_id, id)) {
-    co_return *cached;
   }
   Result<WorkerView> view = co_await RunBlocking(pool_, [&]() -> Result<WorkerView> {
     Result<core::Worker> w = store_.GetWorker(caller.workspace_id, id);
@@ -56,7 +53,6 @@ asio::awaitable<Result<WorkerView>> Supervisor::GetWorker(Caller caller, std::st
              view->worker.status == WorkerState::kFailed) {
     // Not supervised (a FAILED worker with a retry left is RETRYING, and live): final.
     view->final = true;
-    finished_views_.Put(*view);
   }
   co_return view;
 }

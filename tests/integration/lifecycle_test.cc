@@ -386,12 +386,16 @@ TEST_F(LifecycleTest, WorkerTokenCreatesAChildJobUnderItsOwnJob) {
       "code=$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' -X POST "
       "-H \"Authorization: Bearer $OVERSEER_TOKEN\" -H 'Content-Type: application/json' "
       "-d '{\"name\":\"child\",\"task\":{\"runtime\":\"command\",\"command\":[\"true\"]}}' "
-      "\"$OVERSEER_URL/api/jobs\"); echo \"child-status=$code\"; sleep 60";
+      "\"$OVERSEER_URL/api/jobs\"); echo \"child-status=$code\"; "
+      "q=$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' "
+      "-H \"Authorization: Bearer $OVERSEER_TOKEN\" \"$OVERSEER_URL/api/resources/quotas\"); "
+      "echo \"quotas-status=$q\"; sleep 60";
   std::string job_id, wid;
   pid_t pid = 0;
   ASSERT_NO_FATAL_FAILURE(StartRunning(Sh(script), &job_id, &wid, &pid));
-  const std::string log = WaitLog(api(), wid, "child-status=");
+  const std::string log = WaitLog(api(), wid, "quotas-status=");
   EXPECT_NE(log.find("child-status=201"), std::string::npos) << log;
+  EXPECT_NE(log.find("quotas-status=200"), std::string::npos) << log;  // it may read quotas
 
   Reply kids = api().Get("/api/jobs?parent_job_id=" + job_id);
   ASSERT_EQ(kids.status, 200u) << Describe(kids);
