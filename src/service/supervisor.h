@@ -303,6 +303,9 @@ class Supervisor {
   // Releases the API allocations `ids` (still held) in one commit; answers them released.
   boost::asio::awaitable<Result<std::vector<core::Allocation>>> ReleaseApiAllocations(
       std::vector<std::string> ids);
+  // The status of job `id` of workspace `ws`: from memory while it is active, else from the
+  // store (kNotFound if there is no such job).
+  boost::asio::awaitable<Result<core::JobState>> JobStatusOf(std::string ws, std::string id);
   // Puts a job whose dependencies are done into the FIFO for slots, and schedules it.
   void Enqueue(const std::shared_ptr<LiveJob>& job);
   // Dependency `dep` ended: its dependents go on (COMPLETED) or are canceled.

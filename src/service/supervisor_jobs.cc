@@ -83,20 +83,14 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
   std::vector<std::string> waiting_on;
   bool dependency_failed = false;
   for (const std::string& dep : spec.depends_on) {
-    std::optional<JobState> state;
-    auto live = jobs_.find(dep);
-    if (live != jobs_.end() && live->second->rec.workspace_id == caller.workspace_id) {
-      state = live->second->rec.status;
-    } else {
-      Result<core::Job> d = co_await RunBlocking(
-          pool_, [this, &caller, &dep] { return store_.GetJob(caller.workspace_id, dep); });
-      if (!d) {
-        if (d.error().code != ErrorCode::kNotFound) co_return d.error();
-        Error e = MakeError(ErrorCode::kInvalidRequest, "depends_on: no such job " + dep);
-        e.With("field", "depends_on").With("job_id", dep);
-        co_return e;
-      }
-      state = d->status;
+    std::string ws = caller.workspace_id;
+    std::string id = dep;
+    Result<JobState> state = co_await JobStatusOf(std::move(ws), std::move(id));
+    if (!state) {
+      if (state.error().code != ErrorCode::kNotFound) co_return state.error();
+      Error e = MakeError(ErrorCode::kInvalidRequest, "depends_on: no such job " + dep);
+      e.With("field", "depends_on").With("job_id", dep);
+      co_return e;
     }
     if (*state == JobState::kCompleted) continue;
     if (*state == JobState::kFailed || *state == JobState::kCanceled) {
@@ -167,12 +161,7 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
     if (dependency_failed) {
       std::vector<std::shared_ptr<LiveJob>> roots{job};
       std::string reason = "DEPENDENCY_FAILED";
-      Result<std::vector<WorkerPtr>> idle =
-          co_await CancelJobs(std::move(roots), std::move(reason));
-      if (idle) {
-        std::string end = "JOB_CANCELED";
-        co_await TerminateAll(std::move(*idle), std::chrono::milliseconds(0), std::move(end));
-      }
+      co_await CancelCascade(std::move(roots), std::move(reason));
     } else {
       for (const std::string& dep : job->waiting_on) dependents_[dep].push_back(job);
       // A dependency may have ended while this job was being recorded: look again.

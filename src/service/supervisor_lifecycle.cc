@@ -181,17 +181,10 @@ asio::awaitable<Status> Supervisor::Recover() {
     bool dep_failed = false;
     job->waiting_on.clear();
     for (const std::string& dep : job->rec.depends_on) {
-      std::optional<JobState> state;
-      auto live = jobs_.find(dep);
-      if (live != jobs_.end()) {
-        state = live->second->rec.status;
-      } else {
-        const std::string ws = job->rec.workspace_id;
-        Result<core::Job> d =
-            co_await RunBlocking(pool_, [this, &ws, &dep] { return store_.GetJob(ws, dep); });
-        if (d) state = d->status;
-      }
-      if (state == JobState::kCompleted) continue;
+      std::string ws = job->rec.workspace_id;
+      std::string id = dep;
+      Result<JobState> state = co_await JobStatusOf(std::move(ws), std::move(id));
+      if (state && *state == JobState::kCompleted) continue;
       if (!state || core::IsTerminalJobState(*state)) {
         dep_failed = true;
         break;
@@ -208,12 +201,7 @@ asio::awaitable<Status> Supervisor::Recover() {
   }
   if (!dependency_failed.empty()) {
     std::string reason = "DEPENDENCY_FAILED";
-    Result<std::vector<WorkerPtr>> idle =
-        co_await CancelJobs(std::move(dependency_failed), std::move(reason));
-    if (idle) {
-      std::string end = "JOB_CANCELED";
-      co_await TerminateAll(std::move(*idle), std::chrono::milliseconds(0), std::move(end));
-    }
+    co_await CancelCascade(std::move(dependency_failed), std::move(reason));
   }
   for (const auto& job : to_queue) ScheduleQueued(job->rec.workspace_id, job->rec.depth);
   for (auto it = workers_.begin(); it != workers_.end();) {

@@ -199,6 +199,16 @@ asio::awaitable<Result<std::vector<core::Allocation>>> Supervisor::ReleaseApiAll
   co_return released;
 }
 
+asio::awaitable<Result<JobState>> Supervisor::JobStatusOf(std::string ws, std::string id) {
+  auto live = jobs_.find(id);
+  if (live != jobs_.end() && live->second->rec.workspace_id == ws)
+    co_return live->second->rec.status;
+  Result<core::Job> j =
+      co_await RunBlocking(pool_, [this, &ws, &id] { return store_.GetJob(ws, id); });
+  if (!j) co_return j.error();
+  co_return j->status;
+}
+
 void Supervisor::Enqueue(const std::shared_ptr<LiveJob>& job) {
   queued_[{job->rec.workspace_id, job->rec.depth}].push_back(job);
   ScheduleQueued(job->rec.workspace_id, job->rec.depth);
