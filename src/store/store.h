@@ -64,6 +64,19 @@ struct AllocationRelease {
   TimeMs released_at = 0;
 };
 
+// The process of a started attempt, recorded apart from its RUNNING row: a job's start is
+// written while its processes spawn, and their pids follow in the next commit. Sets pid, pgid
+// and cgroup_path only while the stored row is still at `attempt` (else nothing: a later
+// attempt's row is newer); no transition row, no error for a worker that is not there.
+struct WorkerProcess {
+  std::string worker_id;
+  std::string workspace_id;
+  int attempt = 0;
+  int64_t pid = 0;
+  int64_t pgid = 0;
+  std::string cgroup_path;
+};
+
 // Everything in one ChangeSet commits in one transaction, or nothing does.
 struct ChangeSet {
   std::vector<core::Job> new_jobs;        // inserted
@@ -73,6 +86,7 @@ struct ChangeSet {
   std::vector<core::Event> events;  // appended; seq assigned by the store
   std::vector<core::Allocation> new_allocations;
   std::vector<AllocationRelease> released_allocations;
+  std::vector<WorkerProcess> worker_processes;  // after the rows above
 };
 
 enum class IdempotencyOutcome {

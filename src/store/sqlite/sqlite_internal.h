@@ -253,7 +253,11 @@ class SqliteStore final : public Store {
 
   // sqlite_workers.cc
   Status InsertWorker(const core::Worker& w);  // with its creation transition
+  // Inserts `w` as its `updates` (all of it, CAS already checked by the caller) leave it: the
+  // row once, with its final values, then the creation transition and one per update.
+  Status InsertWorkerUpdated(const core::Worker& w, std::span<const WorkerUpdate* const> updates);
   Status UpdateWorker(const WorkerUpdate& u);
+  Status SetWorkerProcess(const WorkerProcess& p);
   Status InsertTransition(const std::string& worker_id, const std::string& workspace_id,
                           const core::Transition& t);
 

@@ -13,6 +13,7 @@
 
 #include "common/result.h"
 #include "core/types.h"
+#include "store/store.h"
 
 // Columns of the jobs and workers tables, in the order the Bind and Read functions below use.
 // Each list ends with the columns an update may change (..._MUTABLE_COLUMNS), so that an
@@ -85,6 +86,14 @@ void BindWorker(Binder& b, const core::Worker& w);
 // Bind only the ..._MUTABLE_COLUMNS, in order: the tail of BindJob / BindWorker.
 void BindJobMutable(Binder& b, const core::Job& j);
 void BindWorkerMutable(Binder& b, const core::Worker& w);
+
+// `base` with the ..._MUTABLE_COLUMNS of `update`: the row an UPDATE of `base` leaves.
+core::Job WithMutableColumns(const core::Job& base, const core::Job& update);
+core::Worker WithMutableColumns(const core::Worker& base, const core::Worker& update);
+
+// The state_transitions row of an update, with from/to/timestamp filled from the update's
+// expected and new status and updated_at where the caller left them empty.
+core::Transition TransitionOf(const WorkerUpdate& u);
 
 // Read a row selected with OVERSEER_SQLITE_JOB_COLUMNS / _WORKER_COLUMNS. CorruptRow if the
 // status or depends_on cannot be parsed.

@@ -100,17 +100,45 @@ Status SqliteStore::Ping() {
 }
 
 Status SqliteStore::ApplyRows(const ChangeSet& changes) {
+  // A row inserted and then updated in the same ChangeSet (a job whose workers start at once)
+  // is inserted with the values its updates leave, and their transitions follow its creation
+  // row: the same rows as applying them one by one, but each index entry is written once
+  // (a status entry inserted and then moved dirtied WAL pages of its own). Only a leading run
+  // of updates whose expected status matches is folded; the rest apply as usual, in order.
+  std::vector<bool> folded_jobs(changes.job_updates.size());
   for (const core::Job& job : changes.new_jobs) {
-    if (Status st = InsertJob(job); !st) return st;
+    core::Job row = job;
+    for (size_t i = 0; i < changes.job_updates.size(); ++i) {
+      const JobUpdate& u = changes.job_updates[i];
+      if (u.job.id != job.id || u.job.workspace_id != job.workspace_id) continue;
+      if (u.expected_status != row.status) break;
+      row = WithMutableColumns(row, u.job);
+      folded_jobs[i] = true;
+    }
+    if (Status st = InsertJob(row); !st) return st;
   }
+  std::vector<bool> folded_workers(changes.worker_updates.size());
+  std::vector<const WorkerUpdate*> chain;
   for (const core::Worker& w : changes.new_workers) {
-    if (Status st = InsertWorker(w); !st) return st;
+    chain.clear();
+    core::WorkerState status = w.status;
+    for (size_t i = 0; i < changes.worker_updates.size(); ++i) {
+      const WorkerUpdate& u = changes.worker_updates[i];
+      if (u.worker.id != w.id || u.worker.workspace_id != w.workspace_id) continue;
+      if (u.expected_status != status) break;
+      status = u.worker.status;
+      chain.push_back(&u);
+      folded_workers[i] = true;
+    }
+    if (Status st = InsertWorkerUpdated(w, chain); !st) return st;
   }
-  for (const WorkerUpdate& u : changes.worker_updates) {
-    if (Status st = UpdateWorker(u); !st) return st;
+  for (size_t i = 0; i < changes.worker_updates.size(); ++i) {
+    if (folded_workers[i]) continue;
+    if (Status st = UpdateWorker(changes.worker_updates[i]); !st) return st;
   }
-  for (const JobUpdate& u : changes.job_updates) {
-    if (Status st = UpdateJob(u); !st) return st;
+  for (size_t i = 0; i < changes.job_updates.size(); ++i) {
+    if (folded_jobs[i]) continue;
+    if (Status st = UpdateJob(changes.job_updates[i]); !st) return st;
   }
   for (const core::Allocation& a : changes.new_allocations) {
     if (Status st = InsertAllocation(a); !st) return st;
@@ -120,6 +148,9 @@ Status SqliteStore::ApplyRows(const ChangeSet& changes) {
   }
   for (const core::Event& e : changes.events) {
     if (Status st = InsertEvent(e); !st) return st;
+  }
+  for (const WorkerProcess& p : changes.worker_processes) {
+    if (Status st = SetWorkerProcess(p); !st) return st;
   }
   return OkStatus();
 }

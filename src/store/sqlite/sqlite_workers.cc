@@ -21,6 +21,9 @@ constexpr std::string_view kInsertWorker = "INSERT INTO workers (" OVERSEER_SQLI
 constexpr std::string_view kUpdateWorker =
     "UPDATE workers SET (" OVERSEER_SQLITE_WORKER_MUTABLE_COLUMNS
     ") = (?,?,?,?,?,?,?,?,?,?,?,?,?) WHERE id = ? AND workspace_id = ? AND status = ?";
+constexpr std::string_view kSetWorkerProcess =
+    "UPDATE workers SET pid = ?, pgid = ?, cgroup_path = ? "
+    "WHERE id = ? AND workspace_id = ? AND attempt = ?";
 constexpr std::string_view kWorkerStatus =
     "SELECT status FROM workers WHERE id = ? AND workspace_id = ?";
 constexpr std::string_view kGetWorker =
@@ -40,9 +43,14 @@ Result<core::Transition> ReadTransition(sqlite3_stmt* s) {
 
 }  // namespace
 
-Status SqliteStore::InsertWorker(const Worker& w) {
+Status SqliteStore::InsertWorker(const Worker& w) { return InsertWorkerUpdated(w, {}); }
+
+Status SqliteStore::InsertWorkerUpdated(const Worker& w,
+                                        std::span<const WorkerUpdate* const> updates) {
+  Worker row = w;
+  for (const WorkerUpdate* u : updates) row = WithMutableColumns(row, u->worker);
   if (Status st = Exec(
-          kInsertWorker, [&](Binder& b) { BindWorker(b, w); }, "insert worker");
+          kInsertWorker, [&](Binder& b) { BindWorker(b, row); }, "insert worker");
       !st) {
     return st;
   }
@@ -50,7 +58,11 @@ Status SqliteStore::InsertWorker(const Worker& w) {
   t.to_state = std::string(core::WorkerStateName(w.status));
   t.reason = w.status_reason.empty() ? "CREATED" : w.status_reason;
   t.timestamp = w.created_at;
-  return InsertTransition(w.id, w.workspace_id, t);
+  if (Status st = InsertTransition(w.id, w.workspace_id, t); !st) return st;
+  for (const WorkerUpdate* u : updates) {
+    if (Status st = InsertTransition(w.id, w.workspace_id, TransitionOf(*u)); !st) return st;
+  }
+  return OkStatus();
 }
 
 Status SqliteStore::UpdateWorker(const WorkerUpdate& u) {
@@ -65,11 +77,21 @@ Status SqliteStore::UpdateWorker(const WorkerUpdate& u) {
   if (sqlite3_changes(db_) == 0) {
     return CasFailure(kWorkerStatus, w.workspace_id, w.id, "worker", to);
   }
-  core::Transition t = u.transition;
-  if (t.from_state.empty()) t.from_state = std::string(expected);
-  if (t.to_state.empty()) t.to_state = std::string(to);
-  if (t.timestamp == 0) t.timestamp = w.updated_at;
-  return InsertTransition(w.id, w.workspace_id, t);
+  return InsertTransition(w.id, w.workspace_id, TransitionOf(u));
+}
+
+Status SqliteStore::SetWorkerProcess(const WorkerProcess& p) {
+  return Exec(
+      kSetWorkerProcess,
+      [&](Binder& b) {
+        b.IntOrNull(p.pid)
+            .IntOrNull(p.pgid)
+            .Text(p.cgroup_path)
+            .Text(p.worker_id)
+            .Text(p.workspace_id)
+            .Int(p.attempt);
+      },
+      "set worker process");
 }
 
 Status SqliteStore::InsertTransition(const std::string& worker_id, const std::string& workspace_id,

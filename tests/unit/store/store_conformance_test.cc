@@ -194,7 +194,7 @@ TEST_P(StoreConformanceTest, MigrationsReportAppliedAfterUp) {
 
 TEST_P(StoreConformanceTest, MigrateUpDownUpRoundTrip) {
   Worker w = MakeWorker("ws1", "j_1");
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}, {}}));
 
   Result<std::vector<MigrationInfo>> infos = store_->Migrations();
   ASSERT_OK(infos);
@@ -218,7 +218,7 @@ TEST_P(StoreConformanceTest, MigrateUpDownUpRoundTrip) {
   Result<Worker> missing = store_->GetWorker("ws1", w.id);
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}, {}}));
   ASSERT_OK(store_->GetWorker("ws1", w.id));
 }
 
@@ -250,7 +250,7 @@ TEST_P(StoreConformanceTest, Ping) { ASSERT_OK(store_->Ping()); }
 TEST_P(StoreConformanceTest, JobRoundTripsEveryField) {
   const Job full = FullJob("ws1");
   const Job bare = MakeJob("ws1");  // zeros and empties: nulls in the database
-  ASSERT_OK(store_->Apply(ChangeSet{{full, bare}, {}, {}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{full, bare}, {}, {}, {}, {}, {}, {}, {}}));
   Result<Job> got = store_->GetJob("ws1", full.id);
   ASSERT_OK(got);
   ExpectSameJob(*got, full);
@@ -263,7 +263,7 @@ TEST_P(StoreConformanceTest, WorkerRoundTripsEveryField) {
   const Worker full = FullWorker("ws1");
   Worker bare = MakeWorker("ws1", "j_x");
   bare.exit_code = 0;  // a real zero exit code is not "null"
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {full, bare}, {}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {full, bare}, {}, {}, {}, {}, {}, {}}));
   Result<Worker> got = store_->GetWorker("ws1", full.id);
   ASSERT_OK(got);
   ExpectSameWorker(*got, full);
@@ -285,8 +285,8 @@ TEST_P(StoreConformanceTest, MissingIdsAreNotFound) {
 
 TEST_P(StoreConformanceTest, DuplicateIdFailsAsInternal) {
   const Worker w = MakeWorker("ws1", "j_1");
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}}));
-  Status st = store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}});
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}, {}}));
+  Status st = store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}, {}});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, ErrorCode::kInternal);
   EXPECT_EQ(st.error().message, "database error");
@@ -297,7 +297,7 @@ TEST_P(StoreConformanceTest, DuplicateIdFailsAsInternal) {
 TEST_P(StoreConformanceTest, AnotherWorkspaceSeesNothing) {
   const Job job = MakeJob("ws1", JobState::kRunning);
   const Worker w = MakeWorker("ws1", job.id, WorkerState::kRunning);
-  ASSERT_OK(store_->Apply(ChangeSet{{job}, {w}, {}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{job}, {w}, {}, {}, {}, {}, {}, {}}));
 
   Result<Job> j = store_->GetJob("ws2", job.id);
   ASSERT_FALSE(j.ok());
@@ -331,13 +331,13 @@ TEST_P(StoreConformanceTest, AnotherWorkspaceSeesNothing) {
   // Updates addressed to the wrong workspace do not touch the row.
   WorkerUpdate u = Move(w, WorkerState::kPaused, "PAUSE", kT0 + 1);
   u.worker.workspace_id = "ws2";
-  Status st = store_->Apply(ChangeSet{{}, {}, {u}, {}, {}, {}, {}});
+  Status st = store_->Apply(ChangeSet{{}, {}, {u}, {}, {}, {}, {}, {}});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, ErrorCode::kNotFound);
   JobUpdate ju{job, JobState::kRunning};
   ju.job.workspace_id = "ws2";
   ju.job.status = JobState::kCompleted;
-  st = store_->Apply(ChangeSet{{}, {}, {}, {ju}, {}, {}, {}});
+  st = store_->Apply(ChangeSet{{}, {}, {}, {ju}, {}, {}, {}, {}});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, ErrorCode::kNotFound);
   Result<Worker> still = store_->GetWorker("ws1", w.id);
@@ -353,7 +353,7 @@ TEST_P(StoreConformanceTest, ListWorkersFiltersByStatusAndJob) {
       MakeWorker("ws1", ja, WorkerState::kRunning), MakeWorker("ws1", ja, WorkerState::kIdle),
       MakeWorker("ws1", jb, WorkerState::kRunning), MakeWorker("ws1", jb, WorkerState::kFailed),
       MakeWorker("ws2", ja, WorkerState::kRunning)};
-  ASSERT_OK(store_->Apply(ChangeSet{{}, all, {}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, all, {}, {}, {}, {}, {}, {}}));
 
   Result<Page<Worker>> page = store_->ListWorkers("ws1", WorkerQuery{});
   ASSERT_OK(page);
@@ -391,7 +391,7 @@ TEST_P(StoreConformanceTest, ListWorkersPagesWithoutLossOrRepeat) {
   }
   std::vector<Worker> shuffled = all;
   std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937(7));
-  ASSERT_OK(store_->Apply(ChangeSet{{}, shuffled, {}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, shuffled, {}, {}, {}, {}, {}, {}}));
   std::vector<std::string> expected = Ids(all);
   std::sort(expected.begin(), expected.end());
 
@@ -457,7 +457,7 @@ TEST_P(StoreConformanceTest, ListJobsFiltersByStatusParentAndDepth) {
   const Job grandchild = MakeJob("ws1", JobState::kRunning, child1.id, 2);
   const Job other = MakeJob("ws2", JobState::kRunning);
   ASSERT_OK(store_->Apply(
-      ChangeSet{{root1, root2, child1, child2, grandchild, other}, {}, {}, {}, {}, {}, {}}));
+      ChangeSet{{root1, root2, child1, child2, grandchild, other}, {}, {}, {}, {}, {}, {}, {}}));
 
   auto list = [&](JobQuery q) {
     Result<Page<Job>> page = store_->ListJobs("ws1", q);
@@ -498,8 +498,15 @@ TEST_P(StoreConformanceTest, ListJobSubtreeIsBreadthFirstWithinOneWorkspace) {
   const Job unrelated = MakeJob("ws1", JobState::kRunning, other_root.id, 1);
   // A row of another workspace that (wrongly) names root as its parent is not reached.
   const Job foreign = MakeJob("ws2", JobState::kRunning, root.id, 1);
-  ASSERT_OK(store_->Apply(ChangeSet{
-      {root, other_root, child1, child2, grandchild, unrelated, foreign}, {}, {}, {}, {}, {}, {}}));
+  ASSERT_OK(
+      store_->Apply(ChangeSet{{root, other_root, child1, child2, grandchild, unrelated, foreign},
+                              {},
+                              {},
+                              {},
+                              {},
+                              {},
+                              {},
+                              {}}));
 
   Result<std::vector<Job>> all = store_->ListJobSubtree("ws1", root.id, 100);
   ASSERT_TRUE(all.ok()) << all.error().message;
@@ -571,7 +578,7 @@ TEST_P(StoreConformanceTest, ListJobsPagesWithoutLossOrRepeat) {
   for (int i = 0; i < 17; ++i) all.push_back(MakeJob("ws1"));
   std::vector<Job> shuffled = all;
   std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937(11));
-  ASSERT_OK(store_->Apply(ChangeSet{shuffled, {}, {}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{shuffled, {}, {}, {}, {}, {}, {}, {}}));
   std::vector<std::string> expected = Ids(all);
   std::sort(expected.begin(), expected.end());
 
@@ -600,7 +607,7 @@ TEST_P(StoreConformanceTest, ListInStatesSpansWorkspaces) {
                                  MakeWorker("ws1", "j_1", WorkerState::kRetrying)};
   std::vector<Job> jobs = {MakeJob("ws1", JobState::kRunning), MakeJob("ws2", JobState::kPending),
                            MakeJob("ws3", JobState::kCompleted)};
-  ASSERT_OK(store_->Apply(ChangeSet{jobs, workers, {}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{jobs, workers, {}, {}, {}, {}, {}, {}}));
 
   Result<std::vector<Worker>> live = store_->ListWorkersInStates(
       {WorkerState::kRunning, WorkerState::kPaused, WorkerState::kRetrying});
@@ -623,7 +630,7 @@ TEST_P(StoreConformanceTest, CountWorkersByStatusCountsOneWorkspace) {
   std::vector<Worker> workers = {
       MakeWorker("ws1", "j", WorkerState::kRunning), MakeWorker("ws1", "j", WorkerState::kRunning),
       MakeWorker("ws1", "j", WorkerState::kFailed), MakeWorker("ws2", "j", WorkerState::kRunning)};
-  ASSERT_OK(store_->Apply(ChangeSet{{}, workers, {}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, workers, {}, {}, {}, {}, {}, {}}));
   Result<std::vector<std::pair<WorkerState, int64_t>>> counts = store_->CountWorkersByStatus("ws1");
   ASSERT_OK(counts);
   int64_t total = 0;
@@ -645,7 +652,7 @@ TEST_P(StoreConformanceTest, NewWorkerGetsCreationTransition) {
   Worker plain = MakeWorker("ws1", "j_1");
   Worker with_reason = MakeWorker("ws1", "j_1", WorkerState::kRunning);
   with_reason.status_reason = "SPAWNED";
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {plain, with_reason}, {}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {plain, with_reason}, {}, {}, {}, {}, {}, {}}));
 
   Result<std::vector<Transition>> t = store_->ListTransitions(plain.id);
   ASSERT_OK(t);
@@ -668,7 +675,7 @@ TEST_P(StoreConformanceTest, NewWorkerGetsCreationTransition) {
 
 TEST_P(StoreConformanceTest, WorkerUpdatesWriteEveryMutableColumnAndTransitionsInOrder) {
   Worker w = MakeWorker("ws1", "j_1");
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}, {}}));
 
   WorkerUpdate spawn = Move(w, WorkerState::kRunning, "SPAWNED", kT0 + 100);
   spawn.worker.pid = 777;
@@ -677,7 +684,7 @@ TEST_P(StoreConformanceTest, WorkerUpdatesWriteEveryMutableColumnAndTransitionsI
   spawn.worker.started_at = kT0 + 100;
   spawn.worker.cgroup_path = "/cg/x";
   spawn.worker.metadata_json = R"({"a":1})";
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {spawn}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {spawn}, {}, {}, {}, {}, {}}));
   Result<Worker> got = store_->GetWorker("ws1", w.id);
   ASSERT_OK(got);
   ExpectSameWorker(*got, spawn.worker);
@@ -689,8 +696,8 @@ TEST_P(StoreConformanceTest, WorkerUpdatesWriteEveryMutableColumnAndTransitionsI
   fail.worker.ended_at = kT0 + 400;
   fail.worker.pid = 0;  // back to null
   // Several updates of one worker in one ChangeSet apply in order.
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {pause, resume}, {}, {}, {}, {}}));
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {fail}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {pause, resume}, {}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {fail}, {}, {}, {}, {}, {}}));
   got = store_->GetWorker("ws1", w.id);
   ASSERT_OK(got);
   ExpectSameWorker(*got, fail.worker);
@@ -714,16 +721,16 @@ TEST_P(StoreConformanceTest, WorkerUpdatesWriteEveryMutableColumnAndTransitionsI
 
 TEST_P(StoreConformanceTest, WorkerCasFailureReportsCurrentState) {
   Worker w = MakeWorker("ws1", "j_1", WorkerState::kRunning);
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}, {}}));
   WorkerUpdate stale = Move(w, WorkerState::kPaused, "PAUSE", kT0 + 1);
   stale.expected_status = WorkerState::kIdle;  // the caller's view is out of date
-  Status st = store_->Apply(ChangeSet{{}, {}, {stale}, {}, {}, {}, {}});
+  Status st = store_->Apply(ChangeSet{{}, {}, {stale}, {}, {}, {}, {}, {}});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, ErrorCode::kInvalidStateTransition);
   EXPECT_EQ(DetailString(st.error(), "current_state"), "RUNNING");
 
   WorkerUpdate missing = Move(MakeWorker("ws1", "j_1"), WorkerState::kRunning, "SPAWNED", kT0);
-  st = store_->Apply(ChangeSet{{}, {}, {missing}, {}, {}, {}, {}});
+  st = store_->Apply(ChangeSet{{}, {}, {missing}, {}, {}, {}, {}, {}});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, ErrorCode::kNotFound);
 }
@@ -733,14 +740,15 @@ TEST_P(StoreConformanceTest, ApplyAllCommitsEachChangeSetOnItsOwn) {
   // writing a row of its own, and only that one leaves no trace.
   Worker a = MakeWorker("ws1", "j_1", WorkerState::kRunning);
   Worker b = MakeWorker("ws1", "j_1", WorkerState::kRunning);
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {a, b}, {}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {a, b}, {}, {}, {}, {}, {}, {}}));
   const Worker fresh = MakeWorker("ws1", "j_2");
   WorkerUpdate stale = Move(b, WorkerState::kPaused, "PAUSE", kT0 + 1);
   stale.expected_status = WorkerState::kIdle;  // out of date: fails
-  const ChangeSet first{{}, {}, {Move(a, WorkerState::kPaused, "PAUSE", kT0 + 1)}, {}, {}, {}, {}};
-  const ChangeSet second{{}, {fresh}, {stale}, {}, {}, {}, {}};
+  const ChangeSet first{{}, {}, {Move(a, WorkerState::kPaused, "PAUSE", kT0 + 1)}, {}, {}, {},
+                        {}, {}};
+  const ChangeSet second{{}, {fresh}, {stale}, {}, {}, {}, {}, {}};
   const Job job = MakeJob("ws1");
-  const ChangeSet third{{job}, {}, {}, {}, {}, {}, {}};
+  const ChangeSet third{{job}, {}, {}, {}, {}, {}, {}, {}};
   const std::vector<const ChangeSet*> all = {&first, &second, &third};
   std::vector<Status> results = store_->ApplyAll(all);
   ASSERT_EQ(results.size(), 3u);
@@ -760,25 +768,25 @@ TEST_P(StoreConformanceTest, ApplyAllCommitsEachChangeSetOnItsOwn) {
 
 TEST_P(StoreConformanceTest, JobUpdateWritesMutableColumnsWithCas) {
   Job job = MakeJob("ws1", JobState::kPending);
-  ASSERT_OK(store_->Apply(ChangeSet{{job}, {}, {}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{job}, {}, {}, {}, {}, {}, {}, {}}));
   JobUpdate run{job, JobState::kPending};
   run.job.status = JobState::kRunning;
   run.job.status_reason = "SCHEDULED";
   run.job.started_at = kT0 + 5;
   run.job.updated_at = kT0 + 5;
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {}, {run}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {}, {run}, {}, {}, {}, {}}));
   JobUpdate done{run.job, JobState::kRunning};
   done.job.status = JobState::kCompleted;
   done.job.completed_at = kT0 + 9;
   done.job.updated_at = kT0 + 9;
   done.job.result_json = R"({"answer":42})";
-  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {}, {done}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {}, {done}, {}, {}, {}, {}}));
   Result<Job> got = store_->GetJob("ws1", job.id);
   ASSERT_OK(got);
   ExpectSameJob(*got, done.job);
 
   // Same update again: the stored status is COMPLETED now, not RUNNING.
-  Status st = store_->Apply(ChangeSet{{}, {}, {}, {done}, {}, {}, {}});
+  Status st = store_->Apply(ChangeSet{{}, {}, {}, {done}, {}, {}, {}, {}});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, ErrorCode::kInvalidStateTransition);
   EXPECT_EQ(DetailString(st.error(), "current_state"), "COMPLETED");
@@ -788,7 +796,7 @@ TEST_P(StoreConformanceTest, CasFailureInTheMiddleLeavesNothingWritten) {
   Worker a = MakeWorker("ws1", "j_1", WorkerState::kRunning);
   Worker b = MakeWorker("ws1", "j_1", WorkerState::kRunning);
   Job existing = MakeJob("ws1", JobState::kRunning);
-  ASSERT_OK(store_->Apply(ChangeSet{{existing}, {a, b}, {}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{existing}, {a, b}, {}, {}, {}, {}, {}, {}}));
   const int64_t transitions_before = Rows("state_transitions");
   const int64_t events_before = Rows("events");
   ASSERT_EQ(transitions_before, 2);
@@ -849,6 +857,89 @@ TEST_P(StoreConformanceTest, CasFailureInTheMiddleLeavesNothingWritten) {
   EXPECT_EQ(Rows("events"), events_before + 1);
 }
 
+TEST_P(StoreConformanceTest, RowsInsertedAndUpdatedInOneChangeSetEndAsIfAppliedInOrder) {
+  // A job that starts at once: inserted PENDING/IDLE and moved on in the same ChangeSet.
+  ChangeSet cs;
+  Job job = MakeJob("ws1", JobState::kPending);
+  cs.new_jobs = {job};
+  JobUpdate run{job, JobState::kPending};
+  run.job.status = JobState::kRunning;
+  run.job.status_reason = "WORKERS_STARTED";
+  run.job.started_at = kT0 + 5;
+  run.job.updated_at = kT0 + 5;
+  cs.job_updates = {run};
+  Worker w = MakeWorker("ws1", job.id);
+  Worker other = MakeWorker("ws1", job.id);
+  cs.new_workers = {w, other};
+  WorkerUpdate spawn = Move(w, WorkerState::kRunning, "SPAWNED", kT0 + 5);
+  spawn.worker.attempt = 1;
+  spawn.worker.started_at = kT0 + 5;
+  WorkerUpdate pause = Move(spawn.worker, WorkerState::kPaused, "PAUSE", kT0 + 6);
+  pause.transition.from_state.clear();  // filled from expected_status, as for an update
+  cs.worker_updates = {spawn, Move(other, WorkerState::kRunning, "SPAWNED", kT0 + 5), pause};
+  ASSERT_OK(store_->Apply(cs));
+
+  Result<Job> got_job = store_->GetJob("ws1", job.id);
+  ASSERT_OK(got_job);
+  ExpectSameJob(*got_job, run.job);
+  Result<Worker> got = store_->GetWorker("ws1", w.id);
+  ASSERT_OK(got);
+  ExpectSameWorker(*got, pause.worker);
+  EXPECT_EQ(store_->GetWorker("ws1", other.id)->status, WorkerState::kRunning);
+  Result<std::vector<Transition>> t = store_->ListTransitions(w.id);
+  ASSERT_OK(t);
+  ASSERT_EQ(t->size(), 3u);
+  EXPECT_EQ((*t)[0].to_state, "IDLE");
+  EXPECT_EQ((*t)[1].from_state, "IDLE");
+  EXPECT_EQ((*t)[1].to_state, "RUNNING");
+  EXPECT_EQ((*t)[2].from_state, "RUNNING");
+  EXPECT_EQ((*t)[2].to_state, "PAUSED");
+  EXPECT_EQ((*t)[2].timestamp, kT0 + 6);
+  Result<Page<Worker>> running =
+      store_->ListWorkers("ws1", WorkerQuery{WorkerState::kRunning, "", "", 100});
+  ASSERT_OK(running);
+  EXPECT_THAT(Ids(running->items), ElementsAre(other.id));  // status lookups see final values
+
+  // An update whose expected status the new row does not have fails, as it would alone.
+  ChangeSet bad;
+  Worker fresh = MakeWorker("ws1", job.id);
+  bad.new_workers = {fresh};
+  WorkerUpdate wrong = Move(fresh, WorkerState::kPaused, "PAUSE", kT0 + 7);
+  wrong.expected_status = WorkerState::kRunning;
+  bad.worker_updates = {wrong};
+  Status st = store_->Apply(bad);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kInvalidStateTransition);
+  EXPECT_EQ(DetailString(st.error(), "current_state"), "IDLE");
+  EXPECT_EQ(CodeOf(store_->GetWorker("ws1", fresh.id)), "NOT_FOUND");
+}
+
+TEST_P(StoreConformanceTest, WorkerProcessIsRecordedForItsAttemptOnly) {
+  Worker w = MakeWorker("ws1", "j_1", WorkerState::kRunning);
+  w.attempt = 2;
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}, {}}));
+  const int64_t transitions = Rows("state_transitions");
+  ChangeSet stale;
+  stale.worker_processes = {WorkerProcess{w.id, "ws1", 1, 111, 111, "/cg/old"}};
+  ASSERT_OK(store_->Apply(stale));  // an earlier attempt's: nothing, and no error
+  EXPECT_EQ(store_->GetWorker("ws1", w.id)->pid, 0);
+  ChangeSet other_ws;
+  other_ws.worker_processes = {WorkerProcess{w.id, "ws2", 2, 333, 333, "/cg/x"}};
+  ASSERT_OK(store_->Apply(other_ws));
+  EXPECT_EQ(store_->GetWorker("ws1", w.id)->pid, 0);
+
+  ChangeSet current;
+  current.worker_processes = {WorkerProcess{w.id, "ws1", 2, 222, 221, "/cg/new"}};
+  ASSERT_OK(store_->Apply(current));
+  Result<Worker> got = store_->GetWorker("ws1", w.id);
+  ASSERT_OK(got);
+  EXPECT_EQ(got->pid, 222);
+  EXPECT_EQ(got->pgid, 221);
+  EXPECT_EQ(got->cgroup_path, "/cg/new");
+  EXPECT_EQ(got->status, WorkerState::kRunning);
+  EXPECT_EQ(Rows("state_transitions"), transitions);  // not a status change
+}
+
 TEST_P(StoreConformanceTest, EventsAreAppended) {
   ChangeSet cs;
   for (int i = 0; i < 3; ++i) {
@@ -890,7 +981,7 @@ TEST_P(StoreConformanceTest, CallsFromSeveralThreadsAreSerialized) {
       const std::string ws = "ws" + std::to_string(t);
       for (int i = 0; i < kPerThread; ++i) {
         const Worker w = MakeWorker(ws, "j_1", WorkerState::kRunning);
-        if (!store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}}).ok()) ++failures;
+        if (!store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}, {}}).ok()) ++failures;
         if (!store_->GetWorker(ws, w.id).ok()) ++failures;
         if (!store_->BeginIdempotent(ws, w.id, "fp", kT0).ok()) ++failures;
       }
@@ -995,7 +1086,7 @@ TEST_P(StoreConformanceTest, ReopenedDatabaseKeepsData) {
   if (!backend_->Persistent()) GTEST_SKIP() << "not persistent";
   const Job job = FullJob("ws1");
   const Worker w = FullWorker("ws1");
-  ASSERT_OK(store_->Apply(ChangeSet{{job}, {w}, {}, {}, {}, {}, {}}));
+  ASSERT_OK(store_->Apply(ChangeSet{{job}, {w}, {}, {}, {}, {}, {}, {}}));
   ASSERT_OK(store_->BeginIdempotent("ws1", "k", "fp", kT0));
   store_.reset();
 
