@@ -1,10 +1,29 @@
 #include "service/commit_queue.h"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <memory>
 #include <utility>
 
 namespace overseer::service {
+
+std::shared_ptr<CommitQueue::Ticket> CommitQueue::Start(const store::ChangeSet& cs) {
+  auto ticket = std::make_shared<Ticket>();
+  queue_.push_back(Pending{&cs, Handler([ticket](Status st) {
+                             ticket->result = std::move(st);
+                             if (ticket->wake) ticket->wake->cancel();
+                           })});
+  if (!writing_) WriteBatch();
+  return ticket;
+}
+
+boost::asio::awaitable<Status> CommitQueue::Wait(std::shared_ptr<Ticket> ticket) {
+  while (!ticket->result) {  // woken by the batch's answer (the timer never expires)
+    if (!ticket->wake) ticket->wake.emplace(io_, boost::asio::steady_timer::time_point::max());
+    (void)co_await ticket->wake->async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+  }
+  co_return std::move(*ticket->result);
+}
 
 void CommitQueue::WriteBatch() {
   writing_ = true;

@@ -3,14 +3,19 @@
 // wait and are then written together, in one transaction (Store::ApplyAll, a savepoint each).
 // Each caller gets exactly what Store::Apply would have answered for its own ChangeSet.
 // Under a burst (many submits, exits) this turns N commits into a few; alone, a commit costs
-// what it did. Loop thread only; the ChangeSet must outlive the co_await (it is not copied).
+// what it did. Start(cs) queues at once and Wait(ticket) gives the answer later, so the caller
+// can work (start processes) while the store writes. Loop thread only; the ChangeSet must
+// outlive the co_await, or the Wait (it is not copied).
 #pragma once
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include "common/result.h"
@@ -32,6 +37,19 @@ class CommitQueue {
         },
         boost::asio::use_awaitable);
   }
+
+  // A commit queued by Start, answered through Wait.
+  class Ticket {
+   private:
+    friend class CommitQueue;
+    std::optional<Status> result;
+    std::optional<boost::asio::steady_timer> wake;  // set while a Wait is suspended
+  };
+
+  // Queues `cs` now (written at once if no batch is being written) without waiting for it.
+  std::shared_ptr<Ticket> Start(const store::ChangeSet& cs);
+  // The answer Commit(cs) would have given for the ChangeSet of `ticket`. Once per ticket.
+  boost::asio::awaitable<Status> Wait(std::shared_ptr<Ticket> ticket);
 
   // Transactions written so far, and the ChangeSets in them (for tests and metrics).
   int64_t batches() const { return batches_; }

@@ -248,15 +248,18 @@ class Supervisor {
   boost::asio::awaitable<Status> Spawn(const WorkerPtr& w);
   // The process of attempt `attempt` of `w` (callbacks wired to OnExit & co), not recorded.
   Result<std::shared_ptr<proc::Process>> StartProcess(const WorkerPtr& w, int attempt);
-  // The row changes of a successful spawn of attempt `attempt` (RUNNING).
-  static void RecordSpawn(core::Worker& r, const proc::Process& p, int attempt, TimeMs now);
+  // The row changes of the start of attempt `attempt` (RUNNING), before its process is known.
+  static void RecordStart(core::Worker& r, int attempt, TimeMs now);
+  // The row changes that name the process of the current attempt (pid, pgid, cgroup).
+  static void RecordProcess(core::Worker& r, const proc::Process& p);
   // Records attempt `attempt` of `w` as started and failed at once (SPAWN_FAILED).
   boost::asio::awaitable<Status> RecordSpawnFailure(const WorkerPtr& w, core::WorkerEvent event,
                                                     int attempt);
   // Arms the timeout of the job (if any) for attempt `attempt` of `w`.
   void ArmTimeout(const WorkerPtr& w, int attempt);
-  // A job's first attempt: spawns every worker, then records the job RUNNING and the workers
-  // in the same single commit that inserts them (`cs`). Callers hold every worker's mu.
+  // A job's first attempt: records the job RUNNING and its workers in the same single commit
+  // that inserts them (`cs`), spawning every worker while that commit is written; their pids
+  // follow in a commit of their own. Callers hold every worker's mu.
   boost::asio::awaitable<Status> SpawnNewJob(const std::shared_ptr<LiveJob>& job,
                                              store::ChangeSet& cs);
   // Ends the process tree of `w` and waits until it is gone. Caller holds w->mu.

@@ -90,15 +90,21 @@ Result<std::shared_ptr<proc::Process>> Supervisor::StartProcess(const WorkerPtr&
   return p;
 }
 
-void Supervisor::RecordSpawn(core::Worker& r, const proc::Process& p, int attempt, TimeMs now) {
+void Supervisor::RecordStart(core::Worker& r, int attempt, TimeMs now) {
   r.attempt = attempt;
-  r.pid = p.pid();
-  r.pgid = p.pgid();
-  r.cgroup_path = p.cgroup_path();
+  r.pid = 0;
+  r.pgid = 0;
+  r.cgroup_path.clear();
   r.started_at = now;
   r.ended_at = 0;
   r.exit_code.reset();
   r.exit_signal.reset();
+}
+
+void Supervisor::RecordProcess(core::Worker& r, const proc::Process& p) {
+  r.pid = p.pid();
+  r.pgid = p.pgid();
+  r.cgroup_path = p.cgroup_path();
 }
 
 void Supervisor::ArmTimeout(const WorkerPtr& w, int attempt) {
@@ -116,14 +122,8 @@ asio::awaitable<Status> Supervisor::RecordSpawnFailure(const WorkerPtr& w, Worke
                                                        int attempt) {
   // The record shows an attempt that ran and failed at once: RUNNING then FAILED.
   const TimeMs now = clock_.NowMs();
-  Status st = co_await Transition(w, event, "SPAWNED", [&](core::Worker& r) {
-    r.attempt = attempt;
-    r.started_at = now;
-    r.ended_at = 0;
-    r.pid = 0;
-    r.exit_code.reset();
-    r.exit_signal.reset();
-  });
+  Status st = co_await Transition(w, event, "SPAWNED",
+                                  [&](core::Worker& r) { RecordStart(r, attempt, now); });
   if (!st) co_return st;
   co_return co_await Fail(w, "SPAWN_FAILED", std::nullopt);
 }
@@ -138,8 +138,11 @@ asio::awaitable<Status> Supervisor::Spawn(const WorkerPtr& w) {
   const TimeMs now = clock_.NowMs();
   if (!p) co_return co_await RecordSpawnFailure(w, event, attempt);
   w->process = *p;
-  Status st = co_await Transition(w, event, respawn ? "RESPAWNED" : "SPAWNED",
-                                  [&](core::Worker& r) { RecordSpawn(r, **p, attempt, now); });
+  Status st =
+      co_await Transition(w, event, respawn ? "RESPAWNED" : "SPAWNED", [&](core::Worker& r) {
+        RecordStart(r, attempt, now);
+        RecordProcess(r, **p);
+      });
   if (!st) {
     // The record could not say RUNNING: do not leave an unrecorded process behind.
     spdlog::error("worker {}: could not record spawn: {}", w->rec.id, st.error().message);
@@ -181,9 +184,27 @@ asio::awaitable<Status> Supervisor::SpawnNewJob(const std::shared_ptr<LiveJob>& 
     cs.new_allocations.push_back(NewAllocation(*job, w->rec.id, now));
     allocation_ids.push_back(cs.new_allocations.back().id);
   }
+  // The start is written while the processes spawn (the two are the bulk of a submit and use
+  // different threads): each worker's record says RUNNING at attempt 1 with no pid yet, and
+  // the pids follow in the next commit. A crash in between is safe either way: a record
+  // without its process is failed by Recover (SUPERVISOR_RESTART), a process without its
+  // record is a leftover that KillLeftovers ends.
+  for (const WorkerPtr& w : job->workers) {
+    Result<Planned> plan = PlanTransition(
+        *w, WorkerEvent::kSpawned, "SPAWNED", [&](core::Worker& r) { RecordStart(r, 1, now); }, now,
+        cs);
+    if (!plan) {
+      ReleaseSlots(ws, depth, slots);
+      co_return plan.error();
+    }
+    // Memory runs ahead of the commit here so that the next worker's plan sees this one
+    // RUNNING; nobody else sees these objects before they are published below.
+    CommitPlanned(*w, std::move(*plan));
+  }
+  std::shared_ptr<CommitQueue::Ticket> commit = commits_.Start(cs);
   std::vector<WorkerPtr> started;
   std::vector<WorkerPtr> not_started;
-  Status st;
+  auto pids = std::make_unique<store::ChangeSet>();
   for (const WorkerPtr& w : job->workers) {
     Result<std::shared_ptr<proc::Process>> p = StartProcess(w, 1);
     if (!p) {
@@ -191,19 +212,12 @@ asio::awaitable<Status> Supervisor::SpawnNewJob(const std::shared_ptr<LiveJob>& 
       continue;
     }
     w->process = *p;
+    RecordProcess(w->rec, **p);
+    pids->worker_processes.push_back(store::WorkerProcess{
+        w->rec.id, w->rec.workspace_id, 1, w->rec.pid, w->rec.pgid, w->rec.cgroup_path});
     started.push_back(w);
-    Result<Planned> plan = PlanTransition(
-        *w, WorkerEvent::kSpawned, "SPAWNED", [&](core::Worker& r) { RecordSpawn(r, **p, 1, now); },
-        now, cs);
-    if (!plan) {
-      st = plan.error();
-      break;
-    }
-    // Memory runs ahead of the commit here so that the next worker's plan sees this one
-    // RUNNING; nobody else sees these objects before they are published below.
-    CommitPlanned(*w, std::move(*plan));
   }
-  if (st) st = co_await commits_.Commit(cs);
+  Status st = co_await commits_.Wait(std::move(commit));
   if (!st) {
     for (const WorkerPtr& w : started) {
       co_await KillTree(w, std::chrono::milliseconds(0));
@@ -211,6 +225,17 @@ asio::awaitable<Status> Supervisor::SpawnNewJob(const std::shared_ptr<LiveJob>& 
     }
     ReleaseSlots(ws, depth, slots);
     co_return st;
+  }
+  if (!pids->worker_processes.empty()) {
+    // Queued now, ahead of anything these workers do next; nobody waits for the answer.
+    std::shared_ptr<CommitQueue::Ticket> ticket = commits_.Start(*pids);
+    asio::co_spawn(
+        io_,
+        [this, pids = std::move(pids), ticket]() -> asio::awaitable<void> {
+          Status s = co_await commits_.Wait(ticket);
+          if (!s) spdlog::error("recording the pids of a new job: {}", s.error().message);
+        },
+        [](std::exception_ptr e) { LogFailure(e, "record pids"); });
   }
   for (size_t i = 0; i < job->workers.size(); ++i) {
     job->workers[i]->allocation_id = allocation_ids[i];
@@ -220,9 +245,9 @@ asio::awaitable<Status> Supervisor::SpawnNewJob(const std::shared_ptr<LiveJob>& 
   for (const WorkerPtr& w : job->workers) workers_[w->rec.id] = w;
   for (const WorkerPtr& w : started) ArmTimeout(w, 1);
   job_lock.Release();
-  // Workers whose process could not start: recorded as an attempt that failed at once.
+  // Workers whose process could not start: an attempt that failed at once (RUNNING, FAILED).
   for (const WorkerPtr& w : not_started) {
-    Status s = co_await RecordSpawnFailure(w, WorkerEvent::kSpawned, 1);
+    Status s = co_await Fail(w, "SPAWN_FAILED", std::nullopt);
     if (!s) spdlog::error("worker {}: {}", w->rec.id, s.error().message);
   }
   // (A job those failures end was handed to AfterJobChange by their Transition.)

@@ -310,6 +310,17 @@ TEST_F(LifecycleTest, WorkerCountStartsThatManyWorkers) {
   Reply list = api().Get("/api/supervisor/workers?job_id=" + job_id);
   ASSERT_EQ(list.status, 200u);
   EXPECT_EQ(list.At({"workers"}).as_array().size(), 3u);
+  // The stored records (lists read the database) carry the same pids: they are written in
+  // the commit that follows the start's.
+  EXPECT_TRUE(WaitFor([&] {
+    Reply l = api().Get("/api/supervisor/workers?job_id=" + job_id);
+    std::vector<int64_t> listed;
+    for (const auto& w : l.At({"workers"}).as_array()) {
+      if (w.as_object().at("pid").is_int64()) listed.push_back(w.as_object().at("pid").as_int64());
+    }
+    std::sort(listed.begin(), listed.end());
+    return listed == pids;
+  })) << "the listed workers never showed the pids of their processes";
   // Terminating one fails the job, and a failed job's other workers are ended with it.
   EXPECT_EQ(Terminate(ids[0]).status, 200u);
   EXPECT_EQ(WaitJob(api(), job_id, "FAILED").Str({"status"}), "FAILED");

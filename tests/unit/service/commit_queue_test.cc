@@ -4,6 +4,8 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -85,6 +87,54 @@ TEST_F(CommitQueueTest, ALoneCommitIsWrittenAtOnce) {
   ASSERT_TRUE(answer.has_value());
   EXPECT_TRUE(answer->ok());
   EXPECT_EQ(queue.batches(), 1);
+}
+
+TEST_F(CommitQueueTest, StartWritesWhileTheCallerWorksAndWaitGivesItsAnswer) {
+  CommitQueue queue(io_, pool_, *store_);
+  store::ChangeSet cs;
+  cs.new_jobs.push_back(MakeJob("ws", core::JobState::kPending));
+  store::ChangeSet stale;
+  core::Job ghost = MakeJob("ws", core::JobState::kRunning);
+  stale.job_updates.push_back(store::JobUpdate{ghost, core::JobState::kPending});
+  std::optional<Status> answer;
+  std::optional<Status> stale_answer;
+  bool written_before_wait = false;
+  asio::co_spawn(
+      io_,
+      [&]() -> asio::awaitable<void> {
+        std::shared_ptr<CommitQueue::Ticket> ticket = queue.Start(cs);
+        std::shared_ptr<CommitQueue::Ticket> stale_ticket = queue.Start(stale);
+        // The caller goes on (here: waits for the write to land) before it asks.
+        for (int i = 0; i < 5000 && queue.committed() < 2; ++i) {
+          asio::steady_timer t(io_, std::chrono::milliseconds(1));
+          co_await t.async_wait(asio::use_awaitable);
+        }
+        written_before_wait = store_->GetJob("ws", cs.new_jobs[0].id).ok();
+        answer = co_await queue.Wait(ticket);
+        stale_answer = co_await queue.Wait(stale_ticket);
+      },
+      asio::detached);
+  io_.run();
+  EXPECT_TRUE(written_before_wait);
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_TRUE(answer->ok());
+  ASSERT_TRUE(stale_answer.has_value());
+  ASSERT_FALSE(stale_answer->ok());
+  EXPECT_EQ(stale_answer->error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(CommitQueueTest, WaitRightAfterStartSuspendsUntilTheAnswer) {
+  CommitQueue queue(io_, pool_, *store_);
+  store::ChangeSet cs;
+  cs.new_jobs.push_back(MakeJob("ws", core::JobState::kPending));
+  std::optional<Status> answer;
+  asio::co_spawn(
+      io_, [&]() -> asio::awaitable<void> { answer = co_await queue.Wait(queue.Start(cs)); },
+      asio::detached);
+  io_.run();
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_TRUE(answer->ok());
+  EXPECT_TRUE(store_->GetJob("ws", cs.new_jobs[0].id).ok());
 }
 
 }  // namespace
