@@ -122,8 +122,9 @@ asio::awaitable<Status> Supervisor::RecordSpawnFailure(const WorkerPtr& w, Worke
                                                        int attempt) {
   // The record shows an attempt that ran and failed at once: RUNNING then FAILED.
   const TimeMs now = clock_.NowMs();
-  Status st = co_await Transition(w, event, "SPAWNED",
-                                  [&](core::Worker& r) { RecordStart(r, attempt, now); });
+  const char* reason = event == WorkerEvent::kRespawned ? "RESPAWNED" : "SPAWNED";
+  Status st =
+      co_await Transition(w, event, reason, [&](core::Worker& r) { RecordStart(r, attempt, now); });
   if (!st) co_return st;
   co_return co_await Fail(w, "SPAWN_FAILED", std::nullopt);
 }

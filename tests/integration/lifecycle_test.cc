@@ -368,6 +368,34 @@ TEST_F(LifecycleTest, CommandNotFoundFailsWith127) {
   EXPECT_EQ(w.Int({"exit_code"}), 127) << w.body;
 }
 
+TEST_F(LifecycleTest, ProcessThatCannotStartIsAnAttemptThatFailedAtOnce) {
+  // posix_spawn itself fails (no such working directory): the start was already being
+  // committed, so the record shows RUNNING then FAILED (SPAWN_FAILED), retried by the policy.
+  std::string job_id, wid;
+  const json::object retry{{"max_attempts", 2}, {"initial_backoff_ms", 10}};
+  ASSERT_NO_FATAL_FAILURE(
+      Submit(CommandJob({"true"}, {{"task", json::object{{"cwd", d().root_dir() + "/no-such-dir"}}},
+                                   {"retry", retry}}),
+             &job_id, &wid));
+  Reply job = WaitJob(api(), job_id, "FAILED");
+  EXPECT_EQ(job.Str({"status"}), "FAILED") << Describe(job);
+  Reply w = api().Get("/api/supervisor/workers/" + wid);
+  ASSERT_EQ(w.status, 200u) << Describe(w);
+  EXPECT_EQ(w.Str({"status"}), "FAILED");
+  EXPECT_EQ(w.Str({"status_reason"}), "SPAWN_FAILED");
+  EXPECT_EQ(w.Int({"attempt"}), 2);
+  EXPECT_TRUE(w.At({"pid"}).is_null()) << w.body;
+  std::vector<std::string> path;
+  for (const auto& t : w.At({"transitions"}).as_array()) {
+    path.push_back(std::string(t.as_object().at("to_state").as_string()) + "/" +
+                   std::string(t.as_object().at("reason").as_string()));
+  }
+  const std::vector<std::string> want = {"IDLE/CREATED",        "RUNNING/SPAWNED",
+                                         "FAILED/SPAWN_FAILED", "RETRYING/RETRY_SCHEDULED",
+                                         "RUNNING/RESPAWNED",   "FAILED/SPAWN_FAILED"};
+  EXPECT_EQ(path, want) << w.body;
+}
+
 TEST_F(LifecycleTest, EnvCwdAndOverseerVariablesReachTheWorker) {
   const std::string cwd = d().root_dir();
   std::string job_id, wid;
