@@ -297,6 +297,9 @@ class Supervisor {
   // Slots: a new allocation row of one slot for worker `worker_id` of `job`.
   core::Allocation NewAllocation(const LiveJob& job, const std::string& worker_id,
                                  TimeMs now) const;
+  // The 409 QUOTA_EXCEEDED of a request for `requested` slots at (ws, depth), with the
+  // quota and the slots in use as details; `message` says what to do.
+  Error QuotaExceeded(const std::string& ws, int depth, int requested, std::string message) const;
   // Gives `n` slots back and starts the queued jobs of (ws, depth) that now fit.
   void ReleaseSlots(const std::string& ws, int depth, int n);
   // Starts, in FIFO order, the jobs waiting for slots at (ws, depth) while they fit.

@@ -66,15 +66,12 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
 
   if (spec.worker_count > quotas_.Limit(caller.workspace_id, depth)) {
     // It could never start under the current quota: refused now rather than queued forever.
-    Error e = MakeError(ErrorCode::kQuotaExceeded,
-                        "worker_count " + std::to_string(spec.worker_count) +
-                            " is more than the quota of depth " + std::to_string(depth) + " (" +
-                            std::to_string(quotas_.Limit(caller.workspace_id, depth)) +
-                            "): lower it or raise the quota (PUT /api/resources/quotas)");
-    e.With("field", "worker_count")
-        .With("depth", depth)
-        .With("quota", quotas_.Limit(caller.workspace_id, depth))
-        .With("requested", spec.worker_count);
+    Error e = QuotaExceeded(caller.workspace_id, depth, spec.worker_count,
+                            "worker_count " + std::to_string(spec.worker_count) +
+                                " is more than the quota of depth " + std::to_string(depth) + " (" +
+                                std::to_string(quotas_.Limit(caller.workspace_id, depth)) +
+                                "): lower it or raise the quota (PUT /api/resources/quotas)");
+    e.With("field", "worker_count");
     co_return e;
   }
 

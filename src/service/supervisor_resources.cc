@@ -34,6 +34,16 @@ int Supervisor::SlotsNeeded(const LiveJob& job) {
   return n;
 }
 
+Error Supervisor::QuotaExceeded(const std::string& ws, int depth, int requested,
+                                std::string message) const {
+  Error e = MakeError(ErrorCode::kQuotaExceeded, std::move(message));
+  e.With("depth", depth)
+      .With("quota", quotas_.Limit(ws, depth))
+      .With("used", quotas_.Used(ws, depth))
+      .With("requested", requested);
+  return e;
+}
+
 void Supervisor::ReleaseSlots(const std::string& ws, int depth, int n) {
   quotas_.Give(ws, depth, n);
   ScheduleQueued(ws, depth);
@@ -121,13 +131,9 @@ asio::awaitable<Result<core::Allocation>> Supervisor::Allocate(Caller caller, st
   }
   const std::string& ws = caller.workspace_id;
   if (!quotas_.Fits(ws, depth, worker_count)) {
-    Error e = MakeError(ErrorCode::kQuotaExceeded, "not enough free worker slots at depth " +
-                                                       std::to_string(depth) + " (all or nothing)");
-    e.With("depth", depth)
-        .With("quota", quotas_.Limit(ws, depth))
-        .With("used", quotas_.Used(ws, depth))
-        .With("requested", worker_count);
-    co_return e;
+    co_return QuotaExceeded(
+        ws, depth, worker_count,
+        "not enough free worker slots at depth " + std::to_string(depth) + " (all or nothing)");
   }
   quotas_.Take(ws, depth, worker_count);
   core::Allocation a = NewAllocation(*it->second, "", clock_.NowMs());

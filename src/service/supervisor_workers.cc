@@ -107,15 +107,11 @@ asio::awaitable<Result<core::Worker>> Supervisor::Resume(Caller caller, std::str
   const int depth = w->job ? w->job->rec.depth : 0;
   if (needs_slot) {
     if (!quotas_.Fits(ws, depth, 1)) {
-      Error e = MakeError(ErrorCode::kQuotaExceeded,
-                          "no free worker slot at depth " + std::to_string(depth) +
-                              ": resume once another worker there has ended or paused, or raise "
-                              "the quota (PUT /api/resources/quotas)");
-      e.With("worker_id", id)
-          .With("depth", depth)
-          .With("quota", quotas_.Limit(ws, depth))
-          .With("used", quotas_.Used(ws, depth))
-          .With("requested", 1);
+      Error e = QuotaExceeded(ws, depth, 1,
+                              "no free worker slot at depth " + std::to_string(depth) +
+                                  ": resume once another worker there has ended or paused, or "
+                                  "raise the quota (PUT /api/resources/quotas)");
+      e.With("worker_id", id);
       co_return e;
     }
     quotas_.Take(ws, depth, 1);

@@ -159,6 +159,8 @@ TEST_F(ResourcesTest, AJobThatCanNeverFitIsRefusedAtOnce) {
   EXPECT_TRUE(IsError(r, 409, "QUOTA_EXCEEDED"));
   EXPECT_EQ(r.Str({"error", "details", "field"}), "worker_count") << r.body;
   EXPECT_EQ(r.Int({"error", "details", "quota"}), 2) << r.body;
+  EXPECT_EQ(r.Int({"error", "details", "used"}), 0) << r.body;
+  EXPECT_EQ(r.Int({"error", "details", "requested"}), 3) << r.body;
   EXPECT_TRUE(api().Get("/api/jobs").At({"jobs"}).as_array().empty());
 }
 
