@@ -300,6 +300,12 @@ class Supervisor {
   // The 409 QUOTA_EXCEEDED of a request for `requested` slots at (ws, depth), with the
   // quota and the slots in use as details; `message` says what to do.
   Error QuotaExceeded(const std::string& ws, int depth, int requested, std::string message) const;
+  // A worker going from PAUSED to RUNNING: whether it needs a slot (its pause gave its own back),
+  // taking one as its `new_allocation` (written by the next Transition), and giving that back
+  // when the transition does not happen (nothing if it has none pending).
+  static bool NeedsSlot(const LiveWorker& w);
+  void TakeSlotFor(LiveWorker& w);
+  void ReturnUnusedSlot(LiveWorker& w);
   // Gives `n` slots back and starts the queued jobs of (ws, depth) that now fit.
   void ReleaseSlots(const std::string& ws, int depth, int n);
   // Starts, in FIFO order, the jobs waiting for slots at (ws, depth) while they fit.

@@ -64,16 +64,9 @@ asio::awaitable<void> Supervisor::OnStopOrContinue(WorkerPtr w, bool stopped) {
   } else if (!stopped && w->rec.status == WorkerState::kPaused) {
     (void)procs_.Resume(*w->process);
     // It runs again whatever the quota says: its slot is counted again, even over the limit.
-    const bool needs_slot = w->allocation_id.empty() && w->job != nullptr;
-    if (needs_slot) {
-      quotas_.Take(w->rec.workspace_id, w->job->rec.depth, 1);
-      w->new_allocation = NewAllocation(*w->job, w->rec.id, clock_.NowMs());
-    }
+    if (NeedsSlot(*w)) TakeSlotFor(*w);
     s = co_await Transition(w, WorkerEvent::kContinuedOutside, "CONTINUED_EXTERNALLY", nullptr);
-    if (!s && needs_slot && w->new_allocation) {
-      w->new_allocation.reset();
-      ReleaseSlots(w->rec.workspace_id, w->job->rec.depth, 1);
-    }
+    if (!s) ReturnUnusedSlot(*w);
   }
   if (!s) spdlog::warn("worker {}: {}", w->rec.id, s.error().message);
 }

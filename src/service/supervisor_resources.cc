@@ -44,6 +44,21 @@ Error Supervisor::QuotaExceeded(const std::string& ws, int depth, int requested,
   return e;
 }
 
+bool Supervisor::NeedsSlot(const LiveWorker& w) {
+  return w.allocation_id.empty() && w.job != nullptr;
+}
+
+void Supervisor::TakeSlotFor(LiveWorker& w) {
+  quotas_.Take(w.rec.workspace_id, w.job->rec.depth, 1);
+  w.new_allocation = NewAllocation(*w.job, w.rec.id, clock_.NowMs());
+}
+
+void Supervisor::ReturnUnusedSlot(LiveWorker& w) {
+  if (!w.new_allocation || !w.job) return;
+  w.new_allocation.reset();
+  ReleaseSlots(w.rec.workspace_id, w.job->rec.depth, 1);
+}
+
 void Supervisor::ReleaseSlots(const std::string& ws, int depth, int n) {
   quotas_.Give(ws, depth, n);
   ScheduleQueued(ws, depth);

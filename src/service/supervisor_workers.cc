@@ -102,10 +102,9 @@ asio::awaitable<Result<core::Worker>> Supervisor::Resume(Caller caller, std::str
     co_return e;
   }
   // SPEC §2: the slot given back by the pause is taken again first, else 409 QUOTA_EXCEEDED.
-  const bool needs_slot = w->allocation_id.empty() && w->job != nullptr;
-  const std::string ws = w->rec.workspace_id;
-  const int depth = w->job ? w->job->rec.depth : 0;
-  if (needs_slot) {
+  if (NeedsSlot(*w)) {
+    const std::string& ws = w->rec.workspace_id;
+    const int depth = w->job->rec.depth;
     if (!quotas_.Fits(ws, depth, 1)) {
       Error e = QuotaExceeded(ws, depth, 1,
                               "no free worker slot at depth " + std::to_string(depth) +
@@ -114,25 +113,18 @@ asio::awaitable<Result<core::Worker>> Supervisor::Resume(Caller caller, std::str
       e.With("worker_id", id);
       co_return e;
     }
-    quotas_.Take(ws, depth, 1);
-    w->new_allocation = NewAllocation(*w->job, w->rec.id, clock_.NowMs());
+    TakeSlotFor(*w);
   }
   if (w->process) {
     Status sig = procs_.Resume(*w->process);
     if (!sig) {
-      if (needs_slot) {
-        w->new_allocation.reset();
-        ReleaseSlots(ws, depth, 1);
-      }
+      ReturnUnusedSlot(*w);
       co_return sig.error();
     }
   }
   Status s = co_await Transition(w, WorkerEvent::kResume, "RESUME_REQUESTED", nullptr);
   if (!s) {
-    if (needs_slot && w->new_allocation) {
-      w->new_allocation.reset();
-      ReleaseSlots(ws, depth, 1);
-    }
+    ReturnUnusedSlot(*w);
     co_return s.error();
   }
   co_return w->rec;

@@ -1,6 +1,8 @@
 // Quotas and worker slots against the real daemon: defaults and changes, jobs waiting for a
 // slot (FIFO) and starting when one is freed, pause giving its slot back and resume taking
 // it again (or 409 QUOTA_EXCEEDED), usage warnings, errors, and quotas kept over a restart.
+#include <signal.h>
+
 #include "integration/fixture.h"
 
 namespace overseer::it {
@@ -106,6 +108,28 @@ TEST_F(ResourcesTest, PauseGivesTheSlotBackAndResumeNeedsOne) {
   EXPECT_EQ(resumed.Str({"status"}), "RUNNING");
   EXPECT_EQ(QuotaRow(api().Get("/api/resources/quotas"), 0)["used"], 1);
   EXPECT_EQ(api().Post("/api/jobs/" + a + "/cancel", "{}").status, 200u);
+  EXPECT_EQ(QuotaRow(api().Get("/api/resources/quotas"), 0)["used"], 0);
+}
+
+TEST_F(ResourcesTest, AnOutsideSigcontTakesTheSlotBackEvenOverTheQuota) {
+  ASSERT_EQ(SetQuota(0, 1).status, 200u);
+  const std::string a = Submit({"sleep", "60"});
+  const std::string wa = FirstWorker(a);
+  Reply running = WaitWorker(api(), wa, "RUNNING");
+  ASSERT_EQ(running.Str({"status"}), "RUNNING") << Describe(running);
+  const auto pid = static_cast<pid_t>(running.Int({"pid"}));
+  ASSERT_EQ(api().Post("/api/supervisor/workers/" + wa + "/pause", "").status, 200u);
+  EXPECT_EQ(QuotaRow(api().Get("/api/resources/quotas"), 0)["used"], 0);
+  const std::string b = Submit({"sleep", "60"});  // takes the freed slot
+  ASSERT_EQ(WaitWorker(api(), FirstWorker(b), "RUNNING").Str({"status"}), "RUNNING");
+  // Someone continues a's process by hand: it runs, so the record and the book follow.
+  ASSERT_EQ(::kill(pid, SIGCONT), 0);
+  Reply w = WaitWorker(api(), wa, "RUNNING");
+  EXPECT_EQ(w.Str({"status"}), "RUNNING") << Describe(w);
+  EXPECT_EQ(w.Str({"status_reason"}), "CONTINUED_EXTERNALLY");
+  EXPECT_EQ(QuotaRow(api().Get("/api/resources/quotas"), 0)["used"], 2);
+  EXPECT_EQ(api().Post("/api/jobs/" + a + "/cancel", "{}").status, 200u);
+  EXPECT_EQ(api().Post("/api/jobs/" + b + "/cancel", "{}").status, 200u);
   EXPECT_EQ(QuotaRow(api().Get("/api/resources/quotas"), 0)["used"], 0);
 }
 
