@@ -252,7 +252,6 @@ class SqliteStore final : public Store {
   Status UpdateJob(const JobUpdate& u);
 
   // sqlite_workers.cc
-  Status InsertWorker(const core::Worker& w);  // with its creation transition
   // Inserts `w` as its `updates` (all of it, CAS already checked by the caller) leave it: the
   // row once, with its final values, then the creation transition and one per update.
   Status InsertWorkerUpdated(const core::Worker& w, std::span<const WorkerUpdate* const> updates);

@@ -43,8 +43,6 @@ Result<core::Transition> ReadTransition(sqlite3_stmt* s) {
 
 }  // namespace
 
-Status SqliteStore::InsertWorker(const Worker& w) { return InsertWorkerUpdated(w, {}); }
-
 Status SqliteStore::InsertWorkerUpdated(const Worker& w,
                                         std::span<const WorkerUpdate* const> updates) {
   Worker row = w;
