@@ -9,16 +9,15 @@ namespace {
 using W = WorkerState;
 using E = WorkerEvent;
 
-// SPEC §2 worker machine. A paused process can still die (kill -9 from outside, or the
-// terminate path's SIGKILL), so exits are legal from PAUSED too: the record follows reality.
-constexpr std::array<WorkerRule, 15> kWorkerRules{{
+// SPEC §2 worker machine, exactly. A paused process that dies anyway (kill -9 from outside)
+// is recorded PAUSED -> TERMINATED (kTerminate, reason EXITED_WHILE_PAUSED): SPEC §2 has no
+// PAUSED -> COMPLETED or FAILED.
+constexpr std::array<WorkerRule, 13> kWorkerRules{{
     {W::kIdle, E::kSpawned, W::kRunning},
     {W::kRunning, E::kPause, W::kPaused},
     {W::kPaused, E::kResume, W::kRunning},
     {W::kRunning, E::kExitedOk, W::kCompleted},
-    {W::kPaused, E::kExitedOk, W::kCompleted},
     {W::kRunning, E::kExitedBad, W::kFailed},
-    {W::kPaused, E::kExitedBad, W::kFailed},
     {W::kFailed, E::kRetry, W::kRetrying},
     {W::kRetrying, E::kRespawned, W::kRunning},
     {W::kIdle, E::kTerminate, W::kTerminated},

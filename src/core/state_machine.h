@@ -15,11 +15,12 @@ enum class WorkerEvent {
   kSpawned,           // IDLE -> RUNNING
   kPause,             // RUNNING -> PAUSED
   kResume,            // PAUSED -> RUNNING
-  kExitedOk,          // RUNNING -> COMPLETED (also from PAUSED: a paused process can be killed)
-  kExitedBad,         // RUNNING|PAUSED -> FAILED (non-zero exit, signal, timeout, restart)
+  kExitedOk,          // RUNNING -> COMPLETED
+  kExitedBad,         // RUNNING -> FAILED (non-zero exit, signal, timeout, restart)
   kRetry,             // FAILED -> RETRYING
   kRespawned,         // RETRYING -> RUNNING
-  kTerminate,         // IDLE|RUNNING|PAUSED|RETRYING -> TERMINATED
+  kTerminate,         // IDLE|RUNNING|PAUSED|RETRYING -> TERMINATED (also a paused process
+                      // killed from outside: reason EXITED_WHILE_PAUSED)
   kStoppedOutside,    // RUNNING -> PAUSED (someone else's SIGSTOP)
   kContinuedOutside,  // PAUSED -> RUNNING (someone else's SIGCONT)
 };

@@ -173,6 +173,13 @@ void ProcessManager::Terminate(const std::shared_ptr<Process>& p, std::chrono::m
   unit->Terminate(grace, std::move(done));
 }
 
+MainState ProcessManager::State(const Process& p) const {
+  if (p.exited()) return MainState::kExited;
+  std::optional<internal::ProcStat> st = internal::ReadProcStat(p.pid());
+  if (!st || st->state == 'Z' || st->state == 'X') return MainState::kExited;
+  return st->state == 'T' ? MainState::kStopped : MainState::kRunning;
+}
+
 Usage ProcessManager::ReadUsage(const Process& p) {
   auto unit = p.unit_.lock();
   return unit ? unit->ReadUsage() : Usage{};

@@ -48,6 +48,13 @@ struct ExitStatus {
   int term_signal = 0;
 };
 
+// What the kernel says the main process is doing right now (not what a notification said).
+enum class MainState {
+  kRunning,  // running or sleeping (anything but stopped or gone)
+  kStopped,  // stopped by a signal (SIGSTOP, SIGTSTP, ...)
+  kExited,   // exited (zombie, or already reaped)
+};
+
 // Resource use of every live process of the unit (cgroup: cpu includes exited ones).
 struct Usage {
   double cpu_seconds = 0;
@@ -137,6 +144,10 @@ class ProcessManager {
   // (rechecked after 2, 4, ... 64 ms; after 8 looks it counts as not the unit's, logged).
   void Terminate(const std::shared_ptr<Process>& p, std::chrono::milliseconds grace,
                  std::function<void()> done);
+
+  // The main process's state as /proc shows it now. Safe against pid reuse: the main process
+  // is our child and its pid stays ours until it is reaped (after which this says kExited).
+  MainState State(const Process& p) const;
 
   // Usage of the unit's live processes; zeros once finished. Without a cgroup, a process in the
   // middle of execve is counted if the unit already holds it or its parent is a member.

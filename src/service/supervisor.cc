@@ -147,18 +147,26 @@ bool Supervisor::CommitPlanned(LiveWorker& w, Planned&& plan) {
   return true;
 }
 
+asio::awaitable<Result<bool>> Supervisor::TransitionHeld(
+    const WorkerPtr& w, WorkerEvent event, std::string reason,
+    const std::function<void(core::Worker&)>& mutate) {
+  store::ChangeSet cs;
+  Result<Planned> plan = PlanTransition(*w, event, reason, mutate, clock_.NowMs(), cs);
+  if (!plan) co_return plan.error();
+  Status st = co_await commits_.Commit(cs);
+  if (!st) co_return st.error();
+  co_return CommitPlanned(*w, std::move(*plan));
+}
+
 asio::awaitable<Status> Supervisor::Transition(const WorkerPtr& w, WorkerEvent event,
                                                std::string reason,
                                                const std::function<void(core::Worker&)>& mutate) {
   std::shared_ptr<LiveJob> job = w->job;
   ScopedLock job_lock;
   if (job) job_lock = co_await ScopedLock::Acquire(job->mu);
-  store::ChangeSet cs;
-  Result<Planned> plan = PlanTransition(*w, event, reason, mutate, clock_.NowMs(), cs);
-  if (!plan) co_return plan.error();
-  Status st = co_await commits_.Commit(cs);
-  if (!st) co_return st;
-  if (CommitPlanned(*w, std::move(*plan))) {
+  Result<bool> changed = co_await TransitionHeld(w, event, std::move(reason), mutate);
+  if (!changed) co_return changed.error();
+  if (*changed) {
     job_lock.Release();
     AfterJobChange(job);
   }
@@ -167,6 +175,11 @@ asio::awaitable<Status> Supervisor::Transition(const WorkerPtr& w, WorkerEvent e
 
 asio::awaitable<Status> Supervisor::Fail(const WorkerPtr& w, std::string reason,
                                          std::optional<proc::ExitStatus> exit) {
+  // Under the job's mu: whether a retry is left depends on the job not having ended, and that
+  // must not change between the decision and its commit.
+  std::shared_ptr<LiveJob> job = w->job;
+  ScopedLock job_lock;
+  if (job) job_lock = co_await ScopedLock::Acquire(job->mu);
   const TimeMs now = clock_.NowMs();
   auto record_exit = [&](core::Worker& r) {
     r.ended_at = now;
@@ -178,23 +191,31 @@ asio::awaitable<Status> Supervisor::Fail(const WorkerPtr& w, std::string reason,
       }
     }
   };
-  const bool retry_left = w->job && w->rec.attempt < w->job->rec.retry.max_attempts &&
-                          !core::IsTerminalJobState(w->job->rec.status) && !shutting_down_;
+  const bool retry_left = job && w->rec.attempt < job->rec.retry.max_attempts &&
+                          !core::IsTerminalJobState(job->rec.status) && !shutting_down_;
   if (!retry_left) {
-    co_return co_await Transition(w, WorkerEvent::kExitedBad, reason, record_exit);
+    Result<bool> changed = co_await TransitionHeld(w, WorkerEvent::kExitedBad, reason, record_exit);
+    if (!changed) co_return changed.error();
+    if (*changed) {
+      job_lock.Release();
+      AfterJobChange(job);
+    }
+    co_return OkStatus();
   }
   // FAILED then RETRYING in one transaction, so the job never sees a retryable failure.
   Result<WorkerState> failed = core::NextWorkerState(w->rec.status, WorkerEvent::kExitedBad);
   if (!failed) co_return failed.error();
+  Result<WorkerState> retrying = core::NextWorkerState(*failed, WorkerEvent::kRetry);
+  if (!retrying) co_return retrying.error();
   core::Worker f = w->rec;
-  f.status = WorkerState::kFailed;
+  f.status = *failed;
   f.status_reason = reason;
   f.updated_at = now;
   record_exit(f);
   core::Worker r = f;
-  r.status = WorkerState::kRetrying;
+  r.status = *retrying;
   r.status_reason = "RETRY_SCHEDULED";
-  const int64_t delay = core::BackoffMs(w->job->rec.retry, w->rec.attempt, Random01());
+  const int64_t delay = core::BackoffMs(job->rec.retry, w->rec.attempt, Random01());
   store::ChangeSet cs;
   cs.worker_updates.push_back(store::WorkerUpdate{
       f, w->rec.status,
@@ -204,8 +225,15 @@ asio::awaitable<Status> Supervisor::Fail(const WorkerPtr& w, std::string reason,
   cs.events.push_back(MakeEvent(r.workspace_id, "worker.state", r.id,
                                 {{"job_id", r.job_id},
                                  {"from", core::WorkerStateName(w->rec.status)},
-                                 {"to", "RETRYING"},
+                                 {"to", "FAILED"},
                                  {"reason", reason},
+                                 {"attempt", r.attempt}},
+                                now));
+  cs.events.push_back(MakeEvent(r.workspace_id, "worker.state", r.id,
+                                {{"job_id", r.job_id},
+                                 {"from", "FAILED"},
+                                 {"to", "RETRYING"},
+                                 {"reason", "RETRY_SCHEDULED"},
                                  {"attempt", r.attempt},
                                  {"retry_in_ms", delay}},
                                 now));

@@ -193,6 +193,16 @@ class Supervisor {
     AsyncMutex mu;
     std::unique_ptr<boost::asio::steady_timer> timeout_timer;
     std::unique_ptr<boost::asio::steady_timer> retry_timer;
+    // The timeout clock of the current attempt runs only while the worker is RUNNING (a pause
+    // stops it): what is left of it, and since when it runs. `timeout_gen` changes whenever the
+    // clock stops or starts, so a timer that fired just before cannot end the attempt.
+    std::optional<std::chrono::milliseconds> timeout_left;
+    std::chrono::steady_clock::time_point timeout_started{};
+    bool timeout_running = false;
+    uint64_t timeout_gen = 0;
+    // Set while a command waits for the kernel to report the process stopped or gone (Pause):
+    // every exit, stop and continue notification of the process cancels it.
+    std::shared_ptr<boost::asio::steady_timer> signal_waiter;
     std::optional<proc::ExitStatus> exit;  // of the current attempt, once reaped
     bool terminating = false;
     // Every transition row of this worker, oldest first, when this daemon wrote all of them
@@ -236,7 +246,13 @@ class Supervisor {
   bool CommitPlanned(LiveWorker& w, Planned&& plan);
 
   // Moves `w` by `event`: builds the new row with `mutate`, lets the job follow, commits
-  // both in one transaction, then updates memory. Caller holds w->mu.
+  // both in one transaction, then updates memory. Caller holds w->mu and the job's mu (the
+  // decision and the commit cannot interleave with another change of the job). True if the
+  // job changed: the caller runs AfterJobChange once it has released the job's mu.
+  boost::asio::awaitable<Result<bool>> TransitionHeld(
+      const WorkerPtr& w, core::WorkerEvent event, std::string reason,
+      const std::function<void(core::Worker&)>& mutate);
+  // TransitionHeld under the job's mu, taken here; then AfterJobChange. Caller holds w->mu.
   boost::asio::awaitable<Status> Transition(const WorkerPtr& w, core::WorkerEvent event,
                                             std::string reason,
                                             const std::function<void(core::Worker&)>& mutate);
@@ -244,19 +260,33 @@ class Supervisor {
   // policy allows. Caller holds w->mu.
   boost::asio::awaitable<Status> Fail(const WorkerPtr& w, std::string reason,
                                       std::optional<proc::ExitStatus> exit);
-  // Spawns the next attempt of an IDLE or RETRYING worker. Caller holds w->mu.
+  // Spawns the next attempt of an IDLE or RETRYING worker, under its job's mu: nothing is
+  // started for a job that has ended (kInvalidStateTransition). Caller holds w->mu.
   boost::asio::awaitable<Status> Spawn(const WorkerPtr& w);
+  // Starts `to_start` (IDLE workers of `job`, slots already taken in the QuotaBook): one
+  // allocation each, IDLE -> RUNNING, all added to `cs` and committed while their processes
+  // spawn; their pids follow in a commit of their own. Caller holds the job's mu and every
+  // worker's mu, and has checked the job is not terminal. On a failed commit memory is put
+  // back, the slots are returned and the processes ended. Answers the workers whose process
+  // could not start (the caller Fails them once it has released the job's mu).
+  boost::asio::awaitable<Result<std::vector<WorkerPtr>>> StartWorkersHeld(
+      const std::shared_ptr<LiveJob>& job, const std::vector<WorkerPtr>& to_start,
+      store::ChangeSet& cs);
   // The process of attempt `attempt` of `w` (callbacks wired to OnExit & co), not recorded.
   Result<std::shared_ptr<proc::Process>> StartProcess(const WorkerPtr& w, int attempt);
   // The row changes of the start of attempt `attempt` (RUNNING), before its process is known.
   static void RecordStart(core::Worker& r, int attempt, TimeMs now);
   // The row changes that name the process of the current attempt (pid, pgid, cgroup).
   static void RecordProcess(core::Worker& r, const proc::Process& p);
-  // Records attempt `attempt` of `w` as started and failed at once (SPAWN_FAILED).
-  boost::asio::awaitable<Status> RecordSpawnFailure(const WorkerPtr& w, core::WorkerEvent event,
-                                                    int attempt);
-  // Arms the timeout of the job (if any) for attempt `attempt` of `w`.
+  // Arms the timeout of the job (if any) for attempt `attempt` of `w`, and starts its clock.
   void ArmTimeout(const WorkerPtr& w, int attempt);
+  // Starts (resume) or stops (pause) the timeout clock of `w`'s current attempt.
+  void StartTimeoutClock(const WorkerPtr& w);
+  void StopTimeoutClock(LiveWorker& w);
+  // Waits until the kernel reports `w`'s main process stopped or gone, at most `limit`;
+  // answers its state then (kRunning if neither happened in time). Caller holds w->mu.
+  boost::asio::awaitable<proc::MainState> AwaitStoppedOrGone(const WorkerPtr& w,
+                                                             std::chrono::milliseconds limit);
   // A job's first attempt: records the job RUNNING and its workers in the same single commit
   // that inserts them (`cs`), spawning every worker while that commit is written; their pids
   // follow in a commit of their own. Callers hold every worker's mu.
@@ -269,9 +299,12 @@ class Supervisor {
                                                  std::string reason);
 
   boost::asio::awaitable<void> OnExit(WorkerPtr w, int attempt);
-  boost::asio::awaitable<void> OnTimeout(WorkerPtr w, int attempt);
+  boost::asio::awaitable<void> OnTimeout(WorkerPtr w, int attempt, uint64_t gen);
   boost::asio::awaitable<void> OnRetryDue(WorkerPtr w, int attempt);
-  boost::asio::awaitable<void> OnStopOrContinue(WorkerPtr w, bool stopped);
+  // A stop or continue notification: compares the record with what the kernel says the
+  // process is doing now, so the daemon's own (possibly late) SIGSTOP/SIGCONT notifications
+  // are never taken for someone else's.
+  boost::asio::awaitable<void> OnStopOrContinue(WorkerPtr w);
   // A job changed: once it is terminal, wakes its waiters, ends the rest of a FAILED job
   // (its workers, its active children), lets its parent complete and forgets it when
   // nothing of it can change any more.

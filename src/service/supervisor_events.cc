@@ -12,29 +12,41 @@ asio::awaitable<void> Supervisor::OnExit(WorkerPtr w, int attempt) {
   auto lock = co_await ScopedLock::Acquire(w->mu);
   if (w->rec.attempt != attempt || w->terminating) co_return;
   if (w->rec.status != WorkerState::kRunning && w->rec.status != WorkerState::kPaused) co_return;
-  if (w->timeout_timer) w->timeout_timer->cancel();
+  StopTimeoutClock(*w);
   const proc::ExitStatus st = w->exit.value_or(proc::ExitStatus{});
   // The main process is gone; end what it left in its group or cgroup.
   co_await KillTree(w, std::chrono::milliseconds(0));
   w->process.reset();
   w->terminating = false;
+  const TimeMs now = clock_.NowMs();
+  auto record_exit = [&](core::Worker& r) {
+    r.ended_at = now;
+    if (st.term_signal == 0) {
+      r.exit_code = st.exit_code;
+    } else {
+      r.exit_signal = st.term_signal;
+    }
+  };
   Status s;
-  if (st.term_signal == 0 && st.exit_code == 0) {
-    const TimeMs now = clock_.NowMs();
-    s = co_await Transition(w, WorkerEvent::kExitedOk, "EXITED", [&](core::Worker& r) {
-      r.exit_code = 0;
-      r.ended_at = now;
-    });
+  if (w->rec.status == WorkerState::kPaused) {
+    // A paused process cannot run to its end: someone killed it while it was stopped (a pause
+    // racing an exit answers 409 and is never recorded). SPEC §2 has no PAUSED -> FAILED or
+    // COMPLETED: the record says TERMINATED, with how it ended; a killed pause is not retried.
+    s = co_await Transition(w, WorkerEvent::kTerminate, "EXITED_WHILE_PAUSED", record_exit);
+  } else if (st.term_signal == 0 && st.exit_code == 0) {
+    s = co_await Transition(w, WorkerEvent::kExitedOk, "EXITED", record_exit);
   } else {
     s = co_await Fail(w, st.term_signal != 0 ? "KILLED_BY_SIGNAL" : "EXIT_NONZERO", st);
   }
   if (!s) spdlog::error("worker {}: could not record exit: {}", w->rec.id, s.error().message);
 }
 
-asio::awaitable<void> Supervisor::OnTimeout(WorkerPtr w, int attempt) {
+asio::awaitable<void> Supervisor::OnTimeout(WorkerPtr w, int attempt, uint64_t gen) {
   auto lock = co_await ScopedLock::Acquire(w->mu);
-  if (w->rec.attempt != attempt || w->terminating) co_return;
-  if (w->rec.status != WorkerState::kRunning && w->rec.status != WorkerState::kPaused) co_return;
+  // Only the clock of a RUNNING attempt ends it: a pause stopped the clock (and changed gen).
+  if (w->rec.attempt != attempt || w->terminating || w->timeout_gen != gen) co_return;
+  if (w->rec.status != WorkerState::kRunning) co_return;
+  w->timeout_running = false;
   spdlog::info("worker {}: timeout after {} s", w->rec.id,
                w->job ? w->job->rec.timeout_seconds : 0);
   co_await KillTree(w, options_.timeout_grace);
@@ -50,23 +62,38 @@ asio::awaitable<void> Supervisor::OnRetryDue(WorkerPtr w, int attempt) {
     co_return;
   }
   Status s = co_await Spawn(w);
-  if (!s) spdlog::error("worker {}: respawn failed: {}", w->rec.id, s.error().message);
+  if (!s && s.error().code == ErrorCode::kInvalidStateTransition) {
+    // Its job ended while the retry waited: the job's end terminates the worker.
+    spdlog::debug("worker {}: no respawn: {}", w->rec.id, s.error().message);
+  } else if (!s) {
+    spdlog::error("worker {}: respawn failed: {}", w->rec.id, s.error().message);
+  }
 }
 
-asio::awaitable<void> Supervisor::OnStopOrContinue(WorkerPtr w, bool stopped) {
+asio::awaitable<void> Supervisor::OnStopOrContinue(WorkerPtr w) {
   auto lock = co_await ScopedLock::Acquire(w->mu);
   if (w->terminating || !w->process) co_return;
+  // Notifications arrive late and coalesce, and the daemon's own SIGSTOP/SIGCONT cause them
+  // too: what counts is what the process is doing now, against what the record says.
+  const proc::MainState now = procs_.State(*w->process);
   Status s;
-  if (stopped && w->rec.status == WorkerState::kRunning) {
+  if (now == proc::MainState::kStopped && w->rec.status == WorkerState::kRunning) {
     // Someone else's SIGSTOP: the record follows reality, and the whole tree pauses with it.
     (void)procs_.Pause(*w->process);
+    StopTimeoutClock(*w);
     s = co_await Transition(w, WorkerEvent::kStoppedOutside, "STOPPED_EXTERNALLY", nullptr);
-  } else if (!stopped && w->rec.status == WorkerState::kPaused) {
+    if (!s) StartTimeoutClock(w);
+  } else if (now == proc::MainState::kRunning && w->rec.status == WorkerState::kPaused) {
+    // Someone else's SIGCONT: the whole tree runs again, whatever the quota says: its slot is
+    // counted again, even over the limit.
     (void)procs_.Resume(*w->process);
-    // It runs again whatever the quota says: its slot is counted again, even over the limit.
     if (NeedsSlot(*w)) TakeSlotFor(*w);
     s = co_await Transition(w, WorkerEvent::kContinuedOutside, "CONTINUED_EXTERNALLY", nullptr);
-    if (!s) ReturnUnusedSlot(*w);
+    if (!s) {
+      ReturnUnusedSlot(*w);
+    } else {
+      StartTimeoutClock(w);
+    }
   }
   if (!s) spdlog::warn("worker {}: {}", w->rec.id, s.error().message);
 }

@@ -1,6 +1,7 @@
 // Supervisor: the job tree — reading it, waiting for a job, cancel cascades, and a parent
 // completing once its last active child has ended.
 #include <boost/asio/co_spawn.hpp>
+#include <map>
 #include <unordered_set>
 
 #include "service/supervisor.h"
@@ -107,20 +108,20 @@ asio::awaitable<Result<core::Job>> Supervisor::CancelJob(Caller caller, std::str
 
 asio::awaitable<Result<std::vector<Supervisor::WorkerPtr>>> Supervisor::CancelJobs(
     std::vector<std::shared_ptr<LiveJob>> roots, std::string reason) {
-  // Breadth first: parents before children (the order locks are taken in, everywhere).
+  // Locks are taken in (depth, id) order, each job's children read only once the job is
+  // locked: a child is linked to its parent only under the parent's mu (CreateJob), so none
+  // is missed, and two cascades over overlapping trees lock in the same order.
   std::vector<std::shared_ptr<LiveJob>> order;
-  std::unordered_set<const LiveJob*> seen;
-  for (const auto& r : roots) {
-    if (seen.insert(r.get()).second) order.push_back(r);
-  }
-  for (size_t i = 0; i < order.size(); ++i) {
-    for (const auto& c : order[i]->children) {
-      if (seen.insert(c.get()).second) order.push_back(c);
-    }
-  }
+  std::map<std::pair<int, std::string>, std::shared_ptr<LiveJob>> next;
+  for (const auto& r : roots) next.emplace(std::make_pair(r->rec.depth, r->rec.id), r);
   std::vector<ScopedLock> locks;
-  locks.reserve(order.size());
-  for (const auto& j : order) locks.push_back(co_await ScopedLock::Acquire(j->mu));
+  while (!next.empty()) {
+    std::shared_ptr<LiveJob> j = next.begin()->second;
+    next.erase(next.begin());
+    locks.push_back(co_await ScopedLock::Acquire(j->mu));
+    order.push_back(j);
+    for (const auto& c : j->children) next.emplace(std::make_pair(c->rec.depth, c->rec.id), c);
+  }
   std::unordered_set<const LiveJob*> root_set;
   for (const auto& r : roots) root_set.insert(r.get());
 

@@ -97,6 +97,36 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
     }
   }
 
+  // The parent's mu is held from here through the commit of the new job and its linking as
+  // the parent's child: a cancel of the parent either comes first (409 here) or sees the child.
+  ScopedLock parent_lock;
+  std::shared_ptr<LiveJob> parent_live;
+  if (!parent_id.empty()) {
+    auto p = jobs_.find(parent_id);
+    if (p != jobs_.end() && p->second->rec.workspace_id == caller.workspace_id) {
+      parent_live = p->second;
+      parent_lock = co_await ScopedLock::Acquire(parent_live->mu);
+    }
+    if (!parent_live || core::IsTerminalJobState(parent_live->rec.status)) {
+      Result<core::Job> parent = co_await RunBlocking(pool_, [this, &caller, &parent_id] {
+        return store_.GetJob(caller.workspace_id, parent_id);
+      });
+      if (!parent) co_return parent.error();
+      if (!core::IsTerminalJobState(parent->status)) {
+        // Recorded but not yet supervised: its own creation is still being committed.
+        co_return MakeError(ErrorCode::kUnavailable,
+                            "parent job is still being started: try again in a moment");
+      }
+      Error e = MakeError(ErrorCode::kInvalidStateTransition,
+                          "parent job is " + std::string(core::JobStateName(parent->status)) +
+                              ": sub-jobs can be added only to a PENDING or RUNNING job");
+      e.With("field", "parent_job_id")
+          .With("job_id", parent_id)
+          .With("current_state", std::string(core::JobStateName(parent->status)));
+      co_return e;
+    }
+  }
+
   const TimeMs now = clock_.NowMs();
   auto job = std::make_shared<LiveJob>();
   job->waiting_on = waiting_on;
@@ -171,19 +201,13 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
       }
     }
   }
-  core::Job out = job->rec;
-  if (!core::IsTerminalJobState(job->rec.status) && !parent_id.empty()) {
-    auto p = jobs_.find(parent_id);
-    if (p != jobs_.end() && !core::IsTerminalJobState(p->second->rec.status)) {
-      job->parent = p->second;
-      p->second->children.push_back(job);
-    } else {
-      // The parent ended while this job was being created: it has no one to report to.
-      std::vector<std::shared_ptr<LiveJob>> orphan{job};
-      asio::co_spawn(io_, CancelCascade(std::move(orphan), "PARENT_ENDED"),
-                     [](std::exception_ptr e) { LogFailure(e, "cancel orphan"); });
-    }
+  if (parent_live && !core::IsTerminalJobState(job->rec.status)) {
+    // Still under the parent's mu, which nothing above gave up: the parent is active.
+    job->parent = parent_live;
+    parent_live->children.push_back(job);
   }
+  parent_lock.Release();
+  core::Job out = job->rec;
   Forget(job);
   co_return out;
 }

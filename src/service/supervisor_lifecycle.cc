@@ -122,9 +122,17 @@ asio::awaitable<Status> Supervisor::Recover() {
     Status s;
     switch (w->rec.status) {
       case WorkerState::kRunning:
-      case WorkerState::kPaused:
         ++failed;
         s = co_await Fail(w, "SUPERVISOR_RESTART", std::nullopt);
+        break;
+      case WorkerState::kPaused:
+        // Its process ended with the daemon (KillLeftovers). SPEC §2 has no PAUSED -> FAILED:
+        // the record says TERMINATED, and a paused worker is not retried.
+        ++failed;
+        s = co_await Transition(w, WorkerEvent::kTerminate, "SUPERVISOR_RESTART",
+                                [now = clock_.NowMs()](core::Worker& r) {
+                                  if (r.started_at != 0) r.ended_at = now;
+                                });
         break;
       case WorkerState::kRetrying:
       case WorkerState::kIdle:

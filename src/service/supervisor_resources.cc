@@ -89,8 +89,11 @@ asio::awaitable<void> Supervisor::StartQueued(std::shared_ptr<LiveJob> job, int 
   const std::string ws = job->rec.workspace_id;
   const int depth = job->rec.depth;
   std::vector<ScopedLock> locks;
-  locks.reserve(job->workers.size());
+  locks.reserve(job->workers.size() + 1);
   for (const WorkerPtr& w : job->workers) locks.push_back(co_await ScopedLock::Acquire(w->mu));
+  // The job's mu is held from the check below through the commit of the start: a cancel
+  // cannot slip in between, and nothing is spawned for a job that has ended.
+  locks.push_back(co_await ScopedLock::Acquire(job->mu));
   std::vector<WorkerPtr> to_start;
   for (const WorkerPtr& w : job->workers) {
     if (w->rec.status == WorkerState::kIdle && w->allocation_id.empty()) to_start.push_back(w);
@@ -100,21 +103,18 @@ asio::awaitable<void> Supervisor::StartQueued(std::shared_ptr<LiveJob> job, int 
     ReleaseSlots(ws, depth, slots);  // canceled (or changed) while it waited
     co_return;
   }
-  const TimeMs now = clock_.NowMs();
   store::ChangeSet cs;
-  for (const WorkerPtr& w : to_start)
-    cs.new_allocations.push_back(NewAllocation(*job, w->rec.id, now));
-  Status st = co_await commits_.Commit(cs);
-  if (!st) {
-    spdlog::error("job {}: could not record its allocations: {}", job->rec.id, st.error().message);
-    locks.clear();
-    ReleaseSlots(ws, depth, slots);
+  Result<std::vector<WorkerPtr>> not_started = co_await StartWorkersHeld(job, to_start, cs);
+  locks.clear();
+  if (!not_started) {
+    spdlog::error("job {}: could not record its start: {}", job->rec.id,
+                  not_started.error().message);
     co_return;
   }
-  for (size_t i = 0; i < to_start.size(); ++i)
-    to_start[i]->allocation_id = cs.new_allocations[i].id;
-  for (const WorkerPtr& w : to_start) {
-    Status s = co_await Spawn(w);
+  // The job left PENDING (its row is in the same commit as the workers' start).
+  for (const WorkerPtr& w : *not_started) {
+    auto lock = co_await ScopedLock::Acquire(w->mu);
+    Status s = co_await Fail(w, "SPAWN_FAILED", std::nullopt);
     if (!s) spdlog::error("worker {}: {}", w->rec.id, s.error().message);
   }
 }
@@ -144,6 +144,18 @@ asio::awaitable<Result<core::Allocation>> Supervisor::Allocate(Caller caller, st
     e.With("field", "depth").With("max_depth", quotas_.max_depth());
     co_return e;
   }
+  // Under the job's mu from the check through the commit: the job's end (which releases its
+  // API allocations) comes either before (409) or after this allocation is held.
+  std::shared_ptr<LiveJob> job = it->second;
+  auto job_lock = co_await ScopedLock::Acquire(job->mu);
+  if (core::IsTerminalJobState(job->rec.status)) {
+    const std::string state(core::JobStateName(job->rec.status));
+    Error e = MakeError(ErrorCode::kInvalidStateTransition,
+                        "job is " + state +
+                            ": slots can be allocated only for a PENDING or RUNNING job");
+    e.With("job_id", job_id).With("current_state", state);
+    co_return e;
+  }
   const std::string& ws = caller.workspace_id;
   if (!quotas_.Fits(ws, depth, worker_count)) {
     co_return QuotaExceeded(
@@ -151,7 +163,7 @@ asio::awaitable<Result<core::Allocation>> Supervisor::Allocate(Caller caller, st
         "not enough free worker slots at depth " + std::to_string(depth) + " (all or nothing)");
   }
   quotas_.Take(ws, depth, worker_count);
-  core::Allocation a = NewAllocation(*it->second, "", clock_.NowMs());
+  core::Allocation a = NewAllocation(*job, "", clock_.NowMs());
   a.depth = depth;
   a.worker_count = worker_count;
   store::ChangeSet cs;

@@ -1,7 +1,10 @@
 // Supervisor: spawning attempts of workers, their timeouts, and ending process trees.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
 #include "service/supervisor.h"
@@ -65,20 +68,20 @@ Result<std::shared_ptr<proc::Process>> Supervisor::StartProcess(const WorkerPtr&
     if (!wp) return;
     if (wp->rec.attempt == attempt || wp->rec.attempt == attempt - 1) wp->exit = st;
     ++counters_.workers_exited;
+    if (wp->signal_waiter) wp->signal_waiter->cancel();
     asio::co_spawn(io_, OnExit(wp, attempt), [](std::exception_ptr e) { LogFailure(e, "exit"); });
   };
-  callbacks.on_stopped = [this, weak] {
+  // Stops and continues, ours or anyone's: a waiting Pause looks again, and OnStopOrContinue
+  // compares the record with the process once nobody else is changing the worker.
+  auto on_stop_or_continue = [this, weak] {
     if (WorkerPtr wp = weak.lock()) {
-      asio::co_spawn(io_, OnStopOrContinue(wp, true),
-                     [](std::exception_ptr e) { LogFailure(e, "stop"); });
+      if (wp->signal_waiter) wp->signal_waiter->cancel();
+      asio::co_spawn(io_, OnStopOrContinue(wp),
+                     [](std::exception_ptr e) { LogFailure(e, "stop or continue"); });
     }
   };
-  callbacks.on_continued = [this, weak] {
-    if (WorkerPtr wp = weak.lock()) {
-      asio::co_spawn(io_, OnStopOrContinue(wp, false),
-                     [](std::exception_ptr e) { LogFailure(e, "continue"); });
-    }
-  };
+  callbacks.on_stopped = on_stop_or_continue;
+  callbacks.on_continued = on_stop_or_continue;
   if (spec.argv.empty()) return MakeError(ErrorCode::kInvalidRequest, "empty command");
   Result<std::shared_ptr<proc::Process>> p = procs_.Spawn(spec, std::move(callbacks));
   if (!p) {
@@ -108,56 +111,194 @@ void Supervisor::RecordProcess(core::Worker& r, const proc::Process& p) {
 }
 
 void Supervisor::ArmTimeout(const WorkerPtr& w, int attempt) {
+  (void)attempt;
+  StopTimeoutClock(*w);
+  w->timeout_left.reset();
   const int64_t timeout_s = w->job ? w->job->rec.timeout_seconds : 0;
   if (timeout_s <= 0) return;
-  w->timeout_timer = std::make_unique<asio::steady_timer>(io_, std::chrono::seconds(timeout_s));
-  w->timeout_timer->async_wait([this, w, attempt](boost::system::error_code ec) {
+  w->timeout_left = std::chrono::seconds(timeout_s);
+  StartTimeoutClock(w);
+}
+
+void Supervisor::StartTimeoutClock(const WorkerPtr& w) {
+  if (!w->timeout_left || w->timeout_running) return;
+  ++w->timeout_gen;
+  w->timeout_running = true;
+  w->timeout_started = std::chrono::steady_clock::now();
+  w->timeout_timer = std::make_unique<asio::steady_timer>(io_, *w->timeout_left);
+  const int attempt = w->rec.attempt;
+  const uint64_t gen = w->timeout_gen;
+  w->timeout_timer->async_wait([this, w, attempt, gen](boost::system::error_code ec) {
     if (ec) return;
-    asio::co_spawn(io_, OnTimeout(w, attempt),
+    asio::co_spawn(io_, OnTimeout(w, attempt, gen),
                    [](std::exception_ptr e) { LogFailure(e, "timeout"); });
   });
 }
 
-asio::awaitable<Status> Supervisor::RecordSpawnFailure(const WorkerPtr& w, WorkerEvent event,
-                                                       int attempt) {
-  // The record shows an attempt that ran and failed at once: RUNNING then FAILED.
-  const TimeMs now = clock_.NowMs();
-  const char* reason = event == WorkerEvent::kRespawned ? "RESPAWNED" : "SPAWNED";
-  Status st =
-      co_await Transition(w, event, reason, [&](core::Worker& r) { RecordStart(r, attempt, now); });
-  if (!st) co_return st;
-  co_return co_await Fail(w, "SPAWN_FAILED", std::nullopt);
+void Supervisor::StopTimeoutClock(LiveWorker& w) {
+  if (!w.timeout_running) return;
+  ++w.timeout_gen;
+  w.timeout_running = false;
+  if (w.timeout_timer) w.timeout_timer->cancel();
+  if (w.timeout_left) {
+    auto ran = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - w.timeout_started);
+    w.timeout_left = std::max(std::chrono::milliseconds(0), *w.timeout_left - ran);
+  }
+}
+
+asio::awaitable<proc::MainState> Supervisor::AwaitStoppedOrGone(const WorkerPtr& w,
+                                                                std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    if (!w->process || w->exit) co_return proc::MainState::kExited;
+    const proc::MainState state = procs_.State(*w->process);
+    if (state != proc::MainState::kRunning) co_return state;
+    if (std::chrono::steady_clock::now() >= deadline) co_return state;
+    // Woken by the next exit, stop or continue notification of the process (SIGCHLD), or
+    // at the deadline: then the kernel is asked again.
+    auto timer = std::make_shared<asio::steady_timer>(io_, deadline);
+    w->signal_waiter = timer;
+    (void)co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+    if (w->signal_waiter == timer) w->signal_waiter.reset();
+  }
 }
 
 asio::awaitable<Status> Supervisor::Spawn(const WorkerPtr& w) {
+  std::shared_ptr<LiveJob> job = w->job;
+  ScopedLock job_lock;
+  if (job) job_lock = co_await ScopedLock::Acquire(job->mu);
   const bool respawn = w->rec.status == WorkerState::kRetrying;
   const WorkerEvent event = respawn ? WorkerEvent::kRespawned : WorkerEvent::kSpawned;
+  const char* reason = respawn ? "RESPAWNED" : "SPAWNED";
   Result<WorkerState> legal = core::NextWorkerState(w->rec.status, event);
   if (!legal) co_return legal.error();
+  if (job && core::IsTerminalJobState(job->rec.status)) {
+    // Nothing starts for a job that has ended; its end terminates this worker.
+    Error e = MakeError(ErrorCode::kInvalidStateTransition,
+                        "job is " + std::string(core::JobStateName(job->rec.status)) +
+                            ": its workers are not started again");
+    e.With("worker_id", w->rec.id).With("job_id", job->rec.id);
+    co_return e;
+  }
+  // A worker runs on a slot; one that starts again keeps the slot it held while it waited
+  // (RETRYING). One that has none (recovered without it) takes one with its start.
+  if (NeedsSlot(*w)) TakeSlotFor(*w);
   const int attempt = w->rec.attempt + 1;
   Result<std::shared_ptr<proc::Process>> p = StartProcess(w, attempt);
   const TimeMs now = clock_.NowMs();
-  if (!p) co_return co_await RecordSpawnFailure(w, event, attempt);
-  w->process = *p;
-  Status st =
-      co_await Transition(w, event, respawn ? "RESPAWNED" : "SPAWNED", [&](core::Worker& r) {
-        RecordStart(r, attempt, now);
-        RecordProcess(r, **p);
-      });
-  if (!st) {
-    // The record could not say RUNNING: do not leave an unrecorded process behind.
-    spdlog::error("worker {}: could not record spawn: {}", w->rec.id, st.error().message);
-    co_await KillTree(w, std::chrono::milliseconds(0));
-    co_return st;
+  Result<bool> changed = false;
+  if (!p) {
+    // The record shows an attempt that ran and failed at once: RUNNING, then FAILED.
+    changed = co_await TransitionHeld(w, event, reason,
+                                      [&](core::Worker& r) { RecordStart(r, attempt, now); });
+  } else {
+    w->process = *p;
+    changed = co_await TransitionHeld(w, event, reason, [&](core::Worker& r) {
+      RecordStart(r, attempt, now);
+      RecordProcess(r, **p);
+    });
   }
-  ArmTimeout(w, attempt);
+  if (!changed) {
+    ReturnUnusedSlot(*w);
+    if (p) {
+      // The record could not say RUNNING: do not leave an unrecorded process behind.
+      spdlog::error("worker {}: could not record spawn: {}", w->rec.id,
+                    changed.error().message);
+      co_await KillTree(w, std::chrono::milliseconds(0));
+      w->process.reset();
+    }
+    co_return changed.error();
+  }
+  if (p) ArmTimeout(w, attempt);
+  job_lock.Release();
+  if (*changed) AfterJobChange(job);
+  if (!p) co_return co_await Fail(w, "SPAWN_FAILED", std::nullopt);
   co_return OkStatus();
+}
+
+asio::awaitable<Result<std::vector<Supervisor::WorkerPtr>>> Supervisor::StartWorkersHeld(
+    const std::shared_ptr<LiveJob>& job, const std::vector<WorkerPtr>& to_start,
+    store::ChangeSet& cs) {
+  const TimeMs now = clock_.NowMs();
+  const std::string ws = job->rec.workspace_id;
+  const int depth = job->rec.depth;
+  const int slots = static_cast<int>(to_start.size());
+  // Memory runs ahead of the commit below so that each worker's plan sees the ones before it
+  // RUNNING; the caller holds every lock involved, and a failed commit puts memory back.
+  const core::Job job_before = job->rec;
+  std::vector<std::pair<core::Worker, size_t>> before;
+  for (const WorkerPtr& w : to_start) before.emplace_back(w->rec, w->history.size());
+  auto put_back = [&] {
+    job->rec = job_before;
+    for (size_t i = 0; i < to_start.size(); ++i) {
+      to_start[i]->rec = before[i].first;
+      to_start[i]->history.resize(before[i].second);
+      to_start[i]->allocation_id.clear();
+      to_start[i]->new_allocation.reset();
+    }
+    ReleaseSlots(ws, depth, slots);
+  };
+  for (const WorkerPtr& w : to_start) {
+    w->new_allocation = NewAllocation(*job, w->rec.id, now);
+    Result<Planned> plan = PlanTransition(
+        *w, WorkerEvent::kSpawned, "SPAWNED", [&](core::Worker& r) { RecordStart(r, 1, now); }, now,
+        cs);
+    if (!plan) {
+      put_back();
+      co_return plan.error();
+    }
+    CommitPlanned(*w, std::move(*plan));
+  }
+  // The start is written while the processes spawn (the two are the bulk of a submit and use
+  // different threads): each worker's record says RUNNING at attempt 1 with no pid yet, and
+  // the pids follow in the next commit. A crash in between is safe either way: a record
+  // without its process is failed by Recover (SUPERVISOR_RESTART), a process without its
+  // record is a leftover that KillLeftovers ends.
+  std::shared_ptr<CommitQueue::Ticket> commit = commits_.Start(cs);
+  std::vector<WorkerPtr> started;
+  std::vector<WorkerPtr> not_started;
+  auto pids = std::make_unique<store::ChangeSet>();
+  for (const WorkerPtr& w : to_start) {
+    Result<std::shared_ptr<proc::Process>> p = StartProcess(w, 1);
+    if (!p) {
+      not_started.push_back(w);
+      continue;
+    }
+    w->process = *p;
+    RecordProcess(w->rec, **p);
+    pids->worker_processes.push_back(store::WorkerProcess{
+        w->rec.id, w->rec.workspace_id, 1, w->rec.pid, w->rec.pgid, w->rec.cgroup_path});
+    started.push_back(w);
+  }
+  Status st = co_await commits_.Wait(std::move(commit));
+  if (!st) {
+    for (const WorkerPtr& w : started) {
+      co_await KillTree(w, std::chrono::milliseconds(0));
+      w->process.reset();
+      w->terminating = false;
+    }
+    put_back();
+    co_return st.error();
+  }
+  if (!pids->worker_processes.empty()) {
+    // Queued now, ahead of anything these workers do next; nobody waits for the answer.
+    std::shared_ptr<CommitQueue::Ticket> ticket = commits_.Start(*pids);
+    asio::co_spawn(
+        io_,
+        [this, pids = std::move(pids), ticket]() -> asio::awaitable<void> {
+          Status s = co_await commits_.Wait(ticket);
+          if (!s) spdlog::error("recording the pids of started workers: {}", s.error().message);
+        },
+        [](std::exception_ptr e) { LogFailure(e, "record pids"); });
+  }
+  for (const WorkerPtr& w : started) ArmTimeout(w, 1);
+  co_return not_started;
 }
 
 asio::awaitable<Status> Supervisor::SpawnNewJob(const std::shared_ptr<LiveJob>& job,
                                                 store::ChangeSet& cs) {
   auto job_lock = co_await ScopedLock::Acquire(job->mu);
-  const TimeMs now = clock_.NowMs();
   const std::string ws = job->rec.workspace_id;
   const int depth = job->rec.depth;
   const int slots = static_cast<int>(job->workers.size());
@@ -180,74 +321,14 @@ asio::awaitable<Status> Supervisor::SpawnNewJob(const std::shared_ptr<LiveJob>& 
     co_return OkStatus();
   }
   quotas_.Take(ws, depth, slots);
-  std::vector<std::string> allocation_ids;
-  for (const WorkerPtr& w : job->workers) {
-    cs.new_allocations.push_back(NewAllocation(*job, w->rec.id, now));
-    allocation_ids.push_back(cs.new_allocations.back().id);
-  }
-  // The start is written while the processes spawn (the two are the bulk of a submit and use
-  // different threads): each worker's record says RUNNING at attempt 1 with no pid yet, and
-  // the pids follow in the next commit. A crash in between is safe either way: a record
-  // without its process is failed by Recover (SUPERVISOR_RESTART), a process without its
-  // record is a leftover that KillLeftovers ends.
-  for (const WorkerPtr& w : job->workers) {
-    Result<Planned> plan = PlanTransition(
-        *w, WorkerEvent::kSpawned, "SPAWNED", [&](core::Worker& r) { RecordStart(r, 1, now); }, now,
-        cs);
-    if (!plan) {
-      ReleaseSlots(ws, depth, slots);
-      co_return plan.error();
-    }
-    // Memory runs ahead of the commit here so that the next worker's plan sees this one
-    // RUNNING; nobody else sees these objects before they are published below.
-    CommitPlanned(*w, std::move(*plan));
-  }
-  std::shared_ptr<CommitQueue::Ticket> commit = commits_.Start(cs);
-  std::vector<WorkerPtr> started;
-  std::vector<WorkerPtr> not_started;
-  auto pids = std::make_unique<store::ChangeSet>();
-  for (const WorkerPtr& w : job->workers) {
-    Result<std::shared_ptr<proc::Process>> p = StartProcess(w, 1);
-    if (!p) {
-      not_started.push_back(w);
-      continue;
-    }
-    w->process = *p;
-    RecordProcess(w->rec, **p);
-    pids->worker_processes.push_back(store::WorkerProcess{
-        w->rec.id, w->rec.workspace_id, 1, w->rec.pid, w->rec.pgid, w->rec.cgroup_path});
-    started.push_back(w);
-  }
-  Status st = co_await commits_.Wait(std::move(commit));
-  if (!st) {
-    for (const WorkerPtr& w : started) {
-      co_await KillTree(w, std::chrono::milliseconds(0));
-      w->process.reset();
-    }
-    ReleaseSlots(ws, depth, slots);
-    co_return st;
-  }
-  if (!pids->worker_processes.empty()) {
-    // Queued now, ahead of anything these workers do next; nobody waits for the answer.
-    std::shared_ptr<CommitQueue::Ticket> ticket = commits_.Start(*pids);
-    asio::co_spawn(
-        io_,
-        [this, pids = std::move(pids), ticket]() -> asio::awaitable<void> {
-          Status s = co_await commits_.Wait(ticket);
-          if (!s) spdlog::error("recording the pids of a new job: {}", s.error().message);
-        },
-        [](std::exception_ptr e) { LogFailure(e, "record pids"); });
-  }
-  for (size_t i = 0; i < job->workers.size(); ++i) {
-    job->workers[i]->allocation_id = allocation_ids[i];
-  }
+  Result<std::vector<WorkerPtr>> not_started = co_await StartWorkersHeld(job, job->workers, cs);
+  if (!not_started) co_return not_started.error();
   ++counters_.jobs_submitted;
   jobs_[job->rec.id] = job;
   for (const WorkerPtr& w : job->workers) workers_[w->rec.id] = w;
-  for (const WorkerPtr& w : started) ArmTimeout(w, 1);
   job_lock.Release();
   // Workers whose process could not start: an attempt that failed at once (RUNNING, FAILED).
-  for (const WorkerPtr& w : not_started) {
+  for (const WorkerPtr& w : *not_started) {
     Status s = co_await Fail(w, "SPAWN_FAILED", std::nullopt);
     if (!s) spdlog::error("worker {}: {}", w->rec.id, s.error().message);
   }

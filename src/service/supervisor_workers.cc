@@ -1,6 +1,7 @@
 // Supervisor: worker reads and commands (pause, resume, terminate), logs, metrics, ping.
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
+#include <chrono>
 
 #include "service/supervisor.h"
 #include "service/supervisor_internal.h"
@@ -8,6 +9,12 @@
 namespace overseer::service {
 namespace asio = boost::asio;
 using core::WorkerEvent;
+
+namespace {
+// How long a pause waits for the kernel to report the process stopped (or gone).
+constexpr std::chrono::milliseconds kPauseConfirmWait{1000};
+}  // namespace
+
 using core::WorkerState;
 using internal::LogFailure;
 
@@ -84,10 +91,32 @@ asio::awaitable<Result<core::Worker>> Supervisor::Pause(Caller caller, std::stri
     e.With("current_state", current).With("requested_state", requested).With("worker_id", id);
     co_return e;
   }
+  // The record says PAUSED once the kernel says the process stopped; if it exits instead (a
+  // pause racing the exit), the pause answers 409 and the record says how it ended.
   Status sig = procs_.Pause(*w->process);
-  if (!sig) co_return sig.error();
+  if (!sig && sig.error().code != ErrorCode::kInvalidStateTransition) co_return sig.error();
+  proc::MainState state = proc::MainState::kExited;
+  if (sig) state = co_await AwaitStoppedOrGone(w, kPauseConfirmWait);
+  if (state == proc::MainState::kExited) {
+    const std::string current(core::WorkerStateName(w->rec.status));
+    Error e = MakeError(ErrorCode::kInvalidStateTransition,
+                        "the process exited before it could be paused; its exit is being "
+                        "recorded: read the worker again");
+    e.With("current_state", current).With("requested_state", "PAUSED").With("worker_id", id);
+    co_return e;
+  }
+  if (state == proc::MainState::kRunning) {
+    // Not stopped yet (e.g. in an uninterruptible sleep): the SIGSTOP stays pending and takes
+    // effect when it returns to user space.
+    spdlog::warn("worker {}: not stopped {} ms after SIGSTOP; recorded PAUSED", id,
+                 kPauseConfirmWait.count());
+  }
+  StopTimeoutClock(*w);
   Status s = co_await Transition(w, WorkerEvent::kPause, "PAUSE_REQUESTED", nullptr);
-  if (!s) co_return s.error();
+  if (!s) {
+    StartTimeoutClock(w);
+    co_return s.error();
+  }
   co_return w->rec;
 }
 
@@ -127,6 +156,7 @@ asio::awaitable<Result<core::Worker>> Supervisor::Resume(Caller caller, std::str
     ReturnUnusedSlot(*w);
     co_return s.error();
   }
+  StartTimeoutClock(w);
   co_return w->rec;
 }
 
@@ -140,7 +170,7 @@ asio::awaitable<Status> Supervisor::TerminateLocked(WorkerPtr w, std::chrono::mi
     co_return e;
   }
   if (w->retry_timer) w->retry_timer->cancel();
-  if (w->timeout_timer) w->timeout_timer->cancel();
+  StopTimeoutClock(*w);
   co_await KillTree(w, grace);
   w->process.reset();
   const TimeMs now = clock_.NowMs();

@@ -17,15 +17,24 @@ constexpr E kAllEvents[] = {E::kSpawned,        E::kPause,           E::kResume,
                             E::kExitedBad,      E::kRetry,           E::kRespawned, E::kTerminate,
                             E::kStoppedOutside, E::kContinuedOutside};
 
-// SPEC §2, written out independently of the table in state_machine.cc, plus the two
-// "record follows reality" rows (a paused process can die) and the external stop/continue.
+// SPEC §2, written out independently of the table in state_machine.cc (the external
+// stop/continue move between the same states as pause/resume). Nothing else: no PAUSED ->
+// COMPLETED or FAILED.
 const std::set<std::pair<W, W>> kSpecPairs = {
     {W::kIdle, W::kRunning},      {W::kRunning, W::kPaused},      {W::kPaused, W::kRunning},
     {W::kRunning, W::kCompleted}, {W::kRunning, W::kFailed},      {W::kFailed, W::kRetrying},
     {W::kRetrying, W::kRunning},  {W::kIdle, W::kTerminated},     {W::kRunning, W::kTerminated},
-    {W::kPaused, W::kTerminated}, {W::kRetrying, W::kTerminated}, {W::kPaused, W::kCompleted},
-    {W::kPaused, W::kFailed},
+    {W::kPaused, W::kTerminated}, {W::kRetrying, W::kTerminated},
 };
+
+TEST(WorkerStateMachineTest, APausedWorkerCannotCompleteOrFail) {
+  Result<W> ok = NextWorkerState(W::kPaused, E::kExitedOk);
+  ASSERT_FALSE(ok);
+  EXPECT_EQ(ok.error().code, ErrorCode::kInvalidStateTransition);
+  Result<W> bad = NextWorkerState(W::kPaused, E::kExitedBad);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidStateTransition);
+}
 
 TEST(WorkerStateMachineTest, EveryPairIsLegalExactlyWhenTheSpecSaysSo) {
   for (W from : kAllWorkerStates) {

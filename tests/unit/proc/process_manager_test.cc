@@ -520,6 +520,28 @@ TEST_P(ProcessManagerTest, ReportsStopAndContinueSentByOthers) {
   EXPECT_FALSE(exit.has_value());
 }
 
+// State() says what the process does now, whatever notifications say (a pause is recorded
+// only once it is kStopped; a late notification of our own SIGCONT is told apart by it).
+TEST_P(ProcessManagerTest, StateFollowsTheProcessNow) {
+  std::optional<ExitStatus> exit;
+  bool stopped = false;
+  ProcessCallbacks cb;
+  cb.on_stopped = [&] { stopped = true; };
+  auto p = Start(Spec({"sleep", "600"}), &exit, cb);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(mgr_->State(*p), MainState::kRunning);
+  ASSERT_TRUE(mgr_->Pause(*p).ok());
+  // The stop notification comes once the process has stopped.
+  ASSERT_TRUE(RunUntil([&] { return stopped; }));
+  EXPECT_EQ(mgr_->State(*p), MainState::kStopped);
+  ASSERT_TRUE(mgr_->Resume(*p).ok());
+  EXPECT_EQ(mgr_->State(*p), MainState::kRunning);  // SIGCONT acts at once
+  ASSERT_EQ(kill(p->pid(), SIGKILL), 0);
+  EXPECT_TRUE(RunUntil([&] { return mgr_->State(*p) == MainState::kExited; }));
+  EXPECT_TRUE(RunUntil([&] { return exit.has_value(); }));
+  EXPECT_EQ(mgr_->State(*p), MainState::kExited);
+}
+
 // Without overseer-exec (not built, or not executable) workers start through `/bin/sh -c`:
 // same exit codes, output, "not found" message and cgroup membership.
 TEST_P(ProcessManagerTest, ShellTrampolineWhenTheHelperIsMissing) {
