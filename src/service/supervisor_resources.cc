@@ -150,9 +150,9 @@ asio::awaitable<Result<core::Allocation>> Supervisor::Allocate(Caller caller, st
   auto job_lock = co_await ScopedLock::Acquire(job->mu);
   if (core::IsTerminalJobState(job->rec.status)) {
     const std::string state(core::JobStateName(job->rec.status));
-    Error e = MakeError(ErrorCode::kInvalidStateTransition,
-                        "job is " + state +
-                            ": slots can be allocated only for a PENDING or RUNNING job");
+    Error e =
+        MakeError(ErrorCode::kInvalidStateTransition,
+                  "job is " + state + ": slots can be allocated only for a PENDING or RUNNING job");
     e.With("job_id", job_id).With("current_state", state);
     co_return e;
   }

@@ -203,8 +203,7 @@ asio::awaitable<Status> Supervisor::Spawn(const WorkerPtr& w) {
     ReturnUnusedSlot(*w);
     if (p) {
       // The record could not say RUNNING: do not leave an unrecorded process behind.
-      spdlog::error("worker {}: could not record spawn: {}", w->rec.id,
-                    changed.error().message);
+      spdlog::error("worker {}: could not record spawn: {}", w->rec.id, changed.error().message);
       co_await KillTree(w, std::chrono::milliseconds(0));
       w->process.reset();
     }

@@ -500,7 +500,9 @@ TEST_F(ClientBinaryTest, WaitTimesOutWithExitThree) {
 }
 
 TEST_F(ClientBinaryTest, WaitOnATerminalShowsALiveStatusLine) {
-  const std::string id = Submit({"sleep", "1"});
+  // Long enough to be RUNNING when the client's first answer comes, also on a loaded machine
+  // (an ASan client takes over a second to start when the cores are busy).
+  const std::string id = Submit({"sleep", "3"});
   int master = -1;
   int slave = -1;
   ASSERT_EQ(openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
