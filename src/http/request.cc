@@ -43,6 +43,13 @@ Status Decode(std::string_view in, bool plus_is_space, bool is_path, std::string
   return OkStatus();
 }
 
+std::string_view TrimOws(boost::beast::string_view value) {
+  std::string_view v(value.data(), value.size());
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
 }  // namespace
 
 std::string_view Request::Header(std::string_view name) const {
@@ -90,6 +97,41 @@ Status ParseQuery(std::string_view raw_query,
       if (!st) return st;
     }
     out.emplace_back(std::move(key), std::move(value));
+  }
+  return OkStatus();
+}
+
+Status CheckFraming(const boost::beast::http::fields& headers, unsigned version) {
+  namespace bhttp = boost::beast::http;
+  auto refuse = [](std::string_view header, std::string message) -> Status {
+    Error e = MakeError(ErrorCode::kInvalidRequest, std::move(message));
+    e.With("header", std::string(header));
+    return e;
+  };
+  const size_t te_fields = headers.count(bhttp::field::transfer_encoding);
+  const size_t cl_fields = headers.count(bhttp::field::content_length);
+  if (te_fields > 0) {
+    if (cl_fields > 0) {
+      return refuse("Transfer-Encoding",
+                    "Transfer-Encoding and Content-Length together are not allowed");
+    }
+    if (version < 11) {
+      return refuse("Transfer-Encoding", "Transfer-Encoding is not allowed in an HTTP/1.0 request");
+    }
+    if (te_fields > 1) return refuse("Transfer-Encoding", "more than one Transfer-Encoding header");
+    std::string_view v = TrimOws(headers[bhttp::field::transfer_encoding]);
+    if (!boost::beast::iequals(boost::beast::string_view(v.data(), v.size()), "chunked")) {
+      return refuse("Transfer-Encoding",
+                    "unsupported Transfer-Encoding: only 'chunked' is accepted (no other "
+                    "transfer coding is supported)");
+    }
+    return OkStatus();
+  }
+  if (cl_fields > 1) return refuse("Content-Length", "more than one Content-Length header");
+  if (cl_fields == 1) {
+    const std::string_view v = TrimOws(headers[bhttp::field::content_length]);
+    const bool digits = !v.empty() && v.find_first_not_of("0123456789") == std::string_view::npos;
+    if (!digits) return refuse("Content-Length", "Content-Length must be a decimal number");
   }
   return OkStatus();
 }

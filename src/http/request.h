@@ -50,6 +50,18 @@ Result<std::string> DecodePath(std::string_view raw_path);
 Status ParseQuery(std::string_view raw_query,
                   std::vector<std::pair<std::string, std::string>>& out);
 
+// Checks the message-framing headers of a request whose header section has been parsed
+// (RFC 9112 §6.1-§6.3), strictly, so that no intermediary can frame it differently:
+// - Transfer-Encoding, if present, must be one field whose value is exactly `chunked`
+//   (case-insensitive, optional surrounding whitespace). No other transfer coding is
+//   supported, so any other list (`gzip, chunked`, `chunked, identity`, `identity`) is
+//   refused; so is Transfer-Encoding together with Content-Length, or in HTTP/1.0.
+// - Content-Length, if present, must be one field of decimal digits: no sign, no list,
+//   no second field (not even one with the same value).
+// kInvalidRequest naming the header (details.header) otherwise. The server answers such
+// a request 400 and closes the connection: nothing after it is read as a request.
+Status CheckFraming(const boost::beast::http::fields& headers, unsigned version);
+
 // True if `id` is acceptable to echo as X-Request-ID: 1..128 printable ASCII (0x20..0x7e).
 bool IsValidRequestId(std::string_view id);
 

@@ -16,6 +16,8 @@
 #include <cstdio>
 #include <exception>
 #include <limits>
+#include <optional>
+#include <string_view>
 #include <utility>
 
 #include "common/ids.h"
@@ -114,6 +116,66 @@ void SerializeHead(const Request& req, const Response& res, bool keep_alive, boo
   out += "Content-Length: ";
   AppendDecimal(out, res.body.size());
   out += "\r\n\r\n";
+}
+
+// True if the header section `header` (through its final CRLFCRLF) has an obs-fold: a
+// line after the start line that begins with SP or HTAB (RFC 9112 §5.2). Beast would
+// unfold it; we refuse it, as an intermediary might read such a header differently.
+bool HasObsFold(std::string_view header) {
+  for (size_t i = header.find("\r\n"); i != std::string_view::npos && i + 2 < header.size();
+       i = header.find("\r\n", i + 2)) {
+    if (header[i + 2] == ' ' || header[i + 2] == '\t') return true;
+  }
+  return false;
+}
+
+// True if `header` (a header section or the start of one) holds a CR not followed by LF
+// or an LF not preceded by CR at or after `from` (a trailing CR may await its LF).
+bool HasBareCrOrLf(std::string_view header, size_t from) {
+  for (size_t i = header.find_first_of("\r\n", from); i != std::string_view::npos;
+       i = header.find_first_of("\r\n", i + 1)) {
+    if (header[i] == '\r') {
+      if (i + 1 < header.size() && header[i + 1] != '\n') return true;
+    } else if (i == 0 || header[i - 1] != '\r') {
+      return true;
+    }
+  }
+  return false;
+}
+
+Error FramingError(std::string message) {
+  return MakeError(ErrorCode::kInvalidRequest, std::move(message));
+}
+
+// The error for a request Beast could not parse (an error of Beast's http category).
+Error ParseError(const boost::system::error_code& ec, const ServerOptions& options) {
+  Error err;
+  if (ec == bhttp::error::body_limit) {
+    err = MakeError(ErrorCode::kPayloadTooLarge, "request body too large");
+    err.With("limit_bytes", static_cast<int64_t>(options.body_limit));
+  } else if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
+    err = MakeError(ErrorCode::kPayloadTooLarge, "request headers too large");
+    err.With("what", "headers");
+    err.With("limit_bytes", static_cast<int64_t>(options.header_limit));
+  } else if (ec == bhttp::error::bad_transfer_encoding) {
+    err = FramingError(
+        "invalid Transfer-Encoding: it may appear once, only as 'chunked', and never with "
+        "Content-Length");
+    err.With("header", "Transfer-Encoding");
+  } else if (ec == bhttp::error::bad_content_length) {
+    err = FramingError(
+        "invalid Content-Length: it must be one decimal number, and never come with "
+        "Transfer-Encoding");
+    err.With("header", "Content-Length");
+  } else if (ec == bhttp::error::multiple_content_length) {
+    err = FramingError("conflicting Content-Length values");
+    err.With("header", "Content-Length");
+  } else if (ec == bhttp::error::bad_chunk || ec == bhttp::error::bad_chunk_extension) {
+    err = FramingError("malformed chunked request body");
+  } else {
+    err = FramingError("malformed HTTP request: " + ec.message());
+  }
+  return err;
 }
 
 }  // namespace
@@ -295,14 +357,61 @@ asio::awaitable<void> Server::RunSession(tcp::socket socket,
     }
     first = false;
 
-    // Phase 2: the whole request within read_timeout.
+    // Phase 2: the whole request within read_timeout. The header section is read whole
+    // before Beast parses it, so it can be checked for obs-fold first; then its framing
+    // headers are checked (CheckFraming) before any body byte is read.
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(header_limit);
     parser.body_limit(static_cast<std::uint64_t>(options_.body_limit));
     stream.expires_after(options_.read_timeout);
-    auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
-    boost::system::error_code pec = hec;
-    if (!pec && !parser.is_done()) {
+    boost::system::error_code pec;
+    std::optional<Error> refused;  // answered, then the connection is closed
+    for (size_t scanned = 0;;) {
+      const std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
+      const size_t eom = data.find("\r\n\r\n", scanned);
+      // Beast refuses a bare CR or LF anywhere in a header section; refuse it now rather
+      // than wait for a CRLFCRLF that may never come.
+      if (HasBareCrOrLf(data.substr(0, eom == std::string_view::npos ? data.size() : eom + 4),
+                        scanned)) {
+        refused = FramingError("bare CR or LF in the request header (lines must end in CRLF)");
+        break;
+      }
+      if (eom != std::string_view::npos) {
+        if (HasObsFold(data.substr(0, eom + 4))) {
+          refused = FramingError(
+              "obsolete line folding (a header line starting with a space or "
+              "tab) is not accepted");
+          break;
+        }
+        buffer.consume(parser.put(buffer.data(), pec));
+        if (!pec && !parser.is_header_done()) pec = bhttp::error::need_more;  // cannot happen
+        break;
+      }
+      if (data.size() >= header_limit) {
+        pec = bhttp::error::header_limit;
+        break;
+      }
+      scanned = data.size() < 3 ? 0 : data.size() - 3;
+      auto [rec, n] = co_await stream.async_read_some(buffer.prepare(8192), kTuple);
+      if (rec == asio::error::eof) {
+        pec = bhttp::error::partial_message;
+        break;
+      }
+      if (rec) {
+        pec = rec;
+        break;
+      }
+      buffer.commit(n);
+    }
+    if (!refused && !pec) {
+      auto& msg = parser.get();
+      if (Status framing = CheckFraming(msg, msg.version()); !framing) {
+        refused = std::move(framing).error();
+      } else if (msg.count(bhttp::field::transfer_encoding) != 0 && !parser.chunked()) {
+        refused = FramingError("unsupported Transfer-Encoding");  // CheckFraming covers it
+      }
+    }
+    if (!refused && !pec && !parser.is_done()) {
       const auto expect = parser.get()[bhttp::field::expect];
       if (beast::iequals(expect, "100-continue")) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -322,13 +431,16 @@ asio::awaitable<void> Server::RunSession(tcp::socket socket,
     bool drain = false;  // we answer before reading all the client sent
     std::string_view log_path = "-";
 
-    if (pec) {
+    if (pec && !refused) {
       // Timeouts, resets and a peer closing mid-request end the connection silently.
       if (pec.category() != bhttp::make_error_code(bhttp::error::bad_method).category() ||
           pec == bhttp::error::end_of_stream || pec == bhttp::error::partial_message ||
           pec == bhttp::error::short_read) {
         break;
       }
+      refused = ParseError(pec, options_);
+    }
+    if (refused) {
       if (parser.is_header_done()) {
         auto& msg = parser.get();
         req.method = std::string(ToStd(msg.method_string()));
@@ -339,18 +451,7 @@ asio::awaitable<void> Server::RunSession(tcp::socket socket,
       }
       const std::string_view rid = req.Header("X-Request-ID");
       req.request_id = IsValidRequestId(rid) ? std::string(rid) : NextRequestId();
-      Error err;
-      if (pec == bhttp::error::body_limit) {
-        err = MakeError(ErrorCode::kPayloadTooLarge, "request body too large");
-        err.With("limit_bytes", static_cast<int64_t>(options_.body_limit));
-      } else if (pec == bhttp::error::header_limit || pec == bhttp::error::buffer_overflow) {
-        err = MakeError(ErrorCode::kPayloadTooLarge, "request headers too large");
-        err.With("what", "headers");
-        err.With("limit_bytes", static_cast<int64_t>(options_.header_limit));
-      } else {
-        err = MakeError(ErrorCode::kInvalidRequest, "malformed HTTP request: " + pec.message());
-      }
-      res = render_error_(err, req);
+      res = render_error_(*refused, req);
       drain = true;
     } else {
       auto& msg = parser.get();

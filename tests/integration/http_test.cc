@@ -1,5 +1,6 @@
 // Cross-cutting HTTP behaviour: request ids, health and readiness without a token, metrics.
 #include "integration/fixture.h"
+#include "integration/raw_socket.h"
 
 namespace overseer::it {
 namespace {
@@ -62,6 +63,52 @@ TEST_F(HttpTest, KeepAliveServesManyRequestsOnOneClient) {
     Reply r = api().Get("/api/jobs?limit=1");
     ASSERT_EQ(r.status, 200u) << i << " " << Describe(r);
   }
+}
+
+// Request smuggling (RFC 9112 §6.1, §6.3): an authenticated submit hidden in the body of a
+// request whose framing an intermediary could read otherwise is never answered: the outer
+// request gets 400 and the connection closes before the hidden one is read.
+TEST_F(HttpTest, RequestHiddenInABodyIsNeverAnswered) {
+  const std::string auth = "Authorization: Bearer " + api().token() + "\r\n";
+  const std::string job = json::serialize(CommandJob({"true"}));
+  const std::string hidden =
+      "POST /api/jobs HTTP/1.1\r\nHost: x\r\n" + auth +
+      "Content-Type: application/json\r\nContent-Length: " + std::to_string(job.size()) +
+      "\r\n\r\n" + job;
+  const std::string length = "Content-Length: " + std::to_string(hidden.size()) + "\r\n";
+  const std::vector<std::string> framings = {
+      "Transfer-Encoding: identity\r\n",          "Transfer-Encoding: gzip\r\n",
+      "Transfer-Encoding: chunked, identity\r\n", "Transfer-Encoding: xchunked\r\n" + length,
+      "Transfer-Encoding: chunked\r\n" + length,  length + "Transfer-Encoding: chunked\r\n",
+      "Content-Length: 0\r\n" + length,           "Transfer-Encoding:\r\n chunked\r\n",
+  };
+  for (const std::string& framing : framings) {
+    SCOPED_TRACE(framing);
+    RawConnection c(d().url());
+    ASSERT_TRUE(c.connected());
+    ASSERT_TRUE(c.Send("POST /api/jobs HTTP/1.1\r\nHost: x\r\n" + auth +
+                       "Content-Type: application/json\r\n" + framing + "\r\n" + hidden));
+    std::optional<std::string> answer = c.ReadUntilClosed(10s);
+    ASSERT_TRUE(answer) << "the connection stayed open after a framing error";
+    EXPECT_EQ(answer->rfind("HTTP/1.1 400 ", 0), 0u) << *answer;
+    EXPECT_NE(answer->find("\"code\":\"INVALID_REQUEST\""), std::string::npos) << *answer;
+    EXPECT_NE(answer->find("Connection: close\r\n"), std::string::npos) << *answer;
+    // One response: the hidden request got none.
+    EXPECT_EQ(answer->find("HTTP/1.1 ", 1), std::string::npos) << *answer;
+  }
+  Reply jobs = api().Get("/api/jobs");
+  ASSERT_EQ(jobs.status, 200u) << Describe(jobs);
+  EXPECT_TRUE(jobs.At({"jobs"}).as_array().empty())
+      << "a hidden submit created a job: " << jobs.body;
+
+  // The same submit, well framed, is answered: the hidden requests were refused for their
+  // framing alone.
+  RawConnection ok(d().url());
+  ASSERT_TRUE(
+      ok.Send(hidden.substr(0, hidden.find("\r\n\r\n") + 2) + "Connection: close\r\n\r\n" + job));
+  std::optional<std::string> created = ok.ReadUntilClosed(10s);
+  ASSERT_TRUE(created);
+  EXPECT_EQ(created->rfind("HTTP/1.1 201 ", 0), 0u) << *created;
 }
 
 }  // namespace

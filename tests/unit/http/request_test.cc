@@ -77,5 +77,48 @@ TEST(RequestTest, HeaderLookupIsCaseInsensitive) {
   EXPECT_EQ(req.Header("Authorization"), "");
 }
 
+// Header fields as a request's parser would hold them, in order (repeats kept).
+boost::beast::http::fields Fields(std::initializer_list<std::pair<const char*, const char*>> kv) {
+  boost::beast::http::fields f;
+  for (const auto& [k, v] : kv) f.insert(k, v);
+  return f;
+}
+
+TEST(CheckFramingTest, AcceptsPlainFraming) {
+  EXPECT_TRUE(CheckFraming(Fields({}), 11).ok());
+  EXPECT_TRUE(CheckFraming(Fields({{"Content-Length", "0"}}), 11).ok());
+  EXPECT_TRUE(CheckFraming(Fields({{"Content-Length", "0042"}}), 10).ok());
+  for (const char* te : {"chunked", "Chunked", "CHUNKED", " chunked\t"}) {
+    EXPECT_TRUE(CheckFraming(Fields({{"Transfer-Encoding", te}}), 11).ok()) << te;
+  }
+}
+
+TEST(CheckFramingTest, RefusesAnyOtherTransferEncoding) {
+  for (const char* te : {"identity", "gzip", "gzip, chunked", "chunked, identity", "chunked,",
+                         "xchunked", "chunked;q=1", "", "chunked chunked"}) {
+    Status st = CheckFraming(Fields({{"Transfer-Encoding", te}}), 11);
+    ASSERT_FALSE(st.ok()) << te;
+    EXPECT_EQ(st.error().code, ErrorCode::kInvalidRequest) << te;
+    EXPECT_NE(st.error().message.find("Transfer-Encoding"), std::string::npos) << te;
+  }
+  EXPECT_FALSE(
+      CheckFraming(Fields({{"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "chunked"}}), 11)
+          .ok());
+  EXPECT_FALSE(CheckFraming(Fields({{"Transfer-Encoding", "chunked"}}), 10).ok());
+  Status both =
+      CheckFraming(Fields({{"Transfer-Encoding", "chunked"}, {"Content-Length", "3"}}), 11);
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.error().message.find("Content-Length"), std::string::npos);
+}
+
+TEST(CheckFramingTest, RefusesAnyContentLengthButOneNumber) {
+  for (const char* cl : {"", "+1", "-1", "1.0", "0x1", "1 2", "1,1", "abc"}) {
+    Status st = CheckFraming(Fields({{"Content-Length", cl}}), 11);
+    ASSERT_FALSE(st.ok()) << cl;
+    EXPECT_NE(st.error().message.find("Content-Length"), std::string::npos) << cl;
+  }
+  EXPECT_FALSE(CheckFraming(Fields({{"Content-Length", "1"}, {"Content-Length", "1"}}), 11).ok());
+}
+
 }  // namespace
 }  // namespace overseer::http

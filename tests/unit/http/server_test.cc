@@ -11,6 +11,7 @@
 #include <boost/beast.hpp>
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstdio>
 #include <future>
 #include <optional>
 #include <thread>
@@ -111,6 +112,32 @@ class Client {
       Run(done, left);
       if (last_error_ == asio::error::operation_aborted) return false;  // timed out
       if (last_error_) return true;
+    }
+  }
+
+  // Everything the server sends until it closes the connection (EOF or reset), with
+  // what an earlier Read buffered beyond its response; nullopt if it is still open after
+  // `timeout`.
+  std::optional<std::string> RestUntilClosed(std::chrono::milliseconds timeout = 5s) {
+    std::string rest = beast::buffers_to_string(buffer_.data());
+    buffer_.clear();
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left <= 0ms) return std::nullopt;
+      char buf[4096];
+      size_t got = 0;
+      bool done = false;
+      socket_.async_read_some(asio::buffer(buf), [&](boost::system::error_code ec, size_t n) {
+        last_error_ = ec;
+        got = n;
+        done = true;
+      });
+      Run(done, left);
+      rest.append(buf, got);
+      if (last_error_ == asio::error::operation_aborted) return std::nullopt;  // timed out
+      if (last_error_) return rest;
     }
   }
 
@@ -216,6 +243,10 @@ class ServerTest : public ::testing::Test {
           co_return Json({{"bytes", req.body.size()}});
         },
         RouteOptions{.require_json_body = false});
+    router.Add("GET", "/api/hidden", [this](Request&) -> asio::awaitable<Response> {
+      ++hidden_hits_;
+      co_return Json({{"hidden", true}});
+    });
     router.Add("GET", "/api/throw", [](Request&) -> asio::awaitable<Response> {
       throw std::runtime_error("secret database password is hunter2");
       co_return Response{};
@@ -262,6 +293,7 @@ class ServerTest : public ::testing::Test {
   asio::io_context io_;
   asio::steady_timer release_;  // the slow handler waits for its cancellation
   std::atomic<bool> slow_started_{false};
+  std::atomic<int> hidden_hits_{0};  // GET /api/hidden: a request smuggled in a body
   std::unique_ptr<Server> server_;
   std::thread thread_;
   uint16_t port_ = 0;
@@ -414,6 +446,174 @@ TEST_F(ServerTest, MalformedRequestIs400AndCloses) {
   auto bad_len = c2.Roundtrip("POST /api/echo HTTP/1.1\r\nContent-Length: abc\r\n\r\n");
   ASSERT_TRUE(bad_len);
   EXPECT_EQ(bad_len->result_int(), 400u);
+}
+
+// A request hidden in the body of another: answered only if the server misframes it.
+constexpr std::string_view kHidden = "GET /api/hidden HTTP/1.1\r\nHost: t\r\n\r\n";
+
+// Sends `raw` on a new connection and expects a 400 INVALID_REQUEST with Connection: close,
+// then EOF with nothing more sent, and the hidden request never answered. `header`: the
+// header details.header names ("" for none).
+void ExpectRefusedAndClosed(uint16_t port, const std::atomic<int>& hidden_hits,
+                            const std::string& raw, std::string_view header,
+                            std::string_view message_part) {
+  SCOPED_TRACE(raw);
+  Client c(port);
+  c.Send(raw);
+  auto res = c.Read();
+  ASSERT_TRUE(res) << c.last_error().message();
+  EXPECT_EQ(res->result_int(), 400u);
+  EXPECT_EQ(ErrorCodeOf(*res), "INVALID_REQUEST");
+  EXPECT_FALSE(res->keep_alive());
+  if (res->version() == 11) {
+    EXPECT_EQ((*res)[bhttp::field::connection], "close");
+  }
+  const json::value body = Body(*res);
+  const std::string message = json::value_to<std::string>(body.at("error").at("message"));
+  EXPECT_NE(message.find(message_part), std::string::npos) << message;
+  if (!header.empty()) {
+    EXPECT_EQ(body.at("error").at("details").at("header"), json::string(header)) << body;
+  }
+  std::optional<std::string> rest = c.RestUntilClosed();
+  ASSERT_TRUE(rest) << "the connection stayed open after a framing error";
+  EXPECT_EQ(*rest, "") << "more was sent after the 400";
+  EXPECT_EQ(hidden_hits.load(), 0) << "the request hidden in the body was answered";
+}
+
+std::string PostWith(std::string_view framing_headers, std::string_view body,
+                     std::string_view version = "HTTP/1.1") {
+  return "POST /api/echo " + std::string(version) +
+         "\r\nHost: t\r\nContent-Type: application/json\r\n" + std::string(framing_headers) +
+         "\r\n" + std::string(body);
+}
+
+std::string Chunked(std::string_view data) {
+  char size[32];
+  std::snprintf(size, sizeof(size), "%zx", data.size());
+  return std::string(size) + "\r\n" + std::string(data) + "\r\n0\r\n\r\n";
+}
+
+TEST_F(ServerTest, TransferEncodingOtherThanChunkedIs400AndCloses) {
+  Start();
+  const std::string hidden(kHidden);
+  for (const char* te : {"identity", "gzip", "chunked, identity", "xchunked", "chunked;x=1"}) {
+    ExpectRefusedAndClosed(port_, hidden_hits_,
+                           PostWith("Transfer-Encoding: " + std::string(te) + "\r\n", hidden),
+                           "Transfer-Encoding", "only 'chunked'");
+  }
+  // A coding list ending in chunked is refused too: no other coding is supported.
+  ExpectRefusedAndClosed(port_, hidden_hits_,
+                         PostWith("Transfer-Encoding: gzip, chunked\r\n", Chunked(hidden)),
+                         "Transfer-Encoding", "only 'chunked'");
+  ExpectRefusedAndClosed(
+      port_, hidden_hits_,
+      PostWith("Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", Chunked(hidden)),
+      "Transfer-Encoding", "more than one Transfer-Encoding");
+  ExpectRefusedAndClosed(
+      port_, hidden_hits_,
+      PostWith("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", Chunked(hidden)),
+      "Transfer-Encoding", "Transfer-Encoding");
+  // HTTP/1.0 has no transfer codings (RFC 9112 §6.1).
+  ExpectRefusedAndClosed(port_, hidden_hits_,
+                         PostWith("Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n",
+                                  Chunked("{}") + hidden, "HTTP/1.0"),
+                         "Transfer-Encoding", "HTTP/1.0");
+}
+
+TEST_F(ServerTest, TransferEncodingWithContentLengthIs400AndCloses) {
+  Start();
+  const std::string hidden(kHidden);
+  const std::string len = "Content-Length: " + std::to_string(hidden.size()) + "\r\n";
+  // Framed by Content-Length this was a 201 (the issue's xchunked case).
+  ExpectRefusedAndClosed(port_, hidden_hits_,
+                         PostWith("Transfer-Encoding: xchunked\r\n" + len, hidden),
+                         "Transfer-Encoding", "Content-Length");
+  ExpectRefusedAndClosed(port_, hidden_hits_,
+                         PostWith("Transfer-Encoding: chunked\r\n" + len, hidden), "Content-Length",
+                         "Content-Length");
+  ExpectRefusedAndClosed(port_, hidden_hits_,
+                         PostWith(len + "Transfer-Encoding: chunked\r\n", hidden),
+                         "Transfer-Encoding", "Content-Length");
+  ExpectRefusedAndClosed(port_, hidden_hits_,
+                         PostWith(len + "Transfer-Encoding: identity\r\n", hidden),
+                         "Transfer-Encoding", "Content-Length");
+}
+
+TEST_F(ServerTest, BadContentLengthIs400AndCloses) {
+  Start();
+  const std::string hidden(kHidden);
+  const std::string n = std::to_string(hidden.size());
+  for (const std::string& cl : std::vector<std::string>{
+           "Content-Length: +" + n + "\r\n", "Content-Length: -1\r\n", "Content-Length: 0x10\r\n",
+           "Content-Length: 1 2\r\n", "Content-Length: \r\n", "Content-Length: " + n + "abc\r\n",
+           // Repeated, even with the same value, and as a list (RFC 9110 §8.6 allows refusing).
+           "Content-Length: " + n + ", " + n + "\r\n",
+           "Content-Length: " + n + "\r\nContent-Length: " + n + "\r\n",
+           // Conflicting.
+           "Content-Length: 0\r\nContent-Length: " + n + "\r\n", "Content-Length: " + n + ", 0\r\n",
+           "Content-Length: 99999999999999999999999\r\n"}) {
+    ExpectRefusedAndClosed(port_, hidden_hits_, PostWith(cl, hidden), "Content-Length",
+                           "Content-Length");
+  }
+}
+
+TEST_F(ServerTest, ObsFoldAndBareLineEndingsAre400AndClose) {
+  Start();
+  const std::string hidden(kHidden);
+  const std::string len = "Content-Length: " + std::to_string(hidden.size()) + "\r\n";
+  // A folded Transfer-Encoding an intermediary might not see, and a folded other header.
+  ExpectRefusedAndClosed(port_, hidden_hits_,
+                         PostWith("Transfer-Encoding:\r\n chunked\r\n", Chunked(hidden)), "",
+                         "line folding");
+  ExpectRefusedAndClosed(port_, hidden_hits_, PostWith("X-A: b\r\n\tc\r\n" + len, hidden), "",
+                         "line folding");
+  // Whitespace before the first header field (RFC 9112 §2.2).
+  ExpectRefusedAndClosed(port_, hidden_hits_,
+                         "POST /api/echo HTTP/1.1\r\n Transfer-Encoding: chunked\r\nHost: t\r\n" +
+                             len + "\r\n" + hidden,
+                         "", "line folding");
+  // Bare LF and bare CR line endings: refused at once, not left waiting for a CRLFCRLF.
+  ExpectRefusedAndClosed(port_, hidden_hits_, "POST /api/echo HTTP/1.1\nHost: t\n\n" + hidden, "",
+                         "bare CR or LF");
+  ExpectRefusedAndClosed(
+      port_, hidden_hits_,
+      "POST /api/echo HTTP/1.1\r\nHost: t\nTransfer-Encoding: chunked\r\n" + len + "\r\n" + hidden,
+      "", "bare CR or LF");
+  ExpectRefusedAndClosed(port_, hidden_hits_,
+                         "POST /api/echo HTTP/1.1\r\nHost: t\rX: y\r\n" + len + "\r\n" + hidden, "",
+                         "bare CR or LF");
+}
+
+TEST_F(ServerTest, MalformedChunkedBodyIs400AndCloses) {
+  Start();
+  const std::string hidden(kHidden);
+  ExpectRefusedAndClosed(
+      port_, hidden_hits_,
+      PostWith("Transfer-Encoding: chunked\r\n", "zz\r\n{}\r\n0\r\n\r\n" + hidden), "", "chunked");
+  ExpectRefusedAndClosed(port_, hidden_hits_,
+                         PostWith("Transfer-Encoding: chunked\r\n", "2\r\n{}XX0\r\n\r\n" + hidden),
+                         "", "chunked");
+}
+
+TEST_F(ServerTest, ChunkedBodyIsAcceptedAndTheConnectionKeptAlive) {
+  Start();
+  Client c(port_);
+  for (const char* te : {"chunked", "Chunked", "CHUNKED  "}) {
+    auto res = c.Roundtrip(
+        PostWith("Transfer-Encoding: " + std::string(te) + "\r\n", Chunked(R"({"a":1})")));
+    ASSERT_TRUE(res) << te << " " << c.last_error().message();
+    EXPECT_EQ(res->result_int(), 201u) << te;
+    EXPECT_EQ(res->body(), R"({"a":1})") << te;
+    EXPECT_TRUE(res->keep_alive()) << te;
+  }
+  // What follows a well-framed chunked body is the next request, answered in turn.
+  c.Send(PostWith("Transfer-Encoding: chunked\r\n", Chunked("[1]")) + std::string(kHidden));
+  auto first = c.Read();
+  auto second = c.Read();
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(first->result_int(), 201u);
+  EXPECT_EQ(second->result_int(), 200u);
+  EXPECT_EQ(hidden_hits_.load(), 1);
 }
 
 TEST_F(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
