@@ -6,7 +6,9 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -20,6 +22,7 @@
 #include <string_view>
 #include <utility>
 
+#include "common/fd_errors.h"
 #include "common/ids.h"
 
 namespace overseer::http {
@@ -34,6 +37,10 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // How long a connection we are closing because of a bad request is drained, so the
 // client reads our error response instead of a reset.
 constexpr std::chrono::seconds kDrainTime{1};
+// After a failed accept (out of descriptors, ...), the next try waits this long.
+constexpr std::chrono::milliseconds kAcceptBackoff{100};
+// A run of accept failures is logged once, then at most this often.
+constexpr std::chrono::seconds kAcceptLogInterval{10};
 
 bool IsApiPath(std::string_view path) { return path == "/api" || path.substr(0, 5) == "/api/"; }
 
@@ -185,6 +192,26 @@ struct Server::SessionState {
   bool idle = false;                    // waiting for the first byte of a request
 };
 
+// Unregisters a session on every exit path, also when the io_context destroys the frame
+// after the Server is gone (then `alive` is false and the server is not touched). A
+// refused connection held the spare descriptor: it is reserved again.
+struct Server::SessionGuard {
+  Server* server;
+  std::list<SessionState>::iterator it;
+  std::shared_ptr<bool> alive;
+  bool took_spare = false;
+  ~SessionGuard() {
+    if (!*alive) return;
+    server->sessions_.erase(it);
+    try {
+      if (took_spare) server->ReserveSpareFd();
+      server->MaybeFinishStop();
+    } catch (...) {  // posting `done` failed (out of memory): nothing sensible to do
+      spdlog::error("http: could not finish Stop");
+    }
+  }
+};
+
 Server::Server(asio::io_context& io, Router router, ErrorRenderer render_error,
                ServerOptions options)
     : io_(io),
@@ -202,6 +229,18 @@ Server::~Server() {
   *alive_ = false;
   boost::system::error_code ec;
   acceptor_.close(ec);
+  ReleaseSpareFd();
+}
+
+void Server::ReserveSpareFd() {
+  if (spare_fd_ >= 0 || stopping_ || !acceptor_.is_open()) return;
+  spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);  // -1: tried again later
+}
+
+void Server::ReleaseSpareFd() {
+  if (spare_fd_ < 0) return;
+  ::close(spare_fd_);
+  spare_fd_ = -1;
 }
 
 Result<tcp::endpoint> Server::Listen(const std::string& host, uint16_t port) {
@@ -243,7 +282,11 @@ Result<tcp::endpoint> Server::Listen(const std::string& host, uint16_t port) {
   if (ec) return fail("listen");
   tcp::endpoint bound = acceptor_.local_endpoint(ec);
   if (ec) return fail("getsockname");
+  // Non-blocking, so that the synchronous accept in RefuseOneWithSpare never waits.
+  acceptor_.non_blocking(true, ec);
+  if (ec) return fail("non-blocking");
   accepting_ = true;
+  ReserveSpareFd();
   asio::co_spawn(io_, AcceptLoop(),
                  [](const std::exception_ptr& e) { LogEscaped(e, "accept loop"); });
   return bound;
@@ -261,6 +304,7 @@ void Server::Stop(std::function<void()> done) {
   }
   boost::system::error_code ec;
   acceptor_.close(ec);  // the accept loop ends with operation_aborted; connects are refused
+  ReleaseSpareFd();
   for (SessionState& s : sessions_) {
     if (s.idle && s.stream != nullptr) s.stream->cancel();
   }
@@ -282,16 +326,66 @@ std::string Server::NextRequestId() {
   return id;
 }
 
+void Server::LogAcceptFailure(const boost::system::error_code& ec) {
+  ++accept_failures_;
+  ++accept_unlogged_;
+  const auto now = std::chrono::steady_clock::now();
+  if (accept_failures_ != 1 && now - accept_logged_at_ < kAcceptLogInterval) return;
+  const bool out_of_fds =
+      ec.category() == boost::system::system_category() && IsOutOfFds(ec.value());
+  const std::string what = out_of_fds ? OutOfFdsMessage(ec.value(),
+                                                        "cannot accept connections; new ones are "
+                                                        "answered 503 until descriptors free up")
+                                      : ec.message();
+  if (accept_failures_ == 1) {
+    spdlog::warn("http: accept failed: {}", what);
+  } else {
+    spdlog::warn("http: accept failed: {} ({} failures in the last {} s)", what, accept_unlogged_,
+                 std::chrono::duration_cast<std::chrono::seconds>(now - accept_logged_at_).count());
+  }
+  accept_logged_at_ = now;
+  accept_unlogged_ = 0;
+}
+
+bool Server::RefuseOneWithSpare(int err) {
+  if (spare_fd_ < 0 || stopping_) return false;
+  ReleaseSpareFd();
+  boost::system::error_code ec;
+  tcp::socket socket(io_);
+  acceptor_.accept(socket, ec);
+  if (ec) {  // nothing waiting after all (or still no descriptor): keep the spare
+    ReserveSpareFd();
+    return false;
+  }
+  sessions_.emplace_back();
+  auto self = std::prev(sessions_.end());
+  Error error = OutOfFdsError(err, "the server cannot take more connections now");
+  asio::co_spawn(io_, RefuseSession(std::move(socket), self, std::move(error)),
+                 [](const std::exception_ptr& e) { LogEscaped(e, "http session"); });
+  return true;
+}
+
 asio::awaitable<void> Server::AcceptLoop() {
   while (acceptor_.is_open()) {
+    ReserveSpareFd();
     auto [ec, socket] = co_await acceptor_.async_accept(kTuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
-      // EMFILE and friends: back off briefly instead of spinning.
-      spdlog::warn("http: accept failed: {}", ec.message());
-      asio::steady_timer backoff(io_, std::chrono::milliseconds(50));
+      LogAcceptFailure(ec);
+      const bool out_of_fds =
+          ec.category() == boost::system::system_category() && IsOutOfFds(ec.value());
+      // Out of descriptors, the connection stays in the backlog: tell it why (with the
+      // spare descriptor) rather than leave it hanging. Either way, back off briefly
+      // instead of spinning on a failure that repeats at once.
+      if (out_of_fds) RefuseOneWithSpare(ec.value());
+      asio::steady_timer backoff(io_, kAcceptBackoff);
       co_await backoff.async_wait(kTuple);
       continue;
+    }
+    if (accept_failures_ != 0) {
+      spdlog::info("http: accepting connections again (after {} failed accepts)", accept_failures_);
+      accept_failures_ = 0;
+      accept_unlogged_ = 0;
     }
     if (stopping_ || sessions_.size() >= options_.max_connections) {
       boost::system::error_code ignored;
@@ -308,24 +402,45 @@ asio::awaitable<void> Server::AcceptLoop() {
   MaybeFinishStop();
 }
 
+asio::awaitable<void> Server::RefuseSession(tcp::socket socket,
+                                            std::list<SessionState>::iterator self, Error error) {
+  SessionGuard guard{this, self, alive_, /*took_spare=*/true};
+  beast::tcp_stream stream(std::move(socket));
+  self->stream = &stream;
+  boost::system::error_code ec;
+  std::string remote;
+  {
+    const tcp::endpoint ep = stream.socket().remote_endpoint(ec);
+    if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+  Request req;
+  req.remote = remote;
+  req.request_id = NextRequestId();
+  const Response res = render_error_(error, req);
+  std::string head;
+  SerializeHead(req, res, /*keep_alive=*/false, /*api=*/true, head);
+  // The request is not read: the answer does not depend on it. Written at once, then the
+  // connection is half-closed and drained briefly so the client reads it, not a reset.
+  stream.expires_after(kDrainTime);
+  const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(res.body)};
+  auto [wec, wn] = co_await asio::async_write(stream, buffers, kTuple);
+  access_log_->info("- - {} {}B 0us id={} remote={} (refused: {})", res.status, res.body.size(),
+                    req.request_id, remote, error.message);
+  if (!wec) {
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    beast::flat_buffer buffer;
+    for (;;) {
+      buffer.clear();
+      auto [dec, dn] = co_await stream.async_read_some(buffer.prepare(size_t{16} * 1024), kTuple);
+      if (dec) break;
+    }
+  }
+  stream.close();
+}
+
 asio::awaitable<void> Server::RunSession(tcp::socket socket,
                                          std::list<SessionState>::iterator self) {
-  // Unregisters on every exit path, also when the io_context destroys the frame after
-  // the Server is gone (then `alive` is false and the server is not touched).
-  struct Unregister {
-    Server* server;
-    std::list<SessionState>::iterator it;
-    std::shared_ptr<bool> alive;
-    ~Unregister() {
-      if (!*alive) return;
-      server->sessions_.erase(it);
-      try {
-        server->MaybeFinishStop();
-      } catch (...) {  // posting `done` failed (out of memory): nothing sensible to do
-        spdlog::error("http: could not finish Stop");
-      }
-    }
-  } unregister{this, self, alive_};
+  SessionGuard guard{this, self, alive_};
 
   beast::tcp_stream stream(std::move(socket));
   self->stream = &stream;

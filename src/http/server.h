@@ -3,6 +3,11 @@
 // timeouts, request ids, an access log line per request (spdlog logger "access", or
 // the default logger), and graceful Stop.
 //
+// Running out of file descriptors (EMFILE/ENFILE) on accept: the connection waiting is
+// accepted with a descriptor held in reserve and answered 503 UNAVAILABLE ("out of file
+// descriptors ...", Retry-After from the renderer), one at a time; the failure is logged
+// once and then at most every 10 s; accepting resumes by itself once descriptors free up.
+//
 // Thread rule: everything runs on the one thread that runs `io`. Construct, Listen,
 // Stop and active_connections from that thread (or before it runs). The Server must
 // outlive its sessions: destroy it only after Stop's `done` ran or `io` stopped running.
@@ -65,9 +70,20 @@ class Server {
 
  private:
   struct SessionState;
+  struct SessionGuard;
   boost::asio::awaitable<void> AcceptLoop();
   boost::asio::awaitable<void> RunSession(boost::asio::ip::tcp::socket socket,
                                           std::list<SessionState>::iterator self);
+  // Answers a connection taken with the spare descriptor 503 `error` at once, then
+  // closes it (after draining what the client sends, briefly).
+  boost::asio::awaitable<void> RefuseSession(boost::asio::ip::tcp::socket socket,
+                                             std::list<SessionState>::iterator self, Error error);
+  // Out of descriptors: gives up the spare one to take a connection from the backlog and
+  // answer it 503. False if there was no spare or nothing to take.
+  bool RefuseOneWithSpare(int err);
+  void ReserveSpareFd();
+  void ReleaseSpareFd();
+  void LogAcceptFailure(const boost::system::error_code& ec);
   void MaybeFinishStop();
   std::string NextRequestId();
 
@@ -84,6 +100,14 @@ class Server {
   std::function<void()> stop_done_;
   std::string id_prefix_;  // "req_" + random hex, per server
   uint64_t id_counter_ = 0;
+  // A descriptor (/dev/null) held in reserve: when accept fails for want of descriptors,
+  // it is closed so that one waiting connection can be accepted and told 503 (rather
+  // than left hanging), then reopened once that connection is closed.
+  int spare_fd_ = -1;
+  // Accept failures: logged once, then at most every kAcceptLogInterval with a count.
+  uint64_t accept_failures_ = 0;  // since the last successful accept
+  uint64_t accept_unlogged_ = 0;  // failures not yet reported in the log
+  std::chrono::steady_clock::time_point accept_logged_at_{};
 };
 
 }  // namespace overseer::http

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/fd_errors.h"
 #include "proc/proc_fs.h"
 
 namespace overseer::proc {
@@ -85,8 +86,11 @@ Result<std::unique_ptr<LogFile>> LogFile::OpenLazily(const std::string& path, in
 Status LogFile::OpenNow() {
   open_pending_ = false;
   fd_ = OpenAppend(path_);
-  if (fd_ < 0)
-    return MakeError(ErrorCode::kInternal, Errno("cannot open log file " + path_, errno));
+  if (fd_ < 0) {
+    const int err = errno;
+    if (IsOutOfFds(err)) return OutOfFdsError(err, "cannot open log file " + path_);
+    return MakeError(ErrorCode::kInternal, Errno("cannot open log file " + path_, err));
+  }
   struct stat st {};
   size_ = fstat(fd_, &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
   return OkStatus();

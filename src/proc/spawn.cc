@@ -12,6 +12,7 @@
 #include <string_view>
 #include <utility>
 
+#include "common/fd_errors.h"
 #include "proc/log_file.h"
 #include "proc/proc_fs.h"
 #include "proc/unit.h"
@@ -76,6 +77,7 @@ Result<std::shared_ptr<Process>> ManagerCore::Spawn(const SpawnSpec& spec,
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
     int err = errno;
     drop_cgroup();
+    if (IsOutOfFds(err)) return OutOfFdsError(err, "cannot create the worker's output pipe");
     return MakeError(ErrorCode::kInternal, "cannot create output pipe: " + ErrnoText(err));
   }
   // Only the read end (its own file description) is non-blocking; the agent's stays blocking.
@@ -146,6 +148,7 @@ Result<std::shared_ptr<Process>> ManagerCore::Spawn(const SpawnSpec& spec,
     close(pipe_fds[0]);
     drop_cgroup();
     std::string where = spec.cwd.empty() ? "" : " in " + spec.cwd;
+    if (IsOutOfFds(err)) return OutOfFdsError(err, "cannot spawn " + spec.argv[0] + where);
     return MakeError(ErrorCode::kInternal,
                      "cannot spawn " + spec.argv[0] + where + ": " + ErrnoText(err));
   }
@@ -156,6 +159,7 @@ Result<std::shared_ptr<Process>> ManagerCore::Spawn(const SpawnSpec& spec,
     close(pipe_fds[0]);
     // The zombie is reaped by ReapOrphans (pid is not tracked); the cgroup dir stays until
     // KillLeftovers if the shell already joined it.
+    if (IsOutOfFds(perr)) return OutOfFdsError(perr, "cannot open a pidfd for the worker");
     return MakeError(ErrorCode::kInternal, "pidfd_open: " + ErrnoText(perr));
   }
 

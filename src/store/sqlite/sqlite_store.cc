@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "common/embedded.h"
+#include "common/fd_errors.h"
 #include "store/sqlite/sqlite_internal.h"
 
 namespace overseer::store {
@@ -46,8 +47,15 @@ bool IsUnavailableCode(int rc) {
 }
 
 Error DatabaseError(sqlite3* db, int rc, std::string_view what) {
-  spdlog::error("sqlite: {} failed: {} (code {})", what,
-                db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc), rc);
+  // A file the database needs (a temporary or journal file, ...) could not be opened for
+  // want of descriptors: say so (503, transient) rather than "database error".
+  const int sys_errno = db != nullptr ? sqlite3_system_errno(db) : 0;
+  const bool out_of_fds =
+      ((rc & 0xff) == SQLITE_CANTOPEN || (rc & 0xff) == SQLITE_IOERR) && IsOutOfFds(sys_errno);
+  spdlog::error("sqlite: {} failed: {} (code {}{})", what,
+                db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc), rc,
+                out_of_fds ? sys_errno == EMFILE ? ", EMFILE" : ", ENFILE" : "");
+  if (out_of_fds) return OutOfFdsError(sys_errno, "the database cannot open a file");
   return MakeError(IsUnavailableCode(rc) ? ErrorCode::kUnavailable : ErrorCode::kInternal,
                    "database error");
 }

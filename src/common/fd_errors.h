@@ -1,0 +1,31 @@
+// Running out of file descriptors (EMFILE: this process's RLIMIT_NOFILE is reached;
+// ENFILE: the system's file table is full) is transient: descriptors come back as
+// connections and files close. Such failures are reported as kUnavailable (503 with
+// Retry-After) with a message that says so, wherever they surface (accept, the database's
+// files, a worker's pipe or log file).
+#pragma once
+
+#include <cerrno>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace overseer {
+
+inline bool IsOutOfFds(int err) { return err == EMFILE || err == ENFILE; }
+
+// "out of file descriptors (EMFILE): <what>; retry later".
+inline std::string OutOfFdsMessage(int err, std::string_view what) {
+  std::string msg = err == ENFILE ? "the system is out of file descriptors (ENFILE): "
+                                  : "out of file descriptors (EMFILE): ";
+  msg += what;
+  msg += "; retry later";
+  return msg;
+}
+
+inline Error OutOfFdsError(int err, std::string_view what) {
+  return MakeError(ErrorCode::kUnavailable, OutOfFdsMessage(err, what));
+}
+
+}  // namespace overseer
