@@ -7,6 +7,7 @@
 
 #include "api/error_mapping.h"
 #include "common/embedded.h"
+#include "common/utf8.h"
 
 namespace overseer::api {
 namespace asio = boost::asio;
@@ -60,7 +61,7 @@ asio::awaitable<Response> ServeFile(const embedded::File* file, std::string_view
 
 asio::awaitable<Response> NotFound(std::string name, std::string request_id) {
   Error e = MakeError(ErrorCode::kNotFound, "no such documentation file");
-  e.With("file", name.substr(0, 64));
+  e.With("file", EchoText(name));
   co_return ErrorResponse(e, request_id);
 }
 

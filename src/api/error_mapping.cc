@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "common/utf8.h"
+
 namespace overseer::api {
 namespace json = boost::json;
 
@@ -29,12 +31,14 @@ http::Response ErrorResponse(const Error& error, const std::string& request_id) 
   json::object details;
   for (const auto& [key, value] : error.details) {
     if (const auto* s = std::get_if<std::string>(&value)) {
-      details[key] = *s;
+      details[key] = ValidUtf8(*s);
     } else {
       details[key] = std::get<int64_t>(value);
     }
   }
-  std::string message = error.message;
+  // Request text reaches messages and details (EchoText where it is put in); ValidUtf8 here
+  // keeps every error body UTF-8 whatever a caller forgot: Boost.JSON writes bytes through.
+  std::string message = ValidUtf8(error.message);
   if (error.code == ErrorCode::kInternal) {
     // No internals reach the client; the log line carries them with the request id.
     message = "internal error; request id " + request_id;

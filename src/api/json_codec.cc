@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "common/ids.h"
+#include "common/utf8.h"
 
 namespace overseer::api {
 namespace json = boost::json;
@@ -107,7 +108,7 @@ Result<core::RetryPolicy> ParseRetry(const json::value& v) {
       if (!d) return d.error();
       p.jitter = *d;
     } else {
-      return Invalid(field, "unknown field");
+      return Invalid("retry." + EchoText(key), "unknown field");
     }
   }
   if (p.max_backoff_ms < p.initial_backoff_ms) {
@@ -189,7 +190,7 @@ Status ParseTask(const json::value& v, service::JobSpec& spec) {
       for (const auto& e : env) {
         const std::string name(e.key());
         if (!IsEnvKey(name))
-          return Invalid(field, "invalid variable name '" + name.substr(0, 64) + "'");
+          return Invalid(field, "invalid variable name '" + EchoText(name) + "'");
         if (name.rfind("OVERSEER_", 0) == 0) {
           return Invalid(field, "variables named OVERSEER_* are set by overseer");
         }
@@ -202,7 +203,7 @@ Status ParseTask(const json::value& v, service::JobSpec& spec) {
       }
       canonical["env"] = env;
     } else {
-      return Invalid(field, "unknown field");
+      return Invalid("task." + EchoText(key), "unknown field");
     }
   }
   if (spec.command.empty()) return Invalid("task.command", "is required");
@@ -359,7 +360,7 @@ Result<AllocateRequest> ParseAllocateRequest(std::string_view body) {
       if (!n) return n.error();
       r.worker_count = static_cast<int>(*n);
     } else {
-      return Invalid(key.substr(0, 64), "unknown field");
+      return Invalid(EchoText(key), "unknown field");
     }
   }
   if (!have_job) return Invalid("job_id", "is required");
@@ -384,7 +385,7 @@ Result<ReleaseRequest> ParseReleaseRequest(std::string_view body) {
       }
       r.job_id = std::string(kv.value().as_string());
     } else {
-      return Invalid(key.substr(0, 64), "unknown field");
+      return Invalid(EchoText(key), "unknown field");
     }
   }
   if (r.allocation_id.empty() == r.job_id.empty()) {
@@ -427,7 +428,7 @@ Result<std::vector<std::pair<int, int>>> ParseQuotasUpdate(std::string_view body
   if (!obj) return obj.error();
   const json::value* list = nullptr;
   for (const auto& kv : *obj) {
-    if (kv.key() != "quotas") return Invalid(std::string(kv.key()).substr(0, 64), "unknown field");
+    if (kv.key() != "quotas") return Invalid(EchoText(kv.key()), "unknown field");
     list = &kv.value();
   }
   if (list == nullptr) return Invalid("quotas", "is required");
@@ -450,7 +451,7 @@ Result<std::vector<std::pair<int, int>>> ParseQuotasUpdate(std::string_view body
         if (!n) return n.error();
         max_workers = static_cast<int>(*n);
       } else {
-        return Invalid("quotas[]." + key.substr(0, 64), "unknown field");
+        return Invalid("quotas[]." + EchoText(key), "unknown field");
       }
     }
     if (!depth || !max_workers) {
@@ -539,15 +540,18 @@ Result<service::JobSpec> ParseJobSpec(std::string_view body) {
                std::end(kReadOnlyJobFields)) {
       return Invalid(key, "is read-only");
     } else {
-      return Invalid(key.substr(0, 64), "unknown field");
+      return Invalid(EchoText(key), "unknown field");
     }
   }
   if (!have_task) return Invalid("task", "is required");
   if (spec.name.empty()) {
     const std::string& prog = spec.command[0];
     const size_t slash = prog.rfind('/');
-    spec.name =
-        (slash == std::string::npos ? prog : prog.substr(slash + 1)).substr(0, Limits::kNameMax);
+    // Cut between characters: the name is answered in JSON bodies.
+    spec.name = std::string(TruncateUtf8(slash == std::string::npos
+                                             ? std::string_view(prog)
+                                             : std::string_view(prog).substr(slash + 1),
+                                         Limits::kNameMax));
     if (spec.name.empty() || !IsPrintable(spec.name)) spec.name = "job";
   }
   if (spec.metadata_json.empty()) spec.metadata_json = "{}";
@@ -569,7 +573,7 @@ Result<TerminateOptions> ParseTerminateOptions(std::string_view body) {
       if (!kv.value().is_bool()) return Invalid(key, "must be a boolean");
       opts.wait = kv.value().as_bool();
     } else {
-      return Invalid(key.substr(0, 64), "unknown field");
+      return Invalid(EchoText(key), "unknown field");
     }
   }
   return opts;
@@ -579,15 +583,14 @@ Status ParseEmptyBody(std::string_view body) {
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return OkStatus();
   Result<json::object> obj = ParseObject(body);
   if (!obj) return obj.error();
-  if (!obj->empty())
-    return Invalid(std::string(obj->begin()->key()).substr(0, 64), "unknown field");
+  if (!obj->empty()) return Invalid(EchoText(obj->begin()->key()), "unknown field");
   return OkStatus();
 }
 
 Status CheckQueryNames(const http::Request& req, std::initializer_list<std::string_view> allowed) {
   for (const auto& [name, value] : req.query) {
     if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
-      return Invalid(name.substr(0, 64), "unknown query parameter");
+      return Invalid(EchoText(name), "unknown query parameter");
     }
   }
   return OkStatus();

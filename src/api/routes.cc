@@ -8,6 +8,7 @@
 #include "api/guard.h"
 #include "api/json_codec.h"
 #include "common/ids.h"
+#include "common/utf8.h"
 
 namespace overseer::api {
 namespace asio = boost::asio;
@@ -35,7 +36,7 @@ Result<std::string> PathId(const Request& req, std::string_view prefix) {
     // A malformed id names nothing: answer as for a missing one.
     Error e = MakeError(ErrorCode::kNotFound,
                         "no such " + std::string(prefix == "w_" ? "worker" : "job"));
-    e.With("id", std::string(id.substr(0, 64)));
+    e.With("id", EchoText(id));
     return e;
   }
   return std::string(id);

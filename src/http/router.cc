@@ -1,7 +1,12 @@
 #include "http/router.h"
 
+#include "common/utf8.h"
+
 namespace overseer::http {
 namespace {
+
+// How much of the request path a 404 or 405 message echoes.
+constexpr size_t kEchoPathMaxBytes = 256;
 
 // Next segment of `rest` ("/a/b" -> "a", rest "/b"). `rest` starts at a '/'.
 std::string_view NextSegment(std::string_view& rest) {
@@ -68,7 +73,7 @@ Result<RouteMatch> Router::MatchRoute(Request& req) const {
     if (path_match == nullptr) path_match = &r;
   }
   if (path_match == nullptr) {
-    return MakeError(ErrorCode::kNotFound, "no route for " + req.path);
+    return MakeError(ErrorCode::kNotFound, "no route for " + EchoText(req.path, kEchoPathMaxBytes));
   }
   if (req.method == "HEAD") {  // HEAD falls back to GET (the server sends no body)
     for (const Route& r : routes_) {
@@ -90,8 +95,9 @@ Result<RouteMatch> Router::MatchRoute(Request& req) const {
     if (!allowed.empty()) allowed += ", ";
     allowed += m;
   }
-  Error err = MakeError(ErrorCode::kMethodNotAllowed,
-                        "method " + req.method + " is not allowed on " + req.path);
+  Error err = MakeError(ErrorCode::kMethodNotAllowed, "method " + EchoText(req.method) +
+                                                          " is not allowed on " +
+                                                          EchoText(req.path, kEchoPathMaxBytes));
   err.With("allowed", allowed);
   return err;
 }
