@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
+#include <iterator>
 #include <string>
 
 #include "api/error_mapping.h"
@@ -92,12 +93,16 @@ http::Handler Protect(ApiContext& ctx, std::string_view scope_view, ProtectedHan
              http::Request& req) -> boost::asio::awaitable<http::Response> {
     Result<auth::Principal> p = Authenticate(ctx, req, scope);
     if (!p) co_return ErrorResponse(p.error(), req.request_id);
-    std::string_view key_header = req.Header("Idempotency-Key");
-    if (req.method != "POST" || key_header.empty()) co_return co_await handler(req, *p);
-
-    if (!IsValidKey(key_header)) {
+    if (req.method != "POST") co_return co_await handler(req, *p);
+    // Present but empty is refused like any other bad key, never taken as "no key": a
+    // client that meant to send one would otherwise get a second job on a retry.
+    const auto keys = req.headers.equal_range("Idempotency-Key");
+    if (keys.first == keys.second) co_return co_await handler(req, *p);
+    const std::string_view key_header(keys.first->value().data(), keys.first->value().size());
+    if (std::next(keys.first) != keys.second || !IsValidKey(key_header)) {
       Error e = MakeError(ErrorCode::kInvalidRequest,
-                          "Idempotency-Key must be 1 to 255 printable ASCII characters");
+                          "Idempotency-Key must be sent once, as 1 to 255 printable ASCII "
+                          "characters without spaces");
       e.With("field", "Idempotency-Key");
       co_return ErrorResponse(e, req.request_id);
     }

@@ -67,6 +67,25 @@ TEST_F(IdempotencyTest, InvalidKeyIs400) {
   EXPECT_EQ(JobCount(api()), 1u);
 }
 
+// SPEC §6: 1-255 printable characters. A key sent empty is not "no key": it is refused, so a
+// client whose key went missing learns of it instead of getting a second job on a retry.
+TEST_F(IdempotencyTest, AnEmptyOrMalformedKeyIs400AndCreatesNothing) {
+  for (const std::string& key :
+       {std::string(), std::string("k\xC3\xA9y"), std::string(256, 'k'), std::string("a\tb")}) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      Reply r = api().Post("/api/jobs", CommandJob({"true"}), {{"Idempotency-Key", key}});
+      EXPECT_TRUE(IsError(r, 400, "INVALID_REQUEST")) << testing::PrintToString(key);
+      EXPECT_EQ(r.Str({"error", "details", "field"}), "Idempotency-Key") << r.body;
+    }
+  }
+  // Any POST route, not only job creation.
+  Reply cancel = api().Post("/api/jobs/j_nosuchjob/cancel", "{}", {{"Idempotency-Key", ""}});
+  EXPECT_TRUE(IsError(cancel, 400, "INVALID_REQUEST"));
+  EXPECT_EQ(JobCount(api()), 0u);
+  // A GET ignores the header, empty or not.
+  EXPECT_EQ(api().Get("/api/jobs", {{"Idempotency-Key", ""}}).status, 200u);
+}
+
 TEST_F(IdempotencyTest, ARefusedRequestDoesNotConsumeTheKey) {
   // A 400 is not stored: the key stays usable for the corrected request.
   const Headers key{{"Idempotency-Key", "fix-and-retry"}};
