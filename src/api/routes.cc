@@ -154,7 +154,9 @@ Awaitable WorkerLogs(ApiContext& ctx, Request& req, const auth::Principal& p) {
 
 Awaitable Metrics(ApiContext& ctx, Request& req, const auth::Principal& p) {
   if (Status s = CheckQueryNames(req, {}); !s) co_return ErrorResponse(s.error(), req.request_id);
-  Result<service::Metrics> m = co_await ctx.supervisor.GetMetrics(CallerOf(p));
+  // Daemon-wide figures tell one tenant about the others' activity: operators only.
+  Result<service::Metrics> m =
+      co_await ctx.supervisor.GetMetrics(CallerOf(p), p.HasScope(auth::kSupervisorAdmin));
   if (!m) co_return ErrorResponse(m.error(), req.request_id);
   json::object by_status;
   for (core::WorkerState s :
@@ -168,17 +170,23 @@ Awaitable Metrics(ApiContext& ctx, Request& req, const auth::Principal& p) {
   for (const auto& [d, n] : m->live_workers_by_depth) {
     depth.push_back(json::object{{"depth", d}, {"live_workers", n}});
   }
-  co_return Json(
-      200,
-      json::object{{"workers_by_status", std::move(by_status)},
-                   {"depth_usage", std::move(depth)},
-                   {"uptime_seconds", m->uptime_seconds},
-                   {"counters", json::object{{"jobs_submitted", m->jobs_submitted},
-                                             {"workers_spawned", m->workers_spawned},
-                                             {"workers_exited", m->workers_exited},
-                                             {"spawn_failures", m->spawn_failures},
-                                             {"commits", m->commits},
-                                             {"commit_transactions", m->commit_transactions}}}});
+  auto counters = [](const service::Counters& c) {
+    return json::object{{"jobs_submitted", c.jobs_submitted},
+                        {"workers_spawned", c.workers_spawned},
+                        {"workers_exited", c.workers_exited},
+                        {"spawn_failures", c.spawn_failures}};
+  };
+  json::object body{{"workers_by_status", std::move(by_status)},
+                    {"depth_usage", std::move(depth)},
+                    {"uptime_seconds", m->uptime_seconds},
+                    {"counters", counters(m->counters)}};
+  if (m->daemon_wide) {
+    json::object daemon = counters(m->daemon_counters);
+    daemon["commits"] = m->commits;
+    daemon["commit_transactions"] = m->commit_transactions;
+    body["daemon_counters"] = std::move(daemon);
+  }
+  co_return Json(200, body);
 }
 
 // ---- Jobs ---------------------------------------------------------------------------------

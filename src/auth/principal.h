@@ -19,12 +19,14 @@ inline constexpr std::string_view kJobsWrite = "jobs:write";
 inline constexpr std::string_view kResourcesRead = "resources:read";
 inline constexpr std::string_view kResourcesWrite = "resources:write";  // allocate/release
 inline constexpr std::string_view kResourcesAdmin = "resources:admin";  // change quotas
+// Operator: daemon-wide figures (the counters of GET /api/supervisor/metrics).
+inline constexpr std::string_view kSupervisorAdmin = "supervisor:admin";
 
-inline constexpr std::array<std::string_view, 7> kAllScopes = {
-    kSupervisorRead, kSupervisorWrite, kJobsRead,      kJobsWrite,
-    kResourcesRead,  kResourcesWrite,  kResourcesAdmin};
+inline constexpr std::array<std::string_view, 8> kAllScopes = {
+    kSupervisorRead, kSupervisorWrite, kJobsRead,       kJobsWrite,
+    kResourcesRead,  kResourcesWrite,  kResourcesAdmin, kSupervisorAdmin};
 
-// True if `scope` is one of the seven names above.
+// True if `scope` is one of the eight names above.
 bool IsKnownScope(std::string_view scope);
 
 struct Principal {

@@ -98,14 +98,23 @@ struct QuotasView {
   std::vector<QuotaView> quotas;
 };
 
-struct Metrics {
-  std::vector<std::pair<core::WorkerState, int64_t>> workers_by_status;
-  std::vector<std::pair<int, int64_t>> live_workers_by_depth;  // RUNNING or PAUSED
-  int64_t uptime_seconds = 0;
+// Throughput since the daemon started, of one workspace or of them all.
+struct Counters {
   int64_t jobs_submitted = 0;
   int64_t workers_spawned = 0;
   int64_t workers_exited = 0;
   int64_t spawn_failures = 0;
+};
+
+struct Metrics {
+  std::vector<std::pair<core::WorkerState, int64_t>> workers_by_status;
+  std::vector<std::pair<int, int64_t>> live_workers_by_depth;  // RUNNING or PAUSED
+  int64_t uptime_seconds = 0;
+  Counters counters;  // the caller's workspace
+  // Daemon-wide figures, filled only when asked for (an operator's token): every workspace's
+  // counters, and the commits (not kept per workspace: a group commit spans several).
+  bool daemon_wide = false;
+  Counters daemon_counters;
   int64_t commits = 0;              // status changes written (ChangeSets)
   int64_t commit_transactions = 0;  // database transactions that wrote them (group commit)
 };
@@ -156,8 +165,8 @@ class Supervisor {
   boost::asio::awaitable<Result<core::Allocation>> Allocate(Caller caller, std::string job_id,
                                                             int depth, int worker_count);
   // POST /api/resources/release: one allocation made through the API (kNotFound if not held;
-  // kInvalidStateTransition if it is a worker's), or every one of a job. Answers those
-  // released.
+  // kInvalidStateTransition if it is a worker's), or every one of a job of the caller's
+  // workspace (kNotFound if it has no such job). Answers those released.
   boost::asio::awaitable<Result<std::vector<core::Allocation>>> Release(Caller caller,
                                                                         std::string allocation_id,
                                                                         std::string job_id);
@@ -171,7 +180,9 @@ class Supervisor {
                                                          bool wait);
   // Last `tail` lines of the worker's captured output.
   boost::asio::awaitable<Result<std::string>> Logs(Caller caller, std::string id, int tail);
-  boost::asio::awaitable<Result<Metrics>> GetMetrics(Caller caller);
+  // Metrics of the caller's workspace; with `daemon_wide` (an operator's token) the
+  // daemon-wide counters too.
+  boost::asio::awaitable<Result<Metrics>> GetMetrics(Caller caller, bool daemon_wide);
   boost::asio::awaitable<Status> Ping();
 
   // True while the job exists here and is not terminal (worker tokens die with their job).
@@ -390,7 +401,8 @@ class Supervisor {
   std::unordered_map<std::string, core::Allocation> api_allocations_;
   // Jobs waiting for slots, FIFO per (workspace, depth).
   std::map<std::pair<std::string, int>, std::deque<std::shared_ptr<LiveJob>>> queued_;
-  Metrics counters_;
+  Counters counters_;                                             // daemon-wide
+  std::unordered_map<std::string, Counters> workspace_counters_;  // the same, per workspace
   bool shutting_down_ = false;
 };
 

@@ -198,6 +198,19 @@ asio::awaitable<Result<std::vector<core::Allocation>>> Supervisor::Release(
     }
     ids.push_back(allocation_id);
   } else {
+    // Another workspace's job, like a missing one, is a 404 (SPEC §1); a job of the caller's
+    // own with nothing held answers an empty list.
+    auto live = jobs_.find(job_id);
+    if (live == jobs_.end() || live->second->rec.workspace_id != caller.workspace_id) {
+      Result<core::Job> j =
+          co_await RunBlocking(pool_, [&] { return store_.GetJob(caller.workspace_id, job_id); });
+      if (!j) {
+        if (j.error().code != ErrorCode::kNotFound) co_return j.error();
+        Error e = MakeError(ErrorCode::kNotFound, "no such job");
+        e.With("id", job_id);
+        co_return e;
+      }
+    }
     for (const auto& [id, a] : api_allocations_) {
       if (a.job_id == job_id && a.workspace_id == caller.workspace_id) ids.push_back(id);
     }

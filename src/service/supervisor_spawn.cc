@@ -68,6 +68,7 @@ Result<std::shared_ptr<proc::Process>> Supervisor::StartProcess(const WorkerPtr&
     if (!wp) return;
     if (wp->rec.attempt == attempt || wp->rec.attempt == attempt - 1) wp->exit = st;
     ++counters_.workers_exited;
+    ++workspace_counters_[wp->rec.workspace_id].workers_exited;
     if (wp->signal_waiter) wp->signal_waiter->cancel();
     asio::co_spawn(io_, OnExit(wp, attempt), [](std::exception_ptr e) { LogFailure(e, "exit"); });
   };
@@ -86,10 +87,12 @@ Result<std::shared_ptr<proc::Process>> Supervisor::StartProcess(const WorkerPtr&
   Result<std::shared_ptr<proc::Process>> p = procs_.Spawn(spec, std::move(callbacks));
   if (!p) {
     ++counters_.spawn_failures;
+    ++workspace_counters_[w->rec.workspace_id].spawn_failures;
     spdlog::warn("worker {}: spawn failed: {}", w->rec.id, p.error().message);
     return p;
   }
   ++counters_.workers_spawned;
+  ++workspace_counters_[w->rec.workspace_id].workers_spawned;
   return p;
 }
 
@@ -314,6 +317,7 @@ asio::awaitable<Status> Supervisor::SpawnNewJob(const std::shared_ptr<LiveJob>& 
     Status st = co_await commits_.Commit(cs);
     if (!st) co_return st;
     ++counters_.jobs_submitted;
+    ++workspace_counters_[ws].jobs_submitted;
     jobs_[job->rec.id] = job;
     for (const WorkerPtr& w : job->workers) workers_[w->rec.id] = w;
     if (!waits_for_jobs) queued_[{ws, depth}].push_back(job);
@@ -323,6 +327,7 @@ asio::awaitable<Status> Supervisor::SpawnNewJob(const std::shared_ptr<LiveJob>& 
   Result<std::vector<WorkerPtr>> not_started = co_await StartWorkersHeld(job, job->workers, cs);
   if (!not_started) co_return not_started.error();
   ++counters_.jobs_submitted;
+  ++workspace_counters_[job->rec.workspace_id].jobs_submitted;
   jobs_[job->rec.id] = job;
   for (const WorkerPtr& w : job->workers) workers_[w->rec.id] = w;
   job_lock.Release();

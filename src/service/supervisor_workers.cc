@@ -225,13 +225,20 @@ asio::awaitable<Result<std::string>> Supervisor::Logs(Caller caller, std::string
   });
 }
 
-asio::awaitable<Result<Metrics>> Supervisor::GetMetrics(Caller caller) {
+asio::awaitable<Result<Metrics>> Supervisor::GetMetrics(Caller caller, bool daemon_wide) {
   Result<std::vector<std::pair<WorkerState, int64_t>>> counts =
       co_await RunBlocking(pool_, [&] { return store_.CountWorkersByStatus(caller.workspace_id); });
   if (!counts) co_return counts.error();
-  Metrics m = counters_;
-  m.commits = commits_.committed();
-  m.commit_transactions = commits_.batches();
+  Metrics m;
+  if (auto c = workspace_counters_.find(caller.workspace_id); c != workspace_counters_.end()) {
+    m.counters = c->second;
+  }
+  if (daemon_wide) {
+    m.daemon_wide = true;
+    m.daemon_counters = counters_;
+    m.commits = commits_.committed();
+    m.commit_transactions = commits_.batches();
+  }
   m.workers_by_status = std::move(*counts);
   m.uptime_seconds = (clock_.NowMs() - started_at_) / 1000;
   std::vector<std::pair<int, int64_t>> by_depth;

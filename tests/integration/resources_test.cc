@@ -252,6 +252,71 @@ TEST_F(ResourcesTest, AllocateAndReleaseSlotsThroughTheApi) {
   EXPECT_TRUE(IsError(api().Post("/api/resources/release", "{}"), 400, "INVALID_REQUEST"));
 }
 
+// SPEC §1: another workspace's object answers 404, never a quiet success. A release by job_id
+// of another workspace's job was answered 200 {"released":[]}, like a missing one.
+TEST_F(ResourcesTest, ReleaseByJobIsA404ForAJobOfAnotherWorkspaceOrNone) {
+  const std::string job = Submit({"sleep", "60"});
+  ASSERT_EQ(WaitWorker(api(), FirstWorker(job), "RUNNING").Str({"status"}), "RUNNING");
+  Reply held = api().Post("/api/resources/allocate",
+                          json::object{{"job_id", job}, {"depth", 1}, {"worker_count", 1}});
+  ASSERT_EQ(held.status, 201u) << Describe(held);
+
+  Api other(d().url(), d().Token(ws() + "-other"));
+  Reply theirs = other.Post("/api/resources/release", json::object{{"job_id", job}});
+  EXPECT_TRUE(IsError(theirs, 404, "NOT_FOUND"));
+  EXPECT_EQ(theirs.Str({"error", "details", "id"}), job) << theirs.body;
+  // The same answer as for a job that does not exist at all.
+  Reply none = other.Post("/api/resources/release", json::object{{"job_id", "j_nosuchjob"}});
+  EXPECT_TRUE(IsError(none, 404, "NOT_FOUND"));
+  EXPECT_EQ(none.Str({"error", "message"}), theirs.Str({"error", "message"}));
+  EXPECT_TRUE(IsError(api().Post("/api/resources/release", json::object{{"job_id", "j_nosuchjob"}}),
+                      404, "NOT_FOUND"));
+  // Nothing of the owner's was released by the other workspace.
+  EXPECT_EQ(QuotaRow(api().Get("/api/resources/quotas"), 1)["used"], 1);
+
+  // The owner releases it; a second release of its own job finds nothing held: 200, empty.
+  Reply mine = api().Post("/api/resources/release", json::object{{"job_id", job}});
+  ASSERT_EQ(mine.status, 200u) << Describe(mine);
+  EXPECT_EQ(mine.At({"released"}).as_array().size(), 1u) << mine.body;
+  Reply again = api().Post("/api/resources/release", json::object{{"job_id", job}});
+  ASSERT_EQ(again.status, 200u) << Describe(again);
+  EXPECT_TRUE(again.At({"released"}).as_array().empty()) << again.body;
+
+  // A job that has ended (no longer live, read from the store) is still the owner's: 200.
+  ASSERT_EQ(api().Post("/api/jobs/" + job + "/cancel", "{}").status, 200u);
+  Reply ended = api().Post("/api/resources/release", json::object{{"job_id", job}});
+  ASSERT_EQ(ended.status, 200u) << Describe(ended);
+  EXPECT_TRUE(ended.At({"released"}).as_array().empty()) << ended.body;
+  EXPECT_TRUE(IsError(other.Post("/api/resources/release", json::object{{"job_id", job}}), 404,
+                      "NOT_FOUND"));
+}
+
+// The OpenAPI document's boundaries of the request bodies are the daemon's.
+TEST_F(ResourcesTest, AllocateAndReleaseBodiesAreCheckedAsDocumented) {
+  const std::string job = Submit({"sleep", "60"});
+  auto allocate = [&](const json::object& body) {
+    return api().Post("/api/resources/allocate", body);
+  };
+  // depth: 0..max_depth (5 here).
+  Reply deep = allocate(json::object{{"job_id", job}, {"depth", 6}});
+  EXPECT_TRUE(IsError(deep, 400, "INVALID_REQUEST"));
+  EXPECT_EQ(deep.Str({"error", "details", "field"}), "depth") << deep.body;
+  EXPECT_EQ(deep.Int({"error", "details", "max_depth"}), 5) << deep.body;
+  Reply top = allocate(json::object{{"job_id", job}, {"depth", 5}});
+  EXPECT_EQ(top.status, 201u) << Describe(top);
+  // allocation_id: a_...; exactly one of allocation_id and job_id.
+  for (const json::object& body :
+       {json::object{{"allocation_id", "x_1"}}, json::object{{"allocation_id", ""}},
+        json::object{{"allocation_id", top.Str({"id"})}, {"job_id", job}}, json::object{}}) {
+    Reply r = api().Post("/api/resources/release", body);
+    EXPECT_TRUE(IsError(r, 400, "INVALID_REQUEST")) << json::serialize(body);
+  }
+  EXPECT_EQ(
+      api().Post("/api/resources/release", json::object{{"allocation_id", top.Str({"id"})}}).status,
+      200u);
+  ASSERT_EQ(api().Post("/api/jobs/" + job + "/cancel", "{}").status, 200u);
+}
+
 class DefaultQuotasFlagTest : public OwnDaemonTest {
  protected:
   DaemonOptions Options() override {

@@ -29,10 +29,11 @@ TEST(ParseDurationTest, RejectsMalformed) {
   }
 }
 
-TEST(ScopeTest, SevenKnownScopes) {
-  EXPECT_EQ(kAllScopes.size(), 7u);
-  for (const char* s : {"supervisor:read", "supervisor:write", "jobs:read", "jobs:write",
-                        "resources:read", "resources:write", "resources:admin"}) {
+TEST(ScopeTest, EightKnownScopes) {
+  EXPECT_EQ(kAllScopes.size(), 8u);
+  for (const char* s :
+       {"supervisor:read", "supervisor:write", "jobs:read", "jobs:write", "resources:read",
+        "resources:write", "resources:admin", "supervisor:admin"}) {
     EXPECT_TRUE(IsKnownScope(s)) << s;
   }
   EXPECT_FALSE(IsKnownScope("jobs:admin"));
