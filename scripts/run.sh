@@ -13,7 +13,7 @@ if [[ ! -s "$SECRET_FILE" ]]; then
 fi
 export OVERSEER_JWT_SECRET_FILE="$SECRET_FILE"
 TOKEN=$("$BIN" token create --sub operator --workspace default \
-  --scopes supervisor:read,supervisor:write,jobs:read,jobs:write,resources:read,resources:write,resources:admin \
+  --scopes supervisor:read,supervisor:write,jobs:read,jobs:write,resources:read,resources:write,resources:admin,supervisor:admin \
   --ttl 24h)
 cat <<MSG
 

@@ -4,7 +4,10 @@
 # provoked from outside: 400, 401, 403, 404, 405, 409, 413, 415, 422), checks each status,
 # writes every response to a JSONL capture, validates the capture against api/openapi.yaml
 # (tests/contract/validate.mjs), and finally checks that the validator does reject a
-# capture with a wrong field.
+# capture with a wrong field. Request side: the JSON body of every request is captured too
+# (a 2xx means the document's request schema must accept it), and the boundary cases sent
+# with `reqx` must be answered 400 and refused by the document's schema as well. Bytes that
+# are not UTF-8 are sent in paths, ids and query names: every JSON answer must be UTF-8.
 #
 # Usage: tests/contract/smoke_capture.sh [BINARY] [CAPTURE.jsonl]
 #   BINARY defaults to $OVERSEER_BINARY, else build/ci/overseer; the capture goes to a temp
@@ -42,6 +45,10 @@ export OVERSEER_JWT_SECRET_FILE="$tmp/secret"
 TOKEN="$("$bin" token create --sub smoke --workspace default \
   --scopes supervisor:read,supervisor:write,jobs:read,jobs:write,resources:read,resources:write,resources:admin --ttl 1h)"
 JOBS_ONLY="$("$bin" token create --sub smoke-ro --workspace default --scopes jobs:read --ttl 1h)"
+OTHER_WS="$("$bin" token create --sub smoke-other --workspace other \
+  --scopes supervisor:read,jobs:read,resources:read,resources:write --ttl 1h)"
+OPERATOR="$("$bin" token create --sub smoke-op --workspace default \
+  --scopes supervisor:read,supervisor:admin --ttl 1h)"
 
 "$bin" serve --listen 127.0.0.1:0 --state-dir "$tmp/data" --max-depth 1 \
   >"$tmp/stdout" 2>"$tmp/stderr" &
@@ -55,41 +62,66 @@ done
 base="$(grep -o 'http://[0-9.:]*' "$tmp/stdout" | head -1)"
 echo "smoke: daemon at $base"
 
-# record METHOD PATH ROUTE STATUS CONTENT_TYPE BODY_FILE: queues one capture record (the
-# JSONL is written in one go by write_capture: one node start instead of one per request).
-mkdir -p "$tmp/bodies"
+# record METHOD PATH ROUTE STATUS CONTENT_TYPE BODY_FILE [REQUEST_BODY_FILE [INVALID]]:
+# queues one capture record (the JSONL is written in one go by write_capture: one node start
+# instead of one per request).
+mkdir -p "$tmp/bodies" "$tmp/requests"
 nrec=0
 record() {
   nrec=$((nrec + 1))
   cp "$6" "$tmp/bodies/$nrec"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$tmp/bodies/$nrec" >>"$tmp/index.tsv"
+  local reqfile=""
+  if [[ -n "${7:-}" ]]; then
+    reqfile="$tmp/requests/$nrec"
+    cp "$7" "$reqfile"
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$tmp/bodies/$nrec" \
+    "$reqfile" "${8:-}" >>"$tmp/index.tsv"
 }
 write_capture() {
   node -e '
     const fs = require("fs");
     const [index, out] = process.argv.slice(1);
+    const utf8 = new TextDecoder("utf-8", {fatal: true});
     const lines = fs.readFileSync(index, "utf8").split("\n").filter(Boolean).map((l) => {
-      const [method, path, route, status, ctype, file] = l.split("\t");
-      return JSON.stringify({method, path, route: route || null, status: Number(status),
-        content_type: ctype, body: fs.readFileSync(file, "utf8")});
+      const [method, path, route, status, ctype, file, reqfile, invalid] = l.split("\t");
+      const raw = fs.readFileSync(file);
+      let valid = true;
+      try { utf8.decode(raw); } catch { valid = false; }
+      const rec = {method, path, route: route || null, status: Number(status),
+        content_type: ctype, body: raw.toString("utf8"), body_valid_utf8: valid};
+      if (reqfile) rec.request_body = fs.readFileSync(reqfile, "utf8");
+      if (invalid) rec.request_invalid = true;
+      return JSON.stringify(rec);
     });
     fs.writeFileSync(out, lines.join("\n") + "\n");
   ' "$tmp/index.tsv" "$out"
 }
 
-# req EXPECTED METHOD ROUTE PATH [curl args...]: sends one request, records it, checks the
-# status. The body is left in $tmp/body, the status in $STATUS.
+# req EXPECTED METHOD ROUTE PATH [curl args...]: sends one request, records it (with the
+# JSON body sent by --data, if any), checks the status. The body is left in $tmp/body, the
+# status in $STATUS. REQ_INVALID=1 marks the request as one the document refuses.
 req() {
   local expected=$1 method=$2 route=$3 path=$4
   shift 4
-  local meta
+  local meta sent="" prev=""
+  for a in "$@"; do
+    if [[ "$prev" == --data || "$prev" == --data-binary ]] && [[ "$a" != @* ]]; then
+      printf '%s' "$a" >"$tmp/request"
+      sent="$tmp/request"
+    fi
+    prev="$a"
+  done
   meta="$(curl -sS -X "$method" -o "$tmp/body" -w '%{http_code} %{content_type}' "$@" "$base$path")"
   STATUS="${meta%% *}"
-  record "$method" "$path" "$route" "$STATUS" "${meta#* }" "$tmp/body"
+  record "$method" "$path" "$route" "$STATUS" "${meta#* }" "$tmp/body" "$sent" "${REQ_INVALID:-}"
   if [[ "$STATUS" != "$expected" ]]; then
     fail "$method $path: status $STATUS, expected $expected: $(head -c 300 "$tmp/body")"
   fi
 }
+# reqx METHOD ROUTE PATH [curl args...]: a boundary case the document and the daemon both
+# refuse: expects 400, and validate.mjs checks the document's schema refuses the body too.
+reqx() { REQ_INVALID=1 req 400 "$@"; }
 
 auth=(-H "Authorization: Bearer $TOKEN")
 json=(-H "Content-Type: application/json")
@@ -166,6 +198,24 @@ req 201 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" -H 'Idempotency-Key: 
 [[ "$(cat "$tmp/body")" == "$first" ]] || fail "idempotent replay answered another body"
 req 422 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" -H 'Idempotency-Key: smoke-k1' --data '{"task":{"runtime":"command","command":["false"]}}'
 req 400 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" -H 'Idempotency-Key: has space' --data '{"task":{"runtime":"command","command":["true"]}}'
+# An empty key is refused too, never taken as "no key" (curl sends 'Idempotency-Key:').
+req 400 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" -H 'Idempotency-Key;' --data '{"task":{"runtime":"command","command":["true"]}}'
+# Boundary cases of the request schema: the daemon and the document refuse them alike.
+reqx POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data "{\"task\":{\"runtime\":\"command\",\"command\":[\"true\"]},\"depends_on\":[\"$J1\",\"$J1\"]}"
+reqx POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data '{"task":{"runtime":"command","command":[]}}'
+reqx POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data '{"task":{"runtime":"command","command":["true"]},"worker_count":0}'
+# An empty program name: 400 (a rule of command[0] alone, which OpenAPI 3.0 cannot state
+# in the schema: it is in the description).
+req 400 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data '{"task":{"runtime":"command","command":["","x"]}}'
+# Request bytes that are not UTF-8, and a long multi-byte field name, echoed in errors: the
+# answers stay UTF-8 (validate.mjs checks every JSON body).
+req 400 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data "{\"task\":{\"runtime\":\"command\",\"command\":[\"true\"]},\"$(printf 'é%.0s' {1..40})\":1}"
+req 404 GET /docs/{file} '/docs/%FF%FE'
+req 404 GET /api/jobs/{id} '/api/jobs/j_%FF' "${auth[@]}"
+req 404 GET /api/supervisor/workers/{id} '/api/supervisor/workers/w_%C3' "${auth[@]}"
+req 400 GET /api/jobs '/api/jobs?%FF%C0%AF=1' "${auth[@]}"
+req 404 GET "" '/no/such/%ED%A0%80path'
+req 405 DELETE /api/jobs/{id} '/api/jobs/j_%FF' "${auth[@]}"
 
 req 200 GET /api/jobs /api/jobs "${auth[@]}"
 req 200 GET /api/jobs '/api/jobs?limit=1' "${auth[@]}"
@@ -215,7 +265,7 @@ req 200 GET /api/resources/quotas /api/resources/quotas "${auth[@]}"
 [[ "$(jget "$tmp/body" 'v.quotas[0].max_workers')" == 10 ]] || fail "default quota of depth 0: $(head -c 300 "$tmp/body")"
 req 200 PUT /api/resources/quotas /api/resources/quotas "${auth[@]}" "${json[@]}" --data '{"quotas":[{"depth":1,"max_workers":6}]}'
 [[ "$(jget "$tmp/body" 'v.quotas[1].max_workers')" == 6 ]] || fail "PUT quotas answered $(head -c 300 "$tmp/body")"
-req 400 PUT /api/resources/quotas /api/resources/quotas "${auth[@]}" "${json[@]}" --data '{"quotas":[{"depth":9,"max_workers":1}]}'
+reqx PUT /api/resources/quotas /api/resources/quotas "${auth[@]}" "${json[@]}" --data '{"quotas":[{"depth":9,"max_workers":1}]}'
 req 400 PUT /api/resources/quotas /api/resources/quotas "${auth[@]}" "${json[@]}" --data '{"quotas":[{"depth":0,"max_workers":1,"x":1}]}'
 req 400 GET /api/resources/quotas '/api/resources/quotas?x=1' "${auth[@]}"
 req 200 GET /api/resources/usage /api/resources/usage "${auth[@]}"
@@ -226,11 +276,21 @@ req 201 POST /api/resources/allocate /api/resources/allocate "${auth[@]}" "${jso
 A1="$(jget "$tmp/body" v.id)"
 req 409 POST /api/resources/allocate /api/resources/allocate "${auth[@]}" "${json[@]}" --data "{\"job_id\":\"$J1\",\"depth\":1,\"worker_count\":6}"
 req 400 POST /api/resources/allocate /api/resources/allocate "${auth[@]}" "${json[@]}" --data '{"job_id":"j_nosuchjob","depth":1}'
+reqx POST /api/resources/allocate /api/resources/allocate "${auth[@]}" "${json[@]}" --data "{\"job_id\":\"$J1\",\"depth\":6}"
+reqx POST /api/resources/allocate /api/resources/allocate "${auth[@]}" "${json[@]}" --data "{\"job_id\":\"$J1\",\"depth\":-1}"
+# Depth 2 is within the document's maximum (the default max_depth, 5) but beyond this
+# daemon's --max-depth 1: a 400 the schema cannot know of.
+req 400 POST /api/resources/allocate /api/resources/allocate "${auth[@]}" "${json[@]}" --data "{\"job_id\":\"$J1\",\"depth\":2}"
 req 200 GET /api/jobs/{id} "/api/jobs/$J1" "${auth[@]}"
 req 200 POST /api/resources/release /api/resources/release "${auth[@]}" "${json[@]}" --data "{\"allocation_id\":\"$A1\"}"
 req 404 POST /api/resources/release /api/resources/release "${auth[@]}" "${json[@]}" --data "{\"allocation_id\":\"$A1\"}"
 req 200 POST /api/resources/release /api/resources/release "${auth[@]}" "${json[@]}" --data "{\"job_id\":\"$J1\"}"
-req 400 POST /api/resources/release /api/resources/release "${auth[@]}" "${json[@]}" --data '{}'
+[[ "$(jget "$tmp/body" 'v.released.length')" == 0 ]] || fail "release of a job holding nothing: $(head -c 300 "$tmp/body")"
+req 404 POST /api/resources/release /api/resources/release "${auth[@]}" "${json[@]}" --data '{"job_id":"j_nosuchjob"}'
+req 404 POST /api/resources/release /api/resources/release -H "Authorization: Bearer $OTHER_WS" "${json[@]}" --data "{\"job_id\":\"$J1\"}"
+reqx POST /api/resources/release /api/resources/release "${auth[@]}" "${json[@]}" --data '{}'
+reqx POST /api/resources/release /api/resources/release "${auth[@]}" "${json[@]}" --data "{\"job_id\":\"$J1\",\"allocation_id\":\"$A1\"}"
+reqx POST /api/resources/release /api/resources/release "${auth[@]}" "${json[@]}" --data '{"allocation_id":"x_1"}'
 
 # ---- Workers
 wait_worker "$W1" RUNNING
@@ -268,6 +328,11 @@ req 200 GET /api/supervisor/workers/{id}/logs "/api/supervisor/workers/$W1/logs?
 req 400 GET /api/supervisor/workers/{id}/logs "/api/supervisor/workers/$W2/logs?tail=0" "${auth[@]}"
 req 404 GET /api/supervisor/workers/{id}/logs /api/supervisor/workers/w_nosuchworker/logs "${auth[@]}"
 req 200 GET /api/supervisor/metrics /api/supervisor/metrics "${auth[@]}"
+[[ "$(jget "$tmp/body" 'typeof v.daemon_counters')" == undefined ]] || fail "a workspace token saw daemon-wide counters: $(head -c 300 "$tmp/body")"
+req 200 GET /api/supervisor/metrics /api/supervisor/metrics -H "Authorization: Bearer $OPERATOR"
+[[ "$(jget "$tmp/body" 'v.daemon_counters.commits > 0')" == true ]] || fail "an operator token got no daemon-wide counters: $(head -c 300 "$tmp/body")"
+req 200 GET /api/supervisor/metrics /api/supervisor/metrics -H "Authorization: Bearer $OTHER_WS"
+[[ "$(jget "$tmp/body" 'v.counters.jobs_submitted')" == 0 ]] || fail "another workspace sees this one's submits: $(head -c 300 "$tmp/body")"
 req 400 GET /api/supervisor/metrics '/api/supervisor/metrics?x=1' "${auth[@]}"
 
 # Terminate: at once (202, worker paused), waiting (200), terminal (409), bad options (400).
@@ -346,22 +411,36 @@ if ! node "$root/tests/contract/validate.mjs" --quiet "$out"; then
   fail "the capture does not match api/openapi.yaml"
 fi
 
-# ---- The validator must catch a wrong field: add one to a worker, misspell a status.
+# ---- The validator must catch a wrong field (one added to a worker, a misspelt status), a
+# request body the daemon took but the document refuses, a refused request the document
+# would take, and a JSON body that was not UTF-8.
 node -e '
   const fs = require("fs");
   const [src, dst] = process.argv.slice(1);
   const recs = fs.readFileSync(src, "utf8").trim().split("\n").map(JSON.parse);
   const w = recs.find((r) => r.route === "/api/supervisor/workers/{id}" && r.status === 200);
   const j = recs.find((r) => r.route === "/api/jobs" && r.method === "GET" && r.status === 200);
+  const a = recs.find((r) => r.route === "/api/resources/allocate" && r.status === 201);
+  const x = recs.find((r) => r.route === "/api/resources/release" && r.request_invalid);
+  const e = recs.find((r) => r.route === "/api/jobs/{id}" && r.status === 404);
   const wb = JSON.parse(w.body); wb.surprise = 1;
   const jb = JSON.parse(j.body); jb.jobs[0].status = "DONE";
-  fs.writeFileSync(dst, [{...w, body: JSON.stringify(wb)}, {...j, body: JSON.stringify(jb)}]
-    .map((r) => JSON.stringify(r)).join("\n") + "\n");
+  const ab = JSON.parse(a.request_body); ab.depth = 6;  // taken by the daemon, refused by the document
+  const bad = [
+    {...w, body: JSON.stringify(wb)},
+    {...j, body: JSON.stringify(jb)},
+    {...a, request_body: JSON.stringify(ab)},
+    // A refused request whose body the document would take.
+    {...x, request_body: JSON.stringify({job_id: JSON.parse(a.request_body).job_id})},
+    // An error body that was not UTF-8 on the wire.
+    {...e, body_valid_utf8: false},
+  ];
+  fs.writeFileSync(dst, bad.map((r) => JSON.stringify(r)).join("\n") + "\n");
 ' "$out" "$tmp/mutated.jsonl"
 if node "$root/tests/contract/validate.mjs" --quiet "$tmp/mutated.jsonl" >"$tmp/mutated.out"; then
   fail "the validator accepted a capture with an undocumented field"
-elif ! grep -q '^0 passed, 2 failed$' "$tmp/mutated.out"; then
-  fail "the validator did not reject both mutated records: $(tail -1 "$tmp/mutated.out")"
+elif ! grep -q '^0 passed, 5 failed$' "$tmp/mutated.out"; then
+  fail "the validator did not reject all five mutated records: $(tail -1 "$tmp/mutated.out")"
 fi
 
 if ((failures > 0)); then

@@ -7,14 +7,22 @@
 //   {"method":"GET","path":"/api/jobs/j_1","route":"/api/jobs/{id}","status":200,
 //    "content_type":"application/json","body":"{...}"}
 // `route` is the OpenAPI path template (null or "" for a path that matched no route);
-// `body` is the raw body text (a JSON value is accepted as already parsed).
+// `body` is the raw body text (a JSON value is accepted as already parsed). Optional:
+// `body_valid_utf8` (false when the raw body bytes were not well-formed UTF-8; the capture
+// then holds them decoded with U+FFFD), `request_body` (the JSON text sent) and
+// `request_invalid` (true for a request the document says is refused).
 //
 // A record passes when its status is documented for that route and method, its media type
 // is one the response lists, and (for JSON) its body validates against the response schema
 // (ajv, OpenAPI 3.0 `nullable` turned into JSON Schema null types; response objects are
 // closed in the document, so an undocumented field fails). A method the path does not have
 // must be a 405 METHOD_NOT_ALLOWED error; a record without a route must be an error body,
-// and one whose route the document does not have must be a 404 error.
+// and one whose route the document does not have must be a 404 error. A JSON body must be
+// well-formed UTF-8 (SPEC §3), whatever the request held.
+// Request side, for a record with `request_body` on an operation with a JSON request body:
+// a 2xx answer means the code took the body, so the document's request schema must accept
+// it; a record marked `request_invalid` must be a 400 whose body the schema rejects too (the
+// boundary cases: the document is neither looser nor stricter than the code there).
 // Prints failures, the operations never exercised (for information), and a last line
 // "N passed, M failed". Exits 1 if anything failed or there was nothing to check.
 import { readFileSync } from 'node:fs';
@@ -114,6 +122,11 @@ class Checker {
     const mt = mediaTypeOf(rec.content_type);
     let body = rec.body ?? '';
 
+    if (rec.body_valid_utf8 === false && isJsonMedia(mt)) {
+      problems.push('body is not well-formed UTF-8');
+    }
+    this.checkRequest(rec, route, method, status, problems);
+
     const parseJson = () => {
       if (typeof body !== 'string') return { ok: true, value: body };
       try {
@@ -190,6 +203,37 @@ class Checker {
       problems.push(`expected a text body for ${mt}`);
     }
     return problems;
+  }
+
+  // The request-side checks (see the top of this file); appends to `problems`.
+  checkRequest(rec, route, method, status, problems) {
+    if (typeof rec.request_body !== 'string' || !route) return;
+    const took = status >= 200 && status < 300;
+    if (!took && rec.request_invalid !== true) return;  // refused for another reason (415, 409, ...)
+    const op = this.doc.paths?.[route]?.[method];
+    const rb = op && resolveRef(this.doc, op.requestBody);
+    const schema = rb?.content?.['application/json']?.schema;
+    if (!schema) {
+      problems.push(`a request body was recorded but ${method.toUpperCase()} ${route} documents none`);
+      return;
+    }
+    let value;
+    try {
+      value = JSON.parse(rec.request_body);
+    } catch (e) {
+      if (rec.request_invalid === true && status === 400) return;  // not JSON: refused by any schema
+      problems.push(`the request body is not JSON: ${e.message}`);
+      return;
+    }
+    const fn = this.compile(`request ${method} ${route}`, schema);
+    const accepted = fn(value);
+    if (rec.request_invalid === true) {
+      if (status !== 400) problems.push(`a request the document refuses was answered ${status}, not 400`);
+      if (accepted) problems.push('the document accepts a request body the daemon refuses (400)');
+    } else if (!accepted) {
+      const why = fn.errors.map((e) => `${e.instancePath || '(body)'} ${e.message}`).slice(0, 5);
+      problems.push(`the daemon took a request body the document refuses: ${why.join('; ')}`);
+    }
   }
 
   // Documented (method, route, status) triples that no record exercised.

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "common/utf8.h"
+
 namespace overseer::it {
 namespace json = boost::json;
 
@@ -45,14 +47,15 @@ void Capture(const std::string& method, const std::string& target, const Reply& 
   if (!r.json.is_null() || r.body == "null") {
     body = r.json;
   } else {
-    body = json::string(r.body);
+    body = json::string(ValidUtf8(r.body));  // the line itself stays UTF-8
   }
   const json::object line{{"method", method},
-                          {"path", path},
+                          {"path", ValidUtf8(path)},
                           {"route", RouteTemplate(path)},
                           {"status", r.status},
                           {"content_type", r.Header("Content-Type")},
-                          {"body", std::move(body)}};
+                          {"body", std::move(body)},
+                          {"body_valid_utf8", IsValidUtf8(r.body)}};
   const std::string text = json::serialize(line) + "\n";
   const int fd = ::open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return;

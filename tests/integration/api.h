@@ -1,8 +1,8 @@
 // A thin wrapper around cli::HttpClient for the integration tests: parsed JSON replies,
 // assertion helpers on SPEC §4 error bodies, and contract capture (when the environment
 // variable OVERSEER_CONTRACT_CAPTURE names a file, every exchange is appended to it as one
-// JSON line {method, path, route, status, content_type, body}; `route` is the OpenAPI path
-// template, or null for a path outside the API). One Api per thread.
+// JSON line {method, path, route, status, content_type, body, body_valid_utf8}; `route` is
+// the OpenAPI path template, or null for a path outside the API). One Api per thread.
 #pragma once
 
 #include <gtest/gtest.h>

@@ -75,7 +75,7 @@ while [[ -z "$base_url" ]]; do
   sleep 0.1
 done
 
-all_scopes="supervisor:read,supervisor:write,jobs:read,jobs:write,resources:read,resources:write,resources:admin"
+all_scopes="supervisor:read,supervisor:write,jobs:read,jobs:write,resources:read,resources:write,resources:admin,supervisor:admin"
 token="$("$bin" token create --sub postman --workspace default --scopes "$all_scopes" --ttl 1h)"
 other_token="$("$bin" token create --sub postman-other --workspace other --scopes "$all_scopes" --ttl 1h)"
 read_only_token="$("$bin" token create --sub postman-ro --workspace default --scopes jobs:read --ttl 1h)"
