@@ -19,7 +19,7 @@ using namespace std::chrono_literals;
 // Polls `pred` every 20 ms until it holds or `deadline` has passed; true if it held.
 bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds deadline = 10s);
 
-// Every scope of SPEC §5.
+// Every scope of SPEC §5 a workspace token has: all but the operator's supervisor:admin.
 std::vector<std::string> AllScopes();
 
 struct TokenSpec {
