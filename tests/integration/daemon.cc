@@ -354,6 +354,15 @@ std::vector<pid_t> Daemon::ZombieChildren() const {
   return out;
 }
 
+std::vector<pid_t> Daemon::MarkedAlive() const {
+  std::vector<pid_t> out;
+  for (pid_t pid : AllPids()) {
+    if (pid == ::getpid() || pid == pid_ || !ProcAlive(pid)) continue;
+    if (EnvironHas(pid, mark_)) out.push_back(pid);
+  }
+  return out;
+}
+
 void Daemon::KillAllMarked() const {
   WaitFor(
       [&] {

@@ -79,6 +79,8 @@ class Daemon {
   std::vector<pid_t> ZombieChildren() const;
   // Kills every process started under this harness (marked through the environment).
   void KillAllMarked() const;
+  // Live (non-zombie) processes started under this harness, the daemon itself excepted.
+  std::vector<pid_t> MarkedAlive() const;
 
  private:
   DaemonOptions options_;
