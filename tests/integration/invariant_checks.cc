@@ -424,8 +424,8 @@ std::vector<Violation> CheckHistories(const Records& r) {
 // - COMPLETED: every worker COMPLETED, every child terminal no later than the job, every
 //   dependency COMPLETED;
 // - FAILED: some worker FAILED or TERMINATED;
-// - a dependency that ended FAILED or CANCELED: the job is CANCELED and none of its workers
-//   ever ran;
+// - a dependency that ended FAILED or CANCELED while the job was active: the job is CANCELED
+//   (and, as below, none of its workers ever ran);
 // - a job that ran: each dependency had COMPLETED by its first start.
 
 std::vector<Violation> CheckJobs(const Records& r) {
@@ -479,7 +479,10 @@ std::vector<Violation> CheckJobs(const Records& r) {
       const JobRow* dep = FindJob(r, dep_id);
       if (dep == nullptr) continue;
       const bool dep_failed = dep->status == "FAILED" || dep->status == "CANCELED";
-      if (dep_failed && j.status != "CANCELED") {
+      // Only if the job was still active when the dependency ended (a job ended by its own
+      // terminate before that is not the dependency's doing).
+      if (dep_failed && j.status != "CANCELED" &&
+          (j.completed_at == 0 || j.completed_at > dep->completed_at)) {
         problems.push_back("dependency " + dep_id + " ended " + dep->status + " but the job is " +
                            j.status + " (" + j.reason + "), not CANCELED DEPENDENCY_FAILED");
       }
