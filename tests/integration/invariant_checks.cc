@@ -236,7 +236,8 @@ int QuotaTimeline::Allowed(int depth, int64_t t) const {
   for (const QuotaChange& c : changes) {
     if (c.depth != depth) continue;
     if (c.reply_ms < t) {  // answered before t
-      if (c.maybe_applied) v = c.value;
+      if (c.outcome == QuotaChange::Outcome::kApplied) v = c.value;
+      if (c.outcome == QuotaChange::Outcome::kUnknown) v = std::max(v, c.value);
     } else if (c.send_ms <= t) {  // in flight at t: either value may be in force
       return std::max(v, c.value);
     } else {
@@ -350,12 +351,15 @@ std::vector<Violation> CheckNothingStartsAfterTheEnd(const Records& r) {
     if (!late && j.reason != "PARENT_ENDED") continue;
     Violation v;
     v.check = "terminal";
-    v.what = "job " + id + " was created at " + std::to_string(j.created_at) +
-             (parent != nullptr && parent->completed_at != 0
-                  ? ", " + std::to_string(j.created_at - parent->completed_at) +
-                        " ms after its parent ended " + parent->status
-                  : std::string()) +
-             " (its status: " + j.status + " " + j.reason + ")";
+    if (late) {
+      v.what = "job " + id + " was created at " + std::to_string(j.created_at) + ", " +
+               std::to_string(j.created_at - parent->completed_at) + " ms after its parent " +
+               parent->id + " ended " + parent->status + " (the job: " + j.status + " " + j.reason +
+               ")";
+    } else {
+      v.what = "job " + id + " was accepted, then canceled PARENT_ENDED (its parent " + j.parent +
+               " ended while it was being created; the README promises 409)";
+    }
     if (parent != nullptr) v.records += DescribeJob(*parent);
     v.records += DescribeJobWithWorkers(r, j);
     v.ids = {id, j.parent};

@@ -75,7 +75,10 @@ struct QuotaChange {
   int value = 0;
   int64_t send_ms = 0;
   int64_t reply_ms = 0;
-  bool maybe_applied = true;  // false for a 4xx: certainly not applied
+  // 2xx: applied. 4xx: certainly not applied. No answer or 5xx: unknown, so from its reply on
+  // the larger of the old and the new value counts.
+  enum class Outcome { kApplied, kRejected, kUnknown };
+  Outcome outcome = Outcome::kApplied;
 };
 struct QuotaTimeline {
   std::map<int, int> initial;

@@ -425,8 +425,11 @@ class Client {
     Reply r = Call("PUT", "/api/resources/quotas", body);
     const int64_t reply = WallMs();
     for (const auto& [d, v] : set) {
-      run_.quotas.changes.push_back(
-          QuotaChange{d, v, send, reply, !(r.status >= 400 && r.status < 500)});
+      const QuotaChange::Outcome outcome =
+          r.status >= 200 && r.status < 300   ? QuotaChange::Outcome::kApplied
+          : r.status >= 400 && r.status < 500 ? QuotaChange::Outcome::kRejected
+                                              : QuotaChange::Outcome::kUnknown;
+      run_.quotas.changes.push_back(QuotaChange{d, v, send, reply, outcome});
     }
   }
 
@@ -639,7 +642,8 @@ TEST_F(InvariantTest, RandomOperationsKeepEveryInvariant) {
                           json::serialize(json::object{{"quotas", std::move(arr)}}));
     ASSERT_EQ(r.status, 200u) << Describe(r);
     for (const auto& [dep, v] : start) {
-      run.quotas.changes.push_back(QuotaChange{dep, v, send, WallMs(), true});
+      run.quotas.changes.push_back(
+          QuotaChange{dep, v, send, WallMs(), QuotaChange::Outcome::kApplied});
     }
   }
 
