@@ -29,7 +29,7 @@ constexpr std::array<WorkerRule, 13> kWorkerRules{{
 }};
 
 using J = JobState;
-constexpr std::array<JobRule, 8> kJobRules{{
+constexpr std::array<JobRule, 7> kJobRules{{
     {J::kSubmitted, J::kPending},
     {J::kPending, J::kRunning},
     {J::kRunning, J::kCompleted},
@@ -37,7 +37,6 @@ constexpr std::array<JobRule, 8> kJobRules{{
     {J::kPending, J::kCanceled},
     {J::kRunning, J::kCanceled},
     {J::kSubmitted, J::kCanceled},
-    {J::kPending, J::kFailed},  // its workers could not be started
 }};
 
 }  // namespace
@@ -99,8 +98,10 @@ std::optional<JobState> JobStatusFromWorkers(JobState current, std::span<const W
   bool any_started = false;
   for (WorkerState w : workers) {
     if (w == W::kFailed || w == W::kTerminated) {
-      return current == J::kRunning || current == J::kPending ? std::optional(J::kFailed)
-                                                              : std::nullopt;
+      // A PENDING job never ran: a worker of it ended (terminated while IDLE) cancels it, as
+      // SPEC §2 has no PENDING -> FAILED.
+      if (current == J::kPending) return J::kCanceled;
+      return current == J::kRunning ? std::optional(J::kFailed) : std::nullopt;
     }
     if (w != W::kCompleted) all_completed = false;
     if (w != W::kIdle) any_started = true;

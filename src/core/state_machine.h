@@ -54,7 +54,7 @@ bool IsTerminalJobState(JobState s);
 
 // The status a job must move to because of its workers' statuses (SPEC §2): FAILED once
 // any worker is FAILED (no retry left: the caller moves retryable ones to RETRYING first)
-// or TERMINATED; COMPLETED when all are COMPLETED and no child job is still active
+// or TERMINATED (CANCELED instead for a PENDING job, which never ran); COMPLETED when all are COMPLETED and no child job is still active
 // (`children_active`); RUNNING from PENDING once one started. nullopt: no change.
 std::optional<JobState> JobStatusFromWorkers(JobState current, std::span<const WorkerState> workers,
                                              bool children_active = false);

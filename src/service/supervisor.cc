@@ -295,7 +295,10 @@ void Supervisor::AfterJobChange(const std::shared_ptr<LiveJob>& job) {
   }
   for (const auto& t : job->waiters) t->cancel();
   job->waiters.clear();
-  if (job->rec.status == JobState::kFailed) {
+  // A job canceled by its own worker's end (an IDLE worker of a PENDING job terminated) is
+  // cleaned up like a failed one; a cancel request ends its workers and children itself.
+  if (job->rec.status == JobState::kFailed ||
+      (job->rec.status == JobState::kCanceled && job->rec.status_reason == "WORKER_TERMINATED")) {
     // A failed job's remaining workers are ended (as Kubernetes does with a failed Job), and
     // the sub-jobs it started are canceled: nothing is left to collect their work. (A
     // CANCELED job's workers and children are ended by the cancel itself.)

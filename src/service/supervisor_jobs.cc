@@ -174,9 +174,12 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
                                 now));
   // One commit for the job, its workers and their start (spawned first: a crash before the
   // commit leaves processes that the next start ends as leftovers, and no record behind).
+  // Our own references: a job that ends at once (its processes could not start) is forgotten
+  // (its list cleared) while these locks are held.
+  const std::vector<WorkerPtr> workers = job->workers;
   std::vector<ScopedLock> locks;
-  locks.reserve(job->workers.size());
-  for (const WorkerPtr& w : job->workers) locks.push_back(co_await ScopedLock::Acquire(w->mu));
+  locks.reserve(workers.size());
+  for (const WorkerPtr& w : workers) locks.push_back(co_await ScopedLock::Acquire(w->mu));
   Status st = co_await SpawnNewJob(job, cs);
   locks.clear();
   if (!st) {

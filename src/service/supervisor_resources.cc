@@ -88,14 +88,17 @@ void Supervisor::ScheduleQueued(const std::string& ws, int depth) {
 asio::awaitable<void> Supervisor::StartQueued(std::shared_ptr<LiveJob> job, int slots) {
   const std::string ws = job->rec.workspace_id;
   const int depth = job->rec.depth;
+  // Our own references: a job that ends meanwhile may be forgotten (its list cleared) while
+  // these locks are held.
+  const std::vector<WorkerPtr> workers = job->workers;
   std::vector<ScopedLock> locks;
-  locks.reserve(job->workers.size() + 1);
-  for (const WorkerPtr& w : job->workers) locks.push_back(co_await ScopedLock::Acquire(w->mu));
+  locks.reserve(workers.size() + 1);
+  for (const WorkerPtr& w : workers) locks.push_back(co_await ScopedLock::Acquire(w->mu));
   // The job's mu is held from the check below through the commit of the start: a cancel
   // cannot slip in between, and nothing is spawned for a job that has ended.
   locks.push_back(co_await ScopedLock::Acquire(job->mu));
   std::vector<WorkerPtr> to_start;
-  for (const WorkerPtr& w : job->workers) {
+  for (const WorkerPtr& w : workers) {
     if (w->rec.status == WorkerState::kIdle && w->allocation_id.empty()) to_start.push_back(w);
   }
   if (core::IsTerminalJobState(job->rec.status) || static_cast<int>(to_start.size()) != slots) {

@@ -130,6 +130,21 @@ asio::awaitable<Result<core::Worker>> Supervisor::Resume(Caller caller, std::str
     e.With("worker_id", id);
     co_return e;
   }
+  // Under the job's mu through the commit: a worker of a job that has ended is not run again
+  // (the job's end terminates it).
+  std::shared_ptr<LiveJob> job = w->job;
+  ScopedLock job_lock;
+  if (job) job_lock = co_await ScopedLock::Acquire(job->mu);
+  if (job && core::IsTerminalJobState(job->rec.status)) {
+    const std::string state(core::JobStateName(job->rec.status));
+    Error e = MakeError(ErrorCode::kInvalidStateTransition,
+                        "its job is " + state + ": the worker is being ended, not resumed");
+    e.With("current_state", std::string(core::WorkerStateName(w->rec.status)))
+        .With("requested_state", "RUNNING")
+        .With("worker_id", id)
+        .With("job_id", job->rec.id);
+    co_return e;
+  }
   // SPEC §2: the slot given back by the pause is taken again first, else 409 QUOTA_EXCEEDED.
   if (NeedsSlot(*w)) {
     const std::string& ws = w->rec.workspace_id;
@@ -151,12 +166,15 @@ asio::awaitable<Result<core::Worker>> Supervisor::Resume(Caller caller, std::str
       co_return sig.error();
     }
   }
-  Status s = co_await Transition(w, WorkerEvent::kResume, "RESUME_REQUESTED", nullptr);
-  if (!s) {
+  Result<bool> changed =
+      co_await TransitionHeld(w, WorkerEvent::kResume, "RESUME_REQUESTED", nullptr);
+  if (!changed) {
     ReturnUnusedSlot(*w);
-    co_return s.error();
+    co_return changed.error();
   }
   StartTimeoutClock(w);
+  job_lock.Release();
+  if (*changed) AfterJobChange(job);
   co_return w->rec;
 }
 

@@ -93,10 +93,10 @@ constexpr JobState kAllJobStates[] = {JobState::kSubmitted, JobState::kPending,
 
 TEST(JobStateMachineTest, EveryPairIsLegalExactlyWhenTheTableSaysSo) {
   const std::set<std::pair<JobState, JobState>> legal = {
-      {JobState::kSubmitted, JobState::kPending},  {JobState::kPending, JobState::kRunning},
-      {JobState::kRunning, JobState::kCompleted},  {JobState::kRunning, JobState::kFailed},
-      {JobState::kPending, JobState::kCanceled},   {JobState::kRunning, JobState::kCanceled},
-      {JobState::kSubmitted, JobState::kCanceled}, {JobState::kPending, JobState::kFailed}};
+      {JobState::kSubmitted, JobState::kPending}, {JobState::kPending, JobState::kRunning},
+      {JobState::kRunning, JobState::kCompleted}, {JobState::kRunning, JobState::kFailed},
+      {JobState::kPending, JobState::kCanceled},  {JobState::kRunning, JobState::kCanceled},
+      {JobState::kSubmitted, JobState::kCanceled}};
   for (JobState from : kAllJobStates) {
     for (JobState to : kAllJobStates) {
       EXPECT_EQ(IsLegalJobTransition(from, to), legal.count({from, to}) != 0)
@@ -137,6 +137,12 @@ TEST(JobFollowsWorkersTest, StartsRunningWithTheFirstWorkerAndTerminalJobsStay) 
   EXPECT_EQ(JobStatusFromWorkers(JobState::kPending, idle), std::nullopt);
   const W failed[] = {W::kFailed};
   EXPECT_EQ(JobStatusFromWorkers(JobState::kCompleted, failed), std::nullopt);
+}
+
+TEST(JobFollowsWorkersTest, APendingJobWhoseIdleWorkerIsTerminatedIsCanceledNotFailed) {
+  const W terminated[] = {W::kIdle, W::kTerminated};
+  EXPECT_EQ(JobStatusFromWorkers(JobState::kPending, terminated), JobState::kCanceled);
+  EXPECT_FALSE(IsLegalJobTransition(JobState::kPending, JobState::kFailed));
 }
 
 TEST(BackoffTest, GrowsExponentiallyUpToTheCapWithinJitter) {
