@@ -241,7 +241,8 @@ json::object WorkerViewToJson(const service::WorkerView& v) {
   json::object o = WorkerToJson(v.worker);
   o["usage"] = json::object{{"cpu_seconds", v.usage.cpu_seconds},
                             {"rss_bytes", v.usage.rss_bytes},
-                            {"processes", v.usage.processes}};
+                            {"processes", v.usage.processes},
+                            {"sampled_at", TimeOrNull(v.usage.sampled_at)}};
   json::array t;
   t.reserve(v.transitions.size());
   for (const core::Transition& tr : v.transitions) {

@@ -18,12 +18,16 @@
 #include "proc/log_file.h"
 #include "proc/proc_fs.h"
 #include "proc/unit.h"
+#include "proc/usage_sampler.h"
 
 namespace overseer::proc {
 namespace internal {
 
 ManagerCore::ManagerCore(asio::io_context& io, const ProcessManagerOptions& options)
-    : io_(io), instance_id_(Sanitize(options.instance_id)), sigchld_(io) {
+    : io_(io),
+      instance_id_(Sanitize(options.instance_id)),
+      sigchld_(io),
+      sampler_(std::make_shared<UsageSampler>(io, options.usage_period, options.usage_interest)) {
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
     spdlog::warn("proc: PR_SET_CHILD_SUBREAPER: {}", ErrnoText(errno));
   }
@@ -53,6 +57,7 @@ ManagerCore::ManagerCore(asio::io_context& io, const ProcessManagerOptions& opti
 ManagerCore::~ManagerCore() {
   boost::system::error_code ignored;
   sigchld_.cancel(ignored);
+  sampler_->Stop();
   for (auto& [name, unit] : units_) unit->Detach();
   // Their exits are nobody's now: the next manager's orphan reaper takes them.
   for (auto& [pid, unit] : main_pids_) TrackedPids::Instance().Remove(pid);
@@ -184,6 +189,23 @@ Usage ProcessManager::ReadUsage(const Process& p) {
   auto unit = p.unit_.lock();
   return unit ? unit->ReadUsage() : Usage{};
 }
+
+std::optional<Usage> ProcessManager::CachedUsage(const Process& p) {
+  auto unit = p.unit_.lock();
+  if (!unit) return Usage{};
+  return core_->sampler().Cached(unit);
+}
+
+void ProcessManager::AwaitUsage(const Process& p, std::function<void(Usage)> done) {
+  auto unit = p.unit_.lock();
+  if (!unit) {
+    boost::asio::post(core_->io(), [done = std::move(done)] { done(Usage{}); });
+    return;
+  }
+  core_->sampler().Await(unit, std::move(done));
+}
+
+bool ProcessManager::UsageSamplerIdleForTest() const { return core_->sampler().idle(); }
 
 bool ProcessManager::cgroups_enabled() const { return core_->cgroups_enabled(); }
 

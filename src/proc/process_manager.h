@@ -6,6 +6,11 @@
 // (the loop); every callback runs there too. Nothing here blocks the loop beyond short reads
 // of /proc and cgroup files. Only TailLog may be called from any thread.
 //
+// Live usage: CachedUsage / SampledUsage answer from memory. A sampler on the loop reads the
+// usage of the units someone asked about (within ProcessManagerOptions::usage_interest) every
+// usage_period, all of them in one pass (one scan of /proc for the units without a cgroup);
+// when nobody asks, it does not wake up.
+//
 // Lifetime: destroy the ProcessManager before the io_context. Destroying it does not end the
 // processes (that is what Terminate, or KillLeftovers at the next start, is for); their output
 // pipes are closed. Never destroy the manager from inside one of its callbacks.
@@ -19,6 +24,7 @@
 
 #include <sys/types.h>
 
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
@@ -29,6 +35,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/time.h"
 
 namespace overseer::proc {
 
@@ -60,6 +67,7 @@ struct Usage {
   double cpu_seconds = 0;
   int64_t rss_bytes = 0;
   int processes = 0;
+  TimeMs sampled_at = 0;  // wall time of the reading; 0 when nothing was read (no live process)
 };
 
 struct ProcessCallbacks {
@@ -111,6 +119,10 @@ struct ProcessManagerOptions {
   // The overseer-exec program every worker starts through (joins the cgroup, then execs the
   // command). "" or not executable: a `/bin/sh -c` trampoline does the same, slower.
   std::string exec_helper;
+  // Live usage (CachedUsage): a unit asked about is sampled every `usage_period` until
+  // `usage_interest` has passed since the last ask; an answer is at most 2 * usage_period old.
+  std::chrono::milliseconds usage_period{250};
+  std::chrono::milliseconds usage_interest{5000};
 };
 
 class ProcessManager {
@@ -149,9 +161,36 @@ class ProcessManager {
   // is our child and its pid stays ours until it is reaped (after which this says kExited).
   MainState State(const Process& p) const;
 
-  // Usage of the unit's live processes; zeros once finished. Without a cgroup, a process in the
-  // middle of execve is counted if the unit already holds it or its parent is a member.
+  // Usage of the unit's live processes, read now from /proc and cgroup files; zeros once
+  // finished. Without a cgroup, a process in the middle of execve is counted if the unit already
+  // holds it or its parent is a member. Costs a /proc scan without a cgroup: request paths use
+  // CachedUsage / SampledUsage instead.
   Usage ReadUsage(const Process& p);
+
+  // Live usage from memory, never reading a file: zeros (sampled_at 0) once the unit is
+  // finished; else its last sample if at most 2 * usage_period old (by the steady clock); else
+  // nullopt, and SampledUsage gives one. Each call keeps the unit sampled for usage_interest.
+  std::optional<Usage> CachedUsage(const Process& p);
+
+  // Completes with a sample read after this call by the sampler's next pass, which starts at
+  // once (posted: never inline). Zeros if the unit finishes first or the manager goes away
+  // (then the handler is destroyed uncalled). Completion signature void(Usage); e.g.
+  // `Usage u = co_await procs.SampledUsage(p, asio::use_awaitable);`.
+  template <typename CompletionToken>
+  auto SampledUsage(const Process& p, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(Usage)>(
+        [this, &p](auto handler) {
+          auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+          AwaitUsage(p, [shared](Usage u) { std::move (*shared)(u); });
+        },
+        token);
+  }
+
+  // SampledUsage with a plain callback, run on the loop (posted).
+  void AwaitUsage(const Process& p, std::function<void(Usage)> done);
+
+  // True when no unit is being sampled and the sampler's timer is not armed.
+  bool UsageSamplerIdleForTest() const;
 
   bool cgroups_enabled() const;
   // "<v2 root>/overseer-<instance_id>" when cgroups are enabled, else "".

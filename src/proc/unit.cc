@@ -14,9 +14,11 @@
 #include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstdlib>
+#include <optional>
 #include <set>
 #include <utility>
 
+#include "common/time.h"
 #include "proc/proc_fs.h"
 
 namespace overseer::proc::internal {
@@ -35,7 +37,7 @@ ExitStatus FromSiginfo(const siginfo_t& info) {
 
 }  // namespace
 
-std::vector<pid_t> Unit::ListMembers(std::vector<pid_t>* undecided) {
+std::vector<pid_t> Unit::ListMembers(std::vector<pid_t>* undecided, const HostStats* host) {
   std::vector<pid_t> out;
   if (!proc_->cgroup_path_.empty()) {
     bool main_listed = false;
@@ -49,19 +51,25 @@ std::vector<pid_t> Unit::ListMembers(std::vector<pid_t>* undecided) {
     if (!main_listed && !proc_->exited() && IsLive(proc_->pid_)) out.push_back(proc_->pid_);
     return out;
   }
+  HostStats scanned;
+  if (host == nullptr) {
+    for (pid_t pid : ListAllPids()) {
+      if (auto st = ReadProcStat(pid)) scanned.push_back(*st);
+    }
+    host = &scanned;
+  }
   bool group_seen = false;
   std::set<pid_t> live;
-  for (pid_t pid : ListAllPids()) {
-    auto st = ReadProcStat(pid);
-    if (!st) continue;
-    if (st->pgrp == proc_->pid_) group_seen = true;  // zombies too: they hold the id
-    if (st->state == 'Z' || st->state == 'X') continue;
+  for (const ProcStat& st : *host) {
+    const pid_t pid = st.pid;
+    if (st.pgrp == proc_->pid_) group_seen = true;  // zombies too: they hold the id
+    if (st.state == 'Z' || st.state == 'X') continue;
     live.insert(pid);
-    if (use_group() && st->pgrp == proc_->pid_) {
+    if (use_group() && st.pgrp == proc_->pid_) {
       out.push_back(pid);
       continue;
     }
-    Member m = ByMarker(*st);
+    Member m = ByMarker(st);
     if (m == Member::kUndecided) m = Classify(pid);  // a short exec window may have passed
     if (m == Member::kYes) out.push_back(pid);
     if (m == Member::kUndecided && undecided != nullptr) undecided->push_back(pid);
@@ -362,12 +370,14 @@ void Unit::Finish() {
                                   // callers hold a shared_ptr to us
 }
 
-Usage Unit::ReadUsage() {
+Usage Unit::ReadUsage(const HostStats* host) {
   Usage u;
   if (finished_) return u;
+  if (!proc_->cgroup_path_.empty()) host = nullptr;
+  u.sampled_at = SystemClock::Instance().NowMs();
   uint64_t ticks = 0;
   std::vector<pid_t> undecided;
-  std::vector<pid_t> members = ListMembers(&undecided);
+  std::vector<pid_t> members = ListMembers(&undecided, host);
   // Still no environment after a second read (execve in progress): counted when the unit
   // already holds it as a candidate (pinned) or its parent is a member.
   std::set<pid_t> member_set(members.begin(), members.end());
@@ -377,8 +387,15 @@ Usage Unit::ReadUsage() {
       members.push_back(pid);
     }
   }
+  // From the snapshot when there is one (a member found after it, mid-exec, is read now).
+  std::map<pid_t, const ProcStat*> snapshot;
+  if (host != nullptr) {
+    for (const ProcStat& st : *host) snapshot.emplace(st.pid, &st);
+  }
   for (pid_t pid : members) {
-    auto st = ReadProcStat(pid);
+    auto it = snapshot.find(pid);
+    std::optional<ProcStat> st =
+        it != snapshot.end() ? std::optional<ProcStat>(*it->second) : ReadProcStat(pid);
     if (!st) continue;
     ++u.processes;
     ticks += st->utime_ticks + st->stime_ticks + st->cutime_ticks + st->cstime_ticks;

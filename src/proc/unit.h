@@ -5,7 +5,8 @@
 // Where each part is defined: unit.cc (Unit: membership, rechecks, signalling, drain),
 // unit_output.cc (Unit: output pipe into the log file), sweep.cc (Sweep and
 // ManagerCore::KillLeftovers), spawn.cc (ManagerCore::Spawn, unit names), process_manager.cc
-// (the rest of ManagerCore and the ProcessManager façade).
+// (the rest of ManagerCore and the ProcessManager façade), usage_sampler.cc (UsageSampler: live
+// usage served from memory).
 //
 // Thread rule: as process_manager.h, the loop thread only; TrackedPids may be used from any.
 #pragma once
@@ -35,6 +36,7 @@
 #include "proc/log_file.h"
 #include "proc/proc_fs.h"
 #include "proc/process_manager.h"
+#include "proc/usage_sampler.h"
 
 namespace overseer::proc::internal {
 
@@ -112,6 +114,11 @@ class TrackedPids {
 };
 
 class ManagerCore;
+class UsageSampler;
+
+// Every process of the host (ListAllPids + ReadProcStat), read once and shared by the units
+// without a cgroup that one sampler pass measures.
+using HostStats = std::vector<ProcStat>;
 
 // One spawned unit: main process, its group, its cgroup, output capture and the drain that
 // waits until no process of it is left. Loop thread only.
@@ -149,13 +156,18 @@ class Unit : public std::enable_shared_from_this<Unit> {
   // Every live process of the unit, main included while not reaped. Without a cgroup a process
   // outside the group is judged by its env marker; one whose environment cannot be read right
   // now (execve in progress) is read once more and, if still unreadable, left out and added to
-  // `undecided` when given.
-  std::vector<pid_t> ListMembers(std::vector<pid_t>* undecided = nullptr);
+  // `undecided` when given. `host`: a snapshot of the host's processes to judge instead of a
+  // fresh scan (no cgroup only).
+  std::vector<pid_t> ListMembers(std::vector<pid_t>* undecided = nullptr,
+                                 const HostStats* host = nullptr);
   // Whether `pid` is a live process of the unit now (kUndecided: see ListMembers).
   Member Classify(pid_t pid);
   Status SignalAll(int sig);
   void Terminate(std::chrono::milliseconds grace, std::function<void()> done);
-  Usage ReadUsage();
+  // Reads the usage now (sampled_at: now). `host` as in ListMembers; used only without a
+  // cgroup, its figures then come from that snapshot.
+  Usage ReadUsage(const HostStats* host = nullptr);
+  bool has_cgroup() const { return !proc_->cgroup_path_.empty(); }
   // Manager gone: close everything; pending handlers see core_ == nullptr and stop.
   void Detach();
 
@@ -263,6 +275,7 @@ class ManagerCore : public std::enable_shared_from_this<ManagerCore> {
   void KillLeftovers(std::function<void(int)> done);
 
   asio::io_context& io() { return io_; }
+  UsageSampler& sampler() { return *sampler_; }
   bool cgroups_enabled() const { return !cgroup_parent_.empty(); }
   const std::string& cgroup_parent() const { return cgroup_parent_; }
   const std::string& cgroup_root() const { return cgroup_root_; }
@@ -289,6 +302,7 @@ class ManagerCore : public std::enable_shared_from_this<ManagerCore> {
   std::map<std::string, std::shared_ptr<Unit>> units_;  // live units by name
   std::map<pid_t, Unit*> main_pids_;                    // unreaped main processes
   std::set<std::shared_ptr<Sweep>> sweeps_;
+  std::shared_ptr<UsageSampler> sampler_;
 };
 
 }  // namespace overseer::proc::internal

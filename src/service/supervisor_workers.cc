@@ -38,13 +38,26 @@ asio::awaitable<Error> Supervisor::NotLiveError(const Caller& caller, std::strin
   co_return e;
 }
 
+namespace {
+
+// Live usage off the request path: the process layer's sampler answers from memory, or after
+// its next pass when the last sample is older than its bound; this path never reads /proc or
+// cgroup files. Zeros when there is no process.
+asio::awaitable<proc::Usage> LiveUsage(proc::ProcessManager& procs,
+                                       std::shared_ptr<proc::Process> process) {
+  if (!process) co_return proc::Usage{};
+  if (std::optional<proc::Usage> cached = procs.CachedUsage(*process)) co_return *cached;
+  co_return co_await procs.SampledUsage(*process, asio::use_awaitable);
+}
+
+}  // namespace
+
 asio::awaitable<Result<WorkerView>> Supervisor::GetWorker(Caller caller, std::string id) {
   // Hot path without a database round trip: a live worker from memory. (A finished one is
   // read once, marked final, and then answered by the api layer's cache of rendered views.)
   if (WorkerPtr live = FindLive(caller, id); live && live->history_complete) {
-    WorkerView view{live->rec, live->history, {}};
-    if (live->process) view.usage = procs_.ReadUsage(*live->process);
-    co_return view;
+    proc::Usage usage = co_await LiveUsage(procs_, live->process);
+    co_return WorkerView{live->rec, live->history, usage};
   }
   Result<WorkerView> view = co_await RunBlocking(pool_, [&]() -> Result<WorkerView> {
     Result<core::Worker> w = store_.GetWorker(caller.workspace_id, id);
@@ -55,7 +68,7 @@ asio::awaitable<Result<WorkerView>> Supervisor::GetWorker(Caller caller, std::st
   });
   if (!view) co_return view;
   if (WorkerPtr live = FindLive(caller, id)) {
-    if (live->process) view->usage = procs_.ReadUsage(*live->process);
+    view->usage = co_await LiveUsage(procs_, live->process);
   } else if (core::IsTerminalWorkerState(view->worker.status) ||
              view->worker.status == WorkerState::kFailed) {
     // Not supervised (a FAILED worker with a retry left is RETRYING, and live): final.

@@ -13,11 +13,13 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
 #include <sstream>
 
+#include "common/time.h"
 #include "proc/proc_fs.h"
 
 namespace overseer::proc {
@@ -153,6 +155,29 @@ class ProcessManagerTest : public ::testing::TestWithParam<bool> {
       return found != 0;
     });
     return found;
+  }
+
+  // The usage as a request path gets it: the sampler's memory, else its next pass. Checks the
+  // staleness bound: a sample at most 2 * usage_period (500 ms) old when asked.
+  Usage Sampled(const Process& p) {
+    const TimeMs asked = SystemClock::Instance().NowMs();
+    std::optional<Usage> got = mgr_->CachedUsage(p);
+    if (!got) got = Awaited(p);
+    if (got->processes > 0) {
+      EXPECT_LE(asked - got->sampled_at, 501) << "a stale sample";  // 1: ms rounding
+    }
+    return *got;
+  }
+
+  // A sample read after this call (AwaitUsage).
+  Usage Awaited(const Process& p) {
+    std::optional<Usage> got;
+    mgr_->AwaitUsage(p, [&got, alive = body_alive_](Usage u) {
+      if (*alive) got = u;
+    });
+    EXPECT_FALSE(got.has_value());  // posted, never inline
+    EXPECT_TRUE(RunUntil([&] { return got.has_value(); }));
+    return got.value_or(Usage{});
   }
 
   boost::asio::io_context io_;
@@ -503,6 +528,131 @@ TEST_P(ProcessManagerTest, UsageOfBusyLoopGrows) {
   EXPECT_GT(later.cpu_seconds, first.cpu_seconds);
   EXPECT_GT(later.rss_bytes, 0);
   EXPECT_EQ(later.processes, 1);
+}
+
+// --- Live usage through the sampler (CachedUsage / AwaitUsage), as GET of a worker reads it.
+
+TEST_P(ProcessManagerTest, SampledUsageFollowsMemoryAndChildren) {
+  const std::string fifo = dir_ + "/go";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  // Waits for a line on the fifo, then holds 32 MiB in a shell variable and starts two children.
+  std::optional<ExitStatus> exit;
+  auto p = Start(Spec({"sh", "-c",
+                       "read _ < " + fifo +
+                           "; x=$(head -c 33554432 /dev/zero | tr '\\0' a); "
+                           "sleep 600 & sleep 600 & wait"}),
+                 &exit);
+  ASSERT_NE(p, nullptr);
+  const Usage before = Sampled(*p);
+  EXPECT_EQ(before.processes, 1);
+  EXPECT_GT(before.sampled_at, 0);
+  EXPECT_LT(before.rss_bytes, 16 << 20);
+
+  int fd = -1;
+  ASSERT_TRUE(RunUntil([&] {  // the shell has the fifo open for reading
+    fd = open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    return fd >= 0;
+  }));
+  ASSERT_EQ(write(fd, "\n", 1), 1);
+  close(fd);
+
+  // Polled through the cache only: the figures follow within the deadline, each answer at most
+  // 500 ms old (Sampled), and the unit is read at most every ~250 ms (no pass reads it again
+  // before half a period).
+  std::set<TimeMs> stamps{before.sampled_at};
+  Usage last;
+  EXPECT_TRUE(RunUntil([&] {
+    last = Sampled(*p);
+    stamps.insert(last.sampled_at);
+    return last.processes == 3 && last.rss_bytes >= before.rss_bytes + (30 << 20);
+  })) << "processes "
+      << last.processes << ", rss " << last.rss_bytes;
+  for (auto it = std::next(stamps.begin()); it != stamps.end(); ++it) {
+    EXPECT_GE(*it - *std::prev(it), 120) << "sampled twice within half a period";
+  }
+  EXPECT_GE(stamps.size(), 2u);
+}
+
+TEST_P(ProcessManagerTest, CachedUsageIsServedFromMemory) {
+  std::optional<ExitStatus> exit;
+  auto p = Start(Spec({"sh", "-c", "while :; do :; done"}), &exit);
+  ASSERT_NE(p, nullptr);
+  ASSERT_TRUE(RunUntil([&] { return Sampled(*p).cpu_seconds > 0; }));
+  const Usage first = Awaited(*p);
+  // No file is read on the ask: until the loop runs a pass, every ask answers the same sample
+  // (or, once it is older than its bound, none), however much CPU the busy loop burns meanwhile.
+  int answered = 0;
+  for (int i = 0; i < 5000; ++i) {
+    std::optional<Usage> u = mgr_->CachedUsage(*p);
+    if (!u) continue;
+    ++answered;
+    ASSERT_EQ(u->sampled_at, first.sampled_at);
+    ASSERT_EQ(u->cpu_seconds, first.cpu_seconds);
+  }
+  EXPECT_GT(answered, 0);
+  // The sampler's timer refreshes it (no AwaitUsage here).
+  EXPECT_TRUE(RunUntil([&] {
+    std::optional<Usage> u = mgr_->CachedUsage(*p);
+    return u && u->sampled_at > first.sampled_at && u->cpu_seconds > first.cpu_seconds;
+  }));
+}
+
+TEST_P(ProcessManagerTest, UsageSamplerSleepsWhenNobodyAsks) {
+  ProcessManagerOptions options = Options();
+  options.usage_interest = milliseconds(300);
+  mgr_.reset();  // the old one removes its cgroup parent on the way out
+  mgr_ = std::make_unique<ProcessManager>(io_, options);
+  EXPECT_TRUE(mgr_->UsageSamplerIdleForTest());
+  std::optional<ExitStatus> exit;
+  auto p = Start(Spec({"sleep", "600"}), &exit);
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(mgr_->UsageSamplerIdleForTest()) << "a spawn alone must not start sampling";
+  EXPECT_EQ(Sampled(*p).processes, 1);
+  EXPECT_FALSE(mgr_->UsageSamplerIdleForTest());
+  // 300 ms after the last ask it forgets the unit and its timer is no longer armed.
+  EXPECT_TRUE(RunUntil([&] { return mgr_->UsageSamplerIdleForTest(); }));
+  // Asked again, it answers a fresh sample and samples again.
+  EXPECT_EQ(Sampled(*p).processes, 1);
+  EXPECT_FALSE(mgr_->UsageSamplerIdleForTest());
+}
+
+TEST_P(ProcessManagerTest, OnePassMeasuresEachUnitApart) {
+  std::optional<ExitStatus> exit_a, exit_b;
+  auto a = Start(Spec({"sleep", "600"}), &exit_a);
+  auto b = Start(Spec({"sh", "-c", "sleep 600 & sleep 600 & wait"}), &exit_b);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  // Both waiting on the same pass (one scan of the host without a cgroup).
+  std::optional<Usage> ua, ub;
+  mgr_->AwaitUsage(*a, [&ua, alive = body_alive_](Usage u) {
+    if (*alive) ua = u;
+  });
+  mgr_->AwaitUsage(*b, [&ub, alive = body_alive_](Usage u) {
+    if (*alive) ub = u;
+  });
+  ASSERT_TRUE(RunUntil([&] { return ua && ub; }));
+  EXPECT_EQ(ua->processes, 1);
+  EXPECT_GT(ua->sampled_at, 0);
+  EXPECT_TRUE(RunUntil([&] { return Sampled(*b).processes == 3; })) << Sampled(*b).processes;
+  EXPECT_EQ(Sampled(*a).processes, 1);
+}
+
+TEST_P(ProcessManagerTest, UsageOfAFinishedUnitIsZeroWithoutSampleTime) {
+  std::optional<ExitStatus> exit;
+  auto p = Start(Spec({"sleep", "600"}), &exit);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(Sampled(*p).processes, 1);
+  bool done = false;
+  mgr_->Terminate(p, milliseconds(100), [&] { done = true; });
+  ASSERT_TRUE(RunUntil([&] { return done; }));
+  std::optional<Usage> cached = mgr_->CachedUsage(*p);
+  ASSERT_TRUE(cached.has_value());
+  EXPECT_EQ(cached->processes, 0);
+  EXPECT_EQ(cached->rss_bytes, 0);
+  EXPECT_EQ(cached->sampled_at, 0);
+  const Usage awaited = Awaited(*p);
+  EXPECT_EQ(awaited.processes, 0);
+  EXPECT_EQ(awaited.sampled_at, 0);
 }
 
 TEST_P(ProcessManagerTest, ReportsStopAndContinueSentByOthers) {
