@@ -267,6 +267,7 @@ TEST_F(LifecycleTest, WorkerDetailHasTransitionsOldestFirstAndLiveUsage) {
   const json::value& usage = w.At({"usage"});
   ASSERT_TRUE(usage.is_object()) << w.body;
   EXPECT_TRUE(usage.at("cpu_seconds").is_number());
+  EXPECT_TRUE(usage.at("sampled_at").is_string()) << w.body;  // a live sample says when it was read
   EXPECT_GE(w.Int({"usage", "processes"}), 1) << w.body;
   // Paused right after its start, the process may not have run an instruction yet (its RSS
   // reads 0); once resumed it execs `sleep`, and the live figure follows.
@@ -276,6 +277,10 @@ TEST_F(LifecycleTest, WorkerDetailHasTransitionsOldestFirstAndLiveUsage) {
   }
   EXPECT_GT(w.Int({"usage", "rss_bytes"}), 0) << w.body;
   ASSERT_EQ(Terminate(wid).status, 200u);
+  Reply ended = api().Get("/api/supervisor/workers/" + wid);
+  ASSERT_EQ(ended.status, 200u) << Describe(ended);
+  EXPECT_EQ(ended.Int({"usage", "processes"}), 0) << ended.body;
+  EXPECT_TRUE(ended.At({"usage", "sampled_at"}).is_null()) << ended.body;
 }
 
 TEST_F(LifecycleTest, LogsTailReturnsTheLastLines) {
