@@ -99,8 +99,9 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
 
   // The parent's mu is held from here through the commit of the new job and its linking as
   // the parent's child: a cancel of the parent either comes first (409 here) or sees the child.
-  ScopedLock parent_lock;
+  // (parent_live first: it is destroyed after the lock, whose mutex it owns.)
   std::shared_ptr<LiveJob> parent_live;
+  ScopedLock parent_lock;
   if (!parent_id.empty()) {
     auto p = jobs_.find(parent_id);
     if (p != jobs_.end() && p->second->rec.workspace_id == caller.workspace_id) {
