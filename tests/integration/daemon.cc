@@ -171,6 +171,11 @@ Daemon::~Daemon() {
     if (kv.rfind("OVERSEER_", 0) == 0 || kv.rfind("IT_DAEMON_MARK=", 0) == 0) continue;
     env.emplace_back(kv);
   }
+  for (const std::string& kv : options_.extra_env) {
+    const std::string name = kv.substr(0, kv.find('=') + 1);
+    std::erase_if(env, [&](const std::string& e) { return e.rfind(name, 0) == 0; });
+    env.push_back(kv);
+  }
   env.push_back("OVERSEER_JWT_SECRET_FILE=" + secret_file_);
   env.push_back(mark_);
   std::vector<char*> argv_c;

@@ -33,6 +33,8 @@ struct TokenSpec {
 
 struct DaemonOptions {
   std::vector<std::string> extra_args;  // e.g. {"--max-depth", "1"}
+  // NAME=value entries set in the daemon's environment (replacing an inherited NAME).
+  std::vector<std::string> extra_env = {};
 };
 
 class Daemon {
