@@ -41,7 +41,7 @@ class FdLimitTest : public OwnDaemonTest {
   // the suppression is inert in a build without UBSan.
   DaemonOptions Options() override {
     const std::string supp = ::testing::TempDir() + "overseer-fd-limit-ubsan.supp";
-    std::ofstream(supp) << "vptr_check:*\n";
+    std::ofstream(supp) << "vptr:*\nvptr_check:*\n";
     const char* inherited = std::getenv("UBSAN_OPTIONS");  // NOLINT(concurrency-mt-unsafe)
     std::string ubsan =
         inherited != nullptr && *inherited != '\0' ? std::string(inherited) + ":" : "";
