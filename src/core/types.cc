@@ -25,7 +25,29 @@ constexpr std::array<std::pair<JobState, std::string_view>, 6> kJobNames{{
     {JobState::kCanceled, "CANCELED"},
 }};
 
+constexpr std::array<std::pair<EventType, std::string_view>, 5> kEventTypeNames{{
+    {EventType::kWorkerTransition, "worker.transition"},
+    {EventType::kJobTransition, "job.transition"},
+    {EventType::kAllocationCreated, "allocation.created"},
+    {EventType::kAllocationReleased, "allocation.released"},
+    {EventType::kQuotaChanged, "quota.changed"},
+}};
+
 }  // namespace
+
+std::string_view EventTypeName(EventType t) {
+  for (const auto& [type, name] : kEventTypeNames) {
+    if (type == t) return name;
+  }
+  return "unknown";
+}
+
+std::optional<EventType> ParseEventType(std::string_view s) {
+  for (const auto& [type, name] : kEventTypeNames) {
+    if (name == s) return type;
+  }
+  return std::nullopt;
+}
 
 std::string_view WorkerStateName(WorkerState s) {
   for (const auto& [state, name] : kWorkerNames) {

@@ -99,12 +99,28 @@ struct Transition {
   TimeMs timestamp = 0;
 };
 
+// The kinds of event of SPEC §10 (its `type` field). Every change of §2 is one.
+enum class EventType {
+  kWorkerTransition,    // "worker.transition"
+  kJobTransition,       // "job.transition"
+  kAllocationCreated,   // "allocation.created"
+  kAllocationReleased,  // "allocation.released"
+  kQuotaChanged,        // "quota.changed"
+};
+std::string_view EventTypeName(EventType t);  // "worker.transition"
+std::optional<EventType> ParseEventType(std::string_view s);
+
+// One entry of the event log (SPEC §10), written in the same transaction as the change.
 struct Event {
-  int64_t seq = 0;  // assigned by the store
+  int64_t seq = 0;  // assigned by the store; increasing
   std::string workspace_id;
-  std::string kind;        // "worker.state", "job.state", ...
-  std::string subject_id;  // worker or job id
-  std::string data_json;   // object
+  EventType type = EventType::kWorkerTransition;
+  std::string job_id;      // "" when none
+  std::string worker_id;   // "" when none
+  std::string from_state;  // "" when none (a creation, or not a transition)
+  std::string to_state;
+  std::string reason;
+  std::string data_json = "{}";  // object: what else the event carries (attempt, retry_in_ms...)
   TimeMs created_at = 0;
 };
 

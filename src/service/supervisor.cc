@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <random>
 
+#include "core/events.h"
 #include "service/supervisor_internal.h"
 
 namespace overseer::service {
@@ -15,7 +16,6 @@ using core::JobState;
 using core::WorkerEvent;
 using core::WorkerState;
 using internal::LogFailure;
-using internal::MakeEvent;
 
 namespace {
 
@@ -90,13 +90,8 @@ Result<Supervisor::Planned> Supervisor::PlanTransition(
     plan.releases_slot = true;
   }
   if (w.new_allocation) cs.new_allocations.push_back(*w.new_allocation);
-  cs.events.push_back(MakeEvent(updated.workspace_id, "worker.state", updated.id,
-                                {{"job_id", updated.job_id},
-                                 {"from", core::WorkerStateName(w.rec.status)},
-                                 {"to", core::WorkerStateName(updated.status)},
-                                 {"reason", reason},
-                                 {"attempt", updated.attempt}},
-                                now));
+  cs.events.push_back(
+      core::WorkerTransitionEvent(updated, core::WorkerStateName(w.rec.status), now));
   const LiveJob* job = w.job.get();
   if (job == nullptr) return plan;
   std::vector<WorkerState> states;
@@ -122,11 +117,7 @@ Result<Supervisor::Planned> Supervisor::PlanTransition(
     j.status_reason = "WORKERS_STARTED";
   }
   cs.job_updates.push_back(store::JobUpdate{j, job->rec.status});
-  cs.events.push_back(MakeEvent(j.workspace_id, "job.state", j.id,
-                                {{"from", core::JobStateName(job->rec.status)},
-                                 {"to", core::JobStateName(j.status)},
-                                 {"reason", j.status_reason}},
-                                now));
+  cs.events.push_back(core::JobTransitionEvent(j, core::JobStateName(job->rec.status), now));
   plan.job = std::move(j);
   return plan;
 }
@@ -222,21 +213,8 @@ asio::awaitable<Status> Supervisor::Fail(const WorkerPtr& w, std::string reason,
       core::Transition{std::string(core::WorkerStateName(w->rec.status)), "FAILED", reason, now}});
   cs.worker_updates.push_back(store::WorkerUpdate{
       r, WorkerState::kFailed, core::Transition{"FAILED", "RETRYING", "RETRY_SCHEDULED", now}});
-  cs.events.push_back(MakeEvent(r.workspace_id, "worker.state", r.id,
-                                {{"job_id", r.job_id},
-                                 {"from", core::WorkerStateName(w->rec.status)},
-                                 {"to", "FAILED"},
-                                 {"reason", reason},
-                                 {"attempt", r.attempt}},
-                                now));
-  cs.events.push_back(MakeEvent(r.workspace_id, "worker.state", r.id,
-                                {{"job_id", r.job_id},
-                                 {"from", "FAILED"},
-                                 {"to", "RETRYING"},
-                                 {"reason", "RETRY_SCHEDULED"},
-                                 {"attempt", r.attempt},
-                                 {"retry_in_ms", delay}},
-                                now));
+  cs.events.push_back(core::WorkerTransitionEvent(f, core::WorkerStateName(w->rec.status), now));
+  cs.events.push_back(core::WorkerTransitionEvent(r, "FAILED", now, delay));
   Status st = co_await commits_.Commit(cs);
   if (!st) co_return st;
   if (w->history_complete) {

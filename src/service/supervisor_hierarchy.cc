@@ -4,6 +4,7 @@
 #include <map>
 #include <unordered_set>
 
+#include "core/events.h"
 #include "service/supervisor.h"
 #include "service/supervisor_internal.h"
 
@@ -12,7 +13,6 @@ namespace asio = boost::asio;
 using core::JobState;
 using core::WorkerState;
 using internal::LogFailure;
-using internal::MakeEvent;
 
 namespace {
 
@@ -136,11 +136,7 @@ asio::awaitable<Result<std::vector<Supervisor::WorkerPtr>>> Supervisor::CancelJo
     core::Job row =
         TerminalJobRow(*j, JobState::kCanceled, is_root ? reason : "PARENT_CANCELED", now);
     cs.job_updates.push_back(store::JobUpdate{row, j->rec.status});
-    cs.events.push_back(MakeEvent(row.workspace_id, "job.state", row.id,
-                                  {{"from", core::JobStateName(j->rec.status)},
-                                   {"to", "CANCELED"},
-                                   {"reason", row.status_reason}},
-                                  now));
+    cs.events.push_back(core::JobTransitionEvent(row, core::JobStateName(j->rec.status), now));
     changed.emplace_back(j, std::move(row));
   }
   if (!any_root) {
@@ -197,11 +193,7 @@ asio::awaitable<void> Supervisor::CompleteIfDone(std::shared_ptr<LiveJob> job) {
   core::Job row = TerminalJobRow(*job, JobState::kCompleted, "CHILDREN_ENDED", now);
   store::ChangeSet cs;
   cs.job_updates.push_back(store::JobUpdate{row, job->rec.status});
-  cs.events.push_back(MakeEvent(row.workspace_id, "job.state", row.id,
-                                {{"from", core::JobStateName(job->rec.status)},
-                                 {"to", "COMPLETED"},
-                                 {"reason", row.status_reason}},
-                                now));
+  cs.events.push_back(core::JobTransitionEvent(row, core::JobStateName(job->rec.status), now));
   Status st = co_await commits_.Commit(cs);
   if (!st) {
     spdlog::error("job {}: completing after its children failed: {}", row.id, st.error().message);

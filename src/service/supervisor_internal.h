@@ -17,7 +17,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json.hpp>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -53,18 +52,6 @@ inline void LogFailure(std::exception_ptr e, const char* what) {
   } catch (const std::exception& ex) {
     spdlog::error("{} failed: {}", what, ex.what());
   }
-}
-
-// An event row of workspace `ws` about `subject`, with `data` serialized as its JSON.
-inline core::Event MakeEvent(const std::string& ws, std::string kind, const std::string& subject,
-                             boost::json::object data, TimeMs now) {
-  core::Event e;
-  e.workspace_id = ws;
-  e.kind = std::move(kind);
-  e.subject_id = subject;
-  e.data_json = boost::json::serialize(data);
-  e.created_at = now;
-  return e;
 }
 
 }  // namespace overseer::service::internal

@@ -2,6 +2,7 @@
 #include <boost/asio/co_spawn.hpp>
 
 #include "common/ids.h"
+#include "core/events.h"
 #include "service/supervisor.h"
 #include "service/supervisor_internal.h"
 
@@ -10,7 +11,6 @@ namespace asio = boost::asio;
 using core::JobState;
 using core::WorkerState;
 using internal::LogFailure;
-using internal::MakeEvent;
 
 asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec spec) {
   if (shutting_down_) co_return MakeError(ErrorCode::kUnavailable, "the daemon is shutting down");
@@ -170,9 +170,7 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
         core::Transition{"", std::string(core::WorkerStateName(r.status)), r.status_reason, now});
     job->workers.push_back(std::move(w));
   }
-  cs.events.push_back(MakeEvent(j.workspace_id, "job.state", j.id,
-                                {{"from", "SUBMITTED"}, {"to", "PENDING"}, {"reason", "ACCEPTED"}},
-                                now));
+  cs.events.push_back(core::JobTransitionEvent(j, "SUBMITTED", now));
   // One commit for the job, its workers and their start (spawned first: a crash before the
   // commit leaves processes that the next start ends as leftovers, and no record behind).
   // Our own references: a job that ends at once (its processes could not start) is forgotten

@@ -814,7 +814,12 @@ TEST_P(StoreConformanceTest, CasFailureInTheMiddleLeavesNothingWritten) {
   JobUpdate job_done{existing, JobState::kRunning};
   job_done.job.status = JobState::kCompleted;
   cs.job_updates = {job_done};
-  cs.events = {core::Event{0, "ws1", "worker.state", a.id, "{}", kT0 + 1}};
+  core::Event ev;
+  ev.workspace_id = "ws1";
+  ev.type = core::EventType::kWorkerTransition;
+  ev.worker_id = a.id;
+  ev.created_at = kT0 + 1;
+  cs.events = {ev};
 
   Status st = store_->Apply(cs);
   ASSERT_FALSE(st.ok());
@@ -943,7 +948,12 @@ TEST_P(StoreConformanceTest, WorkerProcessIsRecordedForItsAttemptOnly) {
 TEST_P(StoreConformanceTest, EventsAreAppended) {
   ChangeSet cs;
   for (int i = 0; i < 3; ++i) {
-    cs.events.push_back(core::Event{0, "ws1", "job.state", "j_1", "{}", kT0 + i});
+    core::Event ev;
+    ev.workspace_id = "ws1";
+    ev.type = core::EventType::kJobTransition;
+    ev.job_id = "j_1";
+    ev.created_at = kT0 + i;
+    cs.events.push_back(ev);
   }
   ASSERT_OK(store_->Apply(cs));
   ASSERT_OK(store_->Apply(cs));

@@ -1,0 +1,69 @@
+#include "core/events.h"
+
+#include <string>
+
+namespace overseer::core {
+namespace {
+
+// Ids here are generated ([A-Za-z0-9_]) and never need escaping.
+std::string Field(std::string_view name, int64_t v) {
+  return "\"" + std::string(name) + "\":" + std::to_string(v);
+}
+std::string Field(std::string_view name, std::string_view v) {
+  return "\"" + std::string(name) + "\":\"" + std::string(v) + "\"";
+}
+
+}  // namespace
+
+Event WorkerTransitionEvent(const Worker& w, std::string_view from, TimeMs now,
+                            std::optional<int64_t> retry_in_ms) {
+  Event e;
+  e.workspace_id = w.workspace_id;
+  e.type = EventType::kWorkerTransition;
+  e.job_id = w.job_id;
+  e.worker_id = w.id;
+  e.from_state = std::string(from);
+  e.to_state = std::string(WorkerStateName(w.status));
+  e.reason = w.status_reason;
+  e.data_json = "{" + Field("attempt", w.attempt);
+  if (retry_in_ms) e.data_json += "," + Field("retry_in_ms", *retry_in_ms);
+  e.data_json += "}";
+  e.created_at = now;
+  return e;
+}
+
+Event JobTransitionEvent(const Job& j, std::string_view from, TimeMs now) {
+  Event e;
+  e.workspace_id = j.workspace_id;
+  e.type = EventType::kJobTransition;
+  e.job_id = j.id;
+  e.from_state = std::string(from);
+  e.to_state = std::string(JobStateName(j.status));
+  e.reason = j.status_reason;
+  e.data_json = "{" + Field("depth", j.depth) + "}";
+  e.created_at = now;
+  return e;
+}
+
+Event AllocationEvent(EventType type, const Allocation& a, TimeMs now) {
+  Event e;
+  e.workspace_id = a.workspace_id;
+  e.type = type;
+  e.job_id = a.job_id;
+  e.worker_id = a.worker_id;
+  e.data_json = "{" + Field("allocation_id", a.id) + "," + Field("depth", a.depth) + "," +
+                Field("worker_count", a.worker_count) + "}";
+  e.created_at = now;
+  return e;
+}
+
+Event QuotaChangedEvent(const Quota& q, TimeMs now) {
+  Event e;
+  e.workspace_id = q.workspace_id;
+  e.type = EventType::kQuotaChanged;
+  e.data_json = "{" + Field("depth", q.depth) + "," + Field("max_workers", q.max_workers) + "}";
+  e.created_at = now;
+  return e;
+}
+
+}  // namespace overseer::core

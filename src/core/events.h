@@ -1,0 +1,24 @@
+// Builders of the event rows of SPEC §10: one per kind of change, so that every event of a
+// kind has the same fields. Pure; any thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/types.h"
+
+namespace overseer::core {
+
+// A worker moved from `from` to `w.status` (reason w.status_reason); data {"attempt": n} and,
+// for a retry, "retry_in_ms".
+Event WorkerTransitionEvent(const Worker& w, std::string_view from, TimeMs now,
+                            std::optional<int64_t> retry_in_ms = std::nullopt);
+// A job moved from `from` to `j.status` (reason j.status_reason).
+Event JobTransitionEvent(const Job& j, std::string_view from, TimeMs now);
+// Slots taken or given back: data {"allocation_id", "depth", "worker_count"}.
+Event AllocationEvent(EventType type, const Allocation& a, TimeMs now);
+// A workspace's limit at one depth changed: data {"depth", "max_workers"}.
+Event QuotaChangedEvent(const Quota& q, TimeMs now);
+
+}  // namespace overseer::core
