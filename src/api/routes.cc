@@ -212,10 +212,10 @@ Awaitable ListJobs(ApiContext& ctx, Request& req, const auth::Principal& p) {
   q.limit = *limit;
   if (auto st = req.Query("status")) {
     auto parsed = core::ParseJobState(*st);
-    if (!parsed) {
-      Error e = MakeError(
-          ErrorCode::kInvalidRequest,
-          "status: must be one of SUBMITTED, PENDING, RUNNING, COMPLETED, FAILED, CANCELED");
+    // SUBMITTED is never stored (a job is recorded PENDING when accepted): not a filter.
+    if (!parsed || *parsed == core::JobState::kSubmitted) {
+      Error e = MakeError(ErrorCode::kInvalidRequest,
+                          "status: must be one of PENDING, RUNNING, COMPLETED, FAILED, CANCELED");
       e.With("field", "status");
       co_return ErrorResponse(e, req.request_id);
     }

@@ -493,7 +493,7 @@ struct ClientCommands::State {
     c = Leaf(jobs_cmd, "ls", "list jobs", [this](HttpClient& h) {
       return List(h, "/api/jobs", "jobs", {{"status", Upper(status_filter)}});
     });
-    c->add_option("--status", status_filter, "SUBMITTED|PENDING|RUNNING|COMPLETED|FAILED|CANCELED");
+    c->add_option("--status", status_filter, "PENDING|RUNNING|COMPLETED|FAILED|CANCELED");
     c->add_option("--limit", limit, "page size (server default 100, max 1000)")
         ->check(CLI::Range(1, 1000));
     c->add_flag("--all", all, "follow next_cursor to list every page");

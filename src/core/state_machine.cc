@@ -29,14 +29,15 @@ constexpr std::array<WorkerRule, 13> kWorkerRules{{
 }};
 
 using J = JobState;
-constexpr std::array<JobRule, 7> kJobRules{{
+// SPEC §2 job machine, exactly. SUBMITTED is never stored: a job is recorded PENDING in the
+// transaction that accepts it, and that acceptance is the event SUBMITTED -> PENDING.
+constexpr std::array<JobRule, 6> kJobRules{{
     {J::kSubmitted, J::kPending},
     {J::kPending, J::kRunning},
     {J::kRunning, J::kCompleted},
     {J::kRunning, J::kFailed},
     {J::kPending, J::kCanceled},
     {J::kRunning, J::kCanceled},
-    {J::kSubmitted, J::kCanceled},
 }};
 
 }  // namespace
@@ -91,6 +92,10 @@ bool IsLegalWorkerTransition(WorkerState from, WorkerState to) {
 
 bool IsTerminalWorkerState(WorkerState s) { return s == W::kCompleted || s == W::kTerminated; }
 
+bool IsActiveWorkerState(WorkerState s) {
+  return s == W::kIdle || s == W::kRunning || s == W::kPaused || s == W::kRetrying;
+}
+
 std::optional<JobState> JobStatusFromWorkers(JobState current, std::span<const WorkerState> workers,
                                              bool children_active) {
   if (IsTerminalJobState(current) || workers.empty()) return std::nullopt;
@@ -139,5 +144,7 @@ bool IsLegalJobTransition(JobState from, JobState to) {
 bool IsTerminalJobState(JobState s) {
   return s == J::kCompleted || s == J::kFailed || s == J::kCanceled;
 }
+
+bool IsActiveJobState(JobState s) { return !IsTerminalJobState(s); }
 
 }  // namespace overseer::core

@@ -1,5 +1,5 @@
 // The worker and job state machines of SPEC §2, each as one table. Every status change
-// in overseer is checked here first. Pure; any thread.
+// in overseer is checked here first (through the planners of planner.h). Pure; any thread.
 #pragma once
 
 #include <optional>
@@ -43,6 +43,9 @@ bool IsLegalWorkerTransition(WorkerState from, WorkerState to);
 
 // COMPLETED and TERMINATED; FAILED is terminal only when no retry is left (the caller knows).
 bool IsTerminalWorkerState(WorkerState s);
+// IDLE, RUNNING, PAUSED, RETRYING: the worker may still change (a supervised FAILED is
+// RETRYING at once, so FAILED counts as ended).
+bool IsActiveWorkerState(WorkerState s);
 
 struct JobRule {
   JobState from;
@@ -50,11 +53,13 @@ struct JobRule {
 };
 std::span<const JobRule> JobRules();
 bool IsLegalJobTransition(JobState from, JobState to);
-bool IsTerminalJobState(JobState s);
+bool IsTerminalJobState(JobState s);  // COMPLETED, FAILED, CANCELED
+bool IsActiveJobState(JobState s);    // the others: the job may still change
 
 // The status a job must move to because of its workers' statuses (SPEC §2): FAILED once
 // any worker is FAILED (no retry left: the caller moves retryable ones to RETRYING first)
-// or TERMINATED (CANCELED instead for a PENDING job, which never ran); COMPLETED when all are COMPLETED and no child job is still active
+// or TERMINATED (CANCELED instead for a PENDING job, which never ran); COMPLETED when all are
+// COMPLETED and no child job is still active
 // (`children_active`); RUNNING from PENDING once one started. nullopt: no change.
 std::optional<JobState> JobStatusFromWorkers(JobState current, std::span<const WorkerState> workers,
                                              bool children_active = false);

@@ -32,82 +32,15 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
 #include "common/time.h"
+#include "proc/launcher.h"
+#include "proc/process.h"
 
 namespace overseer::proc {
-
-struct SpawnSpec {
-  // argv[0] is looked up in the PATH of `env` (the shell's default path if none), like execvp.
-  std::vector<std::string> argv;
-  std::string cwd;                   // "" = inherit the daemon's
-  std::vector<std::string> env;      // complete environment, "KEY=VALUE"
-  std::string log_path;              // stdout and stderr appended here
-  int64_t log_max_bytes = 10 << 20;  // past it the file goes to log_path + ".1" (one backup)
-  std::string unit_name;             // unique among live units: [A-Za-z0-9_.-]+, e.g. worker id
-};
-
-// Exited: exit_code >= 0, term_signal 0. Killed by a signal: exit_code -1, term_signal N.
-struct ExitStatus {
-  int exit_code = -1;
-  int term_signal = 0;
-};
-
-// What the kernel says the main process is doing right now (not what a notification said).
-enum class MainState {
-  kRunning,  // running or sleeping (anything but stopped or gone)
-  kStopped,  // stopped by a signal (SIGSTOP, SIGTSTP, ...)
-  kExited,   // exited (zombie, or already reaped)
-};
-
-// Resource use of every live process of the unit (cgroup: cpu includes exited ones).
-struct Usage {
-  double cpu_seconds = 0;
-  int64_t rss_bytes = 0;
-  int processes = 0;
-  TimeMs sampled_at = 0;  // wall time of the reading; 0 when nothing was read (no live process)
-};
-
-struct ProcessCallbacks {
-  std::function<void(ExitStatus)> on_exit;  // main process exited and was reaped; once
-  std::function<void()> on_stopped;         // main process stopped by a signal (ours or anyone's)
-  std::function<void()> on_continued;       // main process continued
-};
-
-namespace internal {
-class Unit;
-class ManagerCore;
-}  // namespace internal
-
-// Handle to one spawned unit: its main process and everything it starts. Loop thread only.
-// Keeping the handle does not keep any resource alive.
-class Process {
- public:
-  pid_t pid() const { return pid_; }
-  pid_t pgid() const { return pid_; }  // the main process leads its own group
-  const std::string& unit_name() const { return unit_name_; }
-  const std::string& log_path() const { return log_path_; }
-  const std::string& cgroup_path() const { return cgroup_path_; }  // "" without cgroup
-  bool exited() const { return exit_status_.has_value(); }         // main process reaped
-  std::optional<ExitStatus> exit_status() const { return exit_status_; }
-  // True once the main process is reaped and no process of the unit is left.
-  bool finished() const { return finished_; }
-
- private:
-  friend class internal::Unit;
-  friend class internal::ManagerCore;
-  friend class ProcessManager;
-
-  pid_t pid_ = 0;
-  std::string unit_name_;
-  std::string log_path_;
-  std::string cgroup_path_;
-  std::optional<ExitStatus> exit_status_;
-  bool finished_ = false;
-  std::weak_ptr<internal::Unit> unit_;
-};
 
 struct ProcessManagerOptions {
   // Names this daemon's state dir: cgroup parent "overseer-<instance_id>" and the env marker
@@ -125,11 +58,11 @@ struct ProcessManagerOptions {
   std::chrono::milliseconds usage_interest{5000};
 };
 
-class ProcessManager {
+class ProcessManager final : public Launcher {
  public:
   // Sets PR_SET_CHILD_SUBREAPER, starts listening for SIGCHLD and reaps untracked zombies.
   ProcessManager(boost::asio::io_context& io, const ProcessManagerOptions& options);
-  ~ProcessManager();
+  ~ProcessManager() override;
   ProcessManager(const ProcessManager&) = delete;
   ProcessManager& operator=(const ProcessManager&) = delete;
 
@@ -138,15 +71,16 @@ class ProcessManager {
   // appended. A missing command exits 127 with the shell's message in the log.
   // Errors: kInvalidRequest (empty argv, bad unit_name, unit_name in use), kInternal (log file,
   // cgroup, pipe or spawn failure; the message says which).
-  Result<std::shared_ptr<Process>> Spawn(const SpawnSpec& spec, ProcessCallbacks callbacks);
+  Result<std::shared_ptr<Process>> Spawn(const SpawnSpec& spec,
+                                         ProcessCallbacks callbacks) override;
 
   // SIGSTOP / SIGCONT to the main process, its group and every process of the unit.
   // Without a cgroup, a process outside the group whose environment (marker) cannot be read at
   // that moment (it is in the middle of execve) is looked at again a few ms later on the loop
   // and, if it is the unit's, gets the signal then.
   // kInvalidStateTransition if the main process has exited; kInternal if a signal fails.
-  Status Pause(Process& p);
-  Status Resume(Process& p);
+  Status Pause(Process& p) override;
+  Status Resume(Process& p) override;
 
   // SIGTERM then SIGCONT to every process of the unit; after `grace`, SIGKILL (cgroup.kill
   // where available). `done` runs on the loop once the main process is reaped and no process
@@ -155,11 +89,11 @@ class ProcessManager {
   // the unit is not finished while a process that may be its own is in the middle of execve
   // (rechecked after 2, 4, ... 64 ms; after 8 looks it counts as not the unit's, logged).
   void Terminate(const std::shared_ptr<Process>& p, std::chrono::milliseconds grace,
-                 std::function<void()> done);
+                 std::function<void()> done) override;
 
   // The main process's state as /proc shows it now. Safe against pid reuse: the main process
   // is our child and its pid stays ours until it is reaped (after which this says kExited).
-  MainState State(const Process& p) const;
+  MainState State(const Process& p) const override;
 
   // Usage of the unit's live processes, read now from /proc and cgroup files; zeros once
   // finished. Without a cgroup, a process in the middle of execve is counted if the unit already
@@ -170,7 +104,7 @@ class ProcessManager {
   // Live usage from memory, never reading a file: zeros (sampled_at 0) once the unit is
   // finished; else its last sample if at most 2 * usage_period old (by the steady clock); else
   // nullopt, and SampledUsage gives one. Each call keeps the unit sampled for usage_interest.
-  std::optional<Usage> CachedUsage(const Process& p);
+  std::optional<Usage> CachedUsage(const Process& p) override;
 
   // Completes with a sample read after this call by the sampler's next pass, which starts at
   // once (posted: never inline). Zeros if the unit finishes first or the manager goes away
@@ -187,7 +121,7 @@ class ProcessManager {
   }
 
   // SampledUsage with a plain callback, run on the loop (posted).
-  void AwaitUsage(const Process& p, std::function<void(Usage)> done);
+  void AwaitUsage(const Process& p, std::function<void(Usage)> done) override;
 
   // True when no unit is being sampled and the sampler's timer is not armed.
   bool UsageSamplerIdleForTest() const;
@@ -200,7 +134,7 @@ class ProcessManager {
   // instance (in leftover cgroups under our parent dir, or carrying our env marker), waits
   // (asynchronously, pidfds) until they are gone, removes the leftover cgroup dirs, then runs
   // `done(count_killed)` on the loop. Gives up waiting after 30 s (logged).
-  void KillLeftovers(std::function<void(int)> done);
+  void KillLeftovers(std::function<void(int)> done) override;
 
   // See TailLogFiles (log_file.h): last `lines` lines of log_path.1 + log_path, at most
   // `max_bytes`. kNotFound if there is no log. Any thread.

@@ -178,6 +178,9 @@ class Unit : public std::enable_shared_from_this<Unit> {
   void ReadOutput();
   void PumpOutput();
   Drained DrainOutput(int max_reads);
+  // Hands the complete lines of `chunk` to on_output (the rest waits in line_buf_); at the end
+  // of the output (`eof`), the unterminated rest too.
+  void SplitLines(std::string_view chunk, bool eof);
   void Check();
   void Watch(pid_t pid, int fd);
   void EnterKillPhase();
@@ -200,6 +203,7 @@ class Unit : public std::enable_shared_from_this<Unit> {
   ProcessCallbacks callbacks_;
   std::unique_ptr<LogFile> log_;
   bool log_error_reported_ = false;
+  std::string line_buf_;  // an output line not yet complete (on_output only)
   Descriptor pidfd_;
   Descriptor out_;
   std::array<char, size_t{64} * 1024> buf_{};

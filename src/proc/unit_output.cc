@@ -45,17 +45,44 @@ Unit::Drained Unit::DrainOutput(int max_reads) {
           spdlog::error("proc: unit {}: {}", proc_->unit_name_, s.error().message);
         }
       }
+      if (callbacks_.on_output)
+        SplitLines(std::string_view(buf_.data(), static_cast<size_t>(n)), false);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Drained::kAgain;
     if (n < 0) spdlog::warn("proc: unit {} output: {}", proc_->unit_name_, ErrnoText(errno));
+    if (callbacks_.on_output) SplitLines({}, true);
     boost::system::error_code ignored;
     out_.close(ignored);  // EOF: every writer is gone
     log_.reset();
     return Drained::kClosed;
   }
   return Drained::kMore;
+}
+
+void Unit::SplitLines(std::string_view chunk, bool eof) {
+  while (!chunk.empty()) {
+    const size_t nl = chunk.find('\n');
+    const size_t take = nl == std::string_view::npos ? chunk.size() : nl;
+    const size_t room = kMaxOutputLine - line_buf_.size();
+    if (take > room) {  // a line too long: hand over what fits, the rest follows as more
+      line_buf_.append(chunk.substr(0, room));
+      callbacks_.on_output(line_buf_);
+      line_buf_.clear();
+      chunk.remove_prefix(room);
+      continue;
+    }
+    line_buf_.append(chunk.substr(0, take));
+    if (nl == std::string_view::npos) break;
+    callbacks_.on_output(line_buf_);
+    line_buf_.clear();
+    chunk.remove_prefix(nl + 1);
+  }
+  if (eof && !line_buf_.empty()) {
+    callbacks_.on_output(line_buf_);
+    line_buf_.clear();
+  }
 }
 
 }  // namespace overseer::proc::internal

@@ -15,7 +15,6 @@ namespace json = boost::json;
 using core::JobState;
 using core::WorkerEvent;
 using core::WorkerState;
-using internal::LogFailure;
 
 namespace {
 
@@ -27,7 +26,7 @@ double Random01() {
 }  // namespace
 
 Supervisor::Supervisor(asio::io_context& io, BlockingPool& pool, store::Store& store,
-                       proc::ProcessManager& procs, SupervisorOptions options, TokenMinter minter,
+                       proc::Launcher& procs, SupervisorOptions options, TokenMinter minter,
                        const Clock& clock)
     : io_(io),
       pool_(pool),
@@ -38,6 +37,7 @@ Supervisor::Supervisor(asio::io_context& io, BlockingPool& pool, store::Store& s
       clock_(clock),
       started_at_(clock.NowMs()),
       commits_(io, pool, store),
+      tasks_(io),
       quotas_(options_.default_quotas, options_.max_depth) {}
 
 Supervisor::~Supervisor() {
@@ -60,71 +60,54 @@ bool Supervisor::IsJobActive(const std::string& job_id) const {
 // ---------------------------------------------------------------------------------------
 // Transitions
 
-Result<Supervisor::Planned> Supervisor::PlanTransition(
+Result<core::WorkerPlan> Supervisor::PlanTransition(
     const LiveWorker& w, WorkerEvent event, const std::string& reason,
-    const std::function<void(core::Worker&)>& mutate, TimeMs now, store::ChangeSet& cs) const {
-  Result<WorkerState> next = core::NextWorkerState(w.rec.status, event);
-  if (!next) {
-    Error err = next.error();
-    err.With("worker_id", w.rec.id);
-    return err;
-  }
-  Planned plan;
-  core::Worker& updated = plan.worker;
-  updated = w.rec;
-  updated.status = *next;
-  updated.status_reason = reason;
-  updated.updated_at = now;
-  if (mutate) mutate(updated);
-  plan.transition =
-      core::Transition{std::string(core::WorkerStateName(w.rec.status)),
-                       std::string(core::WorkerStateName(updated.status)), reason, now};
-  cs.worker_updates.push_back(store::WorkerUpdate{updated, w.rec.status, plan.transition});
-  // A slot is held while the worker runs or waits to retry; a pause (SPEC §2) or the end
-  // gives it back. (FAILED here is final: a retryable failure goes through Fail's own path.)
-  if (!w.allocation_id.empty() &&
-      (event == WorkerEvent::kPause || updated.status == WorkerState::kCompleted ||
-       updated.status == WorkerState::kFailed || updated.status == WorkerState::kTerminated)) {
-    cs.released_allocations.push_back(
-        store::AllocationRelease{w.allocation_id, w.rec.workspace_id, now});
-    plan.releases_slot = true;
-  }
-  if (w.new_allocation) cs.new_allocations.push_back(*w.new_allocation);
-  cs.events.push_back(
-      core::WorkerTransitionEvent(updated, core::WorkerStateName(w.rec.status), now));
-  const LiveJob* job = w.job.get();
-  if (job == nullptr) return plan;
-  std::vector<WorkerState> states;
-  states.reserve(job->workers.size());
-  for (const WorkerPtr& sibling : job->workers) {
-    states.push_back(sibling.get() == &w ? updated.status : sibling->rec.status);
-  }
-  std::optional<JobState> js =
-      core::JobStatusFromWorkers(job->rec.status, states, !job->children.empty());
-  if (!js) return plan;
-  core::Job j;
-  if (core::IsTerminalJobState(*js)) {
-    j = TerminalJobRow(*job, *js,
-                       *js == JobState::kCompleted                  ? "ALL_WORKERS_COMPLETED"
-                       : updated.status == WorkerState::kTerminated ? "WORKER_TERMINATED"
-                                                                    : "WORKER_FAILED",
-                       now, &updated);
-  } else {
-    j = job->rec;
-    j.status = *js;
-    j.updated_at = now;
-    if (*js == JobState::kRunning && j.started_at == 0) j.started_at = now;
-    j.status_reason = "WORKERS_STARTED";
-  }
-  cs.job_updates.push_back(store::JobUpdate{j, job->rec.status});
-  cs.events.push_back(core::JobTransitionEvent(j, core::JobStateName(job->rec.status), now));
-  plan.job = std::move(j);
-  return plan;
+    const std::function<void(core::Worker&)>& mutate, TimeMs now) const {
+  std::vector<const core::Worker*> siblings = SiblingRows(w);
+  return core::PlanWorkerTransition(Subject(w, siblings), event, reason, mutate, now);
 }
 
-bool Supervisor::CommitPlanned(LiveWorker& w, Planned&& plan) {
-  w.rec = std::move(plan.worker);
-  if (w.history_complete) w.history.push_back(std::move(plan.transition));
+std::vector<const core::Worker*> Supervisor::SiblingRows(const LiveWorker& w) {
+  if (!w.job) return {};
+  return JobRows(*w.job);
+}
+
+std::vector<const core::Worker*> Supervisor::JobRows(const LiveJob& job) {
+  std::vector<const core::Worker*> rows;
+  rows.reserve(job.workers.size());
+  for (const WorkerPtr& s : job.workers) rows.push_back(&s->rec);
+  return rows;
+}
+
+core::WorkerSubject Supervisor::Subject(const LiveWorker& w,
+                                        const std::vector<const core::Worker*>& siblings) {
+  return core::WorkerSubject{w.rec, w.job ? &w.job->rec : nullptr, siblings,
+                             w.job && !w.job->children.empty(), !w.allocation_id.empty()};
+}
+
+void Supervisor::AddPlanRows(const core::WorkerPlan& plan, store::ChangeSet& cs) {
+  for (const core::WorkerChange& c : plan.changes) {
+    cs.worker_updates.push_back(store::WorkerUpdate{c.row, c.from, c.transition});
+  }
+  if (plan.job) cs.job_updates.push_back(store::JobUpdate{plan.job->row, plan.job->from});
+  cs.events.insert(cs.events.end(), plan.events.begin(), plan.events.end());
+}
+
+void Supervisor::AddPlan(const LiveWorker& w, const core::WorkerPlan& plan, TimeMs now,
+                         store::ChangeSet& cs) {
+  if (plan.releases_slot) {
+    cs.released_allocations.push_back(
+        store::AllocationRelease{w.allocation_id, w.rec.workspace_id, now});
+  }
+  if (w.new_allocation) cs.new_allocations.push_back(*w.new_allocation);
+  AddPlanRows(plan, cs);
+}
+
+bool Supervisor::CommitPlanned(LiveWorker& w, core::WorkerPlan&& plan) {
+  w.rec = plan.final_row();
+  if (w.history_complete) {
+    for (core::WorkerChange& c : plan.changes) w.history.push_back(std::move(c.transition));
+  }
   if (plan.releases_slot) {
     w.allocation_id.clear();
     if (w.job) ReleaseSlots(w.rec.workspace_id, w.job->rec.depth, 1);
@@ -134,19 +117,23 @@ bool Supervisor::CommitPlanned(LiveWorker& w, Planned&& plan) {
     w.new_allocation.reset();
   }
   if (!plan.job || !w.job) return false;
-  w.job->rec = std::move(*plan.job);
+  w.job->rec = std::move(plan.job->row);
   return true;
 }
 
 asio::awaitable<Result<bool>> Supervisor::TransitionHeld(
     const WorkerPtr& w, WorkerEvent event, std::string reason,
     const std::function<void(core::Worker&)>& mutate) {
-  store::ChangeSet cs;
-  Result<Planned> plan = PlanTransition(*w, event, reason, mutate, clock_.NowMs(), cs);
+  const TimeMs now = clock_.NowMs();
+  Result<core::WorkerPlan> plan = PlanTransition(*w, event, reason, mutate, now);
   if (!plan) co_return plan.error();
+  store::ChangeSet cs;
+  AddPlan(*w, *plan, now, cs);
   Status st = co_await commits_.Commit(cs);
   if (!st) co_return st.error();
-  co_return CommitPlanned(*w, std::move(*plan));
+  const bool job_changed = CommitPlanned(*w, std::move(*plan));
+  bus_.Publish(cs.events);
+  co_return job_changed;
 }
 
 asio::awaitable<Status> Supervisor::Transition(const WorkerPtr& w, WorkerEvent event,
@@ -183,77 +170,36 @@ asio::awaitable<Status> Supervisor::Fail(const WorkerPtr& w, std::string reason,
     }
   };
   const bool retry_left = job && w->rec.attempt < job->rec.retry.max_attempts &&
-                          !core::IsTerminalJobState(job->rec.status) && !shutting_down_;
-  if (!retry_left) {
-    Result<bool> changed = co_await TransitionHeld(w, WorkerEvent::kExitedBad, reason, record_exit);
-    if (!changed) co_return changed.error();
-    if (*changed) {
-      job_lock.Release();
-      AfterJobChange(job);
-    }
-    co_return OkStatus();
-  }
-  // FAILED then RETRYING in one transaction, so the job never sees a retryable failure.
-  Result<WorkerState> failed = core::NextWorkerState(w->rec.status, WorkerEvent::kExitedBad);
-  if (!failed) co_return failed.error();
-  Result<WorkerState> retrying = core::NextWorkerState(*failed, WorkerEvent::kRetry);
-  if (!retrying) co_return retrying.error();
-  core::Worker f = w->rec;
-  f.status = *failed;
-  f.status_reason = reason;
-  f.updated_at = now;
-  record_exit(f);
-  core::Worker r = f;
-  r.status = *retrying;
-  r.status_reason = "RETRY_SCHEDULED";
-  const int64_t delay = core::BackoffMs(job->rec.retry, w->rec.attempt, Random01());
+                          core::IsActiveJobState(job->rec.status) && !shutting_down_;
+  std::optional<int64_t> retry_in_ms;
+  if (retry_left) retry_in_ms = core::BackoffMs(job->rec.retry, w->rec.attempt, Random01());
+  std::vector<const core::Worker*> siblings = SiblingRows(*w);
+  Result<core::WorkerPlan> plan =
+      core::PlanFailure(Subject(*w, siblings), reason, record_exit, retry_in_ms, now);
+  if (!plan) co_return plan.error();
   store::ChangeSet cs;
-  cs.worker_updates.push_back(store::WorkerUpdate{
-      f, w->rec.status,
-      core::Transition{std::string(core::WorkerStateName(w->rec.status)), "FAILED", reason, now}});
-  cs.worker_updates.push_back(store::WorkerUpdate{
-      r, WorkerState::kFailed, core::Transition{"FAILED", "RETRYING", "RETRY_SCHEDULED", now}});
-  cs.events.push_back(core::WorkerTransitionEvent(f, core::WorkerStateName(w->rec.status), now));
-  cs.events.push_back(core::WorkerTransitionEvent(r, "FAILED", now, delay));
+  AddPlan(*w, *plan, now, cs);
   Status st = co_await commits_.Commit(cs);
   if (!st) co_return st;
-  if (w->history_complete) {
-    for (const store::WorkerUpdate& u : cs.worker_updates) w->history.push_back(u.transition);
+  const bool job_changed = CommitPlanned(*w, std::move(*plan));
+  bus_.Publish(cs.events);
+  if (job_changed) {
+    job_lock.Release();
+    AfterJobChange(job);
   }
-  w->rec = std::move(r);
-  w->retry_timer = std::make_unique<asio::steady_timer>(io_, std::chrono::milliseconds(delay));
+  if (!retry_in_ms) co_return OkStatus();
+  w->retry_timer =
+      std::make_unique<asio::steady_timer>(io_, std::chrono::milliseconds(*retry_in_ms));
   const int attempt = w->rec.attempt;
   w->retry_timer->async_wait([this, w, attempt](boost::system::error_code ec) {
     if (ec) return;
-    asio::co_spawn(io_, OnRetryDue(w, attempt),
-                   [](std::exception_ptr e) { LogFailure(e, "retry"); });
+    tasks_.Spawn(internal::Discard(OnRetryDue(w, attempt)), "retry");
   });
   co_return OkStatus();
 }
 
 // ---------------------------------------------------------------------------------------
 // The job follows its workers
-
-core::Job Supervisor::TerminalJobRow(const LiveJob& job, JobState to, std::string reason,
-                                     TimeMs now, const core::Worker* changed) {
-  core::Job j = job.rec;
-  j.status = to;
-  j.status_reason = std::move(reason);
-  j.updated_at = now;
-  j.completed_at = now;
-  json::array codes;
-  for (const WorkerPtr& sibling : job.workers) {
-    const core::Worker& r =
-        changed != nullptr && changed->id == sibling->rec.id ? *changed : sibling->rec;
-    if (r.exit_code) {
-      codes.push_back(*r.exit_code);
-    } else {
-      codes.push_back(nullptr);
-    }
-  }
-  j.result_json = json::serialize(json::object{{"exit_codes", codes}});
-  return j;
-}
 
 void Supervisor::AfterJobChange(const std::shared_ptr<LiveJob>& job) {
   if (!core::IsTerminalJobState(job->rec.status)) return;
@@ -266,13 +212,9 @@ void Supervisor::AfterJobChange(const std::shared_ptr<LiveJob>& job) {
     if (a.job_id == job->rec.id) allocations.push_back(id);
   }
   if (!allocations.empty()) {
-    asio::co_spawn(io_, ReleaseApiAllocations(std::move(allocations)),
-                   [](std::exception_ptr e, const Result<std::vector<core::Allocation>>&) {
-                     LogFailure(e, "release allocations");
-                   });
+    tasks_.Spawn(internal::Discard(ReleaseApiAllocations(std::move(allocations))),
+                 "release allocations");
   }
-  for (const auto& t : job->waiters) t->cancel();
-  job->waiters.clear();
   // A job canceled by its own worker's end (an IDLE worker of a PENDING job terminated) is
   // cleaned up like a failed one; a cancel request ends its workers and children itself.
   if (job->rec.status == JobState::kFailed ||
@@ -281,16 +223,15 @@ void Supervisor::AfterJobChange(const std::shared_ptr<LiveJob>& job) {
     // the sub-jobs it started are canceled: nothing is left to collect their work. (A
     // CANCELED job's workers and children are ended by the cancel itself.)
     for (const WorkerPtr& sibling : job->workers) {
-      const WorkerState s = sibling->rec.status;
-      if (s == WorkerState::kRunning || s == WorkerState::kPaused || s == WorkerState::kIdle ||
-          s == WorkerState::kRetrying) {
-        asio::co_spawn(io_, TerminateLocked(sibling, options_.timeout_grace, "JOB_FAILED"),
-                       [](std::exception_ptr e, Status) { LogFailure(e, "terminate"); });
+      if (core::IsActiveWorkerState(sibling->rec.status)) {
+        tasks_.Spawn(
+            internal::Discard(TerminateLocked(sibling, options_.timeout_grace, "JOB_FAILED")),
+            "terminate");
       }
     }
     if (!job->children.empty()) {
-      asio::co_spawn(io_, CancelCascade(std::move(job->children), "PARENT_FAILED"),
-                     [](std::exception_ptr e) { LogFailure(e, "cancel children"); });
+      tasks_.Spawn(internal::Discard(CancelCascade(std::move(job->children), "PARENT_FAILED")),
+                   "cancel children");
     }
   }
   job->children.clear();
@@ -298,8 +239,7 @@ void Supervisor::AfterJobChange(const std::shared_ptr<LiveJob>& job) {
     std::erase(parent->children, job);
     job->parent.reset();
     if (parent->children.empty() && !core::IsTerminalJobState(parent->rec.status)) {
-      asio::co_spawn(io_, CompleteIfDone(parent),
-                     [](std::exception_ptr e) { LogFailure(e, "complete parent"); });
+      tasks_.Spawn(internal::Discard(CompleteIfDone(parent)), "complete parent");
     }
   }
   Forget(job);
@@ -308,12 +248,7 @@ void Supervisor::AfterJobChange(const std::shared_ptr<LiveJob>& job) {
 void Supervisor::Forget(const std::shared_ptr<LiveJob>& job) {
   // Drop the job and its workers from memory once nothing of theirs can change.
   for (const WorkerPtr& w : job->workers) {
-    const WorkerState s = w->rec.status;
-    if (s != WorkerState::kCompleted && s != WorkerState::kTerminated &&
-        s != WorkerState::kFailed) {
-      return;
-    }
-    if (w->process) return;
+    if (core::IsActiveWorkerState(w->rec.status) || w->process) return;
   }
   if (!core::IsTerminalJobState(job->rec.status)) return;
   for (const WorkerPtr& w : job->workers) workers_.erase(w->rec.id);

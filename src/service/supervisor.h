@@ -23,12 +23,15 @@
 
 #include "common/result.h"
 #include "common/time.h"
+#include "core/planner.h"
 #include "core/state_machine.h"
 #include "core/types.h"
-#include "proc/process_manager.h"
+#include "proc/launcher.h"
 #include "service/async_mutex.h"
+#include "service/background_tasks.h"
 #include "service/blocking_pool.h"
 #include "service/commit_queue.h"
+#include "service/event_bus.h"
 #include "service/quota_book.h"
 #include "service/worker_view.h"
 #include "store/store.h"
@@ -122,7 +125,7 @@ struct Metrics {
 class Supervisor {
  public:
   Supervisor(boost::asio::io_context& io, BlockingPool& pool, store::Store& store,
-             proc::ProcessManager& procs, SupervisorOptions options, TokenMinter minter,
+             proc::Launcher& procs, SupervisorOptions options, TokenMinter minter,
              const Clock& clock);
   ~Supervisor();
 
@@ -233,28 +236,27 @@ class Supervisor {
     std::vector<std::shared_ptr<LiveJob>> children;  // the active child jobs
     // Dependencies not yet COMPLETED (the job waits PENDING until this is empty).
     std::vector<std::string> waiting_on;
-    // WaitJob callers, woken (timer canceled) when the job becomes terminal.
-    std::vector<std::shared_ptr<boost::asio::steady_timer>> waiters;
   };
   using WorkerPtr = std::shared_ptr<LiveWorker>;
 
-  // A worker transition decided but not yet committed: the worker's new row, its transition
-  // row, and the job's new row when the job follows.
-  struct Planned {
-    core::Worker worker;
-    core::Transition transition;
-    std::optional<core::Job> job;
-    bool releases_slot = false;  // the worker's allocation is released by this transition
-  };
-  // Decides the transition of `w` by `event` (new row built with `mutate`, the job following
-  // its workers) and adds its rows and events to `cs`. Caller holds w->mu and the job's mu.
-  Result<Planned> PlanTransition(const LiveWorker& w, core::WorkerEvent event,
-                                 const std::string& reason,
-                                 const std::function<void(core::Worker&)>& mutate, TimeMs now,
-                                 store::ChangeSet& cs) const;
+  // Plans the transition of `w` by `event` (core::PlanWorkerTransition over its job and
+  // siblings as they are now). Caller holds w->mu and the job's mu.
+  Result<core::WorkerPlan> PlanTransition(const LiveWorker& w, core::WorkerEvent event,
+                                          const std::string& reason,
+                                          const std::function<void(core::Worker&)>& mutate,
+                                          TimeMs now) const;
+  // The rows of `w`'s job (pointers into memory, valid while the caller holds the job's mu).
+  static std::vector<const core::Worker*> SiblingRows(const LiveWorker& w);
+  static std::vector<const core::Worker*> JobRows(const LiveJob& job);
+  static core::WorkerSubject Subject(const LiveWorker& w,
+                                     const std::vector<const core::Worker*>& siblings);
+  // Adds `plan`'s rows, events and slot effect (and `w`'s pending allocation) to `cs`.
+  static void AddPlan(const LiveWorker& w, const core::WorkerPlan& plan, TimeMs now,
+                      store::ChangeSet& cs);
+  static void AddPlanRows(const core::WorkerPlan& plan, store::ChangeSet& cs);
   // After the commit: memory follows (worker row, history, job row, the slot it released or
   // took). True if the job changed.
-  bool CommitPlanned(LiveWorker& w, Planned&& plan);
+  bool CommitPlanned(LiveWorker& w, core::WorkerPlan&& plan);
 
   // Moves `w` by `event`: builds the new row with `mutate`, lets the job follow, commits
   // both in one transaction, then updates memory. Caller holds w->mu and the job's mu (the
@@ -285,8 +287,6 @@ class Supervisor {
       store::ChangeSet& cs);
   // The process of attempt `attempt` of `w` (callbacks wired to OnExit & co), not recorded.
   Result<std::shared_ptr<proc::Process>> StartProcess(const WorkerPtr& w, int attempt);
-  // The row changes of the start of attempt `attempt` (RUNNING), before its process is known.
-  static void RecordStart(core::Worker& r, int attempt, TimeMs now);
   // The row changes that name the process of the current attempt (pid, pgid, cgroup).
   static void RecordProcess(core::Worker& r, const proc::Process& p);
   // Arms the timeout of the job (if any) for attempt `attempt` of `w`, and starts its clock.
@@ -320,10 +320,6 @@ class Supervisor {
   // (its workers, its active children), lets its parent complete and forgets it when
   // nothing of it can change any more.
   void AfterJobChange(const std::shared_ptr<LiveJob>& job);
-  // `job`'s row moved to terminal `to` with `reason`, with the exit codes of its workers
-  // (`changed`, if given, stands for the worker of the same id).
-  static core::Job TerminalJobRow(const LiveJob& job, core::JobState to, std::string reason,
-                                  TimeMs now, const core::Worker* changed = nullptr);
   // A job whose last active child ended: COMPLETED if all its workers are.
   boost::asio::awaitable<void> CompleteIfDone(std::shared_ptr<LiveJob> job);
   // Cancels `roots` (reason `reason`) and their active descendants (PARENT_CANCELED) in one
@@ -385,13 +381,15 @@ class Supervisor {
   boost::asio::io_context& io_;
   BlockingPool& pool_;
   store::Store& store_;
-  proc::ProcessManager& procs_;
+  proc::Launcher& procs_;
   SupervisorOptions options_;
   TokenMinter minter_;
   const Clock& clock_;
   TimeMs started_at_;
 
-  CommitQueue commits_;  // every status change goes through it (group commit)
+  CommitQueue commits_;    // every status change goes through it (group commit)
+  BackgroundTasks tasks_;  // every coroutine started and not awaited; drained at shutdown
+  EventBus bus_;           // the events of committed changes, after memory followed
   std::unordered_map<std::string, WorkerPtr> workers_;
   std::unordered_map<std::string, std::shared_ptr<LiveJob>> jobs_;
   QuotaBook quotas_;

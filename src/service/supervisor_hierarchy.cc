@@ -1,5 +1,7 @@
 // Supervisor: the job tree — reading it, waiting for a job, cancel cascades, and a parent
 // completing once its last active child has ended.
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <map>
 #include <unordered_set>
@@ -11,27 +13,8 @@
 namespace overseer::service {
 namespace asio = boost::asio;
 using core::JobState;
+using core::JobTransitionError;
 using core::WorkerState;
-using internal::LogFailure;
-
-namespace {
-
-bool WorkerStillActive(WorkerState s) {
-  return s == WorkerState::kIdle || s == WorkerState::kRunning || s == WorkerState::kPaused ||
-         s == WorkerState::kRetrying;
-}
-
-Error JobTransitionError(const core::Job& j, JobState requested) {
-  Error e = MakeError(ErrorCode::kInvalidStateTransition,
-                      "job is " + std::string(core::JobStateName(j.status)) + ", cannot become " +
-                          std::string(core::JobStateName(requested)));
-  e.With("job_id", j.id)
-      .With("current_state", std::string(core::JobStateName(j.status)))
-      .With("requested_state", std::string(core::JobStateName(requested)));
-  return e;
-}
-
-}  // namespace
 
 asio::awaitable<Result<JobTreeView>> Supervisor::GetJobTree(Caller caller, std::string id) {
   Result<std::vector<core::Job>> rows = co_await RunBlocking(
@@ -53,9 +36,16 @@ asio::awaitable<Result<core::Job>> Supervisor::WaitJob(Caller caller, std::strin
       !core::IsTerminalJobState(it->second->rec.status) && timeout.count() > 0 && !shutting_down_) {
     std::shared_ptr<LiveJob> job = it->second;
     auto timer = std::make_shared<asio::steady_timer>(io_, timeout);
-    job->waiters.push_back(timer);
+    // Woken by the job's move to a terminal state (published once memory says so), or by
+    // the shutdown.
+    EventBus::Subscription sub = bus_.Subscribe(
+        [timer, id](const core::Event& e) {
+          if (e.type != core::EventType::kJobTransition || e.job_id != id) return;
+          std::optional<JobState> to = core::ParseJobState(e.to_state);
+          if (to && core::IsTerminalJobState(*to)) timer->cancel();
+        },
+        [timer] { timer->cancel(); });
     (void)co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
-    std::erase(job->waiters, timer);
     co_return job->rec;
   }
   co_return co_await RunBlocking(pool_, [&] { return store_.GetJob(caller.workspace_id, id); });
@@ -100,8 +90,8 @@ asio::awaitable<Result<core::Job>> Supervisor::CancelJob(Caller caller, std::str
   if (wait) {
     co_await TerminateAll(std::move(*workers), grace, std::move(end_reason));
   } else {
-    asio::co_spawn(io_, TerminateAll(std::move(*workers), grace, std::move(end_reason)),
-                   [](std::exception_ptr e) { LogFailure(e, "cancel"); });
+    tasks_.Spawn(internal::Discard(TerminateAll(std::move(*workers), grace, std::move(end_reason))),
+                 "cancel");
   }
   co_return job->rec;
 }
@@ -133,11 +123,12 @@ asio::awaitable<Result<std::vector<Supervisor::WorkerPtr>>> Supervisor::CancelJo
     if (core::IsTerminalJobState(j->rec.status)) continue;
     const bool is_root = root_set.count(j.get()) != 0;
     any_root = any_root || is_root;
-    core::Job row =
-        TerminalJobRow(*j, JobState::kCanceled, is_root ? reason : "PARENT_CANCELED", now);
-    cs.job_updates.push_back(store::JobUpdate{row, j->rec.status});
-    cs.events.push_back(core::JobTransitionEvent(row, core::JobStateName(j->rec.status), now));
-    changed.emplace_back(j, std::move(row));
+    Result<core::JobChange> c = core::PlanJobTransition(
+        j->rec, JobState::kCanceled, is_root ? reason : "PARENT_CANCELED", JobRows(*j), now);
+    if (!c) co_return c.error();
+    cs.job_updates.push_back(store::JobUpdate{c->row, c->from});
+    cs.events.push_back(core::JobTransitionEvent(c->row, core::JobStateName(c->from), now));
+    changed.emplace_back(j, std::move(c->row));
   }
   if (!any_root) {
     co_return MakeError(ErrorCode::kInvalidStateTransition, "already terminal");
@@ -148,9 +139,10 @@ asio::awaitable<Result<std::vector<Supervisor::WorkerPtr>>> Supervisor::CancelJo
   for (auto& [j, row] : changed) {
     j->rec = std::move(row);
     for (const WorkerPtr& w : j->workers) {
-      if (WorkerStillActive(w->rec.status)) to_end.push_back(w);
+      if (core::IsActiveWorkerState(w->rec.status)) to_end.push_back(w);
     }
   }
+  bus_.Publish(cs.events);
   locks.clear();
   // Deepest first: each job leaves its parent's active children before the parent is seen.
   for (auto it = changed.rbegin(); it != changed.rend(); ++it) AfterJobChange(it->first);
@@ -172,11 +164,8 @@ asio::awaitable<void> Supervisor::TerminateAll(std::vector<WorkerPtr> workers,
   auto remaining = std::make_shared<size_t>(workers.size());
   auto timer = std::make_shared<asio::steady_timer>(io_, asio::steady_timer::time_point::max());
   for (const WorkerPtr& w : workers) {
-    asio::co_spawn(io_, TerminateLocked(w, grace, reason),
-                   [remaining, timer](std::exception_ptr e, Status) {
-                     LogFailure(e, "terminate");
-                     if (--*remaining == 0) timer->cancel();
-                   });
+    tasks_.Spawn(internal::CountDown(TerminateLocked(w, grace, reason), remaining, timer),
+                 "terminate");
   }
   if (*remaining > 0) (void)co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
 }
@@ -190,16 +179,20 @@ asio::awaitable<void> Supervisor::CompleteIfDone(std::shared_ptr<LiveJob> job) {
   std::optional<JobState> js = core::JobStatusFromWorkers(job->rec.status, states, false);
   if (js != JobState::kCompleted) co_return;  // failures were decided by the worker's change
   const TimeMs now = clock_.NowMs();
-  core::Job row = TerminalJobRow(*job, JobState::kCompleted, "CHILDREN_ENDED", now);
+  Result<core::JobChange> c =
+      core::PlanJobTransition(job->rec, JobState::kCompleted, "CHILDREN_ENDED", JobRows(*job), now);
+  if (!c) co_return;
+  core::Job row = std::move(c->row);
   store::ChangeSet cs;
-  cs.job_updates.push_back(store::JobUpdate{row, job->rec.status});
-  cs.events.push_back(core::JobTransitionEvent(row, core::JobStateName(job->rec.status), now));
+  cs.job_updates.push_back(store::JobUpdate{row, c->from});
+  cs.events.push_back(core::JobTransitionEvent(row, core::JobStateName(c->from), now));
   Status st = co_await commits_.Commit(cs);
   if (!st) {
     spdlog::error("job {}: completing after its children failed: {}", row.id, st.error().message);
     co_return;
   }
   job->rec = std::move(row);
+  bus_.Publish(cs.events);
   lock.Release();
   AfterJobChange(job);
 }

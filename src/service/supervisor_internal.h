@@ -11,13 +11,10 @@
 // Loop thread only, like Supervisor.
 #pragma once
 
-#include <spdlog/spdlog.h>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
@@ -44,14 +41,24 @@ inline boost::asio::awaitable<void> AwaitCallback(
   }
 }
 
-// Logs the exception a co_spawn'ed coroutine ended with, if any, as "`what` failed: ...".
-inline void LogFailure(std::exception_ptr e, const char* what) {
-  if (!e) return;
+// `work`, its result dropped (a background task whose failure it logs itself).
+template <typename T>
+boost::asio::awaitable<void> Discard(boost::asio::awaitable<T> work) {
+  (void)co_await std::move(work);
+}
+
+// `work`, then one less in `*remaining`; the last one wakes `done`.
+template <typename T>
+boost::asio::awaitable<void> CountDown(boost::asio::awaitable<T> work,
+                                       std::shared_ptr<size_t> remaining,
+                                       std::shared_ptr<boost::asio::steady_timer> done) {
   try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    spdlog::error("{} failed: {}", what, ex.what());
+    (void)co_await std::move(work);
+  } catch (...) {
+    if (--*remaining == 0) done->cancel();
+    throw;
   }
+  if (--*remaining == 0) done->cancel();
 }
 
 }  // namespace overseer::service::internal

@@ -10,7 +10,6 @@ namespace overseer::service {
 namespace asio = boost::asio;
 using core::JobState;
 using core::WorkerState;
-using internal::LogFailure;
 
 asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec spec) {
   if (shutting_down_) co_return MakeError(ErrorCode::kUnavailable, "the daemon is shutting down");
@@ -136,8 +135,7 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
   j.id = NewId("j_");
   j.workspace_id = caller.workspace_id;
   j.name = spec.name;
-  j.status = JobState::kPending;
-  j.status_reason = "ACCEPTED";
+  j.status = JobState::kSubmitted;
   j.depth = depth;
   j.parent_job_id = parent_id;
   j.depends_on = spec.depends_on;
@@ -148,6 +146,12 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
   j.metadata_json = spec.metadata_json.empty() ? "{}" : spec.metadata_json;
   j.created_at = now;
   j.updated_at = now;
+  // SUBMITTED is never stored: the job is recorded PENDING by the commit that accepts it,
+  // and that acceptance is its first event (SUBMITTED -> PENDING).
+  Result<core::JobChange> accepted =
+      core::PlanJobTransition(j, JobState::kPending, "ACCEPTED", {}, now);
+  if (!accepted) co_return accepted.error();
+  j = accepted->row;
 
   store::ChangeSet cs;
   cs.new_jobs.push_back(j);
@@ -170,7 +174,7 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
         core::Transition{"", std::string(core::WorkerStateName(r.status)), r.status_reason, now});
     job->workers.push_back(std::move(w));
   }
-  cs.events.push_back(core::JobTransitionEvent(j, "SUBMITTED", now));
+  cs.events.push_back(core::JobTransitionEvent(j, core::JobStateName(accepted->from), now));
   // One commit for the job, its workers and their start (spawned first: a crash before the
   // commit leaves processes that the next start ends as leftovers, and no record behind).
   // Our own references: a job that ends at once (its processes could not start) is forgotten

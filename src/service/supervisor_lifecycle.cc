@@ -7,6 +7,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "core/events.h"
 #include "service/supervisor.h"
 #include "service/supervisor_internal.h"
 
@@ -16,7 +17,6 @@ using core::JobState;
 using core::WorkerEvent;
 using core::WorkerState;
 using internal::AwaitCallback;
-using internal::LogFailure;
 
 asio::awaitable<Status> Supervisor::Recover() {
   co_await AwaitCallback([this](std::function<void()> done) {
@@ -164,16 +164,18 @@ asio::awaitable<Status> Supervisor::Recover() {
     std::optional<JobState> js =
         core::JobStatusFromWorkers(job->rec.status, states, !job->children.empty());
     if (!js && job->rec.status == JobState::kSubmitted) js = JobState::kPending;
-    if (js && core::IsLegalJobTransition(job->rec.status, *js)) {
-      core::Job updated = job->rec;
-      updated.status = *js;
-      updated.status_reason = "RECOVERED";
-      updated.updated_at = clock_.NowMs();
-      if (core::IsTerminalJobState(*js)) updated.completed_at = updated.updated_at;
+    Result<core::JobChange> c = MakeError(ErrorCode::kInvalidStateTransition, "no change");
+    if (js) c = core::PlanJobTransition(job->rec, *js, "RECOVERED", JobRows(*job), clock_.NowMs());
+    if (c) {
       store::ChangeSet cs;
-      cs.job_updates.push_back(store::JobUpdate{updated, job->rec.status});
+      cs.job_updates.push_back(store::JobUpdate{c->row, c->from});
+      cs.events.push_back(
+          core::JobTransitionEvent(c->row, core::JobStateName(c->from), c->row.updated_at));
       Status s = co_await commits_.Commit(cs);
-      if (s) job->rec = std::move(updated);
+      if (s) {
+        job->rec = std::move(c->row);
+        bus_.Publish(cs.events);
+      }
     }
     lock.Release();
     AfterJobChange(job);
@@ -225,20 +227,18 @@ asio::awaitable<Status> Supervisor::Recover() {
 
 asio::awaitable<void> Supervisor::Shutdown(std::chrono::milliseconds grace) {
   shutting_down_ = true;
-  for (auto& [id, job] : jobs_) {
-    for (const auto& t : job->waiters) t->cancel();  // long polls answer now
-  }
+  bus_.Close();  // long polls answer now
   std::vector<WorkerPtr> active;
   for (auto& [id, w] : workers_) {
-    const WorkerState s = w->rec.status;
     // An IDLE worker has no process: its job (waiting for slots or dependencies) stays
     // PENDING and is queued again at the next start.
-    if (s != WorkerState::kCompleted && s != WorkerState::kFailed &&
-        s != WorkerState::kTerminated && s != WorkerState::kIdle) {
+    if (core::IsActiveWorkerState(w->rec.status) && w->rec.status != WorkerState::kIdle) {
       active.push_back(w);
     }
   }
   std::string reason = "SUPERVISOR_SHUTDOWN";
   co_await TerminateAll(std::move(active), grace, std::move(reason));
+  // What they set off (exits to record, cascades) ends before the store closes.
+  (void)co_await tasks_.Drain(grace + std::chrono::seconds(2));
 }
 }  // namespace overseer::service

@@ -1,9 +1,12 @@
 // Supervisor: worker slots — quotas per workspace and depth, the allocation each running
 // worker holds, and the FIFO queue of jobs waiting for slots.
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 
 #include "common/ids.h"
+#include "core/events.h"
 #include "service/supervisor.h"
 #include "service/supervisor_internal.h"
 
@@ -11,7 +14,6 @@ namespace overseer::service {
 namespace asio = boost::asio;
 using core::JobState;
 using core::WorkerState;
-using internal::LogFailure;
 
 core::Allocation Supervisor::NewAllocation(const LiveJob& job, const std::string& worker_id,
                                            TimeMs now) const {
@@ -79,8 +81,7 @@ void Supervisor::ScheduleQueued(const std::string& ws, int depth) {
     if (!quotas_.Fits(ws, depth, slots)) break;
     q.pop_front();
     quotas_.Take(ws, depth, slots);
-    asio::co_spawn(io_, StartQueued(job, slots),
-                   [](std::exception_ptr e) { LogFailure(e, "start queued job"); });
+    tasks_.Spawn(internal::Discard(StartQueued(job, slots)), "start queued job");
   }
   if (q.empty()) queued_.erase(it);
 }
@@ -171,12 +172,15 @@ asio::awaitable<Result<core::Allocation>> Supervisor::Allocate(Caller caller, st
   a.worker_count = worker_count;
   store::ChangeSet cs;
   cs.new_allocations.push_back(a);
+  cs.events.push_back(
+      core::AllocationEvent(core::EventType::kAllocationCreated, a, a.allocated_at));
   Status st = co_await commits_.Commit(cs);
   if (!st) {
     ReleaseSlots(ws, depth, worker_count);
     co_return st.error();
   }
   api_allocations_[a.id] = a;
+  bus_.Publish(cs.events);
   co_return a;
 }
 
@@ -233,18 +237,18 @@ asio::awaitable<Result<std::vector<core::Allocation>>> Supervisor::ReleaseApiAll
     released.push_back(it->second);
     released.back().released_at = now;
     cs.released_allocations.push_back(store::AllocationRelease{id, it->second.workspace_id, now});
-    api_allocations_.erase(it);  // at once: a second release of the same id is a 404
+    cs.events.push_back(
+        core::AllocationEvent(core::EventType::kAllocationReleased, released.back(), now));
   }
   if (released.empty()) co_return released;
+  // Memory follows the commit. Two releases of the same id racing: the store releases it once
+  // and the other commit fails (kNotFound: not held), so the slots are given back once.
   Status st = co_await commits_.Commit(cs);
-  if (!st) {
-    for (core::Allocation& a : released) {
-      a.released_at = 0;
-      api_allocations_[a.id] = a;
-    }
-    co_return st.error();
+  if (!st) co_return st.error();
+  for (const core::Allocation& a : released) {
+    if (api_allocations_.erase(a.id) != 0) ReleaseSlots(a.workspace_id, a.depth, a.worker_count);
   }
-  for (const core::Allocation& a : released) ReleaseSlots(a.workspace_id, a.depth, a.worker_count);
+  bus_.Publish(cs.events);
   co_return released;
 }
 
@@ -279,8 +283,8 @@ void Supervisor::AfterDependencyEnded(const core::Job& dep) {
     }
   }
   if (!to_cancel.empty()) {
-    asio::co_spawn(io_, CancelCascade(std::move(to_cancel), "DEPENDENCY_FAILED"),
-                   [](std::exception_ptr e) { LogFailure(e, "cancel dependents"); });
+    tasks_.Spawn(internal::Discard(CancelCascade(std::move(to_cancel), "DEPENDENCY_FAILED")),
+                 "cancel dependents");
   }
 }
 

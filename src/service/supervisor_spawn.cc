@@ -16,7 +16,18 @@ namespace json = boost::json;
 using core::WorkerEvent;
 using core::WorkerState;
 using internal::AwaitCallback;
-using internal::LogFailure;
+
+namespace {
+
+// The commit of the pids of started workers, which nobody waits for (`pids` lives until then).
+asio::awaitable<void> WaitForPids(CommitQueue& commits, std::unique_ptr<store::ChangeSet> pids,
+                                  std::shared_ptr<CommitQueue::Ticket> ticket) {
+  Status s = co_await commits.Wait(std::move(ticket));
+  if (!s) spdlog::error("recording the pids of started workers: {}", s.error().message);
+  (void)pids;
+}
+
+}  // namespace
 
 proc::SpawnSpec Supervisor::BuildSpawnSpec(const LiveWorker& w) const {
   proc::SpawnSpec spec;
@@ -70,15 +81,14 @@ Result<std::shared_ptr<proc::Process>> Supervisor::StartProcess(const WorkerPtr&
     ++counters_.workers_exited;
     ++workspace_counters_[wp->rec.workspace_id].workers_exited;
     if (wp->signal_waiter) wp->signal_waiter->cancel();
-    asio::co_spawn(io_, OnExit(wp, attempt), [](std::exception_ptr e) { LogFailure(e, "exit"); });
+    tasks_.Spawn(internal::Discard(OnExit(wp, attempt)), "exit");
   };
   // Stops and continues, ours or anyone's: a waiting Pause looks again, and OnStopOrContinue
   // compares the record with the process once nobody else is changing the worker.
   auto on_stop_or_continue = [this, weak] {
     if (WorkerPtr wp = weak.lock()) {
       if (wp->signal_waiter) wp->signal_waiter->cancel();
-      asio::co_spawn(io_, OnStopOrContinue(wp),
-                     [](std::exception_ptr e) { LogFailure(e, "stop or continue"); });
+      tasks_.Spawn(internal::Discard(OnStopOrContinue(wp)), "stop or continue");
     }
   };
   callbacks.on_stopped = on_stop_or_continue;
@@ -94,17 +104,6 @@ Result<std::shared_ptr<proc::Process>> Supervisor::StartProcess(const WorkerPtr&
   ++counters_.workers_spawned;
   ++workspace_counters_[w->rec.workspace_id].workers_spawned;
   return p;
-}
-
-void Supervisor::RecordStart(core::Worker& r, int attempt, TimeMs now) {
-  r.attempt = attempt;
-  r.pid = 0;
-  r.pgid = 0;
-  r.cgroup_path.clear();
-  r.started_at = now;
-  r.ended_at = 0;
-  r.exit_code.reset();
-  r.exit_signal.reset();
 }
 
 void Supervisor::RecordProcess(core::Worker& r, const proc::Process& p) {
@@ -133,8 +132,7 @@ void Supervisor::StartTimeoutClock(const WorkerPtr& w) {
   const uint64_t gen = w->timeout_gen;
   w->timeout_timer->async_wait([this, w, attempt, gen](boost::system::error_code ec) {
     if (ec) return;
-    asio::co_spawn(io_, OnTimeout(w, attempt, gen),
-                   [](std::exception_ptr e) { LogFailure(e, "timeout"); });
+    tasks_.Spawn(internal::Discard(OnTimeout(w, attempt, gen)), "timeout");
   });
 }
 
@@ -194,11 +192,11 @@ asio::awaitable<Status> Supervisor::Spawn(const WorkerPtr& w) {
   if (!p) {
     // The record shows an attempt that ran and failed at once: RUNNING, then FAILED.
     changed = co_await TransitionHeld(w, event, reason,
-                                      [&](core::Worker& r) { RecordStart(r, attempt, now); });
+                                      [&](core::Worker& r) { core::RecordStart(r, attempt, now); });
   } else {
     w->process = *p;
     changed = co_await TransitionHeld(w, event, reason, [&](core::Worker& r) {
-      RecordStart(r, attempt, now);
+      core::RecordStart(r, attempt, now);
       RecordProcess(r, **p);
     });
   }
@@ -226,31 +224,33 @@ asio::awaitable<Result<std::vector<Supervisor::WorkerPtr>>> Supervisor::StartWor
   const std::string ws = job->rec.workspace_id;
   const int depth = job->rec.depth;
   const int slots = static_cast<int>(to_start.size());
-  // Memory runs ahead of the commit below so that each worker's plan sees the ones before it
-  // RUNNING; the caller holds every lock involved, and a failed commit puts memory back.
-  const core::Job job_before = job->rec;
-  std::vector<std::pair<core::Worker, size_t>> before;
-  for (const WorkerPtr& w : to_start) before.emplace_back(w->rec, w->history.size());
-  auto put_back = [&] {
-    job->rec = job_before;
-    for (size_t i = 0; i < to_start.size(); ++i) {
-      to_start[i]->rec = before[i].first;
-      to_start[i]->history.resize(before[i].second);
-      to_start[i]->allocation_id.clear();
-      to_start[i]->new_allocation.reset();
-    }
-    ReleaseSlots(ws, depth, slots);
-  };
+  // Planned on copies of the rows, each worker's plan seeing the ones before it RUNNING;
+  // memory follows once the commit has succeeded.
+  std::vector<core::Worker> rows;
+  rows.reserve(job->workers.size());
+  for (const WorkerPtr& s : job->workers) rows.push_back(s->rec);
+  std::vector<const core::Worker*> row_ptrs;
+  for (const core::Worker& r : rows) row_ptrs.push_back(&r);
+  core::Job job_row = job->rec;
+  std::vector<core::WorkerPlan> plans;
+  std::vector<core::Allocation> allocations;
   for (const WorkerPtr& w : to_start) {
-    w->new_allocation = NewAllocation(*job, w->rec.id, now);
-    Result<Planned> plan = PlanTransition(
-        *w, WorkerEvent::kSpawned, "SPAWNED", [&](core::Worker& r) { RecordStart(r, 1, now); }, now,
-        cs);
+    const size_t i = static_cast<size_t>(std::find(job->workers.begin(), job->workers.end(), w) -
+                                         job->workers.begin());
+    core::WorkerSubject subject{rows[i], &job_row, row_ptrs, !job->children.empty(), false};
+    Result<core::WorkerPlan> plan = core::PlanWorkerTransition(
+        subject, WorkerEvent::kSpawned, "SPAWNED",
+        [&](core::Worker& r) { core::RecordStart(r, 1, now); }, now);
     if (!plan) {
-      put_back();
+      ReleaseSlots(ws, depth, slots);
       co_return plan.error();
     }
-    CommitPlanned(*w, std::move(*plan));
+    rows[i] = plan->final_row();
+    if (plan->job) job_row = plan->job->row;
+    allocations.push_back(NewAllocation(*job, w->rec.id, now));
+    cs.new_allocations.push_back(allocations.back());
+    AddPlanRows(*plan, cs);
+    plans.push_back(std::move(*plan));
   }
   // The start is written while the processes spawn (the two are the bulk of a submit and use
   // different threads): each worker's record says RUNNING at attempt 1 with no pid yet, and
@@ -268,9 +268,8 @@ asio::awaitable<Result<std::vector<Supervisor::WorkerPtr>>> Supervisor::StartWor
       continue;
     }
     w->process = *p;
-    RecordProcess(w->rec, **p);
     pids->worker_processes.push_back(store::WorkerProcess{
-        w->rec.id, w->rec.workspace_id, 1, w->rec.pid, w->rec.pgid, w->rec.cgroup_path});
+        w->rec.id, w->rec.workspace_id, 1, (*p)->pid(), (*p)->pgid(), (*p)->cgroup_path()});
     started.push_back(w);
   }
   Status st = co_await commits_.Wait(std::move(commit));
@@ -280,19 +279,20 @@ asio::awaitable<Result<std::vector<Supervisor::WorkerPtr>>> Supervisor::StartWor
       w->process.reset();
       w->terminating = false;
     }
-    put_back();
+    ReleaseSlots(ws, depth, slots);
     co_return st.error();
   }
+  for (size_t k = 0; k < to_start.size(); ++k) {
+    const WorkerPtr& w = to_start[k];
+    w->new_allocation = allocations[k];
+    CommitPlanned(*w, std::move(plans[k]));
+    if (w->process) RecordProcess(w->rec, *w->process);
+  }
+  bus_.Publish(cs.events);
   if (!pids->worker_processes.empty()) {
     // Queued now, ahead of anything these workers do next; nobody waits for the answer.
     std::shared_ptr<CommitQueue::Ticket> ticket = commits_.Start(*pids);
-    asio::co_spawn(
-        io_,
-        [this, pids = std::move(pids), ticket]() -> asio::awaitable<void> {
-          Status s = co_await commits_.Wait(ticket);
-          if (!s) spdlog::error("recording the pids of started workers: {}", s.error().message);
-        },
-        [](std::exception_ptr e) { LogFailure(e, "record pids"); });
+    tasks_.Spawn(WaitForPids(commits_, std::move(pids), std::move(ticket)), "record pids");
   }
   for (const WorkerPtr& w : started) ArmTimeout(w, 1);
   co_return not_started;
@@ -321,6 +321,7 @@ asio::awaitable<Status> Supervisor::SpawnNewJob(const std::shared_ptr<LiveJob>& 
     jobs_[job->rec.id] = job;
     for (const WorkerPtr& w : job->workers) workers_[w->rec.id] = w;
     if (!waits_for_jobs) queued_[{ws, depth}].push_back(job);
+    bus_.Publish(cs.events);
     co_return OkStatus();
   }
   quotas_.Take(ws, depth, slots);

@@ -1,8 +1,11 @@
 // Supervisor: worker reads and commands (pause, resume, terminate), logs, metrics, ping.
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <chrono>
 
+#include "proc/log_file.h"
 #include "service/supervisor.h"
 #include "service/supervisor_internal.h"
 
@@ -16,7 +19,6 @@ constexpr std::chrono::milliseconds kPauseConfirmWait{1000};
 }  // namespace
 
 using core::WorkerState;
-using internal::LogFailure;
 
 Supervisor::WorkerPtr Supervisor::FindLive(const Caller& caller, const std::string& id) const {
   auto it = workers_.find(id);
@@ -43,11 +45,18 @@ namespace {
 // Live usage off the request path: the process layer's sampler answers from memory, or after
 // its next pass when the last sample is older than its bound; this path never reads /proc or
 // cgroup files. Zeros when there is no process.
-asio::awaitable<proc::Usage> LiveUsage(proc::ProcessManager& procs,
+asio::awaitable<proc::Usage> LiveUsage(proc::Launcher& procs,
                                        std::shared_ptr<proc::Process> process) {
   if (!process) co_return proc::Usage{};
   if (std::optional<proc::Usage> cached = procs.CachedUsage(*process)) co_return *cached;
-  co_return co_await procs.SampledUsage(*process, asio::use_awaitable);
+  proc::Usage usage;
+  co_await internal::AwaitCallback([&](std::function<void()> done) {
+    procs.AwaitUsage(*process, [&usage, done = std::move(done)](proc::Usage u) {
+      usage = u;
+      done();
+    });
+  });
+  co_return usage;
 }
 
 }  // namespace
@@ -236,8 +245,7 @@ asio::awaitable<Result<core::Worker>> Supervisor::Terminate(Caller caller, std::
       co_return e;
     }
     core::Worker now = w->rec;
-    asio::co_spawn(io_, TerminateLocked(w, grace, "TERMINATE_REQUESTED"),
-                   [](std::exception_ptr e, Status) { LogFailure(e, "terminate"); });
+    tasks_.Spawn(internal::Discard(TerminateLocked(w, grace, "TERMINATE_REQUESTED")), "terminate");
     co_return now;
   }
   Status s = co_await TerminateLocked(w, grace, "TERMINATE_REQUESTED");
@@ -249,8 +257,8 @@ asio::awaitable<Result<std::string>> Supervisor::Logs(Caller caller, std::string
   co_return co_await RunBlocking(pool_, [&]() -> Result<std::string> {
     Result<core::Worker> w = store_.GetWorker(caller.workspace_id, id);
     if (!w) return w.error();
-    Result<std::string> text = proc::ProcessManager::TailLog(
-        w->log_path.empty() ? LogPath(id) : w->log_path, tail, 4 << 20);
+    Result<std::string> text =
+        proc::TailLogFiles(w->log_path.empty() ? LogPath(id) : w->log_path, tail, 4 << 20);
     if (!text && text.error().code == ErrorCode::kNotFound) return std::string();  // no output yet
     return text;
   });

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/types.h"
-#include "proc/process_manager.h"
+#include "proc/process.h"
 
 namespace overseer::service {
 

@@ -205,7 +205,7 @@ Status SqliteStore::InsertEvent(const core::Event& e) {
       [&](Binder& b) {
         // TODO(#10): the SPEC §10 columns (a migration); until then the type and subject.
         b.Text(e.workspace_id)
-            .Text(std::string(core::EventTypeName(e.type)))
+            .Text(core::EventTypeName(e.type))
             .Text(e.worker_id.empty() ? e.job_id : e.worker_id)
             .Text(e.data_json)
             .Int(e.created_at);

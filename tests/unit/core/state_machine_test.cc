@@ -95,8 +95,7 @@ TEST(JobStateMachineTest, EveryPairIsLegalExactlyWhenTheTableSaysSo) {
   const std::set<std::pair<JobState, JobState>> legal = {
       {JobState::kSubmitted, JobState::kPending}, {JobState::kPending, JobState::kRunning},
       {JobState::kRunning, JobState::kCompleted}, {JobState::kRunning, JobState::kFailed},
-      {JobState::kPending, JobState::kCanceled},  {JobState::kRunning, JobState::kCanceled},
-      {JobState::kSubmitted, JobState::kCanceled}};
+      {JobState::kPending, JobState::kCanceled},  {JobState::kRunning, JobState::kCanceled}};
   for (JobState from : kAllJobStates) {
     for (JobState to : kAllJobStates) {
       EXPECT_EQ(IsLegalJobTransition(from, to), legal.count({from, to}) != 0)
