@@ -39,7 +39,6 @@ bool IsPrintable(std::string_view s) {
   });
 }
 
-bool HasNul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
 
 Result<json::object> ParseObject(std::string_view body) {
   boost::system::error_code ec;
@@ -115,100 +114,6 @@ Result<core::RetryPolicy> ParseRetry(const json::value& v) {
     return Invalid("retry.max_backoff_ms", "must be at least initial_backoff_ms");
   }
   return p;
-}
-
-bool IsEnvKey(std::string_view k) {
-  if (k.empty() || k.size() > Limits::kEnvKeyMax) return false;
-  if (!(std::isalpha(static_cast<unsigned char>(k[0])) || k[0] == '_')) return false;
-  return std::all_of(k.begin(), k.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-  });
-}
-
-Status ParseTask(const json::value& v, service::JobSpec& spec) {
-  if (!v.is_object()) return Invalid("task", "must be an object");
-  const json::object& t = v.as_object();
-  const json::value* runtime = t.if_contains("runtime");
-  if (runtime == nullptr || !runtime->is_string()) {
-    return Invalid("task.runtime", "is required: \"command\"");
-  }
-  if (runtime->as_string() == "claude") {
-    return Invalid("task.runtime",
-                   "\"claude\" is not supported by this version yet; use \"command\"");
-  }
-  if (runtime->as_string() != "command") return Invalid("task.runtime", "must be \"command\"");
-  json::object canonical{{"runtime", "command"}};
-  for (const auto& kv : t) {
-    const std::string key(kv.key());
-    const std::string field = "task." + key;
-    if (key == "runtime") continue;
-    if (key == "command") {
-      if (!kv.value().is_array()) return Invalid(field, "must be an array of strings");
-      const json::array& a = kv.value().as_array();
-      if (a.empty()) return Invalid(field, "must hold at least the program name");
-      if (a.size() > Limits::kArgvMax) {
-        Error e =
-            Invalid(field, "has more than " + std::to_string(Limits::kArgvMax) + " arguments");
-        e.With("limit", static_cast<int64_t>(Limits::kArgvMax));
-        return e;
-      }
-      size_t total = 0;
-      for (const json::value& arg : a) {
-        if (!arg.is_string()) return Invalid(field, "must be an array of strings");
-        const json::string& s = arg.as_string();
-        if (s.size() > Limits::kArgMax || HasNul(s)) {
-          Error e = Invalid(field, "an argument is longer than 32 KiB or holds a NUL byte");
-          e.With("limit", static_cast<int64_t>(Limits::kArgMax));
-          return e;
-        }
-        total += s.size();
-        spec.command.emplace_back(s);
-      }
-      if (spec.command[0].empty()) return Invalid(field, "the program name is empty");
-      if (total > Limits::kArgvTotalMax) {
-        Error e = Invalid(field, "arguments exceed 256 KiB in total");
-        e.With("limit", static_cast<int64_t>(Limits::kArgvTotalMax));
-        return e;
-      }
-      canonical["command"] = a;
-    } else if (key == "cwd") {
-      if (!kv.value().is_string()) return Invalid(field, "must be a string");
-      const json::string& s = kv.value().as_string();
-      if (s.empty() || s[0] != '/' || s.size() > Limits::kCwdMax || HasNul(s)) {
-        return Invalid(field, "must be an absolute path of at most 4096 bytes");
-      }
-      spec.cwd = std::string(s);
-      canonical["cwd"] = s;
-    } else if (key == "env") {
-      if (!kv.value().is_object()) return Invalid(field, "must be an object of strings");
-      const json::object& env = kv.value().as_object();
-      if (env.size() > Limits::kEnvMax) {
-        Error e = Invalid(field, "has more than 128 variables");
-        e.With("limit", static_cast<int64_t>(Limits::kEnvMax));
-        return e;
-      }
-      for (const auto& e : env) {
-        const std::string name(e.key());
-        if (!IsEnvKey(name))
-          return Invalid(field, "invalid variable name '" + EchoText(name) + "'");
-        if (name.rfind("OVERSEER_", 0) == 0) {
-          return Invalid(field, "variables named OVERSEER_* are set by overseer");
-        }
-        if (!e.value().is_string()) return Invalid(field + "." + name, "must be a string");
-        const json::string& val = e.value().as_string();
-        if (val.size() > Limits::kEnvValueMax || HasNul(val)) {
-          return Invalid(field + "." + name, "must be at most 32 KiB without NUL bytes");
-        }
-        spec.env.emplace_back(name, std::string(val));
-      }
-      canonical["env"] = env;
-    } else {
-      return Invalid("task." + EchoText(key), "unknown field");
-    }
-  }
-  if (spec.command.empty()) return Invalid("task.command", "is required");
-  spec.task_json = json::serialize(canonical);
-  return OkStatus();
 }
 
 constexpr std::string_view kReadOnlyJobFields[] = {
@@ -466,7 +371,7 @@ Result<std::vector<std::pair<int, int>>> ParseQuotasUpdate(std::string_view body
   return out;
 }
 
-Result<service::JobSpec> ParseJobSpec(std::string_view body) {
+Result<service::JobSpec> ParseJobSpec(std::string_view body, const service::Runtimes& runtimes) {
   Result<json::object> obj = ParseObject(body);
   if (!obj) return obj.error();
   service::JobSpec spec;
@@ -484,8 +389,10 @@ Result<service::JobSpec> ParseJobSpec(std::string_view body) {
       }
       spec.name = std::string(s);
     } else if (key == "task") {
-      Status st = ParseTask(v, spec);
-      if (!st) return st.error();
+      // The task's own rules belong to its runtime (shared by every front end).
+      Result<service::Task> task = runtimes.Parse(v);
+      if (!task) return task.error();
+      spec.task = std::move(*task);
       have_task = true;
     } else if (key == "parent_job_id") {
       if (v.is_null()) continue;
@@ -546,7 +453,7 @@ Result<service::JobSpec> ParseJobSpec(std::string_view body) {
   }
   if (!have_task) return Invalid("task", "is required");
   if (spec.name.empty()) {
-    const std::string& prog = spec.command[0];
+    const std::string& prog = spec.task.argv[0];
     const size_t slash = prog.rfind('/');
     // Cut between characters: the name is answered in JSON bodies.
     spec.name = std::string(TruncateUtf8(slash == std::string::npos

@@ -17,13 +17,13 @@ namespace overseer::api {
 // Input limits (also in the OpenAPI document and README).
 struct Limits {
   static constexpr size_t kNameMax = 128;
-  static constexpr size_t kArgvMax = 256;
-  static constexpr size_t kArgMax = 32 * 1024;
-  static constexpr size_t kArgvTotalMax = 256 * 1024;
-  static constexpr size_t kCwdMax = 4096;
-  static constexpr size_t kEnvMax = 128;
-  static constexpr size_t kEnvKeyMax = 256;
-  static constexpr size_t kEnvValueMax = 32 * 1024;
+  static constexpr size_t kArgvMax = service::TaskLimits::kArgvMax;
+  static constexpr size_t kArgMax = service::TaskLimits::kArgMax;
+  static constexpr size_t kArgvTotalMax = service::TaskLimits::kArgvTotalMax;
+  static constexpr size_t kCwdMax = service::TaskLimits::kCwdMax;
+  static constexpr size_t kEnvMax = service::TaskLimits::kEnvMax;
+  static constexpr size_t kEnvKeyMax = service::TaskLimits::kEnvKeyMax;
+  static constexpr size_t kEnvValueMax = service::TaskLimits::kEnvValueMax;
   static constexpr size_t kMetadataMax = 16 * 1024;
   static constexpr int kWorkerCountMax = 100;
   static constexpr int64_t kTimeoutMax = 7 * 24 * 3600;
@@ -71,7 +71,7 @@ boost::json::object UsageToJson(const service::QuotasView& v);
 Result<std::vector<std::pair<int, int>>> ParseQuotasUpdate(std::string_view body);
 
 // Parses and checks a POST /api/jobs body.
-Result<service::JobSpec> ParseJobSpec(std::string_view body);
+Result<service::JobSpec> ParseJobSpec(std::string_view body, const service::Runtimes& runtimes);
 
 // {"grace_seconds":0..300,"wait":bool}; an empty body means the defaults.
 struct TerminateOptions {

@@ -192,7 +192,7 @@ Awaitable Metrics(ApiContext& ctx, Request& req, const auth::Principal& p) {
 // ---- Jobs ---------------------------------------------------------------------------------
 
 Awaitable CreateJob(ApiContext& ctx, Request& req, const auth::Principal& p) {
-  Result<service::JobSpec> spec = ParseJobSpec(req.body);
+  Result<service::JobSpec> spec = ParseJobSpec(req.body, ctx.supervisor.runtimes());
   if (!spec) co_return ErrorResponse(spec.error(), req.request_id);
   Result<core::Job> job = co_await ctx.supervisor.CreateJob(CallerOf(p), std::move(*spec));
   if (!job) co_return ErrorResponse(job.error(), req.request_id);

@@ -157,7 +157,8 @@ int Serve(const Config& config) {
     c.workspace_id = ws;
     c.job_id = job_id;
     c.scopes = {std::string(auth::kJobsRead), std::string(auth::kJobsWrite),
-                std::string(auth::kSupervisorRead), std::string(auth::kResourcesRead)};
+                std::string(auth::kSupervisorRead), std::string(auth::kResourcesRead),
+                std::string(auth::kResourcesWrite)};
     c.issued_at = clock.NowMs();
     c.expires_at = c.issued_at + kWorkerTokenTtlMs;
     Result<std::string> t = signer_ptr->Sign(c);

@@ -48,6 +48,17 @@ Supervisor::~Supervisor() {
   for (auto& [id, w] : workers_) w->job.reset();
 }
 
+void Supervisor::RecordEnd(core::Worker& r, TimeMs now,
+                           const std::optional<proc::ExitStatus>& exit) {
+  if (r.started_at != 0) r.ended_at = now;  // an IDLE worker never started: no end either
+  if (!exit) return;
+  if (exit->term_signal == 0) {
+    r.exit_code = exit->exit_code;
+  } else {
+    r.exit_signal = exit->term_signal;
+  }
+}
+
 std::string Supervisor::LogPath(const std::string& worker_id) const {
   return options_.state_dir + "/logs/" + worker_id + ".log";
 }
@@ -159,16 +170,7 @@ asio::awaitable<Status> Supervisor::Fail(const WorkerPtr& w, std::string reason,
   ScopedLock job_lock;
   if (job) job_lock = co_await ScopedLock::Acquire(job->mu);
   const TimeMs now = clock_.NowMs();
-  auto record_exit = [&](core::Worker& r) {
-    r.ended_at = now;
-    if (exit) {
-      if (exit->term_signal == 0) {
-        r.exit_code = exit->exit_code;
-      } else {
-        r.exit_signal = exit->term_signal;
-      }
-    }
-  };
+  auto record_exit = [&](core::Worker& r) { RecordEnd(r, now, exit); };
   const bool retry_left = job && w->rec.attempt < job->rec.retry.max_attempts &&
                           core::IsActiveJobState(job->rec.status) && !shutting_down_;
   std::optional<int64_t> retry_in_ms;

@@ -33,6 +33,7 @@
 #include "service/commit_queue.h"
 #include "service/event_bus.h"
 #include "service/quota_book.h"
+#include "service/runtime.h"
 #include "service/worker_view.h"
 #include "store/store.h"
 
@@ -47,10 +48,7 @@ struct JobSpec {
   int worker_count = 1;
   int64_t timeout_seconds = 0;  // 0 = none
   core::RetryPolicy retry;
-  std::vector<std::string> command;
-  std::string cwd;
-  std::vector<std::pair<std::string, std::string>> env;
-  std::string task_json;      // canonical task object as stored
+  Task task;                  // parsed once, by its runtime
   std::string metadata_json;  // "{}" if none
 };
 
@@ -195,6 +193,8 @@ class Supervisor {
   boost::asio::awaitable<void> Shutdown(std::chrono::milliseconds grace);
 
   size_t live_worker_count() const { return workers_.size(); }
+  // The runtimes of this daemon (a front end parses tasks with them).
+  const Runtimes& runtimes() const { return runtimes_; }
   // The URL workers get as OVERSEER_URL (known once the server listens).
   void SetDaemonUrl(std::string url) { options_.daemon_url = std::move(url); }
 
@@ -230,6 +230,7 @@ class Supervisor {
   };
   struct LiveJob {
     core::Job rec;
+    std::optional<Task> task;  // parsed once (nullopt: a stored task that no longer parses)
     AsyncMutex mu;
     std::vector<std::shared_ptr<LiveWorker>> workers;
     std::weak_ptr<LiveJob> parent;                   // set while both are active
@@ -287,10 +288,12 @@ class Supervisor {
       store::ChangeSet& cs);
   // The process of attempt `attempt` of `w` (callbacks wired to OnExit & co), not recorded.
   Result<std::shared_ptr<proc::Process>> StartProcess(const WorkerPtr& w, int attempt);
+  // The row changes of an attempt's end: ended_at (if it started), and how it exited.
+  static void RecordEnd(core::Worker& r, TimeMs now, const std::optional<proc::ExitStatus>& exit);
   // The row changes that name the process of the current attempt (pid, pgid, cgroup).
   static void RecordProcess(core::Worker& r, const proc::Process& p);
   // Arms the timeout of the job (if any) for attempt `attempt` of `w`, and starts its clock.
-  void ArmTimeout(const WorkerPtr& w, int attempt);
+  void ArmTimeout(const WorkerPtr& w);
   // Starts (resume) or stops (pause) the timeout clock of `w`'s current attempt.
   void StartTimeoutClock(const WorkerPtr& w);
   void StopTimeoutClock(LiveWorker& w);
@@ -368,6 +371,9 @@ class Supervisor {
   // True if job `id` is `ancestor` or lies below it (walks up through memory and the store).
   boost::asio::awaitable<bool> WithinSubtree(std::string workspace_id, std::string ancestor,
                                              std::string id);
+  // The worker-token rule: an operator reaches every job of its workspace, a worker token its
+  // own job and the jobs below it.
+  boost::asio::awaitable<bool> CallerReaches(Caller caller, std::string job_id);
   void Forget(const std::shared_ptr<LiveJob>& job);
 
   // Finds a worker visible to `caller`: live, else from the store (kNotFound either way).
@@ -387,6 +393,7 @@ class Supervisor {
   const Clock& clock_;
   TimeMs started_at_;
 
+  Runtimes runtimes_;
   CommitQueue commits_;    // every status change goes through it (group commit)
   BackgroundTasks tasks_;  // every coroutine started and not awaited; drained at shutdown
   EventBus bus_;           // the events of committed changes, after memory followed

@@ -19,14 +19,7 @@ asio::awaitable<void> Supervisor::OnExit(WorkerPtr w, int attempt) {
   w->process.reset();
   w->terminating = false;
   const TimeMs now = clock_.NowMs();
-  auto record_exit = [&](core::Worker& r) {
-    r.ended_at = now;
-    if (st.term_signal == 0) {
-      r.exit_code = st.exit_code;
-    } else {
-      r.exit_signal = st.term_signal;
-    }
-  };
+  auto record_exit = [&](core::Worker& r) { RecordEnd(r, now, st); };
   Status s;
   if (w->rec.status == WorkerState::kPaused) {
     // A paused process cannot run to its end: someone killed it while it was stopped (a pause

@@ -197,6 +197,12 @@ asio::awaitable<void> Supervisor::CompleteIfDone(std::shared_ptr<LiveJob> job) {
   AfterJobChange(job);
 }
 
+asio::awaitable<bool> Supervisor::CallerReaches(Caller caller, std::string job_id) {
+  if (caller.job_id.empty()) co_return true;  // an operator's token: the whole workspace
+  co_return co_await WithinSubtree(std::move(caller.workspace_id), std::move(caller.job_id),
+                                   std::move(job_id));
+}
+
 asio::awaitable<bool> Supervisor::WithinSubtree(std::string workspace_id, std::string ancestor,
                                                 std::string id) {
   std::string cur = std::move(id);

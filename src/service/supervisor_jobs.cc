@@ -11,6 +11,21 @@ namespace asio = boost::asio;
 using core::JobState;
 using core::WorkerState;
 
+namespace {
+
+// The 409 of a sub-job asked for under a parent that has ended.
+Error ParentEnded(const std::string& parent_id, JobState state) {
+  Error e = MakeError(ErrorCode::kInvalidStateTransition,
+                      "parent job is " + std::string(core::JobStateName(state)) +
+                          ": sub-jobs can be added only to a PENDING or RUNNING job");
+  e.With("field", "parent_job_id")
+      .With("job_id", parent_id)
+      .With("current_state", std::string(core::JobStateName(state)));
+  return e;
+}
+
+}  // namespace
+
 asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec spec) {
   if (shutting_down_) co_return MakeError(ErrorCode::kUnavailable, "the daemon is shutting down");
   std::string parent_id = spec.parent_job_id;
@@ -40,15 +55,7 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
       e.With("field", "parent_job_id");
       co_return e;
     }
-    if (core::IsTerminalJobState(parent->status)) {
-      Error e = MakeError(ErrorCode::kInvalidStateTransition,
-                          "parent job is " + std::string(core::JobStateName(parent->status)) +
-                              ": sub-jobs can be added only to a PENDING or RUNNING job");
-      e.With("field", "parent_job_id")
-          .With("job_id", parent_id)
-          .With("current_state", std::string(core::JobStateName(parent->status)));
-      co_return e;
-    }
+    if (core::IsTerminalJobState(parent->status)) co_return ParentEnded(parent_id, parent->status);
     depth = parent->depth + 1;
   }
   if (spec.depth && *spec.depth != depth) {
@@ -117,18 +124,13 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
         co_return MakeError(ErrorCode::kUnavailable,
                             "parent job is still being started: try again in a moment");
       }
-      Error e = MakeError(ErrorCode::kInvalidStateTransition,
-                          "parent job is " + std::string(core::JobStateName(parent->status)) +
-                              ": sub-jobs can be added only to a PENDING or RUNNING job");
-      e.With("field", "parent_job_id")
-          .With("job_id", parent_id)
-          .With("current_state", std::string(core::JobStateName(parent->status)));
-      co_return e;
+      co_return ParentEnded(parent_id, parent->status);
     }
   }
 
   const TimeMs now = clock_.NowMs();
   auto job = std::make_shared<LiveJob>();
+  job->task = std::move(spec.task);
   job->waiting_on = waiting_on;
   if (dependency_failed) job->waiting_on = spec.depends_on;  // never starts: canceled below
   core::Job& j = job->rec;
@@ -142,7 +144,7 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
   j.worker_count = spec.worker_count;
   j.timeout_seconds = spec.timeout_seconds;
   j.retry = spec.retry;
-  j.task_json = spec.task_json;
+  j.task_json = job->task->canonical_json;
   j.metadata_json = spec.metadata_json.empty() ? "{}" : spec.metadata_json;
   j.created_at = now;
   j.updated_at = now;

@@ -45,6 +45,12 @@ asio::awaitable<Status> Supervisor::Recover() {
   for (core::Job& j : *jobs) {
     auto job = std::make_shared<LiveJob>();
     job->rec = std::move(j);
+    // Parsed once, here: a task that no longer parses cannot spawn (SPAWN_FAILED).
+    if (Result<Task> task = runtimes_.ParseStored(job->rec.task_json)) {
+      job->task = std::move(*task);
+    } else {
+      spdlog::warn("recovery: job {}: {}", job->rec.id, task.error().message);
+    }
     jobs_[job->rec.id] = job;
   }
   // Active parents wait for their active children.

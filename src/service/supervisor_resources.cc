@@ -148,9 +148,16 @@ asio::awaitable<Result<core::Allocation>> Supervisor::Allocate(Caller caller, st
     e.With("field", "depth").With("max_depth", quotas_.max_depth());
     co_return e;
   }
+  std::shared_ptr<LiveJob> job = it->second;
+  if (!co_await CallerReaches(caller, job_id)) {
+    Error e = MakeError(ErrorCode::kInsufficientScope,
+                        "a worker token may allocate slots only for its own job and the jobs "
+                        "below it");
+    e.With("field", "job_id");
+    co_return e;
+  }
   // Under the job's mu from the check through the commit: the job's end (which releases its
   // API allocations) comes either before (409) or after this allocation is held.
-  std::shared_ptr<LiveJob> job = it->second;
   auto job_lock = co_await ScopedLock::Acquire(job->mu);
   if (core::IsTerminalJobState(job->rec.status)) {
     const std::string state(core::JobStateName(job->rec.status));
@@ -203,6 +210,13 @@ asio::awaitable<Result<std::vector<core::Allocation>>> Supervisor::Release(
       e.With("id", allocation_id.substr(0, 64));
       co_return e;
     }
+    if (!co_await CallerReaches(caller, it->second.job_id)) {
+      Error e = MakeError(ErrorCode::kInsufficientScope,
+                          "a worker token may release only the slots of its own job and the "
+                          "jobs below it");
+      e.With("allocation_id", allocation_id);
+      co_return e;
+    }
     ids.push_back(allocation_id);
   } else {
     // Another workspace's job, like a missing one, is a 404 (SPEC §1); a job of the caller's
@@ -217,6 +231,13 @@ asio::awaitable<Result<std::vector<core::Allocation>>> Supervisor::Release(
         e.With("id", job_id);
         co_return e;
       }
+    }
+    if (!co_await CallerReaches(caller, job_id)) {
+      Error e = MakeError(ErrorCode::kInsufficientScope,
+                          "a worker token may release only the slots of its own job and the "
+                          "jobs below it");
+      e.With("field", "job_id");
+      co_return e;
     }
     for (const auto& [id, a] : api_allocations_) {
       if (a.job_id == job_id && a.workspace_id == caller.workspace_id) ids.push_back(id);

@@ -5,7 +5,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json.hpp>
 
 #include "service/supervisor.h"
 #include "service/supervisor_internal.h"
@@ -30,40 +29,18 @@ asio::awaitable<void> WaitForPids(CommitQueue& commits, std::unique_ptr<store::C
 }  // namespace
 
 proc::SpawnSpec Supervisor::BuildSpawnSpec(const LiveWorker& w) const {
-  proc::SpawnSpec spec;
-  spec.unit_name = w.rec.id;
-  spec.log_path = LogPath(w.rec.id);
-  spec.log_max_bytes = options_.log_max_bytes;
-  spec.env = options_.base_env;
-  boost::system::error_code ec;
-  json::value task = json::parse(w.job ? w.job->rec.task_json : std::string("{}"), ec);
-  if (!ec && task.is_object()) {
-    const json::object& t = task.as_object();
-    if (const json::value* cmd = t.if_contains("command"); cmd && cmd->is_array()) {
-      for (const json::value& a : cmd->as_array()) {
-        if (a.is_string()) spec.argv.emplace_back(a.as_string());
-      }
-    }
-    if (const json::value* cwd = t.if_contains("cwd"); cwd && cwd->is_string()) {
-      spec.cwd = std::string(cwd->as_string());
-    }
-    if (const json::value* env = t.if_contains("env"); env && env->is_object()) {
-      for (const auto& kv : env->as_object()) {
-        if (kv.value().is_string()) {
-          spec.env.push_back(std::string(kv.key()) + "=" + std::string(kv.value().as_string()));
-        }
-      }
-    }
-  }
-  if (w.job) {
-    spec.env.push_back("OVERSEER_URL=" + options_.daemon_url);
-    spec.env.push_back("OVERSEER_JOB_ID=" + w.job->rec.id);
-    spec.env.push_back("OVERSEER_WORKER_ID=" + w.rec.id);
-    spec.env.push_back("OVERSEER_DEPTH=" + std::to_string(w.job->rec.depth));
-    if (minter_) {
-      std::string token = minter_(w.rec.workspace_id, w.job->rec.id, w.job->rec.depth);
-      if (!token.empty()) spec.env.push_back("OVERSEER_TOKEN=" + token);
-    }
+  const Runtime* runtime = w.job && w.job->task ? runtimes_.Find(w.job->task->runtime) : nullptr;
+  if (runtime == nullptr) return proc::SpawnSpec{};  // no argv: the spawn fails (SPAWN_FAILED)
+  proc::SpawnSpec spec = runtime->BuildSpawn(
+      *w.job->task,
+      AttemptContext{w.rec.id, LogPath(w.rec.id), options_.log_max_bytes, options_.base_env});
+  spec.env.push_back("OVERSEER_URL=" + options_.daemon_url);
+  spec.env.push_back("OVERSEER_JOB_ID=" + w.job->rec.id);
+  spec.env.push_back("OVERSEER_WORKER_ID=" + w.rec.id);
+  spec.env.push_back("OVERSEER_DEPTH=" + std::to_string(w.job->rec.depth));
+  if (minter_) {
+    std::string token = minter_(w.rec.workspace_id, w.job->rec.id, w.job->rec.depth);
+    if (!token.empty()) spec.env.push_back("OVERSEER_TOKEN=" + token);
   }
   return spec;
 }
@@ -112,8 +89,7 @@ void Supervisor::RecordProcess(core::Worker& r, const proc::Process& p) {
   r.cgroup_path = p.cgroup_path();
 }
 
-void Supervisor::ArmTimeout(const WorkerPtr& w, int attempt) {
-  (void)attempt;
+void Supervisor::ArmTimeout(const WorkerPtr& w) {
   StopTimeoutClock(*w);
   w->timeout_left.reset();
   const int64_t timeout_s = w->job ? w->job->rec.timeout_seconds : 0;
@@ -210,7 +186,7 @@ asio::awaitable<Status> Supervisor::Spawn(const WorkerPtr& w) {
     }
     co_return changed.error();
   }
-  if (p) ArmTimeout(w, attempt);
+  if (p) ArmTimeout(w);
   job_lock.Release();
   if (*changed) AfterJobChange(job);
   if (!p) co_return co_await Fail(w, "SPAWN_FAILED", std::nullopt);
@@ -294,7 +270,7 @@ asio::awaitable<Result<std::vector<Supervisor::WorkerPtr>>> Supervisor::StartWor
     std::shared_ptr<CommitQueue::Ticket> ticket = commits_.Start(*pids);
     tasks_.Spawn(WaitForPids(commits_, std::move(pids), std::move(ticket)), "record pids");
   }
-  for (const WorkerPtr& w : started) ArmTimeout(w, 1);
+  for (const WorkerPtr& w : started) ArmTimeout(w);
   co_return not_started;
 }
 

@@ -215,16 +215,8 @@ asio::awaitable<Status> Supervisor::TerminateLocked(WorkerPtr w, std::chrono::mi
   w->process.reset();
   const TimeMs now = clock_.NowMs();
   const std::optional<proc::ExitStatus> exit = w->exit;
-  Status s = co_await Transition(w, WorkerEvent::kTerminate, reason, [&](core::Worker& r) {
-    if (r.started_at != 0) r.ended_at = now;
-    if (exit) {
-      if (exit->term_signal == 0) {
-        r.exit_code = exit->exit_code;
-      } else {
-        r.exit_signal = exit->term_signal;
-      }
-    }
-  });
+  Status s = co_await Transition(w, WorkerEvent::kTerminate, reason,
+                                 [&](core::Worker& r) { RecordEnd(r, now, exit); });
   w->terminating = false;
   lock.Release();
   if (w->job) Forget(w->job);

@@ -452,5 +452,37 @@ TEST_F(LifecycleTest, WorkerTokenCreatesAChildJobUnderItsOwnJob) {
   EXPECT_EQ(Terminate(wid).status, 200u);
 }
 
+TEST_F(LifecycleTest, WorkerTokenAllocatesSlotsForItsOwnSubtreeOnly) {
+  if (::access("/usr/bin/curl", X_OK) != 0 && ::access("/bin/curl", X_OK) != 0) {
+    GTEST_SKIP() << "curl is not installed: a worker cannot call the API from a shell";
+  }
+  // Another job of the workspace, outside the worker's subtree.
+  std::string other_id, other_wid;
+  pid_t other_pid = 0;
+  ASSERT_NO_FATAL_FAILURE(StartRunning(Sh("sleep 60"), &other_id, &other_wid, &other_pid));
+  auto post = [](const std::string& path, const std::string& body, const std::string& var) {
+    return var +
+           "=$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' -X POST "
+           "-H \"Authorization: Bearer $OVERSEER_TOKEN\" -H 'Content-Type: application/json' "
+           "-d '" +
+           body + "' \"$OVERSEER_URL" + path + "\"); echo \"" + var + "=$" + var + "\"; ";
+  };
+  const std::string script =
+      post("/api/resources/allocate",
+           R"({"job_id":"'$OVERSEER_JOB_ID'","depth":1,"worker_count":1})", "own") +
+      post("/api/resources/allocate",
+           R"({"job_id":")" + other_id + R"(","depth":1,"worker_count":1})", "other") +
+      post("/api/resources/release", R"({"job_id":"'$OVERSEER_JOB_ID'"})", "release") + "sleep 60";
+  std::string job_id, wid;
+  pid_t pid = 0;
+  ASSERT_NO_FATAL_FAILURE(StartRunning(Sh(script), &job_id, &wid, &pid));
+  const std::string log = WaitLog(api(), wid, "release=");
+  EXPECT_NE(log.find("own=201"), std::string::npos) << log;
+  EXPECT_NE(log.find("other=403"), std::string::npos) << log;
+  EXPECT_NE(log.find("release=200"), std::string::npos) << log;
+  EXPECT_EQ(Terminate(wid).status, 200u);
+  EXPECT_EQ(Terminate(other_wid).status, 200u);
+}
+
 }  // namespace
 }  // namespace overseer::it

@@ -798,3 +798,33 @@ INSTANTIATE_TEST_SUITE_P(CgroupAndFallback, ProcessManagerTest, ::testing::Value
 
 }  // namespace
 }  // namespace overseer::proc
+
+namespace overseer::proc {
+namespace {
+
+// The output hook: every line as it arrives, in order, stdout and stderr alike, the last
+// unterminated one at the end; the log still gets every byte.
+TEST_P(ProcessManagerTest, OutputLinesReachTheHookAsTheyArriveAndTheLogKeepsThem) {
+  std::vector<std::string> lines;
+  bool first_seen_before_exit = false;
+  std::optional<ExitStatus> exit;
+  ProcessCallbacks cb;
+  cb.on_output = [&lines, alive = body_alive_](std::string_view line) {
+    if (*alive) lines.emplace_back(line);
+  };
+  SpawnSpec spec = Spec({"/bin/sh", "-c",
+                         "echo '{\"type\":\"a\"}'; echo err 1>&2; "
+                         "sleep 0.3; printf 'no newline'"});
+  auto p = Start(spec, &exit, cb);
+  ASSERT_NE(p, nullptr);
+  ASSERT_TRUE(RunUntil([&] { return lines.size() >= 2 || exit.has_value(); }));
+  first_seen_before_exit = !exit.has_value();
+  ASSERT_TRUE(RunUntil([&] { return exit.has_value(); }));
+  ASSERT_TRUE(RunUntil([&] { return lines.size() >= 3; }));
+  EXPECT_TRUE(first_seen_before_exit) << "lines were held until the exit";
+  EXPECT_EQ(lines, (std::vector<std::string>{R"({"type":"a"})", "err", "no newline"}));
+  EXPECT_EQ(Slurp(spec.log_path), "{\"type\":\"a\"}\nerr\nno newline");
+}
+
+}  // namespace
+}  // namespace overseer::proc

@@ -40,8 +40,9 @@ inline JobSpec CommandJob(int workers = 1, std::string parent = "") {
   s.name = "harness";
   s.parent_job_id = std::move(parent);
   s.worker_count = workers;
-  s.command = {"agent"};
-  s.task_json = R"({"runtime":"command","command":["agent"]})";
+  s.task.runtime = "command";
+  s.task.argv = {"agent"};
+  s.task.canonical_json = R"({"runtime":"command","command":["agent"]})";
   s.metadata_json = "{}";
   return s;
 }

@@ -1,0 +1,51 @@
+// The registry of runtimes.
+#include <boost/json/parse.hpp>
+
+#include "service/runtime.h"
+#include "service/runtimes/command_runtime.h"
+
+namespace overseer::service {
+namespace json = boost::json;
+
+Runtimes::Runtimes() {
+  auto command = std::make_unique<CommandRuntime>();
+  by_name_.emplace(std::string(command->name()), std::move(command));
+}
+
+Runtimes::~Runtimes() = default;
+
+const Runtime* Runtimes::Find(std::string_view name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second.get();
+}
+
+Result<Task> Runtimes::Parse(const json::value& v) const {
+  auto invalid = [](std::string field, std::string message) {
+    Error e = MakeError(ErrorCode::kInvalidRequest, field + ": " + message);
+    e.With("field", std::move(field));
+    return e;
+  };
+  if (!v.is_object()) return invalid("task", "must be an object");
+  const json::object& t = v.as_object();
+  const json::value* runtime = t.if_contains("runtime");
+  if (runtime == nullptr || !runtime->is_string()) {
+    return invalid("task.runtime", "is required: \"command\"");
+  }
+  const std::string_view name = runtime->as_string();
+  if (name == "claude" || name == "codex") {
+    return invalid("task.runtime", "\"" + std::string(name) +
+                                       "\" is not supported by this version yet; use \"command\"");
+  }
+  const Runtime* r = Find(name);
+  if (r == nullptr) return invalid("task.runtime", "must be \"command\"");
+  return r->Parse(t);
+}
+
+Result<Task> Runtimes::ParseStored(std::string_view task_json) const {
+  boost::system::error_code ec;
+  json::value v = json::parse(task_json, ec);
+  if (ec) return MakeError(ErrorCode::kInternal, "stored task is not JSON");
+  return Parse(v);
+}
+
+}  // namespace overseer::service
