@@ -27,6 +27,27 @@ unsigned HttpStatusFor(ErrorCode code) {
   return 500;
 }
 
+bool IsReplayable(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kNotFound: return true;
+    case ErrorCode::kInvalidStateTransition: return true;
+    case ErrorCode::kQuotaExceeded: return true;
+    case ErrorCode::kMaxDepthExceeded: return true;
+    case ErrorCode::kIdempotencyKeyReused: return true;
+    case ErrorCode::kInvalidRequest: return false;
+    case ErrorCode::kUnauthenticated: return false;
+    case ErrorCode::kInsufficientScope: return false;
+    case ErrorCode::kMethodNotAllowed: return false;
+    // Answered by the idempotency check itself, never stored: a later retry must run.
+    case ErrorCode::kRequestInProgress: return false;
+    case ErrorCode::kPayloadTooLarge: return false;
+    case ErrorCode::kUnsupportedMediaType: return false;
+    case ErrorCode::kInternal: return false;
+    case ErrorCode::kUnavailable: return false;
+  }
+  return false;
+}
+
 http::Response ErrorResponse(const Error& error, const std::string& request_id) {
   json::object details;
   for (const auto& [key, value] : error.details) {
@@ -49,6 +70,7 @@ http::Response ErrorResponse(const Error& error, const std::string& request_id) 
                                            {"details", std::move(details)}}}};
   http::Response r;
   r.status = HttpStatusFor(error.code);
+  r.error_code = error.code;
   r.body = json::serialize(body);
   if (error.code == ErrorCode::kUnauthenticated) {
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"overseer\"");

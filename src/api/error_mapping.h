@@ -11,6 +11,12 @@ namespace overseer::api {
 
 unsigned HttpStatusFor(ErrorCode code);
 
+// True if a response carrying `code` is the final answer to a valid request, so that it
+// is stored under its Idempotency-Key and replayed to a retry (SPEC §6): NOT_FOUND, a
+// refused state transition, a full quota, too deep. False where a retry may succeed or
+// the request never ran (bad input, auth, in progress, internal, unavailable).
+bool IsReplayable(ErrorCode code);
+
 // The SPEC §4 response for `error`: status, JSON body, and WWW-Authenticate (401) or
 // Retry-After (503) where the code calls for it.
 http::Response ErrorResponse(const Error& error, const std::string& request_id);

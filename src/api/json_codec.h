@@ -1,16 +1,17 @@
-// JSON <-> domain values for the REST API: response shapes of SPEC §3 and the strict
-// parsing of request bodies and query strings (unknown or read-only fields are 400s naming
-// the field; every size is bounded). Any thread.
+// JSON <-> domain values for the REST API, the parts every resource shares: input limits,
+// the strict parsing of small bodies and query strings (unknown or read-only fields are
+// 400s naming the field; every size is bounded) and pagination cursors. Per resource:
+// worker_codec.h, job_codec.h, resource_codec.h. Any thread.
 #pragma once
 
-#include <boost/json.hpp>
+#include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
 #include "common/result.h"
-#include "core/types.h"
 #include "http/server.h"
-#include "service/supervisor.h"
+#include "service/runtime.h"
 
 namespace overseer::api {
 
@@ -39,39 +40,6 @@ struct Limits {
   static constexpr size_t kDependsOnMax = 32;
   static constexpr size_t kIdempotencyKeyMax = 255;
 };
-
-boost::json::object WorkerToJson(const core::Worker& w);
-boost::json::object WorkerViewToJson(const service::WorkerView& v);
-boost::json::object JobToJson(const core::Job& j);
-boost::json::object JobViewToJson(const service::JobView& v);
-// The root job with nested `children` (each a job with its own `children`), and
-// `truncated` on the root.
-boost::json::object JobTreeToJson(const service::JobTreeView& v);
-
-boost::json::object AllocationToJson(const core::Allocation& a);
-// POST /api/resources/allocate {job_id, depth, worker_count}.
-struct AllocateRequest {
-  std::string job_id;
-  int depth = 0;
-  int worker_count = 1;
-};
-Result<AllocateRequest> ParseAllocateRequest(std::string_view body);
-// POST /api/resources/release: exactly one of {allocation_id} or {job_id}.
-struct ReleaseRequest {
-  std::string allocation_id;
-  std::string job_id;
-};
-Result<ReleaseRequest> ParseReleaseRequest(std::string_view body);
-
-// GET /api/resources/quotas and /usage answers (SPEC §3).
-boost::json::object QuotasToJson(const service::QuotasView& v);
-boost::json::object UsageToJson(const service::QuotasView& v);
-// A PUT /api/resources/quotas body: {"quotas":[{"depth":D,"max_workers":N},...]} ->
-// (depth, max_workers) pairs, each depth at most once.
-Result<std::vector<std::pair<int, int>>> ParseQuotasUpdate(std::string_view body);
-
-// Parses and checks a POST /api/jobs body.
-Result<service::JobSpec> ParseJobSpec(std::string_view body, const service::Runtimes& runtimes);
 
 // {"grace_seconds":0..300,"wait":bool}; an empty body means the defaults.
 struct TerminateOptions {

@@ -6,7 +6,10 @@
 #include "api/docs.h"
 #include "api/error_mapping.h"
 #include "api/guard.h"
+#include "api/job_codec.h"
 #include "api/json_codec.h"
+#include "api/resource_codec.h"
+#include "api/worker_codec.h"
 #include "common/ids.h"
 #include "common/utf8.h"
 

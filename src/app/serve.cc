@@ -14,6 +14,7 @@
 
 #include "api/error_mapping.h"
 #include "api/routes.h"
+#include "common/metrics.h"
 #include "http/server.h"
 #include "proc/process_manager.h"
 #include "service/blocking_pool.h"
@@ -132,6 +133,9 @@ int Serve(const Config& config) {
     spdlog::warn("could not purge old idempotency keys: {}", s.error().message);
   }
 
+  // The daemon's counters, gauges and histograms (the server records requests into it).
+  // TODO(#10): hand it to the services and the commit queue; render it at /metrics.
+  MetricsRegistry metrics;
   asio::io_context io(1);
   service::BlockingPool pool(1);  // SQLite: one connection, one thread
   proc::ProcessManager procs(io, proc::ProcessManagerOptions{InstanceId(config.state_dir),
@@ -171,7 +175,9 @@ int Serve(const Config& config) {
 
   http::Router router;
   api::RegisterRoutes(router, ctx);
-  http::Server server(io, std::move(router), api::RenderHttpError, http::ServerOptions{});
+  http::ServerOptions server_options;
+  server_options.metrics = &metrics;
+  http::Server server(io, std::move(router), api::RenderHttpError, server_options);
 
   int exit_code = 0;
   bool stopping = false;

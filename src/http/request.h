@@ -39,6 +39,9 @@ struct Response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  // The error this response reports, if it is one (set by the api's error renderer, never
+  // sent): what the idempotency layer decides on, rather than the bare status.
+  std::optional<ErrorCode> error_code;
 };
 
 // Percent-decodes one path ("/a%20b/c" -> "/a b/c"). kInvalidRequest for a malformed

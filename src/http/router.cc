@@ -21,6 +21,27 @@ std::string_view NextSegment(std::string_view& rest) {
 
 void Router::Add(std::string_view method, std::string_view pattern, Handler handler,
                  RouteOptions options) {
+  AddRoute(method, pattern, std::move(handler), nullptr, options);
+}
+
+void Router::AddStream(std::string_view method, std::string_view pattern, StreamHandler handler,
+                       RouteOptions options) {
+  AddRoute(method, pattern, nullptr, std::move(handler), options);
+}
+
+RouteMatch Router::MatchOf(const Route& route) {
+  RouteMatch m;
+  if (route.stream_handler) {
+    m.stream_handler = &route.stream_handler;
+  } else {
+    m.handler = &route.handler;
+  }
+  m.options = route.options;
+  return m;
+}
+
+void Router::AddRoute(std::string_view method, std::string_view pattern, Handler handler,
+                      StreamHandler stream_handler, RouteOptions options) {
   for (const Route& r : routes_) {
     if (r.method == method && r.pattern == pattern) return;
   }
@@ -28,6 +49,7 @@ void Router::Add(std::string_view method, std::string_view pattern, Handler hand
   route.method = std::string(method);
   route.pattern = std::string(pattern);
   route.handler = std::move(handler);
+  route.stream_handler = std::move(stream_handler);
   route.options = options;
   std::string_view rest = pattern;
   if (rest.empty() || rest.front() != '/') rest = std::string_view();  // never matches
@@ -68,7 +90,7 @@ Result<RouteMatch> Router::MatchRoute(Request& req) const {
     if (r.method == req.method) {
       req.path_params.clear();
       (void)PathMatches(r, req.path, &req.path_params);
-      return RouteMatch{&r.handler, r.options};
+      return MatchOf(r);
     }
     if (path_match == nullptr) path_match = &r;
   }
@@ -77,10 +99,10 @@ Result<RouteMatch> Router::MatchRoute(Request& req) const {
   }
   if (req.method == "HEAD") {  // HEAD falls back to GET (the server sends no body)
     for (const Route& r : routes_) {
-      if (r.method != "GET" || !PathMatches(r, req.path, nullptr)) continue;
+      if (r.method != "GET" || r.stream_handler || !PathMatches(r, req.path, nullptr)) continue;
       req.path_params.clear();
       (void)PathMatches(r, req.path, &req.path_params);
-      return RouteMatch{&r.handler, r.options};
+      return MatchOf(r);
     }
   }
   std::vector<std::string_view> methods;

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/beast.hpp>
 #include <chrono>
 #include <cstdio>
@@ -24,6 +25,7 @@
 
 #include "common/fd_errors.h"
 #include "common/ids.h"
+#include "http/wire.h"
 
 namespace overseer::http {
 namespace {
@@ -42,8 +44,6 @@ constexpr std::chrono::milliseconds kAcceptBackoff{100};
 // A run of accept failures is logged once, then at most this often.
 constexpr std::chrono::seconds kAcceptLogInterval{10};
 
-bool IsApiPath(std::string_view path) { return path == "/api" || path.substr(0, 5) == "/api/"; }
-
 // Logs an exception that escaped a spawned coroutine.
 void LogEscaped(const std::exception_ptr& e, const char* what) {
   if (!e) return;
@@ -60,70 +60,6 @@ std::string_view ToStd(beast::string_view v) { return std::string_view(v.data(),
 
 // The raw path of a target (before '?'), for the access log: never the query string.
 std::string_view RawPath(std::string_view target) { return target.substr(0, target.find('?')); }
-
-// A header name or value we may put on the wire: no CR, LF or NUL (no injection).
-bool SafeHeaderText(std::string_view s) {
-  return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
-}
-
-bool HasHeader(const Response& res, std::string_view name) {
-  for (const auto& [k, v] : res.headers) {
-    if (beast::iequals(k, name)) return true;
-  }
-  return false;
-}
-
-void AppendDecimal(std::string& out, uint64_t n) {
-  char buf[24];
-  size_t i = sizeof(buf);
-  do {
-    buf[--i] = static_cast<char>('0' + n % 10);
-    n /= 10;
-  } while (n != 0);
-  out.append(buf + i, sizeof(buf) - i);
-}
-
-void AppendHeader(std::string& out, std::string_view name, std::string_view value) {
-  out += name;
-  out += ": ";
-  out += value;
-  out += "\r\n";
-}
-
-// Serializes the status line and headers of `res` into `out` (cleared first): Server,
-// Content-Type, X-Request-ID, Cache-Control on /api, the handler's extra headers (they
-// replace the standard ones of the same name; unsafe ones are dropped), Connection
-// and Content-Length.
-void SerializeHead(const Request& req, const Response& res, bool keep_alive, bool api,
-                   std::string& out) {
-  out.clear();
-  out += req.version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-  AppendDecimal(out, res.status);
-  out += ' ';
-  const auto reason = bhttp::obsolete_reason(bhttp::int_to_status(res.status));
-  out.append(reason.data(), reason.size());
-  out += "\r\n";
-  if (!HasHeader(res, "Server")) AppendHeader(out, "Server", "overseer");
-  if (!HasHeader(res, "Content-Type") && SafeHeaderText(res.content_type)) {
-    AppendHeader(out, "Content-Type", res.content_type);
-  }
-  AppendHeader(out, "X-Request-ID", req.request_id);
-  if (api && !HasHeader(res, "Cache-Control")) AppendHeader(out, "Cache-Control", "no-store");
-  for (const auto& [name, value] : res.headers) {
-    if (name.empty() || !SafeHeaderText(name) || !SafeHeaderText(value) ||
-        name.find(':') != std::string::npos || beast::iequals(name, "Content-Length") ||
-        beast::iequals(name, "Connection") || beast::iequals(name, "Transfer-Encoding") ||
-        beast::iequals(name, "X-Request-ID")) {
-      continue;
-    }
-    AppendHeader(out, name, value);
-  }
-  if (req.version == 10 && keep_alive) AppendHeader(out, "Connection", "keep-alive");
-  if (req.version != 10 && !keep_alive) AppendHeader(out, "Connection", "close");
-  out += "Content-Length: ";
-  AppendDecimal(out, res.body.size());
-  out += "\r\n\r\n";
-}
 
 // True if the header section `header` (through its final CRLFCRLF) has an obs-fold: a
 // line after the start line that begins with SP or HTAB (RFC 9112 §5.2). Beast would
@@ -190,6 +126,7 @@ Error ParseError(const boost::system::error_code& ec, const ServerOptions& optio
 struct Server::SessionState {
   beast::tcp_stream* stream = nullptr;  // set once the session coroutine runs
   bool idle = false;                    // waiting for the first byte of a request
+  ResponseStream* out = nullptr;        // while a streaming handler runs
 };
 
 // Unregisters a session on every exit path, also when the io_context destroys the frame
@@ -223,6 +160,25 @@ Server::Server(asio::io_context& io, Router router, ErrorRenderer render_error,
       id_prefix_("req_" + RandomHex(4)) {
   access_log_ = spdlog::get("access");
   if (!access_log_) access_log_ = spdlog::default_logger();
+  if (options_.metrics != nullptr) {
+    static constexpr const char* kClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+    for (size_t i = 0; i < requests_by_class_.size(); ++i) {
+      requests_by_class_[i] = &options_.metrics->GetCounter("overseer_http_requests_total",
+                                                            "HTTP responses sent, by status class.",
+                                                            {{"class", kClasses[i]}});
+    }
+    request_seconds_ = &options_.metrics->GetHistogram(
+        "overseer_http_request_duration_seconds",
+        "Time from a request read to its response written (streams excluded).",
+        {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
+  }
+}
+
+void Server::RecordRequest(unsigned status, double seconds) {
+  if (request_seconds_ == nullptr) return;
+  const unsigned cls = status / 100;
+  if (cls >= 1 && cls <= 5) requests_by_class_[cls - 1]->Add();
+  if (seconds >= 0) request_seconds_->Observe(seconds);
 }
 
 Server::~Server() {
@@ -307,6 +263,7 @@ void Server::Stop(std::function<void()> done) {
   ReleaseSpareFd();
   for (SessionState& s : sessions_) {
     if (s.idle && s.stream != nullptr) s.stream->cancel();
+    if (s.out != nullptr) s.out->Close();
   }
   MaybeFinishStop();
 }
@@ -418,7 +375,7 @@ asio::awaitable<void> Server::RefuseSession(tcp::socket socket,
   req.request_id = NextRequestId();
   const Response res = render_error_(error, req);
   std::string head;
-  SerializeHead(req, res, /*keep_alive=*/false, /*api=*/true, head);
+  SerializeHead(req, res, /*keep_alive=*/false, /*api=*/true, res.body.size(), head);
   // The request is not read: the answer does not depend on it. Written at once, then the
   // connection is half-closed and drained briefly so the client reads it, not a reset.
   stream.expires_after(kDrainTime);
@@ -426,6 +383,7 @@ asio::awaitable<void> Server::RefuseSession(tcp::socket socket,
   auto [wec, wn] = co_await asio::async_write(stream, buffers, kTuple);
   access_log_->info("- - {} {}B 0us id={} remote={} (refused: {})", res.status, res.body.size(),
                     req.request_id, remote, error.message);
+  RecordRequest(res.status, -1);
   if (!wec) {
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     beast::flat_buffer buffer;
@@ -436,6 +394,51 @@ asio::awaitable<void> Server::RefuseSession(tcp::socket socket,
     }
   }
   stream.close();
+}
+
+asio::awaitable<void> Server::RunStreamHandler(const StreamHandler& handler, Request& req,
+                                               ResponseStream& out) {
+  const std::string_view log_path = RawPath(req.target);
+  try {
+    co_await handler(req, out);
+  } catch (const std::exception& e) {
+    spdlog::error("http: streaming handler for {} {} threw (request id {}): {}", req.method,
+                  log_path, req.request_id, e.what());
+  } catch (...) {
+    spdlog::error("http: streaming handler for {} {} threw a non-exception (request id {})",
+                  req.method, log_path, req.request_id);
+  }
+  if (!out.started()) {
+    // Nothing was sent: the server stopped before the stream began, or a handler bug.
+    Error err =
+        out.open() ? MakeError(ErrorCode::kInternal, "internal error; request id " + req.request_id)
+                   : MakeError(ErrorCode::kUnavailable, "the server is stopping");
+    Response res = render_error_(err, req);
+    (void)co_await out.Respond(std::move(res));
+  }
+  co_await out.Finish();
+}
+
+asio::awaitable<void> Server::RunStream(beast::tcp_stream& stream,
+                                        std::list<SessionState>::iterator self, Request& req,
+                                        const StreamHandler& handler) {
+  using boost::asio::experimental::awaitable_operators::operator&&;
+  const auto start = std::chrono::steady_clock::now();
+  ResponseStream out(stream, req, options_.idle_timeout);
+  self->out = &out;
+  if (stopping_) out.Close();
+  // The handler, and beside it the watch for the client leaving; both end once the
+  // handler returned (Finish stops the watch).
+  co_await (RunStreamHandler(handler, req, out) && out.Watch());
+  self->out = nullptr;
+  RecordRequest(out.status(), -1);
+  if (access_log_->should_log(spdlog::level::info)) {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+    access_log_->info("{} {} {} {}B {}us id={} remote={} (stream)", req.method, RawPath(req.target),
+                      out.status(), out.body_bytes(), us, req.request_id, req.remote);
+  }
 }
 
 asio::awaitable<void> Server::RunSession(tcp::socket socket,
@@ -610,6 +613,9 @@ asio::awaitable<void> Server::RunSession(tcp::socket socket,
         Error err =
             MakeError(ErrorCode::kUnsupportedMediaType, "Content-Type must be application/json");
         res = render_error_(err, req);
+      } else if (match->stream_handler != nullptr) {
+        co_await RunStream(stream, self, req, *match->stream_handler);
+        break;  // a streamed response ends the connection
       } else {
         try {
           res = co_await (*match->handler)(req);
@@ -639,7 +645,7 @@ asio::awaitable<void> Server::RunSession(tcp::socket socket,
     // than Beast's serializer), the body goes out as a second buffer.
     const bool keep = keep_alive && !drain && !stopping_;
     const size_t body_bytes = res.body.size();
-    SerializeHead(req, res, keep, IsApiPath(req.path), head);
+    SerializeHead(req, res, keep, IsApiPath(req.path), body_bytes, head);
     stream.expires_after(options_.idle_timeout);
     boost::system::error_code wec;
     if (req.method == "HEAD") {  // headers as for GET, no body
@@ -651,10 +657,10 @@ asio::awaitable<void> Server::RunSession(tcp::socket socket,
       wec = bwec;
     }
 
-    if (access_log_->should_log(spdlog::level::info)) {
-      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                          std::chrono::steady_clock::now() - start)
-                          .count();
+    if (request_seconds_ != nullptr || access_log_->should_log(spdlog::level::info)) {
+      const auto elapsed = std::chrono::steady_clock::now() - start;
+      RecordRequest(res.status, std::chrono::duration<double>(elapsed).count());
+      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();
       access_log_->info("{} {} {} {}B {}us id={} remote={}", req.method.empty() ? "-" : req.method,
                         log_path, res.status, body_bytes, us, req.request_id, remote);
     }

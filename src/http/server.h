@@ -8,11 +8,16 @@
 // descriptors ...", Retry-After from the renderer), one at a time; the failure is logged
 // once and then at most every 10 s; accepting resumes by itself once descriptors free up.
 //
+// A streaming route (Router::AddStream) gets a ResponseStream instead of returning a
+// Response: read and idle timeouts stop applying once its handler runs, the connection is
+// watched for the client leaving, and it is closed after the handler returns.
+//
 // Thread rule: everything runs on the one thread that runs `io`. Construct, Listen,
 // Stop and active_connections from that thread (or before it runs). The Server must
 // outlive its sessions: destroy it only after Stop's `done` ran or `io` stopped running.
 #pragma once
 
+#include <array>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -24,9 +29,11 @@
 #include <string>
 #include <utility>
 
+#include "common/metrics.h"
 #include "common/result.h"
 #include "http/request.h"
 #include "http/router.h"
+#include "http/stream.h"
 
 namespace spdlog {
 class logger;
@@ -44,6 +51,10 @@ struct ServerOptions {
   std::chrono::seconds read_timeout{30};  // a started request must arrive within this
   std::chrono::seconds idle_timeout{60};  // keep-alive idle close; also the write timeout
   size_t max_connections = 10000;         // more are accepted and closed at once
+  // Optional (outlives the server): overseer_http_requests_total{class="2xx"} by status
+  // class, and overseer_http_request_duration_seconds (buffered responses: from the
+  // request read to the response written; streams are counted, not timed).
+  MetricsRegistry* metrics = nullptr;
 };
 
 class Server {
@@ -62,8 +73,9 @@ class Server {
 
   // Stops accepting (new connections are refused), lets in-flight requests finish
   // (their responses carry "Connection: close"), closes idle keep-alive connections,
-  // and calls `done` on the loop once every session has ended. A partially received
-  // request still gets up to read_timeout to arrive. Stopping is final.
+  // closes open streams (ResponseStream::Close: their handlers see it and return; a stream
+  // not started yet is answered 503), and calls `done` on the loop once every session has ended. A
+  // partially received request still gets up to read_timeout to arrive. Stopping is final.
   void Stop(std::function<void()> done);
 
   size_t active_connections() const { return sessions_.size(); }
@@ -76,6 +88,13 @@ class Server {
                                           std::list<SessionState>::iterator self);
   // Answers a connection taken with the spare descriptor 503 `error` at once, then
   // closes it (after draining what the client sends, briefly).
+  // Runs a streaming route's handler with its writer, beside the writer's watch of the
+  // connection; logs the request. The connection is closed afterwards.
+  boost::asio::awaitable<void> RunStream(boost::beast::tcp_stream& stream,
+                                         std::list<SessionState>::iterator self, Request& req,
+                                         const StreamHandler& handler);
+  boost::asio::awaitable<void> RunStreamHandler(const StreamHandler& handler, Request& req,
+                                                ResponseStream& out);
   boost::asio::awaitable<void> RefuseSession(boost::asio::ip::tcp::socket socket,
                                              std::list<SessionState>::iterator self, Error error);
   // Out of descriptors: gives up the spare one to take a connection from the backlog and
@@ -86,6 +105,8 @@ class Server {
   void LogAcceptFailure(const boost::system::error_code& ec);
   void MaybeFinishStop();
   std::string NextRequestId();
+  // Counts a response in the metrics (if any); `seconds` < 0: not timed.
+  void RecordRequest(unsigned status, double seconds);
 
   boost::asio::io_context& io_;
   Router router_;
@@ -100,6 +121,8 @@ class Server {
   std::function<void()> stop_done_;
   std::string id_prefix_;  // "req_" + random hex, per server
   uint64_t id_counter_ = 0;
+  std::array<Counter*, 5> requests_by_class_{};  // 1xx..5xx; set if options_.metrics
+  Histogram* request_seconds_ = nullptr;
   // A descriptor (/dev/null) held in reserve: when accept fails for want of descriptors,
   // it is closed so that one waiting connection can be accepted and told 503 (rather
   // than left hanging), then reopened once that connection is closed.

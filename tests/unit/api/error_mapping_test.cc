@@ -2,13 +2,105 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <iterator>
+#include <string_view>
+#include <vector>
 
 #include "common/utf8.h"
 
 namespace overseer::api {
 namespace {
 namespace json = boost::json;
+
+// The whole error -> HTTP table of SPEC §4, and which answers an Idempotency-Key stores.
+struct Row {
+  ErrorCode code;
+  std::string_view name;
+  unsigned status;
+  bool replayable;
+};
+constexpr Row kTable[] = {
+    {ErrorCode::kInvalidRequest, "INVALID_REQUEST", 400, false},
+    {ErrorCode::kUnauthenticated, "UNAUTHENTICATED", 401, false},
+    {ErrorCode::kInsufficientScope, "INSUFFICIENT_SCOPE", 403, false},
+    {ErrorCode::kNotFound, "NOT_FOUND", 404, true},
+    {ErrorCode::kMethodNotAllowed, "METHOD_NOT_ALLOWED", 405, false},
+    {ErrorCode::kInvalidStateTransition, "INVALID_STATE_TRANSITION", 409, true},
+    {ErrorCode::kQuotaExceeded, "QUOTA_EXCEEDED", 409, true},
+    {ErrorCode::kRequestInProgress, "REQUEST_IN_PROGRESS", 409, false},
+    {ErrorCode::kPayloadTooLarge, "PAYLOAD_TOO_LARGE", 413, false},
+    {ErrorCode::kUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", 415, false},
+    {ErrorCode::kMaxDepthExceeded, "MAX_DEPTH_EXCEEDED", 422, true},
+    {ErrorCode::kIdempotencyKeyReused, "IDEMPOTENCY_KEY_REUSED", 422, true},
+    {ErrorCode::kInternal, "INTERNAL", 500, false},
+    {ErrorCode::kUnavailable, "UNAVAILABLE", 503, false},
+};
+
+// Every enumerator of ErrorCode, found without naming them: the enum is dense from 0, and
+// past its end ErrorCodeName falls back to "INTERNAL" for a value that is not kInternal.
+std::vector<ErrorCode> AllErrorCodes() {
+  std::vector<ErrorCode> out;
+  for (int i = 0; i < 256; ++i) {
+    const auto code = static_cast<ErrorCode>(i);
+    if (code != ErrorCode::kInternal && ErrorCodeName(code) == "INTERNAL") break;
+    out.push_back(code);
+  }
+  return out;
+}
+
+TEST(ErrorTableTest, EveryErrorCodeHasARow) {
+  const std::vector<ErrorCode> all = AllErrorCodes();
+  EXPECT_EQ(all.size(), std::size(kTable));
+  for (ErrorCode code : all) {
+    const bool found = std::any_of(std::begin(kTable), std::end(kTable),
+                                   [code](const Row& r) { return r.code == code; });
+    EXPECT_TRUE(found) << "no row for " << ErrorCodeName(code) << ": add it to kTable";
+  }
+}
+
+TEST(ErrorTableTest, StatusNameAndReplayabilityOfEachCode) {
+  for (const Row& row : kTable) {
+    SCOPED_TRACE(row.name);
+    EXPECT_EQ(ErrorCodeName(row.code), row.name);
+    EXPECT_EQ(HttpStatusFor(row.code), row.status);
+    EXPECT_EQ(IsReplayable(row.code), row.replayable);
+    http::Response r = ErrorResponse(MakeError(row.code, "m"), "req_t");
+    EXPECT_EQ(r.status, row.status);
+    ASSERT_TRUE(r.error_code.has_value());
+    EXPECT_EQ(*r.error_code, row.code);
+    EXPECT_EQ(json::value_to<std::string>(json::parse(r.body).at("error").at("code")), row.name);
+  }
+}
+
+// Only 401 says how to authenticate, only 503 when to come back.
+TEST(ErrorTableTest, AuthenticateAndRetryAfterHeaders) {
+  for (const Row& row : kTable) {
+    SCOPED_TRACE(row.name);
+    http::Response r = ErrorResponse(MakeError(row.code, "m"), "req_t");
+    int www = 0;
+    int retry = 0;
+    for (const auto& [k, v] : r.headers) {
+      if (k == "WWW-Authenticate") {
+        ++www;
+        EXPECT_EQ(v, "Bearer realm=\"overseer\"");
+      }
+      if (k == "Retry-After") ++retry;
+    }
+    EXPECT_EQ(www, row.code == ErrorCode::kUnauthenticated ? 1 : 0);
+    EXPECT_EQ(retry, row.code == ErrorCode::kUnavailable ? 1 : 0);
+  }
+}
+
+// INTERNAL never carries internals: a fixed message naming the request id, no details.
+TEST(ErrorTableTest, InternalHidesMessageAndDetails) {
+  Error e = MakeError(ErrorCode::kInternal, "sqlite: disk I/O error at /var/lib/x");
+  e.With("path", "/var/lib/x");
+  json::value v = json::parse(ErrorResponse(e, "req_9").body);
+  EXPECT_EQ(v.at("error").at("message"), "internal error; request id req_9");
+  EXPECT_TRUE(v.at("error").at("details").as_object().empty());
+}
 
 TEST(ErrorResponseTest, BodyIsTheSpecShapeWithTheMappedStatus) {
   Error e = MakeError(ErrorCode::kNotFound, "no such job");

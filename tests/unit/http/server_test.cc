@@ -874,5 +874,31 @@ TEST_F(ServerTest, AccessLogHasOneLinePerRequestWithoutQueryOrHeaders) {
   EXPECT_EQ(line.find("abc.def"), std::string::npos) << line;
 }
 
+TEST_F(ServerTest, RecordsRequestsByStatusClassAndLatency) {
+  MetricsRegistry metrics;
+  ServerOptions options;
+  options.metrics = &metrics;
+  Start(options);
+  Client c(port_);
+  ASSERT_TRUE(c.Roundtrip(Get("/api/ping")));
+  ASSERT_TRUE(c.Roundtrip(Get("/api/ping")));
+  ASSERT_TRUE(c.Roundtrip(Get("/api/nothing-here")));
+  const MetricLabels ok{{"class", "2xx"}};
+  const MetricLabels client_error{{"class", "4xx"}};
+  const MetricLabels server_error{{"class", "5xx"}};
+  // Recorded once the response is written, so just after the client read it.
+  ASSERT_TRUE(
+      PollUntil([&] { return metrics.Value("overseer_http_requests_total", client_error) == 1; }));
+  EXPECT_EQ(metrics.Value("overseer_http_requests_total", ok), 2);
+  EXPECT_EQ(metrics.Value("overseer_http_requests_total", server_error), 0);
+  const std::string text = metrics.RenderText();
+  EXPECT_NE(text.find("overseer_http_request_duration_seconds_count 3\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("overseer_http_request_duration_seconds_bucket{le=\"+Inf\"} 3\n"),
+            std::string::npos)
+      << text;
+  EXPECT_TRUE(StopServer());  // before `metrics` goes out of scope
+}
+
 }  // namespace
 }  // namespace overseer::http

@@ -1,0 +1,25 @@
+// JSON of jobs: the job, its view and tree (SPEC §3 job fields), and the strict parsing of
+// a POST /api/jobs body. Any thread.
+#pragma once
+
+#include <boost/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "api/json_codec.h"
+#include "common/result.h"
+#include "core/types.h"
+#include "service/supervisor.h"
+
+namespace overseer::api {
+
+boost::json::object JobToJson(const core::Job& j);
+boost::json::object JobViewToJson(const service::JobView& v);
+// The root job with nested `children` (each a job with its own `children`), and
+// `truncated` on the root.
+boost::json::object JobTreeToJson(const service::JobTreeView& v);
+
+// Parses and checks a POST /api/jobs body.
+Result<service::JobSpec> ParseJobSpec(std::string_view body, const service::Runtimes& runtimes);
+
+}  // namespace overseer::api
