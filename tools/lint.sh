@@ -51,11 +51,11 @@ n=$(wc -l < "$OUT/findings")
 if ((n)); then
   # Each finding with its source line and caret, as clang-tidy printed it (first occurrence).
   while IFS= read -r line; do
-    grep -h -m1 -A2 -F "$ROOT/$line" "$OUT"/*.log | sed "s|^$ROOT/||"
+    grep -h -m1 -A2 -F "$ROOT/$line" "$OUT"/*.log | head -n 3 | sed "s|^$ROOT/||"
   done < "$OUT/findings"
   echo
   echo "lint: $n findings ($((SECONDS - start)) s):"
-  sed -E 's/^([^:]+:[0-9]+):[0-9]+: [a-z]+: .*\[([^]]+)\]$/  \1 \2/' "$OUT/findings"
+  sed -E 's/^([^:]+:[0-9]+):[0-9]+: [a-z]+: .*\[([^],]+)(,-warnings-as-errors)?\]$/  \1 \2/' "$OUT/findings"
   exit 1
 fi
 if [[ -f $OUT/failed ]]; then  # clang-tidy failed without a finding (e.g. a file it cannot parse)
