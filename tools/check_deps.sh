@@ -14,8 +14,20 @@ declare -A ALLOWED=(
   [cli]="common cli"
   [app]="common core store proc service auth http api cli app"
   [exec_helper]=""  # overseer-exec: a standalone static program, system headers only
+  [boostlib]=""     # Asio/Beast/JSON/URL compiled once: Boost headers only
 )
 bad=0
+# A module missing from the table would go unchecked: every directory of src/ must be in it.
+for dir in src/*/; do
+  mod=$(basename "$dir")
+  if [[ -z ${ALLOWED[$mod]+set} ]]; then
+    echo "check_deps: src/$mod is not in tools/check_deps.sh's table (STYLE.md \"Layout\")"; bad=1
+  fi
+done
+# Includes name a module from src/ ("core/types.h"), never a relative path out of their own.
+if grep -rnE '^#include "\.\./' src; then
+  echo "check_deps: include through ../ (write \"module/file.h\")"; bad=1
+fi
 for mod in "${!ALLOWED[@]}"; do
   [[ -d src/$mod ]] || continue
   while IFS= read -r line; do

@@ -83,14 +83,17 @@ void RegisterDocRoutes(http::Router& router) {
   any_body.require_json_body = false;
   for (std::string_view name : {"openapi.yaml", "openapi.json"}) {
     if (const embedded::File* f = Find(embedded::openapi_docs(), name)) {
-      router.Add("GET", "/" + std::string(name),
-                 [f](Request&) { return ServeFile(f, kNoCache); }, any_body);
+      router.Add(
+          "GET", "/" + std::string(name), [f](Request&) { return ServeFile(f, kNoCache); },
+          any_body);
     }
   }
   if (const embedded::File* index = Find(embedded::swagger_ui(), "index.html")) {
-    router.Add("GET", "/docs", [index](Request&) { return ServeFile(index, kNoCache); }, any_body);
+    router.Add(
+        "GET", "/docs", [index](Request&) { return ServeFile(index, kNoCache); }, any_body);
   }
-  router.Add("GET", "/docs/{file}", [](Request& req) { return ServeAsset(req); }, any_body);
+  router.Add(
+      "GET", "/docs/{file}", [](Request& req) { return ServeAsset(req); }, any_body);
 }
 
 }  // namespace overseer::api

@@ -25,7 +25,7 @@ json::value ParseStoredJson(const std::string& text) {
   return v;
 }
 
-Error Invalid(std::string field, std::string message) {
+Error Invalid(std::string field, const std::string& message) {
   Error e = MakeError(ErrorCode::kInvalidRequest, field.empty() ? message : field + ": " + message);
   if (!field.empty()) e.With("field", std::move(field));
   return e;

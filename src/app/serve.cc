@@ -63,7 +63,7 @@ std::string InstanceId(const std::string& state_dir) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(abs.data(), abs.size(), md, &len, EVP_sha256(), nullptr);
-  static const char* kHex = "0123456789abcdef";
+  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   for (unsigned i = 0; i < 6; ++i) {
     out += kHex[md[i] >> 4];
@@ -193,7 +193,7 @@ int Serve(const Config& config) {
         [&]() -> asio::awaitable<void> {
           co_await supervisor.Shutdown(std::chrono::seconds(config.shutdown_grace_seconds));
         },
-        [&](std::exception_ptr) {
+        [&](const std::exception_ptr&) {
           spdlog::info("all workers ended; bye");
           io.stop();
         });
@@ -237,7 +237,7 @@ int Serve(const Config& config) {
         spdlog::info("ready: {} (state {}, database {}, cgroups {})", url, config.state_dir,
                      *db_path, procs.cgroups_enabled() ? "v2" : "off");
       },
-      [&](std::exception_ptr e) {
+      [&](const std::exception_ptr& e) {
         if (e) {
           spdlog::error("startup failed");
           exit_code = 1;

@@ -1,11 +1,12 @@
 #include "cli/http_client.h"
 
+#include <strings.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <strings.h>
 
 namespace overseer::cli {
 namespace asio = boost::asio;
@@ -43,9 +44,9 @@ HttpClient::HttpClient(std::string base_url) : base_url_(std::move(base_url)) {
 
 HttpClient::~HttpClient() = default;
 
-Result<HttpResult> HttpClient::Send(const std::string& method, const std::string& target,
-                                    const std::string& body,
-                                    const std::vector<std::pair<std::string, std::string>>& headers) {
+Result<HttpResult> HttpClient::Send(
+    const std::string& method, const std::string& target, const std::string& body,
+    const std::vector<std::pair<std::string, std::string>>& headers) {
   if (base_url_.rfind("http://", 0) != 0 || host_.empty()) {
     return MakeError(ErrorCode::kInvalidRequest,
                      "OVERSEER_URL must look like http://127.0.0.1:8080 (got '" + base_url_ + "')");
@@ -104,7 +105,8 @@ Result<HttpResult> HttpClient::Send(const std::string& method, const std::string
     HttpResult out;
     out.status = res.result_int();
     out.body = std::move(res.body());
-    for (const auto& f : res) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    for (const auto& f : res)
+      out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
     if (!res.keep_alive()) conn_->connected = false;
     return out;
   }

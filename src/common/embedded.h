@@ -13,10 +13,13 @@ struct File {
   std::string_view data;
 };
 
+// The accessors are named after their resource sets (cmake/embed.cmake generates them).
+// NOLINTBEGIN(readability-identifier-naming)
 std::span<const File> sqlite_migrations();
 // api/openapi.yaml and its JSON conversion: "openapi.json", "openapi.yaml".
 std::span<const File> openapi_docs();
 // The Swagger UI page served at /docs: index.html, its initializer, swagger-ui-dist files.
 std::span<const File> swagger_ui();
+// NOLINTEND(readability-identifier-naming)
 
 }  // namespace overseer::embedded

@@ -17,7 +17,7 @@ std::string RandomHex(size_t n_bytes) {
     const ssize_t r = getrandom(buf.data() + got, n_bytes - got, 0);
     if (r > 0) got += static_cast<size_t>(r);
   }
-  static const char* kHex = "0123456789abcdef";
+  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(n_bytes * 2);
   for (unsigned char c : buf) {
@@ -29,10 +29,10 @@ std::string RandomHex(size_t n_bytes) {
 
 std::string NewId(std::string_view prefix) {
   static std::atomic<uint32_t> counter{0};
-  const auto ms = static_cast<unsigned long long>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  const auto ms =
+      static_cast<unsigned long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
   const unsigned c = counter.fetch_add(1, std::memory_order_relaxed) & 0xffffu;
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%012llx%04x", ms & 0xffffffffffffULL, c);

@@ -3,6 +3,7 @@
 namespace overseer {
 
 std::string_view ErrorCodeName(ErrorCode code) {
+  // clang-format off
   switch (code) {
     case ErrorCode::kInvalidRequest: return "INVALID_REQUEST";
     case ErrorCode::kUnauthenticated: return "UNAUTHENTICATED";
@@ -19,6 +20,7 @@ std::string_view ErrorCodeName(ErrorCode code) {
     case ErrorCode::kInternal: return "INTERNAL";
     case ErrorCode::kUnavailable: return "UNAVAILABLE";
   }
+  // clang-format on
   return "INTERNAL";
 }
 

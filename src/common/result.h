@@ -38,7 +38,7 @@ using DetailValue = std::variant<std::string, int64_t>;
 
 struct Error {
   ErrorCode code = ErrorCode::kInternal;
-  std::string message;                                      // may reach clients
+  std::string message;                                       // may reach clients
   std::vector<std::pair<std::string, DetailValue>> details;  // flat
 
   Error& With(std::string key, std::string value) {
@@ -49,8 +49,12 @@ struct Error {
     details.emplace_back(std::move(key), DetailValue(value));
     return *this;
   }
-  Error& With(std::string key, const char* value) { return With(std::move(key), std::string(value)); }
-  Error& With(std::string key, int value) { return With(std::move(key), static_cast<int64_t>(value)); }
+  Error& With(std::string key, const char* value) {
+    return With(std::move(key), std::string(value));
+  }
+  Error& With(std::string key, int value) {
+    return With(std::move(key), static_cast<int64_t>(value));
+  }
 };
 
 inline Error MakeError(ErrorCode code, std::string message) {
@@ -62,23 +66,40 @@ class [[nodiscard]] Result {
  public:
   // Default: an internal error (co_spawn needs a default-constructible result).
   Result() : v_(std::in_place_index<1>, Error{ErrorCode::kInternal, "uninitialized result", {}}) {}
-  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT(google-explicit-constructor)
-  Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT(google-explicit-constructor)
+  // NOLINTNEXTLINE(google-explicit-constructor): converts implicitly, as std::expected does
+  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
+  // NOLINTNEXTLINE(google-explicit-constructor): converts implicitly, as std::expected does
+  Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
 
-  T& value() & { OVERSEER_CHECK(ok()); return std::get<0>(v_); }
-  const T& value() const& { OVERSEER_CHECK(ok()); return std::get<0>(v_); }
-  T&& value() && { OVERSEER_CHECK(ok()); return std::get<0>(std::move(v_)); }
+  T& value() & {
+    OVERSEER_CHECK(ok());
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    OVERSEER_CHECK(ok());
+    return std::get<0>(v_);
+  }
+  T&& value() && {
+    OVERSEER_CHECK(ok());
+    return std::get<0>(std::move(v_));
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T&& operator*() && { return std::move(*this).value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
-  const Error& error() const& { OVERSEER_CHECK(!ok()); return std::get<1>(v_); }
-  Error&& error() && { OVERSEER_CHECK(!ok()); return std::get<1>(std::move(v_)); }
+  const Error& error() const& {
+    OVERSEER_CHECK(!ok());
+    return std::get<1>(v_);
+  }
+  Error&& error() && {
+    OVERSEER_CHECK(!ok());
+    return std::get<1>(std::move(v_));
+  }
 
  private:
   std::variant<T, Error> v_;
@@ -88,12 +109,19 @@ template <>
 class [[nodiscard]] Result<void> {
  public:
   Result() = default;  // success
-  Result(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT(google-explicit-constructor)
+  // NOLINTNEXTLINE(google-explicit-constructor): converts implicitly, as std::expected does
+  Result(Error error) : error_(std::move(error)), ok_(false) {}
 
   bool ok() const { return ok_; }
   explicit operator bool() const { return ok_; }
-  const Error& error() const& { OVERSEER_CHECK(!ok_); return error_; }
-  Error&& error() && { OVERSEER_CHECK(!ok_); return std::move(error_); }
+  const Error& error() const& {
+    OVERSEER_CHECK(!ok_);
+    return error_;
+  }
+  Error&& error() && {
+    OVERSEER_CHECK(!ok_);
+    return std::move(error_);
+  }
 
  private:
   Error error_;

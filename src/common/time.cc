@@ -13,8 +13,8 @@ TimeMs SystemClock::NowMs() const {
 }
 
 const SystemClock& SystemClock::Instance() {
-  static const SystemClock clock;
-  return clock;
+  static const SystemClock kClock;
+  return kClock;
 }
 
 namespace {

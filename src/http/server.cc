@@ -33,7 +33,7 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
-using tcp = asio::ip::tcp;
+using tcp = asio::ip::tcp;  // NOLINT(readability-identifier-naming): Asio's name, as in its docs
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 // How long a connection we are closing because of a bad request is drained, so the

@@ -238,19 +238,19 @@ std::string ErrnoMessage(int err) {
 }
 
 int64_t ClockTicksPerSecond() {
-  static const int64_t ticks = [] {
+  static const int64_t kTicks = [] {
     long v = sysconf(_SC_CLK_TCK);
     return v > 0 ? static_cast<int64_t>(v) : int64_t{100};
   }();
-  return ticks;
+  return kTicks;
 }
 
 int64_t PageSize() {
-  static const int64_t size = [] {
+  static const int64_t kSize = [] {
     long v = sysconf(_SC_PAGESIZE);
     return v > 0 ? static_cast<int64_t>(v) : int64_t{4096};
   }();
-  return size;
+  return kSize;
 }
 
 }  // namespace overseer::proc::internal

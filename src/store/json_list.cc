@@ -151,7 +151,7 @@ class Parser {
 }  // namespace
 
 std::string EncodeJsonStringList(const std::vector<std::string>& items) {
-  static const char* kHex = "0123456789abcdef";
+  static constexpr char kHex[] = "0123456789abcdef";
   std::string out = "[";
   for (size_t i = 0; i < items.size(); ++i) {
     if (i > 0) out.push_back(',');

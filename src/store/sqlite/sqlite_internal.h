@@ -270,7 +270,7 @@ class SqliteStore final : public Store {
   Status RunMigration(const Migration& m, bool up);
 
   struct TransparentHash {
-    using is_transparent = void;
+    using is_transparent = void;  // NOLINT(readability-identifier-naming): the std protocol
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
 
