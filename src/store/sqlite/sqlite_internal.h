@@ -5,6 +5,7 @@
 //   sqlite_jobs.cc         job rows
 //   sqlite_workers.cc      worker rows and their state transitions
 //   sqlite_resources.cc    quotas and resource allocations
+//   sqlite_events.cc       the event log
 //   sqlite_idempotency.cc  idempotency keys
 //   sqlite_migrations.cc   schema migrations
 // Public methods take mu_; private helpers expect it held. Any thread, one call at a time.
@@ -245,8 +246,6 @@ class SqliteStore final : public Store {
   Error CasFailure(std::string_view status_sql, const std::string& workspace_id,
                    const std::string& id, std::string_view kind, std::string_view requested);
 
-  Status InsertEvent(const core::Event& e);
-
   // sqlite_jobs.cc
   Status InsertJob(const core::Job& j);
   Status UpdateJob(const JobUpdate& u);
@@ -259,6 +258,9 @@ class SqliteStore final : public Store {
   Status SetWorkerProcess(const WorkerProcess& p);
   Status InsertTransition(const std::string& worker_id, const std::string& workspace_id,
                           const core::Transition& t);
+
+  // sqlite_events.cc
+  Status InsertEvent(const core::Event& e);
 
   // sqlite_resources.cc
   Status InsertAllocation(const core::Allocation& a);

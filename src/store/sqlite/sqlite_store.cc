@@ -25,9 +25,6 @@ constexpr std::string_view kSavepoint = "SAVEPOINT apply_one";
 constexpr std::string_view kRollbackToSavepoint = "ROLLBACK TO apply_one";
 constexpr std::string_view kReleaseSavepoint = "RELEASE apply_one";
 constexpr std::string_view kPing = "SELECT 1";
-constexpr std::string_view kInsertEvent =
-    "INSERT INTO events (workspace_id, kind, subject_id, data_json, created_at) "
-    "VALUES (?,?,?,?,?)";
 constexpr std::string_view kCreateMigrationsTable =
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
     "name TEXT NOT NULL, applied_at INTEGER NOT NULL)";
@@ -197,20 +194,6 @@ std::vector<Status> SqliteStore::ApplyAll(std::span<const ChangeSet* const> chan
   if (begun) begun = txn.Commit();
   if (!begun) std::fill(results.begin(), results.end(), begun);
   return results;
-}
-
-Status SqliteStore::InsertEvent(const core::Event& e) {
-  return Exec(
-      kInsertEvent,
-      [&](Binder& b) {
-        // TODO(#10): the SPEC §10 columns (a migration); until then the type and subject.
-        b.Text(e.workspace_id)
-            .Text(std::string(core::EventTypeName(e.type)))
-            .Text(e.worker_id.empty() ? e.job_id : e.worker_id)
-            .Text(e.data_json)
-            .Int(e.created_at);
-      },
-      "insert event");
 }
 
 Error SqliteStore::CasFailure(std::string_view status_sql, const std::string& workspace_id,
