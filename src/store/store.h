@@ -148,6 +148,15 @@ class Store {
       const std::vector<core::WorkerState>& states) = 0;
   virtual Result<std::vector<core::Job>> ListJobsInStates(
       const std::vector<core::JobState>& states) = 0;
+  // The event log of one workspace (SPEC §10), for a stream's replay: the events with
+  // seq > after_seq, ascending by seq, at most `limit` (clamped to 1..1000); fewer only when
+  // there are no more. Rows of a type this binary does not know (written by a newer version)
+  // are skipped.
+  virtual Result<std::vector<core::Event>> ListEvents(const std::string& workspace_id,
+                                                      int64_t after_seq, int limit) = 0;
+  // The smallest seq still stored for the workspace, 0 if it has none: a stream asked to
+  // resume from an id below it may have lost events (410 EVENTS_EXPIRED, details.oldest_id).
+  virtual Result<int64_t> OldestEventSeq(const std::string& workspace_id) = 0;
   // Counts of workers per status in one workspace.
   virtual Result<std::vector<std::pair<core::WorkerState, int64_t>>> CountWorkersByStatus(
       const std::string& workspace_id) = 0;

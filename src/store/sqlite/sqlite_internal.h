@@ -74,6 +74,9 @@ class SqliteStore final : public Store {
       const std::vector<core::WorkerState>& states) override;
   Result<std::vector<core::Job>> ListJobsInStates(
       const std::vector<core::JobState>& states) override;
+  Result<std::vector<core::Event>> ListEvents(const std::string& workspace_id, int64_t after_seq,
+                                              int limit) override;
+  Result<int64_t> OldestEventSeq(const std::string& workspace_id) override;
   // Every worker state in enum order, zero counts included.
   Result<std::vector<std::pair<core::WorkerState, int64_t>>> CountWorkersByStatus(
       const std::string& workspace_id) override;

@@ -167,6 +167,23 @@ TEST(SqliteStoreTest, TypedEventsMigrationCarriesOldRowsOverAndBack) {
   cs.events = {e};
   ASSERT_TRUE((*store)->Apply(cs).ok());
   EXPECT_EQ(QueryText(path, "SELECT MAX(seq) || type FROM events"), "5quota.changed");
+  // Read back typed; the row of an unknown kind is skipped, even by a read of one.
+  Result<std::vector<core::Event>> ws1 = (*store)->ListEvents("ws1", 0, 10);
+  ASSERT_TRUE(ws1.ok());
+  ASSERT_EQ(ws1->size(), 2u);
+  EXPECT_EQ((*ws1)[0].type, core::EventType::kWorkerTransition);
+  EXPECT_EQ((*ws1)[0].worker_id, "w_1");
+  EXPECT_EQ((*ws1)[0].job_id, "j_1");
+  EXPECT_EQ((*ws1)[0].to_state, "RUNNING");
+  EXPECT_EQ((*ws1)[1].type, core::EventType::kJobTransition);
+  EXPECT_EQ((*ws1)[1].reason, "WORKERS_STARTED");
+  Result<std::vector<core::Event>> ws2 = (*store)->ListEvents("ws2", 0, 1);
+  ASSERT_TRUE(ws2.ok());
+  ASSERT_EQ(ws2->size(), 1u);
+  EXPECT_EQ(ws2->front().seq, 5);
+  EXPECT_EQ(ws2->front().type, core::EventType::kQuotaChanged);
+  EXPECT_EQ(*(*store)->OldestEventSeq("ws2"), 3);  // the oldest row, known type or not
+
   MigrateDownTo(**store, 2);
   EXPECT_EQ(
       QueryText(path,

@@ -945,19 +945,177 @@ TEST_P(StoreConformanceTest, WorkerProcessIsRecordedForItsAttemptOnly) {
   EXPECT_EQ(Rows("state_transitions"), transitions);  // not a status change
 }
 
-TEST_P(StoreConformanceTest, EventsAreAppended) {
+// ---- the event log -------------------------------------------------------------------
+
+core::Event MakeEvent(const std::string& ws, core::EventType type, TimeMs at) {
+  core::Event e;
+  e.workspace_id = ws;
+  e.type = type;
+  e.job_id = NewId("j_");
+  e.created_at = at;
+  return e;
+}
+
+std::vector<int64_t> Seqs(const std::vector<core::Event>& events) {
+  std::vector<int64_t> out;
+  for (const core::Event& e : events) out.push_back(e.seq);
+  return out;
+}
+
+TEST_P(StoreConformanceTest, EventsRoundTripEveryFieldInOrder) {
+  core::Event worker = MakeEvent("ws1", core::EventType::kWorkerTransition, kT0 + 1);
+  worker.worker_id = NewId("w_");
+  worker.from_state = "RUNNING";
+  worker.to_state = "RETRYING";
+  worker.reason = "RETRY_SCHEDULED";
+  worker.data_json = R"({"attempt":2,"retry_in_ms":500})";
+  core::Event job = MakeEvent("ws1", core::EventType::kJobTransition, kT0 + 2);
+  job.from_state = "PENDING";
+  job.to_state = "RUNNING";
+  job.reason = "WORKERS_STARTED";
+  job.data_json = R"({"depth":1})";
+  core::Event quota = MakeEvent("ws1", core::EventType::kQuotaChanged, kT0 + 3);
+  quota.job_id.clear();
+  quota.data_json = R"({"depth":0,"max_workers":4})";
   ChangeSet cs;
-  for (int i = 0; i < 3; ++i) {
-    core::Event ev;
-    ev.workspace_id = "ws1";
-    ev.type = core::EventType::kJobTransition;
-    ev.job_id = "j_1";
-    ev.created_at = kT0 + i;
-    cs.events.push_back(ev);
+  cs.events = {worker, job, quota};
+  ASSERT_OK(store_->Apply(cs));
+
+  Result<std::vector<core::Event>> got = store_->ListEvents("ws1", 0, 100);
+  ASSERT_OK(got);
+  ASSERT_EQ(got->size(), 3u);
+  const std::vector<core::Event> want = {worker, job, quota};
+  for (size_t i = 0; i < want.size(); ++i) {
+    const core::Event& g = (*got)[i];
+    EXPECT_GT(g.seq, i == 0 ? 0 : (*got)[i - 1].seq) << i;
+    EXPECT_EQ(g.workspace_id, want[i].workspace_id) << i;
+    EXPECT_EQ(g.type, want[i].type) << i;
+    EXPECT_EQ(g.job_id, want[i].job_id) << i;
+    EXPECT_EQ(g.worker_id, want[i].worker_id) << i;
+    EXPECT_EQ(g.from_state, want[i].from_state) << i;
+    EXPECT_EQ(g.to_state, want[i].to_state) << i;
+    EXPECT_EQ(g.reason, want[i].reason) << i;
+    EXPECT_EQ(g.data_json, want[i].data_json) << i;
+    EXPECT_EQ(g.created_at, want[i].created_at) << i;
+  }
+  EXPECT_EQ(Rows("events"), 3);
+}
+
+TEST_P(StoreConformanceTest, ListEventsIsPerWorkspaceAscendingAfterSeqAndLimited) {
+  // Two workspaces' events interleaved over several commits, a group commit among them.
+  std::vector<std::string> ws1_jobs;
+  for (int round = 0; round < 4; ++round) {
+    ChangeSet a, b;
+    for (int i = 0; i < 3; ++i) {
+      a.events.push_back(MakeEvent("ws1", core::EventType::kJobTransition, kT0 + round));
+      ws1_jobs.push_back(a.events.back().job_id);
+      b.events.push_back(MakeEvent("ws2", core::EventType::kAllocationCreated, kT0 + round));
+    }
+    if (round % 2 == 0) {
+      ASSERT_OK(store_->Apply(b));
+      ASSERT_OK(store_->Apply(a));
+    } else {
+      const std::vector<const ChangeSet*> both = {&a, &b};
+      for (const Status& st : store_->ApplyAll(both)) ASSERT_OK(st);
+    }
+  }
+  Result<std::vector<core::Event>> all = store_->ListEvents("ws1", 0, 1000);
+  ASSERT_OK(all);
+  ASSERT_EQ(all->size(), 12u);
+  std::vector<std::string> jobs;
+  for (const core::Event& e : *all) {
+    EXPECT_EQ(e.workspace_id, "ws1");
+    jobs.push_back(e.job_id);
+  }
+  EXPECT_EQ(jobs, ws1_jobs);  // commit order
+  const std::vector<int64_t> seqs = Seqs(*all);
+  EXPECT_TRUE(std::is_sorted(seqs.begin(), seqs.end()));
+  EXPECT_EQ(std::set<int64_t>(seqs.begin(), seqs.end()).size(), seqs.size());
+
+  // Pages of 5 after the last seq seen: the same events, none lost or repeated.
+  std::vector<int64_t> paged;
+  int64_t after = 0;
+  for (int guard = 0; guard < 10; ++guard) {
+    Result<std::vector<core::Event>> page = store_->ListEvents("ws1", after, 5);
+    ASSERT_OK(page);
+    ASSERT_LE(page->size(), 5u);
+    if (page->empty()) break;
+    for (int64_t seq : Seqs(*page)) paged.push_back(seq);
+    after = page->back().seq;
+  }
+  EXPECT_EQ(paged, seqs);
+
+  // after_seq in the middle, even one of another workspace's events.
+  Result<std::vector<core::Event>> rest = store_->ListEvents("ws1", seqs[6], 1000);
+  ASSERT_OK(rest);
+  EXPECT_EQ(Seqs(*rest), std::vector<int64_t>(seqs.begin() + 7, seqs.end()));
+  Result<std::vector<core::Event>> ws2 = store_->ListEvents("ws2", 0, 1000);
+  ASSERT_OK(ws2);
+  ASSERT_EQ(ws2->size(), 12u);
+  std::vector<int64_t> ws2_after_seq6;
+  for (const core::Event& e : *ws2) {
+    EXPECT_EQ(e.workspace_id, "ws2");
+    EXPECT_EQ(e.type, core::EventType::kAllocationCreated);
+    if (e.seq > seqs[6]) ws2_after_seq6.push_back(e.seq);
+  }
+  Result<std::vector<core::Event>> ws2_rest = store_->ListEvents("ws2", seqs[6], 1000);
+  ASSERT_OK(ws2_rest);
+  EXPECT_EQ(Seqs(*ws2_rest), ws2_after_seq6);
+
+  Result<std::vector<core::Event>> past_end = store_->ListEvents("ws1", seqs.back(), 1000);
+  ASSERT_OK(past_end);
+  EXPECT_THAT(*past_end, IsEmpty());
+  Result<std::vector<core::Event>> other = store_->ListEvents("ws3", 0, 1000);
+  ASSERT_OK(other);
+  EXPECT_THAT(*other, IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, ListEventsClampsLimitToOneThroughThousand) {
+  ChangeSet cs;
+  for (int i = 0; i < 1001; ++i) {
+    cs.events.push_back(MakeEvent("ws1", core::EventType::kJobTransition, kT0 + i));
   }
   ASSERT_OK(store_->Apply(cs));
-  ASSERT_OK(store_->Apply(cs));
-  EXPECT_EQ(Rows("events"), 6);
+  for (int limit : {0, -5, 1}) {
+    Result<std::vector<core::Event>> one = store_->ListEvents("ws1", 0, limit);
+    ASSERT_OK(one);
+    EXPECT_EQ(one->size(), 1u) << limit;
+  }
+  Result<std::vector<core::Event>> many = store_->ListEvents("ws1", 0, 5000);
+  ASSERT_OK(many);
+  ASSERT_EQ(many->size(), 1000u);
+  EXPECT_EQ(many->back().created_at, kT0 + 999);
+  Result<std::vector<core::Event>> last = store_->ListEvents("ws1", many->back().seq, 5000);
+  ASSERT_OK(last);
+  ASSERT_EQ(last->size(), 1u);
+  EXPECT_EQ(last->front().created_at, kT0 + 1000);
+}
+
+TEST_P(StoreConformanceTest, OldestEventSeqIsPerWorkspaceAndZeroWhenNone) {
+  Result<int64_t> none = store_->OldestEventSeq("ws1");
+  ASSERT_OK(none);
+  EXPECT_EQ(*none, 0);
+  ChangeSet first;
+  first.events = {MakeEvent("ws2", core::EventType::kQuotaChanged, kT0)};
+  ChangeSet second;
+  second.events = {MakeEvent("ws1", core::EventType::kJobTransition, kT0 + 1),
+                   MakeEvent("ws2", core::EventType::kJobTransition, kT0 + 1)};
+  ASSERT_OK(store_->Apply(first));
+  ASSERT_OK(store_->Apply(second));
+  Result<std::vector<core::Event>> ws1 = store_->ListEvents("ws1", 0, 10);
+  Result<std::vector<core::Event>> ws2 = store_->ListEvents("ws2", 0, 10);
+  ASSERT_OK(ws1);
+  ASSERT_OK(ws2);
+  ASSERT_EQ(ws1->size(), 1u);
+  ASSERT_EQ(ws2->size(), 2u);
+  Result<int64_t> oldest1 = store_->OldestEventSeq("ws1");
+  Result<int64_t> oldest2 = store_->OldestEventSeq("ws2");
+  ASSERT_OK(oldest1);
+  ASSERT_OK(oldest2);
+  EXPECT_EQ(*oldest1, ws1->front().seq);
+  EXPECT_EQ(*oldest2, ws2->front().seq);
+  EXPECT_LT(*oldest2, *oldest1);
+  EXPECT_EQ(*store_->OldestEventSeq("ws3"), 0);
 }
 
 TEST_P(StoreConformanceTest, ThousandNewWorkersApplyQuickly) {
