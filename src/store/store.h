@@ -141,8 +141,10 @@ class Store {
                                          const std::string& id) = 0;
   virtual Result<Page<core::Worker>> ListWorkers(const std::string& workspace_id,
                                                  const WorkerQuery& query) = 0;
-  // Oldest first.
-  virtual Result<std::vector<core::Transition>> ListTransitions(const std::string& worker_id) = 0;
+  // The state transitions of a worker of the workspace, oldest first. A worker that is not in
+  // the workspace (another workspace's, or none) has none: an empty list, not kNotFound.
+  virtual Result<std::vector<core::Transition>> ListTransitions(const std::string& workspace_id,
+                                                                const std::string& worker_id) = 0;
   // All workspaces; for recovery at start.
   virtual Result<std::vector<core::Worker>> ListWorkersInStates(
       const std::vector<core::WorkerState>& states) = 0;

@@ -69,7 +69,8 @@ class SqliteStore final : public Store {
   Result<core::Worker> GetWorker(const std::string& workspace_id, const std::string& id) override;
   Result<Page<core::Worker>> ListWorkers(const std::string& workspace_id,
                                          const WorkerQuery& query) override;
-  Result<std::vector<core::Transition>> ListTransitions(const std::string& worker_id) override;
+  Result<std::vector<core::Transition>> ListTransitions(const std::string& workspace_id,
+                                                        const std::string& worker_id) override;
   Result<std::vector<core::Worker>> ListWorkersInStates(
       const std::vector<core::WorkerState>& states) override;
   Result<std::vector<core::Job>> ListJobsInStates(

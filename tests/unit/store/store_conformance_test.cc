@@ -324,6 +324,15 @@ TEST_P(StoreConformanceTest, AnotherWorkspaceSeesNothing) {
   ASSERT_OK(workers);
   EXPECT_THAT(workers->items, IsEmpty());
 
+  // The worker's transitions belong to its workspace: another one reads none (not kNotFound,
+  // like a worker that does not exist), its own reads the creation row.
+  Result<std::vector<Transition>> transitions = store_->ListTransitions("ws2", w.id);
+  ASSERT_OK(transitions);
+  EXPECT_THAT(*transitions, IsEmpty());
+  transitions = store_->ListTransitions("ws1", w.id);
+  ASSERT_OK(transitions);
+  EXPECT_EQ(transitions->size(), 1u);
+
   Result<std::vector<std::pair<WorkerState, int64_t>>> counts = store_->CountWorkersByStatus("ws2");
   ASSERT_OK(counts);
   for (const auto& [state, n] : *counts) EXPECT_EQ(n, 0) << core::WorkerStateName(state);
@@ -654,7 +663,7 @@ TEST_P(StoreConformanceTest, NewWorkerGetsCreationTransition) {
   with_reason.status_reason = "SPAWNED";
   ASSERT_OK(store_->Apply(ChangeSet{{}, {plain, with_reason}, {}, {}, {}, {}, {}, {}}));
 
-  Result<std::vector<Transition>> t = store_->ListTransitions(plain.id);
+  Result<std::vector<Transition>> t = store_->ListTransitions("ws1", plain.id);
   ASSERT_OK(t);
   ASSERT_EQ(t->size(), 1u);
   EXPECT_EQ((*t)[0].from_state, "");
@@ -662,13 +671,13 @@ TEST_P(StoreConformanceTest, NewWorkerGetsCreationTransition) {
   EXPECT_EQ((*t)[0].reason, "CREATED");
   EXPECT_EQ((*t)[0].timestamp, kT0);
 
-  t = store_->ListTransitions(with_reason.id);
+  t = store_->ListTransitions("ws1", with_reason.id);
   ASSERT_OK(t);
   ASSERT_EQ(t->size(), 1u);
   EXPECT_EQ((*t)[0].to_state, "RUNNING");
   EXPECT_EQ((*t)[0].reason, "SPAWNED");
 
-  t = store_->ListTransitions("w_unknown");
+  t = store_->ListTransitions("ws1", "w_unknown");
   ASSERT_OK(t);
   EXPECT_THAT(*t, IsEmpty());
 }
@@ -702,7 +711,7 @@ TEST_P(StoreConformanceTest, WorkerUpdatesWriteEveryMutableColumnAndTransitionsI
   ASSERT_OK(got);
   ExpectSameWorker(*got, fail.worker);
 
-  Result<std::vector<Transition>> t = store_->ListTransitions(w.id);
+  Result<std::vector<Transition>> t = store_->ListTransitions("ws1", w.id);
   ASSERT_OK(t);
   ASSERT_EQ(t->size(), 5u);
   const std::vector<std::tuple<std::string, std::string, std::string, TimeMs>> want = {
@@ -761,8 +770,8 @@ TEST_P(StoreConformanceTest, ApplyAllCommitsEachChangeSetOnItsOwn) {
   EXPECT_EQ(store_->GetWorker("ws1", b.id)->status, WorkerState::kRunning);
   EXPECT_EQ(store_->GetWorker("ws1", fresh.id).error().code, ErrorCode::kNotFound);  // rolled back
   EXPECT_TRUE(store_->GetJob("ws1", job.id).ok());
-  EXPECT_EQ(store_->ListTransitions(a.id)->size(), 2u);  // creation + pause
-  EXPECT_EQ(store_->ListTransitions(fresh.id)->size(), 0u);
+  EXPECT_EQ(store_->ListTransitions("ws1", a.id)->size(), 2u);  // creation + pause
+  EXPECT_EQ(store_->ListTransitions("ws1", fresh.id)->size(), 0u);
   EXPECT_TRUE(store_->ApplyAll({}).empty());
 }
 
@@ -891,7 +900,7 @@ TEST_P(StoreConformanceTest, RowsInsertedAndUpdatedInOneChangeSetEndAsIfAppliedI
   ASSERT_OK(got);
   ExpectSameWorker(*got, pause.worker);
   EXPECT_EQ(store_->GetWorker("ws1", other.id)->status, WorkerState::kRunning);
-  Result<std::vector<Transition>> t = store_->ListTransitions(w.id);
+  Result<std::vector<Transition>> t = store_->ListTransitions("ws1", w.id);
   ASSERT_OK(t);
   ASSERT_EQ(t->size(), 3u);
   EXPECT_EQ((*t)[0].to_state, "IDLE");
@@ -1271,7 +1280,7 @@ TEST_P(StoreConformanceTest, ReopenedDatabaseKeepsData) {
   Result<Worker> got_w = store_->GetWorker("ws1", w.id);
   ASSERT_OK(got_w);
   ExpectSameWorker(*got_w, w);
-  Result<std::vector<Transition>> t = store_->ListTransitions(w.id);
+  Result<std::vector<Transition>> t = store_->ListTransitions("ws1", w.id);
   ASSERT_OK(t);
   EXPECT_EQ(t->size(), 1u);
   Result<IdempotencyRecord> r = store_->BeginIdempotent("ws1", "k", "fp", kT0);
