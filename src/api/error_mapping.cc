@@ -9,22 +9,47 @@ namespace json = boost::json;
 
 unsigned HttpStatusFor(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidRequest: return 400;
-    case ErrorCode::kUnauthenticated: return 401;
-    case ErrorCode::kInsufficientScope: return 403;
-    case ErrorCode::kNotFound: return 404;
-    case ErrorCode::kMethodNotAllowed: return 405;
-    case ErrorCode::kInvalidStateTransition: return 409;
-    case ErrorCode::kQuotaExceeded: return 409;
-    case ErrorCode::kRequestInProgress: return 409;
-    case ErrorCode::kPayloadTooLarge: return 413;
-    case ErrorCode::kUnsupportedMediaType: return 415;
-    case ErrorCode::kMaxDepthExceeded: return 422;
-    case ErrorCode::kIdempotencyKeyReused: return 422;
-    case ErrorCode::kInternal: return 500;
-    case ErrorCode::kUnavailable: return 503;
+    case ErrorCode::kInvalidRequest:
+      return 400;
+    case ErrorCode::kUnauthenticated:
+      return 401;
+    case ErrorCode::kInsufficientScope:
+      return 403;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kMethodNotAllowed:
+      return 405;
+    case ErrorCode::kInvalidStateTransition:
+      return 409;
+    case ErrorCode::kQuotaExceeded:
+      return 409;
+    case ErrorCode::kRequestInProgress:
+      return 409;
+    case ErrorCode::kPayloadTooLarge:
+      return 413;
+    case ErrorCode::kUnsupportedMediaType:
+      return 415;
+    case ErrorCode::kMaxDepthExceeded:
+      return 422;
+    case ErrorCode::kIdempotencyKeyReused:
+      return 422;
+    case ErrorCode::kConflict:
+      return 409;  // as the SPEC code it is sent as
+    case ErrorCode::kInternal:
+      return 500;
+    case ErrorCode::kUnavailable:
+      return 503;
   }
   return 500;
+}
+
+std::string_view WireCodeFor(ErrorCode code) {
+  // A conflict that no service resolved is what the client would have been told a moment
+  // later: the state it asked to change is no longer the one it saw (details.current_state).
+  // 409 as HTTP's "conflict with the current state of the resource"; not 503 UNAVAILABLE,
+  // which says the database is unreachable and invites a blind retry.
+  if (code == ErrorCode::kConflict) return ErrorCodeName(ErrorCode::kInvalidStateTransition);
+  return ErrorCodeName(code);
 }
 
 http::Response ErrorResponse(const Error& error, const std::string& request_id) {
@@ -44,7 +69,7 @@ http::Response ErrorResponse(const Error& error, const std::string& request_id) 
     message = "internal error; request id " + request_id;
     details = json::object{};
   }
-  json::object body{{"error", json::object{{"code", ErrorCodeName(error.code)},
+  json::object body{{"error", json::object{{"code", WireCodeFor(error.code)},
                                            {"message", message},
                                            {"details", std::move(details)}}}};
   http::Response r;

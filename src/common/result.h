@@ -1,5 +1,5 @@
 // Result<T> / Status: expected failures as values, shaped like std::expected.
-// Error codes mirror SPEC §4 one to one. Any thread.
+// Error codes mirror SPEC §4 one to one, plus kConflict (internal, see below). Any thread.
 #pragma once
 
 #include <cstdint>
@@ -26,11 +26,21 @@ enum class ErrorCode {
   kUnsupportedMediaType,    // 415 UNSUPPORTED_MEDIA_TYPE
   kMaxDepthExceeded,        // 422 MAX_DEPTH_EXCEEDED
   kIdempotencyKeyReused,    // 422 IDEMPOTENCY_KEY_REUSED
+  kConflict,                // internal (below); 409 INVALID_STATE_TRANSITION on the wire
   kInternal,                // 500 INTERNAL
   kUnavailable,             // 503 UNAVAILABLE
 };
 
-// The SPEC §4 spelling, e.g. "INVALID_REQUEST".
+// kConflict is not a SPEC §4 code. It says: someone else changed it first, retrying may
+// succeed. A store answers it for a failed status compare-and-set (details: current_state)
+// or a failed ChangeSet precondition (details: job_id, current_state), and later for a
+// transaction the database aborted (serialization failure, deadlock). Services re-read and
+// retry, or turn it into the user-level answer (kInvalidStateTransition with
+// requested_state). One that still reaches a client is 409 INVALID_STATE_TRANSITION
+// (api/error_mapping.cc).
+
+// The SPEC §4 spelling, e.g. "INVALID_REQUEST"; "CONFLICT" for kConflict (logs only: the api
+// writes the wire code, api::WireCodeFor).
 std::string_view ErrorCodeName(ErrorCode code);
 
 // One flat detail value: a string or an integer.
@@ -38,7 +48,7 @@ using DetailValue = std::variant<std::string, int64_t>;
 
 struct Error {
   ErrorCode code = ErrorCode::kInternal;
-  std::string message;                                      // may reach clients
+  std::string message;                                       // may reach clients
   std::vector<std::pair<std::string, DetailValue>> details;  // flat
 
   Error& With(std::string key, std::string value) {
@@ -49,8 +59,12 @@ struct Error {
     details.emplace_back(std::move(key), DetailValue(value));
     return *this;
   }
-  Error& With(std::string key, const char* value) { return With(std::move(key), std::string(value)); }
-  Error& With(std::string key, int value) { return With(std::move(key), static_cast<int64_t>(value)); }
+  Error& With(std::string key, const char* value) {
+    return With(std::move(key), std::string(value));
+  }
+  Error& With(std::string key, int value) {
+    return With(std::move(key), static_cast<int64_t>(value));
+  }
 };
 
 inline Error MakeError(ErrorCode code, std::string message) {
@@ -62,23 +76,40 @@ class [[nodiscard]] Result {
  public:
   // Default: an internal error (co_spawn needs a default-constructible result).
   Result() : v_(std::in_place_index<1>, Error{ErrorCode::kInternal, "uninitialized result", {}}) {}
-  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT(google-explicit-constructor)
-  Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value)
+      : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(Error error)
+      : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
 
-  T& value() & { OVERSEER_CHECK(ok()); return std::get<0>(v_); }
-  const T& value() const& { OVERSEER_CHECK(ok()); return std::get<0>(v_); }
-  T&& value() && { OVERSEER_CHECK(ok()); return std::get<0>(std::move(v_)); }
+  T& value() & {
+    OVERSEER_CHECK(ok());
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    OVERSEER_CHECK(ok());
+    return std::get<0>(v_);
+  }
+  T&& value() && {
+    OVERSEER_CHECK(ok());
+    return std::get<0>(std::move(v_));
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T&& operator*() && { return std::move(*this).value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
-  const Error& error() const& { OVERSEER_CHECK(!ok()); return std::get<1>(v_); }
-  Error&& error() && { OVERSEER_CHECK(!ok()); return std::get<1>(std::move(v_)); }
+  const Error& error() const& {
+    OVERSEER_CHECK(!ok());
+    return std::get<1>(v_);
+  }
+  Error&& error() && {
+    OVERSEER_CHECK(!ok());
+    return std::get<1>(std::move(v_));
+  }
 
  private:
   std::variant<T, Error> v_;
@@ -88,12 +119,19 @@ template <>
 class [[nodiscard]] Result<void> {
  public:
   Result() = default;  // success
-  Result(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT(google-explicit-constructor)
+  Result(Error error)
+      : error_(std::move(error)), ok_(false) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return ok_; }
   explicit operator bool() const { return ok_; }
-  const Error& error() const& { OVERSEER_CHECK(!ok_); return error_; }
-  Error&& error() && { OVERSEER_CHECK(!ok_); return std::move(error_); }
+  const Error& error() const& {
+    OVERSEER_CHECK(!ok_);
+    return error_;
+  }
+  Error&& error() && {
+    OVERSEER_CHECK(!ok_);
+    return std::move(error_);
+  }
 
  private:
   Error error_;

@@ -3,7 +3,8 @@
 // SQLite). Implementations are internally serialized, so tests may call them directly from
 // any single thread. Every method returns errors as values and never throws:
 //   kNotFound       the id does not exist in that workspace (another workspace's id too)
-//   kInvalidStateTransition  a compare-and-set on status failed (details: current_state)
+//   kConflict       a compare-and-set on status failed (details: current_state, and
+//                   requested_state); retryable: re-read, then plan again
 //   kUnavailable    the database cannot be reached or is locked beyond the busy timeout
 //   kInternal       anything else (constraint violation, corrupt file); message has no SQL
 #pragma once
@@ -43,7 +44,7 @@ struct Page {
 };
 
 // One status change of a worker: the full new row plus the transition row. Applied only if
-// the stored status still equals `expected_status` (else kInvalidStateTransition).
+// the stored status still equals `expected_status` (else kConflict).
 struct WorkerUpdate {
   core::Worker worker;  // new values of every mutable column, keyed by worker.id
   core::WorkerState expected_status;

@@ -245,7 +245,7 @@ class SqliteStore final : public Store {
         [&](sqlite3_stmt* s) { return Collect<T>(s, read, what); });
   }
 
-  // After a compare-and-set matched no row: kNotFound, or kInvalidStateTransition with the
+  // After a compare-and-set matched no row: kNotFound, or kConflict with the
   // stored status (`status_sql` selects it by id, workspace_id).
   Error CasFailure(std::string_view status_sql, const std::string& workspace_id,
                    const std::string& id, std::string_view kind, std::string_view requested);

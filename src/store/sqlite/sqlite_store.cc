@@ -203,8 +203,7 @@ Error SqliteStore::CasFailure(std::string_view status_sql, const std::string& wo
       status_sql, [](sqlite3_stmt* s) -> Result<std::string> { return ColText(s, 0); },
       workspace_id, id, kind, "read status");
   if (!current) return std::move(current).error();
-  Error err = MakeError(ErrorCode::kInvalidStateTransition,
-                        std::string(kind) + " " + id + " is " + *current);
+  Error err = MakeError(ErrorCode::kConflict, std::string(kind) + " " + id + " is " + *current);
   err.With("current_state", *current).With("requested_state", std::string(requested));
   return err;
 }

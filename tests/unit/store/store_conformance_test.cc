@@ -735,7 +735,7 @@ TEST_P(StoreConformanceTest, WorkerCasFailureReportsCurrentState) {
   stale.expected_status = WorkerState::kIdle;  // the caller's view is out of date
   Status st = store_->Apply(ChangeSet{{}, {}, {stale}, {}, {}, {}, {}, {}});
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().code, ErrorCode::kInvalidStateTransition);
+  EXPECT_EQ(st.error().code, ErrorCode::kConflict);
   EXPECT_EQ(DetailString(st.error(), "current_state"), "RUNNING");
 
   WorkerUpdate missing = Move(MakeWorker("ws1", "j_1"), WorkerState::kRunning, "SPAWNED", kT0);
@@ -763,7 +763,7 @@ TEST_P(StoreConformanceTest, ApplyAllCommitsEachChangeSetOnItsOwn) {
   ASSERT_EQ(results.size(), 3u);
   EXPECT_TRUE(results[0].ok());
   ASSERT_FALSE(results[1].ok());
-  EXPECT_EQ(results[1].error().code, ErrorCode::kInvalidStateTransition);
+  EXPECT_EQ(results[1].error().code, ErrorCode::kConflict);
   EXPECT_EQ(DetailString(results[1].error(), "current_state"), "RUNNING");
   EXPECT_TRUE(results[2].ok());
   EXPECT_EQ(store_->GetWorker("ws1", a.id)->status, WorkerState::kPaused);
@@ -797,7 +797,7 @@ TEST_P(StoreConformanceTest, JobUpdateWritesMutableColumnsWithCas) {
   // Same update again: the stored status is COMPLETED now, not RUNNING.
   Status st = store_->Apply(ChangeSet{{}, {}, {}, {done}, {}, {}, {}, {}});
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().code, ErrorCode::kInvalidStateTransition);
+  EXPECT_EQ(st.error().code, ErrorCode::kConflict);
   EXPECT_EQ(DetailString(st.error(), "current_state"), "COMPLETED");
 }
 
@@ -832,7 +832,7 @@ TEST_P(StoreConformanceTest, CasFailureInTheMiddleLeavesNothingWritten) {
 
   Status st = store_->Apply(cs);
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().code, ErrorCode::kInvalidStateTransition);
+  EXPECT_EQ(st.error().code, ErrorCode::kConflict);
   EXPECT_EQ(DetailString(st.error(), "current_state"), "RUNNING");
 
   EXPECT_EQ(CodeOf(store_->GetJob("ws1", new_job.id)), "NOT_FOUND");
@@ -857,7 +857,7 @@ TEST_P(StoreConformanceTest, CasFailureInTheMiddleLeavesNothingWritten) {
   cs2.events = cs.events;
   st = store_->Apply(cs2);
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().code, ErrorCode::kInvalidStateTransition);
+  EXPECT_EQ(st.error().code, ErrorCode::kConflict);
   got_a = store_->GetWorker("ws1", a.id);
   ASSERT_OK(got_a);
   EXPECT_EQ(got_a->status, WorkerState::kRunning);
@@ -923,7 +923,7 @@ TEST_P(StoreConformanceTest, RowsInsertedAndUpdatedInOneChangeSetEndAsIfAppliedI
   bad.worker_updates = {wrong};
   Status st = store_->Apply(bad);
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().code, ErrorCode::kInvalidStateTransition);
+  EXPECT_EQ(st.error().code, ErrorCode::kConflict);
   EXPECT_EQ(DetailString(st.error(), "current_state"), "IDLE");
   EXPECT_EQ(CodeOf(store_->GetWorker("ws1", fresh.id)), "NOT_FOUND");
 }
