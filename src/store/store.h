@@ -14,6 +14,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -78,7 +79,28 @@ struct WorkerProcess {
   std::string cgroup_path;
 };
 
-// Everything in one ChangeSet commits in one transaction, or nothing does.
+// A read the plan depends on, checked again where the plan is written (a sub-job's parent
+// still active when the sub-job is inserted): the job `job_id` of `workspace_id` must be in
+// one of `allowed` statuses. Checked against the stored rows inside the ChangeSet's own
+// transaction, before any of its writes, and held until it commits (a backend with
+// concurrent writers locks the row, e.g. SELECT ... FOR SHARE).
+struct JobPrecondition {
+  std::string workspace_id;
+  std::string job_id;
+  std::vector<core::JobState> allowed;
+};
+
+// The job must still be PENDING or RUNNING.
+inline JobPrecondition JobStillActive(std::string workspace_id, std::string job_id) {
+  return JobPrecondition{std::move(workspace_id),
+                         std::move(job_id),
+                         {core::JobState::kPending, core::JobState::kRunning}};
+}
+
+// Everything in one ChangeSet commits in one transaction, or nothing does. Its preconditions
+// are checked first: a job that is not in an allowed status fails the whole ChangeSet with
+// kConflict {job_id, current_state}; one that is not there (in that workspace) with
+// kNotFound {job_id}; an empty `allowed` is kInvalidRequest.
 struct ChangeSet {
   std::vector<core::Job> new_jobs;        // inserted
   std::vector<core::Worker> new_workers;  // inserted, with a ""->status transition row each
@@ -88,6 +110,7 @@ struct ChangeSet {
   std::vector<core::Allocation> new_allocations;
   std::vector<AllocationRelease> released_allocations;
   std::vector<WorkerProcess> worker_processes;  // after the rows above
+  std::vector<JobPrecondition> require_jobs = {};  // checked before anything is written
 };
 
 enum class IdempotencyOutcome {

@@ -266,6 +266,9 @@ class SqliteStore final : public Store {
   // sqlite_events.cc
   Status InsertEvent(const core::Event& e);
 
+  // sqlite_jobs.cc: a ChangeSet's preconditions, before its writes.
+  Status CheckPreconditions(std::span<const JobPrecondition> preconditions);
+
   // sqlite_resources.cc
   Status InsertAllocation(const core::Allocation& a);
   Status ReleaseAllocation(const AllocationRelease& r);

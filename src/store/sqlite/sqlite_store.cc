@@ -110,6 +110,7 @@ Status SqliteStore::ApplyRows(const ChangeSet& changes) {
   // row: the same rows as applying them one by one, but each index entry is written once
   // (a status entry inserted and then moved dirtied WAL pages of its own). Only a leading run
   // of updates whose expected status matches is folded; the rest apply as usual, in order.
+  if (Status st = CheckPreconditions(changes.require_jobs); !st) return st;
   std::vector<bool> folded_jobs(changes.job_updates.size());
   for (const core::Job& job : changes.new_jobs) {
     core::Job row = job;

@@ -167,6 +167,21 @@ WorkerUpdate Move(const Worker& before, WorkerState to, const std::string& reaso
   return u;
 }
 
+core::Event MakeEvent(const std::string& ws, core::EventType type, TimeMs at) {
+  core::Event e;
+  e.workspace_id = ws;
+  e.type = type;
+  e.job_id = NewId("j_");
+  e.created_at = at;
+  return e;
+}
+
+std::vector<int64_t> Seqs(const std::vector<core::Event>& events) {
+  std::vector<int64_t> out;
+  for (const core::Event& e : events) out.push_back(e.seq);
+  return out;
+}
+
 #define ASSERT_OK(expr)                                         \
   do {                                                          \
     const auto& ok_status_ = (expr);                            \
@@ -928,6 +943,109 @@ TEST_P(StoreConformanceTest, RowsInsertedAndUpdatedInOneChangeSetEndAsIfAppliedI
   EXPECT_EQ(CodeOf(store_->GetWorker("ws1", fresh.id)), "NOT_FOUND");
 }
 
+// ---- preconditions -------------------------------------------------------------------
+
+TEST_P(StoreConformanceTest, PreconditionThatHoldsLetsTheChangeSetCommit) {
+  const Job parent = MakeJob("ws1", JobState::kRunning);
+  ASSERT_OK(store_->Apply(ChangeSet{{parent}, {}, {}, {}, {}, {}, {}, {}}));
+  ChangeSet cs;
+  const Job child = MakeJob("ws1", JobState::kPending, parent.id, 1);
+  cs.new_jobs = {child};
+  cs.require_jobs = {JobStillActive("ws1", parent.id)};
+  ASSERT_OK(store_->Apply(cs));
+  EXPECT_TRUE(store_->GetJob("ws1", child.id).ok());
+
+  // Checked before the ChangeSet's own writes: it may end the job it requires.
+  JobUpdate done{parent, JobState::kRunning};
+  done.job.status = JobState::kCompleted;
+  ChangeSet finish;
+  finish.job_updates = {done};
+  finish.require_jobs = {JobStillActive("ws1", parent.id)};
+  ASSERT_OK(store_->Apply(finish));
+  EXPECT_EQ(store_->GetJob("ws1", parent.id)->status, JobState::kCompleted);
+}
+
+TEST_P(StoreConformanceTest, FailedPreconditionIsAConflictAndWritesNothing) {
+  const Job parent = MakeJob("ws1", JobState::kCompleted);
+  const Job other = MakeJob("ws1", JobState::kRunning);
+  ASSERT_OK(store_->Apply(ChangeSet{{parent, other}, {}, {}, {}, {}, {}, {}, {}}));
+  ChangeSet cs;
+  const Job child = MakeJob("ws1", JobState::kPending, parent.id, 1);
+  cs.new_jobs = {child};
+  cs.new_workers = {MakeWorker("ws1", child.id)};
+  JobUpdate touch{other, JobState::kRunning};
+  touch.job.status_reason = "TOUCHED";
+  cs.job_updates = {touch};
+  cs.events = {MakeEvent("ws1", core::EventType::kJobTransition, kT0)};
+  cs.require_jobs = {JobStillActive("ws1", other.id), JobStillActive("ws1", parent.id)};
+  Status st = store_->Apply(cs);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(DetailString(st.error(), "job_id"), parent.id);
+  EXPECT_EQ(DetailString(st.error(), "current_state"), "COMPLETED");
+  EXPECT_EQ(CodeOf(store_->GetJob("ws1", child.id)), "NOT_FOUND");
+  EXPECT_EQ(store_->GetJob("ws1", other.id)->status_reason, other.status_reason);
+  EXPECT_THAT(*store_->ListEvents("ws1", 0, 10), IsEmpty());
+  Result<Page<Worker>> workers = store_->ListWorkers("ws1", WorkerQuery{});
+  ASSERT_OK(workers);
+  EXPECT_THAT(workers->items, IsEmpty());
+
+  // Any allowed status will do.
+  cs.require_jobs = {JobPrecondition{"ws1", parent.id, {JobState::kRunning, JobState::kCompleted}}};
+  ASSERT_OK(store_->Apply(cs));
+  EXPECT_TRUE(store_->GetJob("ws1", child.id).ok());
+}
+
+TEST_P(StoreConformanceTest, PreconditionOnAMissingJobIsNotFoundAndEmptyAllowedIsInvalid) {
+  const Job job = MakeJob("ws1", JobState::kRunning);
+  ASSERT_OK(store_->Apply(ChangeSet{{job}, {}, {}, {}, {}, {}, {}, {}}));
+  for (const JobPrecondition& p :
+       {JobStillActive("ws1", "j_missing"), JobStillActive("ws2", job.id)}) {
+    ChangeSet cs;
+    cs.new_jobs = {MakeJob("ws1")};
+    cs.require_jobs = {p};
+    Status st = store_->Apply(cs);
+    ASSERT_FALSE(st.ok()) << p.job_id;
+    EXPECT_EQ(st.error().code, ErrorCode::kNotFound) << p.job_id;
+    EXPECT_EQ(DetailString(st.error(), "job_id"), p.job_id);
+  }
+  ChangeSet none_allowed;
+  none_allowed.require_jobs = {JobPrecondition{"ws1", job.id, {}}};
+  Status st = store_->Apply(none_allowed);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(Rows("jobs"), 1);
+}
+
+TEST_P(StoreConformanceTest, PreconditionInAGroupCommitSeesTheChangeSetsBeforeIt) {
+  const Job parent = MakeJob("ws1", JobState::kRunning);
+  ASSERT_OK(store_->Apply(ChangeSet{{parent}, {}, {}, {}, {}, {}, {}, {}}));
+  // The parent is canceled by the first ChangeSet; a sub-job planned while it was RUNNING
+  // comes second in the same group and must not be written.
+  JobUpdate cancel{parent, JobState::kRunning};
+  cancel.job.status = JobState::kCanceled;
+  ChangeSet first;
+  first.job_updates = {cancel};
+  ChangeSet second;
+  const Job child = MakeJob("ws1", JobState::kPending, parent.id, 1);
+  second.new_jobs = {child};
+  second.require_jobs = {JobStillActive("ws1", parent.id)};
+  ChangeSet third;
+  const Job unrelated = MakeJob("ws1");
+  third.new_jobs = {unrelated};
+  const std::vector<const ChangeSet*> all = {&first, &second, &third};
+  std::vector<Status> results = store_->ApplyAll(all);
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_TRUE(results[0].ok());
+  ASSERT_FALSE(results[1].ok());
+  EXPECT_EQ(results[1].error().code, ErrorCode::kConflict);
+  EXPECT_EQ(DetailString(results[1].error(), "current_state"), "CANCELED");
+  EXPECT_TRUE(results[2].ok());
+  EXPECT_EQ(store_->GetJob("ws1", parent.id)->status, JobState::kCanceled);
+  EXPECT_EQ(CodeOf(store_->GetJob("ws1", child.id)), "NOT_FOUND");
+  EXPECT_TRUE(store_->GetJob("ws1", unrelated.id).ok());
+}
+
 TEST_P(StoreConformanceTest, WorkerProcessIsRecordedForItsAttemptOnly) {
   Worker w = MakeWorker("ws1", "j_1", WorkerState::kRunning);
   w.attempt = 2;
@@ -955,21 +1073,6 @@ TEST_P(StoreConformanceTest, WorkerProcessIsRecordedForItsAttemptOnly) {
 }
 
 // ---- the event log -------------------------------------------------------------------
-
-core::Event MakeEvent(const std::string& ws, core::EventType type, TimeMs at) {
-  core::Event e;
-  e.workspace_id = ws;
-  e.type = type;
-  e.job_id = NewId("j_");
-  e.created_at = at;
-  return e;
-}
-
-std::vector<int64_t> Seqs(const std::vector<core::Event>& events) {
-  std::vector<int64_t> out;
-  for (const core::Event& e : events) out.push_back(e.seq);
-  return out;
-}
 
 TEST_P(StoreConformanceTest, EventsRoundTripEveryFieldInOrder) {
   core::Event worker = MakeEvent("ws1", core::EventType::kWorkerTransition, kT0 + 1);
