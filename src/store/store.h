@@ -1,10 +1,24 @@
-// Store: durable state behind one interface (SQLite now, PostgreSQL later). Synchronous;
-// never called on the event loop: the service runs it on the BlockingPool (one thread for
-// SQLite). Implementations are internally serialized, so tests may call them directly from
-// any single thread. Every method returns errors as values and never throws:
+// Store: durable state behind one interface (SQLite now, PostgreSQL later). Synchronous:
+// never called on the event loop; the service runs it on the BlockingPool (RunBlocking).
+//
+// Concurrency rule, for every backend: every method is thread-safe and may be called
+// concurrently from several threads (a pool of them, one call per thread at a time). Each
+// call is atomic: a reader sees a ChangeSet's rows all or not at all, never half of one.
+// How a backend gets there is its own: SqliteStore keeps SQLite's single writer inside (one
+// connection behind a mutex: calls run one at a time; the service gives it one pool
+// thread); a pooled PostgreSQL store takes a connection per call and lets the database
+// serialize conflicting writes. Apply is one transaction; ApplyAll is the group commit: one
+// transaction, a savepoint per ChangeSet, so each ChangeSet commits or fails on its own and
+// sees the writes of the ones before it. Status compare-and-sets and preconditions are
+// checked inside the writing transaction, so two callers racing on one row cannot both
+// win: the loser gets kConflict (as for a transaction the database aborts: serialization
+// failure, deadlock). The store never retries a conflict; its caller re-reads and re-plans.
+//
+// Every method returns errors as values and never throws:
 //   kNotFound       the id does not exist in that workspace (another workspace's id too)
-//   kConflict       a compare-and-set on status failed (details: current_state, and
-//                   requested_state); retryable: re-read, then plan again
+//   kConflict       a compare-and-set on status or a precondition failed (details:
+//                   current_state; requested_state or job_id), or the database aborted
+//                   the transaction; retryable: re-read, then plan again
 //   kUnavailable    the database cannot be reached or is locked beyond the busy timeout
 //   kInternal       anything else (constraint violation, corrupt file); message has no SQL
 #pragma once
@@ -109,7 +123,7 @@ struct ChangeSet {
   std::vector<core::Event> events;  // appended; seq assigned by the store
   std::vector<core::Allocation> new_allocations;
   std::vector<AllocationRelease> released_allocations;
-  std::vector<WorkerProcess> worker_processes;  // after the rows above
+  std::vector<WorkerProcess> worker_processes;     // after the rows above
   std::vector<JobPrecondition> require_jobs = {};  // checked before anything is written
 };
 

@@ -197,6 +197,32 @@ TEST(SqliteStoreTest, TypedEventsMigrationCarriesOldRowsOverAndBack) {
   ASSERT_TRUE((*store)->MigrateUp().ok());
 }
 
+// SQLite's wording of an internal error: "database error", the details in the log only.
+TEST(SqliteStoreTest, InternalErrorsSayDatabaseError) {
+  Result<std::unique_ptr<Store>> store = OpenSqliteStore(":memory:");
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->MigrateUp().ok());
+  core::Worker w;
+  w.id = "w_dup";
+  w.workspace_id = "ws1";
+  w.job_id = "j_1";
+  w.metadata_json = "{}";
+  ChangeSet cs;
+  cs.new_workers = {w};
+  ASSERT_TRUE((*store)->Apply(cs).ok());
+  Status dup = (*store)->Apply(cs);
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error().code, ErrorCode::kInternal);
+  EXPECT_EQ(dup.error().message, "database error");
+  Result<std::vector<MigrationInfo>> infos = (*store)->Migrations();
+  ASSERT_TRUE(infos.ok());
+  ASSERT_TRUE((*store)->MigrateDown(static_cast<int>(infos->size())).ok());
+  Result<core::Worker> gone = (*store)->GetWorker("ws1", w.id);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, ErrorCode::kInternal);
+  EXPECT_EQ(gone.error().message, "database error");
+}
+
 TEST(SqliteStoreTest, UncreatableDirectoryIsUnavailable) {
   TempDir dir;
   const std::string file = dir.path() + "/plain-file";

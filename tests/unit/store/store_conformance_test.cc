@@ -155,6 +155,16 @@ std::string DetailString(const Error& e, const std::string& key) {
   return "<missing>";
 }
 
+// An internal error's message may reach a log line a client's request id points to, never
+// SQL or database text (store.h); the exact wording is the backend's.
+void ExpectNoDatabaseText(const Error& e) {
+  EXPECT_FALSE(e.message.empty());
+  for (const char* leak : {"SELECT", "INSERT", "UPDATE", "UNIQUE", "constraint", "table", "workers",
+                           "no such", "syntax"}) {
+    EXPECT_EQ(e.message.find(leak), std::string::npos) << leak << " in: " << e.message;
+  }
+}
+
 WorkerUpdate Move(const Worker& before, WorkerState to, const std::string& reason, TimeMs ts) {
   WorkerUpdate u;
   u.worker = before;
@@ -223,7 +233,7 @@ TEST_P(StoreConformanceTest, MigrateUpDownUpRoundTrip) {
   Result<Worker> gone = store_->GetWorker("ws1", w.id);
   ASSERT_FALSE(gone.ok());
   EXPECT_EQ(gone.error().code, ErrorCode::kInternal);
-  EXPECT_EQ(gone.error().message, "database error");
+  ExpectNoDatabaseText(gone.error());
 
   ASSERT_OK(store_->MigrateUp());
   Result<std::vector<MigrationInfo>> up = store_->Migrations();
@@ -304,7 +314,7 @@ TEST_P(StoreConformanceTest, DuplicateIdFailsAsInternal) {
   Status st = store_->Apply(ChangeSet{{}, {w}, {}, {}, {}, {}, {}, {}});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, ErrorCode::kInternal);
-  EXPECT_EQ(st.error().message, "database error");
+  ExpectNoDatabaseText(st.error());
 }
 
 // ---- workspace isolation -------------------------------------------------------------
@@ -1251,7 +1261,10 @@ TEST_P(StoreConformanceTest, ThousandNewWorkersApplyQuickly) {
   EXPECT_LT(std::chrono::steady_clock::now() - read_start, std::chrono::seconds(2));
 }
 
-TEST_P(StoreConformanceTest, CallsFromSeveralThreadsAreSerialized) {
+// store.h: every method may be called concurrently from several threads (SQLite serializes
+// them inside; a pooled backend runs them side by side). Writers and readers of several
+// workspaces at once: every call succeeds and nothing is lost.
+TEST_P(StoreConformanceTest, CallsFromSeveralThreadsAllSucceed) {
   constexpr int kThreads = 4;
   constexpr int kPerThread = 40;
   std::vector<std::thread> threads;
