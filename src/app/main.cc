@@ -5,11 +5,11 @@
 #include <iostream>
 
 #include "app/config.h"
+#include "app/open_store.h"
 #include "app/serve.h"
 #include "auth/jwt.h"
 #include "cli/client_commands.h"
 #include "common/time.h"
-#include "store/sqlite/sqlite_store.h"
 
 namespace {
 
@@ -18,8 +18,11 @@ using overseer::Status;
 using overseer::app::Config;
 
 void AddDaemonFlags(CLI::App* cmd, Config& c) {
-  cmd->add_option("--state-dir", c.state_dir, "state directory (OVERSEER_STATE_DIR; default ./data)");
-  cmd->add_option("--db", c.db, "sqlite:///path/file.db (OVERSEER_DB; default <state-dir>/overseer.db)");
+  cmd->add_option("--state-dir", c.state_dir,
+                  "state directory (OVERSEER_STATE_DIR; default ./data)");
+  cmd->add_option(
+      "--db", c.db,
+      "sqlite:///path/file.db or a path (OVERSEER_DB; default <state-dir>/overseer.db)");
 }
 
 void AddKeyFlags(CLI::App* cmd, Config& c) {
@@ -38,10 +41,9 @@ int Fail(const std::string& message) {
 }
 
 int Migrate(const Config& c, const std::string& action, int steps) {
-  Result<std::string> path = overseer::app::SqlitePathFor(c);
-  if (!path) return Fail(path.error().message);
-  auto store = overseer::store::OpenSqliteStore(*path);
-  if (!store) return Fail("cannot open " + *path + ": " + store.error().message);
+  const std::string url = overseer::app::DatabaseUrl(c);
+  auto store = overseer::app::OpenStore(url);
+  if (!store) return Fail("cannot open " + url + ": " + store.error().message);
   if (action == "up") {
     Status s = (*store)->MigrateUp();
     if (!s) return Fail(s.error().message);
@@ -52,8 +54,9 @@ int Migrate(const Config& c, const std::string& action, int steps) {
   auto list = (*store)->Migrations();
   if (!list) return Fail(list.error().message);
   for (const auto& m : *list) {
-    std::printf("%04d  %-24s %s\n", m.version, m.name.c_str(),
-                m.applied ? ("applied " + overseer::FormatRfc3339(m.applied_at)).c_str() : "pending");
+    std::printf(
+        "%04d  %-24s %s\n", m.version, m.name.c_str(),
+        m.applied ? ("applied " + overseer::FormatRfc3339(m.applied_at)).c_str() : "pending");
   }
   return 0;
 }
@@ -95,18 +98,24 @@ int main(int argc, char** argv) {
   Config config;
 
   CLI::App* serve = app.add_subcommand("serve", "run the daemon");
-  serve->add_option("--listen", config.listen, "host:port (OVERSEER_LISTEN; default 127.0.0.1:8080)");
+  serve->add_option("--listen", config.listen,
+                    "host:port (OVERSEER_LISTEN; default 127.0.0.1:8080)");
   AddDaemonFlags(serve, config);
   AddKeyFlags(serve, config);
-  serve->add_option("--max-depth", config.max_depth, "deepest job depth (OVERSEER_MAX_DEPTH; default 5)");
-  serve->add_option("--default-quotas", config.default_quotas,
-                    "worker slots per depth for workspaces without their own quotas, from depth 0; "
-                    "deeper depths repeat the last (OVERSEER_DEFAULT_QUOTAS; default 10,8,5,3,2,1)");
-  serve->add_option("--log-level", config.log_level, "trace|debug|info|warn|error (OVERSEER_LOG_LEVEL)");
-  serve->add_flag("--no-access-log", [&](int64_t) { config.access_log = false; },
-                  "no access log line per request (OVERSEER_ACCESS_LOG=0)");
-  serve->add_flag("--no-cgroup", [&](int64_t) { config.use_cgroup = false; },
-                  "process groups + subreaper only, even where cgroup v2 exists (OVERSEER_CGROUP=0)");
+  serve->add_option("--max-depth", config.max_depth,
+                    "deepest job depth (OVERSEER_MAX_DEPTH; default 5)");
+  serve->add_option(
+      "--default-quotas", config.default_quotas,
+      "worker slots per depth for workspaces without their own quotas, from depth 0; "
+      "deeper depths repeat the last (OVERSEER_DEFAULT_QUOTAS; default 10,8,5,3,2,1)");
+  serve->add_option("--log-level", config.log_level,
+                    "trace|debug|info|warn|error (OVERSEER_LOG_LEVEL)");
+  serve->add_flag(
+      "--no-access-log", [&](int64_t) { config.access_log = false; },
+      "no access log line per request (OVERSEER_ACCESS_LOG=0)");
+  serve->add_flag(
+      "--no-cgroup", [&](int64_t) { config.use_cgroup = false; },
+      "process groups + subreaper only, even where cgroup v2 exists (OVERSEER_CGROUP=0)");
   serve->add_option("--worker-log-max-bytes", config.worker_log_max_bytes,
                     "cap of each worker's log file before rotation (default 10 MiB)");
   serve->add_option("--shutdown-grace", config.shutdown_grace_seconds,
@@ -127,7 +136,8 @@ int main(int argc, char** argv) {
   std::string sub, ws = "default", scopes, ttl = "1h", job_id;
   create->add_option("--sub", sub, "subject (who the token is for)")->required();
   create->add_option("--workspace", ws, "workspace id (default \"default\")");
-  create->add_option("--scopes", scopes, "comma-separated scopes, e.g. jobs:read,jobs:write")->required();
+  create->add_option("--scopes", scopes, "comma-separated scopes, e.g. jobs:read,jobs:write")
+      ->required();
   create->add_option("--ttl", ttl, "lifetime: 90s, 30m, 1h, 7d (default 1h)");
   create->add_option("--job", job_id, "bind the token to a job (as worker tokens are)");
 

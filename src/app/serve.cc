@@ -14,12 +14,12 @@
 
 #include "api/error_mapping.h"
 #include "api/routes.h"
+#include "app/open_store.h"
 #include "http/server.h"
 #include "proc/process_manager.h"
 #include "service/blocking_pool.h"
 #include "service/idempotency.h"
 #include "service/supervisor.h"
-#include "store/sqlite/sqlite_store.h"
 
 extern char** environ;
 
@@ -113,15 +113,11 @@ int Serve(const Config& config) {
   ::chmod(config.state_dir.c_str(), 0700);
 
   // 1. Open the store and migrate.
-  Result<std::string> db_path = SqlitePathFor(config);
-  if (!db_path) {
-    spdlog::error("{}", db_path.error().message);
-    return 2;
-  }
-  Result<std::unique_ptr<store::Store>> store = store::OpenSqliteStore(*db_path);
+  const std::string db_url = DatabaseUrl(config);
+  Result<std::unique_ptr<store::Store>> store = OpenStore(db_url);
   if (!store) {
-    spdlog::error("cannot open database {}: {}", *db_path, store.error().message);
-    return 1;
+    spdlog::error("cannot open database {}: {}", db_url, store.error().message);
+    return store.error().code == ErrorCode::kInvalidRequest ? 2 : 1;  // 2: a bad --db
   }
   if (Status s = (*store)->MigrateUp(); !s) {
     spdlog::error("migration failed: {}", s.error().message);
@@ -227,8 +223,8 @@ int Serve(const Config& config) {
         // Machine-readable line first (tests and scripts wait for it), then the human one.
         std::printf("overseer listening on %s\n", url.c_str());
         std::fflush(stdout);
-        spdlog::info("ready: {} (state {}, database {}, cgroups {})", url, config.state_dir,
-                     *db_path, procs.cgroups_enabled() ? "v2" : "off");
+        spdlog::info("ready: {} (state {}, database {}, cgroups {})", url, config.state_dir, db_url,
+                     procs.cgroups_enabled() ? "v2" : "off");
       },
       [&](std::exception_ptr e) {
         if (e) {
