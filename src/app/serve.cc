@@ -1,6 +1,5 @@
 #include "app/serve.h"
 
-#include <openssl/evp.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -15,6 +14,7 @@
 #include "api/error_mapping.h"
 #include "api/routes.h"
 #include "app/open_store.h"
+#include "auth/sha256.h"
 #include "http/server.h"
 #include "proc/process_manager.h"
 #include "service/blocking_pool.h"
@@ -59,16 +59,7 @@ std::string InstanceId(const std::string& state_dir) {
   std::error_code ec;
   std::string abs = std::filesystem::weakly_canonical(state_dir, ec).string();
   if (ec) abs = state_dir;
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(abs.data(), abs.size(), md, &len, EVP_sha256(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < 6; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
-  return out;
+  return auth::Sha256Hex(abs).substr(0, 12);
 }
 
 void SetUpLogging(const Config& c) {
