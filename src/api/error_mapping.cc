@@ -12,20 +12,36 @@ unsigned HttpStatusFor(ErrorCode code) {
   // clang-format off
   // NOLINTBEGIN(bugprone-branch-clone)
   switch (code) {
-    case ErrorCode::kInvalidRequest: return 400;
-    case ErrorCode::kUnauthenticated: return 401;
-    case ErrorCode::kInsufficientScope: return 403;
-    case ErrorCode::kNotFound: return 404;
-    case ErrorCode::kMethodNotAllowed: return 405;
-    case ErrorCode::kInvalidStateTransition: return 409;
-    case ErrorCode::kQuotaExceeded: return 409;
-    case ErrorCode::kRequestInProgress: return 409;
-    case ErrorCode::kPayloadTooLarge: return 413;
-    case ErrorCode::kUnsupportedMediaType: return 415;
-    case ErrorCode::kMaxDepthExceeded: return 422;
-    case ErrorCode::kIdempotencyKeyReused: return 422;
-    case ErrorCode::kInternal: return 500;
-    case ErrorCode::kUnavailable: return 503;
+    case ErrorCode::kInvalidRequest:
+      return 400;
+    case ErrorCode::kUnauthenticated:
+      return 401;
+    case ErrorCode::kInsufficientScope:
+      return 403;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kMethodNotAllowed:
+      return 405;
+    case ErrorCode::kInvalidStateTransition:
+      return 409;
+    case ErrorCode::kQuotaExceeded:
+      return 409;
+    case ErrorCode::kRequestInProgress:
+      return 409;
+    case ErrorCode::kPayloadTooLarge:
+      return 413;
+    case ErrorCode::kUnsupportedMediaType:
+      return 415;
+    case ErrorCode::kMaxDepthExceeded:
+      return 422;
+    case ErrorCode::kIdempotencyKeyReused:
+      return 422;
+    case ErrorCode::kConflict:
+      return 409;  // as the SPEC code it is sent as
+    case ErrorCode::kInternal:
+      return 500;
+    case ErrorCode::kUnavailable:
+      return 503;
   }
   // NOLINTEND(bugprone-branch-clone)
   // clang-format on
@@ -34,23 +50,49 @@ unsigned HttpStatusFor(ErrorCode code) {
 
 bool IsReplayable(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kNotFound: return true;
-    case ErrorCode::kInvalidStateTransition: return true;
-    case ErrorCode::kQuotaExceeded: return true;
-    case ErrorCode::kMaxDepthExceeded: return true;
-    case ErrorCode::kIdempotencyKeyReused: return true;
-    case ErrorCode::kInvalidRequest: return false;
-    case ErrorCode::kUnauthenticated: return false;
-    case ErrorCode::kInsufficientScope: return false;
-    case ErrorCode::kMethodNotAllowed: return false;
+    case ErrorCode::kNotFound:
+      return true;
+    case ErrorCode::kInvalidStateTransition:
+      return true;
+    case ErrorCode::kQuotaExceeded:
+      return true;
+    case ErrorCode::kMaxDepthExceeded:
+      return true;
+    case ErrorCode::kIdempotencyKeyReused:
+      return true;
+    case ErrorCode::kInvalidRequest:
+      return false;
+    case ErrorCode::kUnauthenticated:
+      return false;
+    case ErrorCode::kInsufficientScope:
+      return false;
+    case ErrorCode::kMethodNotAllowed:
+      return false;
     // Answered by the idempotency check itself, never stored: a later retry must run.
-    case ErrorCode::kRequestInProgress: return false;
-    case ErrorCode::kPayloadTooLarge: return false;
-    case ErrorCode::kUnsupportedMediaType: return false;
-    case ErrorCode::kInternal: return false;
-    case ErrorCode::kUnavailable: return false;
+    case ErrorCode::kRequestInProgress:
+      return false;
+    case ErrorCode::kPayloadTooLarge:
+      return false;
+    case ErrorCode::kUnsupportedMediaType:
+      return false;
+    case ErrorCode::kInternal:
+      return false;
+    case ErrorCode::kUnavailable:
+      return false;
+    // Someone else changed it first: a retry may find it changed again, or succeed.
+    case ErrorCode::kConflict:
+      return false;
   }
   return false;
+}
+
+std::string_view WireCodeFor(ErrorCode code) {
+  // A conflict that no service resolved is what the client would have been told a moment
+  // later: the state it asked to change is no longer the one it saw (details.current_state).
+  // 409 as HTTP's "conflict with the current state of the resource"; not 503 UNAVAILABLE,
+  // which says the database is unreachable and invites a blind retry.
+  if (code == ErrorCode::kConflict) return ErrorCodeName(ErrorCode::kInvalidStateTransition);
+  return ErrorCodeName(code);
 }
 
 http::Response ErrorResponse(const Error& error, const std::string& request_id) {
@@ -70,7 +112,7 @@ http::Response ErrorResponse(const Error& error, const std::string& request_id) 
     message = "internal error; request id " + request_id;
     details = json::object{};
   }
-  json::object body{{"error", json::object{{"code", ErrorCodeName(error.code)},
+  json::object body{{"error", json::object{{"code", WireCodeFor(error.code)},
                                            {"message", message},
                                            {"details", std::move(details)}}}};
   http::Response r;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "common/result.h"
 #include "http/server.h"
@@ -16,6 +17,10 @@ unsigned HttpStatusFor(ErrorCode code);
 // refused state transition, a full quota, too deep. False where a retry may succeed or
 // the request never ran (bad input, auth, in progress, internal, unavailable).
 bool IsReplayable(ErrorCode code);
+
+// The SPEC §4 code a client reads in error.code: ErrorCodeName, except for the internal
+// kConflict, sent as INVALID_STATE_TRANSITION (409).
+std::string_view WireCodeFor(ErrorCode code);
 
 // The SPEC §4 response for `error`: status, JSON body, and WWW-Authenticate (401) or
 // Retry-After (503) where the code calls for it.

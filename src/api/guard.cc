@@ -1,7 +1,5 @@
 #include "api/guard.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -10,23 +8,11 @@
 
 #include "api/error_mapping.h"
 #include "api/json_codec.h"
+#include "auth/sha256.h"
 
 namespace overseer::api {
 
 namespace {
-
-std::string Sha256Hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
-  return out;
-}
 
 bool IsValidKey(std::string_view key) {
   if (key.empty() || key.size() > Limits::kIdempotencyKeyMax) return false;
@@ -111,7 +97,7 @@ http::Handler Protect(ApiContext& ctx, std::string_view scope_view, ProtectedHan
       co_return ErrorResponse(e, req.request_id);
     }
     const std::string key(key_header);
-    const std::string fingerprint = Sha256Hex(req.method + " " + req.path + "\n" + req.body);
+    const std::string fingerprint = auth::Sha256Hex(req.method + " " + req.path + "\n" + req.body);
     Result<store::IdempotencyRecord> rec =
         co_await ctx.idempotency.Begin(p->workspace_id, key, fingerprint);
     if (!rec) co_return ErrorResponse(rec.error(), req.request_id);

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
+#include <unordered_map>
 
 #include "api/codec_util.h"
+#include "common/base64url.h"
 #include "common/ids.h"
 #include "common/utf8.h"
 
@@ -142,54 +145,15 @@ Result<int> QueryInt(const http::Request& req, std::string_view name, int def, i
   return static_cast<int>(n);
 }
 
-namespace {
-constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-}
-
-std::string EncodeCursor(const std::string& last_id) {
-  std::string out;
-  size_t i = 0;
-  const auto* d = reinterpret_cast<const unsigned char*>(last_id.data());
-  const size_t n = last_id.size();
-  for (; i + 2 < n; i += 3) {
-    const unsigned v =
-        (static_cast<unsigned>(d[i]) << 16) | (static_cast<unsigned>(d[i + 1]) << 8) | d[i + 2];
-    out += kB64[(v >> 18) & 63];
-    out += kB64[(v >> 12) & 63];
-    out += kB64[(v >> 6) & 63];
-    out += kB64[v & 63];
-  }
-  if (n - i == 1) {
-    const unsigned v = static_cast<unsigned>(d[i]) << 16;
-    out += kB64[(v >> 18) & 63];
-    out += kB64[(v >> 12) & 63];
-  } else if (n - i == 2) {
-    const unsigned v = (static_cast<unsigned>(d[i]) << 16) | (static_cast<unsigned>(d[i + 1]) << 8);
-    out += kB64[(v >> 18) & 63];
-    out += kB64[(v >> 12) & 63];
-    out += kB64[(v >> 6) & 63];
-  }
-  return out;
-}
+std::string EncodeCursor(const std::string& last_id) { return Base64UrlEncode(last_id); }
 
 Result<std::string> DecodeCursor(std::string_view cursor, std::string_view id_prefix) {
-  std::string out;
-  unsigned acc = 0;
-  int bits = 0;
   if (cursor.size() > 64) return Invalid("cursor", "is not a cursor this API returned");
-  for (char c : cursor) {
-    const char* p = std::strchr(kB64, c);
-    if (p == nullptr || c == '\0') return Invalid("cursor", "is not a cursor this API returned");
-    acc = (acc << 6) | static_cast<unsigned>(p - kB64);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xff);
-    }
-  }
-  if (!IsWellFormedId(out, id_prefix))
+  std::optional<std::string> id = Base64UrlDecodeToString(cursor);
+  if (!id || !IsWellFormedId(*id, id_prefix)) {
     return Invalid("cursor", "is not a cursor this API returned");
-  return out;
+  }
+  return *std::move(id);
 }
 
 }  // namespace overseer::api

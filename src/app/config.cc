@@ -76,23 +76,8 @@ Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen) 
   return std::make_pair(host, static_cast<uint16_t>(port));
 }
 
-Result<std::string> SqlitePathFor(const Config& c) {
-  if (c.db.empty()) return c.state_dir + "/overseer.db";
-  if (c.db.rfind("postgresql://", 0) == 0 || c.db.rfind("postgres://", 0) == 0) {
-    return MakeError(ErrorCode::kInvalidRequest,
-                     "PostgreSQL storage is not available in this version yet; use sqlite:///path "
-                     "or leave --db unset");
-  }
-  if (c.db.rfind("sqlite://", 0) == 0) {
-    std::string path = c.db.substr(9);
-    if (path.empty()) return MakeError(ErrorCode::kInvalidRequest, "--db sqlite:// needs a path");
-    return path;
-  }
-  if (c.db.find("://") != std::string::npos) {
-    return MakeError(ErrorCode::kInvalidRequest,
-                     "--db must be sqlite:///path/file.db (got an unknown scheme)");
-  }
-  return c.db;
+std::string DatabaseUrl(const Config& c) {
+  return c.db.empty() ? c.state_dir + "/overseer.db" : c.db;
 }
 
 Result<std::string> ReadSmallFile(const std::string& path, size_t max_bytes) {

@@ -41,9 +41,8 @@ Result<std::vector<int>> ParseQuotaList(const std::string& text);
 
 Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen);
 
-// The SQLite file path from `db` ("", "sqlite:///abs/path", "sqlite://rel", plain path).
-// kInvalidRequest for postgresql:// (not available in this version) or other schemes.
-Result<std::string> SqlitePathFor(const Config& c);
+// The database URL to open (app/open_store.h): `db`, or <state_dir>/overseer.db if unset.
+std::string DatabaseUrl(const Config& c);
 
 // The verifier for the configured key: a public key fixes RS256/ES256, else the HMAC
 // secret (from --jwt-secret or the file) HS256. kInvalidRequest with what to do.

@@ -5,11 +5,11 @@
 #include <iostream>
 
 #include "app/config.h"
+#include "app/open_store.h"
 #include "app/serve.h"
 #include "auth/jwt.h"
 #include "cli/client_commands.h"
 #include "common/time.h"
-#include "store/sqlite/sqlite_store.h"
 
 namespace {
 
@@ -20,8 +20,9 @@ using overseer::app::Config;
 void AddDaemonFlags(CLI::App* cmd, Config& c) {
   cmd->add_option("--state-dir", c.state_dir,
                   "state directory (OVERSEER_STATE_DIR; default ./data)");
-  cmd->add_option("--db", c.db,
-                  "sqlite:///path/file.db (OVERSEER_DB; default <state-dir>/overseer.db)");
+  cmd->add_option(
+      "--db", c.db,
+      "sqlite:///path/file.db or a path (OVERSEER_DB; default <state-dir>/overseer.db)");
 }
 
 void AddKeyFlags(CLI::App* cmd, Config& c) {
@@ -40,10 +41,9 @@ int Fail(const std::string& message) {
 }
 
 int Migrate(const Config& c, const std::string& action, int steps) {
-  Result<std::string> path = overseer::app::SqlitePathFor(c);
-  if (!path) return Fail(path.error().message);
-  auto store = overseer::store::OpenSqliteStore(*path);
-  if (!store) return Fail("cannot open " + *path + ": " + store.error().message);
+  const std::string url = overseer::app::DatabaseUrl(c);
+  auto store = overseer::app::OpenStore(url);
+  if (!store) return Fail("cannot open " + url + ": " + store.error().message);
   if (action == "up") {
     Status s = (*store)->MigrateUp();
     if (!s) return Fail(s.error().message);

@@ -1,6 +1,5 @@
 #include "app/serve.h"
 
-#include <openssl/evp.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -14,13 +13,14 @@
 
 #include "api/error_mapping.h"
 #include "api/routes.h"
+#include "app/open_store.h"
+#include "auth/sha256.h"
 #include "common/metrics.h"
 #include "http/server.h"
 #include "proc/process_manager.h"
 #include "service/blocking_pool.h"
 #include "service/idempotency.h"
 #include "service/supervisor.h"
-#include "store/sqlite/sqlite_store.h"
 
 extern char** environ;
 
@@ -60,16 +60,7 @@ std::string InstanceId(const std::string& state_dir) {
   std::error_code ec;
   std::string abs = std::filesystem::weakly_canonical(state_dir, ec).string();
   if (ec) abs = state_dir;
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(abs.data(), abs.size(), md, &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < 6; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
-  return out;
+  return auth::Sha256Hex(abs).substr(0, 12);
 }
 
 void SetUpLogging(const Config& c) {
@@ -114,15 +105,11 @@ int Serve(const Config& config) {
   ::chmod(config.state_dir.c_str(), 0700);
 
   // 1. Open the store and migrate.
-  Result<std::string> db_path = SqlitePathFor(config);
-  if (!db_path) {
-    spdlog::error("{}", db_path.error().message);
-    return 2;
-  }
-  Result<std::unique_ptr<store::Store>> store = store::OpenSqliteStore(*db_path);
+  const std::string db_url = DatabaseUrl(config);
+  Result<std::unique_ptr<store::Store>> store = OpenStore(db_url);
   if (!store) {
-    spdlog::error("cannot open database {}: {}", *db_path, store.error().message);
-    return 1;
+    spdlog::error("cannot open database {}: {}", db_url, store.error().message);
+    return store.error().code == ErrorCode::kInvalidRequest ? 2 : 1;  // 2: a bad --db
   }
   if (Status s = (*store)->MigrateUp(); !s) {
     spdlog::error("migration failed: {}", s.error().message);
@@ -234,8 +221,8 @@ int Serve(const Config& config) {
         // Machine-readable line first (tests and scripts wait for it), then the human one.
         std::printf("overseer listening on %s\n", url.c_str());
         std::fflush(stdout);
-        spdlog::info("ready: {} (state {}, database {}, cgroups {})", url, config.state_dir,
-                     *db_path, procs.cgroups_enabled() ? "v2" : "off");
+        spdlog::info("ready: {} (state {}, database {}, cgroups {})", url, config.state_dir, db_url,
+                     procs.cgroups_enabled() ? "v2" : "off");
       },
       [&](const std::exception_ptr& e) {
         if (e) {

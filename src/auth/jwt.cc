@@ -15,7 +15,7 @@
 #include <limits>
 #include <optional>
 
-#include "auth/base64url.h"
+#include "common/base64url.h"
 
 namespace overseer::auth {
 

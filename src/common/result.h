@@ -1,5 +1,5 @@
 // Result<T> / Status: expected failures as values, shaped like std::expected.
-// Error codes mirror SPEC §4 one to one. Any thread.
+// Error codes mirror SPEC §4 one to one, plus kConflict (internal, see below). Any thread.
 #pragma once
 
 #include <cstdint>
@@ -26,11 +26,21 @@ enum class ErrorCode {
   kUnsupportedMediaType,    // 415 UNSUPPORTED_MEDIA_TYPE
   kMaxDepthExceeded,        // 422 MAX_DEPTH_EXCEEDED
   kIdempotencyKeyReused,    // 422 IDEMPOTENCY_KEY_REUSED
+  kConflict,                // internal (below); 409 INVALID_STATE_TRANSITION on the wire
   kInternal,                // 500 INTERNAL
   kUnavailable,             // 503 UNAVAILABLE
 };
 
-// The SPEC §4 spelling, e.g. "INVALID_REQUEST".
+// kConflict is not a SPEC §4 code. It says: someone else changed it first, retrying may
+// succeed. A store answers it for a failed status compare-and-set (details: current_state)
+// or a failed ChangeSet precondition (details: job_id, current_state), and later for a
+// transaction the database aborted (serialization failure, deadlock). Services re-read and
+// retry, or turn it into the user-level answer (kInvalidStateTransition with
+// requested_state). One that still reaches a client is 409 INVALID_STATE_TRANSITION
+// (api/error_mapping.cc).
+
+// The SPEC §4 spelling, e.g. "INVALID_REQUEST"; "CONFLICT" for kConflict (logs only: the api
+// writes the wire code, api::WireCodeFor).
 std::string_view ErrorCodeName(ErrorCode code);
 
 // One flat detail value: a string or an integer.

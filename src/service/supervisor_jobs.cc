@@ -156,6 +156,10 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
   j = accepted->row;
 
   store::ChangeSet cs;
+  // The parent read above must still be active when the child is written (the store checks it
+  // in the same transaction: kConflict otherwise), whoever else writes the database.
+  if (!parent_id.empty())
+    cs.require_jobs.push_back(store::JobStillActive(j.workspace_id, parent_id));
   cs.new_jobs.push_back(j);
   for (int i = 0; i < spec.worker_count; ++i) {
     auto w = std::make_shared<LiveWorker>();

@@ -71,7 +71,7 @@ asio::awaitable<Result<WorkerView>> Supervisor::GetWorker(Caller caller, std::st
   Result<WorkerView> view = co_await RunBlocking(pool_, [&]() -> Result<WorkerView> {
     Result<core::Worker> w = store_.GetWorker(caller.workspace_id, id);
     if (!w) return w.error();
-    Result<std::vector<core::Transition>> t = store_.ListTransitions(id);
+    Result<std::vector<core::Transition>> t = store_.ListTransitions(caller.workspace_id, id);
     if (!t) return t.error();
     return WorkerView{std::move(*w), std::move(*t), {}};
   });

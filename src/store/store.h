@@ -1,9 +1,24 @@
-// Store: durable state behind one interface (SQLite now, PostgreSQL later). Synchronous;
-// never called on the event loop: the service runs it on the BlockingPool (one thread for
-// SQLite). Implementations are internally serialized, so tests may call them directly from
-// any single thread. Every method returns errors as values and never throws:
+// Store: durable state behind one interface (SQLite now, PostgreSQL later). Synchronous:
+// never called on the event loop; the service runs it on the BlockingPool (RunBlocking).
+//
+// Concurrency rule, for every backend: every method is thread-safe and may be called
+// concurrently from several threads (a pool of them, one call per thread at a time). Each
+// call is atomic: a reader sees a ChangeSet's rows all or not at all, never half of one.
+// How a backend gets there is its own: SqliteStore keeps SQLite's single writer inside (one
+// connection behind a mutex: calls run one at a time; the service gives it one pool
+// thread); a pooled PostgreSQL store takes a connection per call and lets the database
+// serialize conflicting writes. Apply is one transaction; ApplyAll is the group commit: one
+// transaction, a savepoint per ChangeSet, so each ChangeSet commits or fails on its own and
+// sees the writes of the ones before it. Status compare-and-sets and preconditions are
+// checked inside the writing transaction, so two callers racing on one row cannot both
+// win: the loser gets kConflict (as for a transaction the database aborts: serialization
+// failure, deadlock). The store never retries a conflict; its caller re-reads and re-plans.
+//
+// Every method returns errors as values and never throws:
 //   kNotFound       the id does not exist in that workspace (another workspace's id too)
-//   kInvalidStateTransition  a compare-and-set on status failed (details: current_state)
+//   kConflict       a compare-and-set on status or a precondition failed (details:
+//                   current_state; requested_state or job_id), or the database aborted
+//                   the transaction; retryable: re-read, then plan again
 //   kUnavailable    the database cannot be reached or is locked beyond the busy timeout
 //   kInternal       anything else (constraint violation, corrupt file); message has no SQL
 #pragma once
@@ -13,6 +28,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -43,7 +59,7 @@ struct Page {
 };
 
 // One status change of a worker: the full new row plus the transition row. Applied only if
-// the stored status still equals `expected_status` (else kInvalidStateTransition).
+// the stored status still equals `expected_status` (else kConflict).
 struct WorkerUpdate {
   core::Worker worker;  // new values of every mutable column, keyed by worker.id
   core::WorkerState expected_status;
@@ -77,7 +93,28 @@ struct WorkerProcess {
   std::string cgroup_path;
 };
 
-// Everything in one ChangeSet commits in one transaction, or nothing does.
+// A read the plan depends on, checked again where the plan is written (a sub-job's parent
+// still active when the sub-job is inserted): the job `job_id` of `workspace_id` must be in
+// one of `allowed` statuses. Checked against the stored rows inside the ChangeSet's own
+// transaction, before any of its writes, and held until it commits (a backend with
+// concurrent writers locks the row, e.g. SELECT ... FOR SHARE).
+struct JobPrecondition {
+  std::string workspace_id;
+  std::string job_id;
+  std::vector<core::JobState> allowed;
+};
+
+// The job must still be PENDING or RUNNING.
+inline JobPrecondition JobStillActive(std::string workspace_id, std::string job_id) {
+  return JobPrecondition{std::move(workspace_id),
+                         std::move(job_id),
+                         {core::JobState::kPending, core::JobState::kRunning}};
+}
+
+// Everything in one ChangeSet commits in one transaction, or nothing does. Its preconditions
+// are checked first: a job that is not in an allowed status fails the whole ChangeSet with
+// kConflict {job_id, current_state}; one that is not there (in that workspace) with
+// kNotFound {job_id}; an empty `allowed` is kInvalidRequest.
 struct ChangeSet {
   std::vector<core::Job> new_jobs;        // inserted
   std::vector<core::Worker> new_workers;  // inserted, with a ""->status transition row each
@@ -86,7 +123,8 @@ struct ChangeSet {
   std::vector<core::Event> events;  // appended; seq assigned by the store
   std::vector<core::Allocation> new_allocations;
   std::vector<AllocationRelease> released_allocations;
-  std::vector<WorkerProcess> worker_processes;  // after the rows above
+  std::vector<WorkerProcess> worker_processes;     // after the rows above
+  std::vector<JobPrecondition> require_jobs = {};  // checked before anything is written
 };
 
 enum class IdempotencyOutcome {
@@ -141,13 +179,24 @@ class Store {
                                          const std::string& id) = 0;
   virtual Result<Page<core::Worker>> ListWorkers(const std::string& workspace_id,
                                                  const WorkerQuery& query) = 0;
-  // Oldest first.
-  virtual Result<std::vector<core::Transition>> ListTransitions(const std::string& worker_id) = 0;
+  // The state transitions of a worker of the workspace, oldest first. A worker that is not in
+  // the workspace (another workspace's, or none) has none: an empty list, not kNotFound.
+  virtual Result<std::vector<core::Transition>> ListTransitions(const std::string& workspace_id,
+                                                                const std::string& worker_id) = 0;
   // All workspaces; for recovery at start.
   virtual Result<std::vector<core::Worker>> ListWorkersInStates(
       const std::vector<core::WorkerState>& states) = 0;
   virtual Result<std::vector<core::Job>> ListJobsInStates(
       const std::vector<core::JobState>& states) = 0;
+  // The event log of one workspace (SPEC §10), for a stream's replay: the events with
+  // seq > after_seq, ascending by seq, at most `limit` (clamped to 1..1000); fewer only when
+  // there are no more. Rows of a type this binary does not know (written by a newer version)
+  // are skipped.
+  virtual Result<std::vector<core::Event>> ListEvents(const std::string& workspace_id,
+                                                      int64_t after_seq, int limit) = 0;
+  // The smallest seq still stored for the workspace, 0 if it has none: a stream asked to
+  // resume from an id below it may have lost events (410 EVENTS_EXPIRED, details.oldest_id).
+  virtual Result<int64_t> OldestEventSeq(const std::string& workspace_id) = 0;
   // Counts of workers per status in one workspace.
   virtual Result<std::vector<std::pair<core::WorkerState, int64_t>>> CountWorkersByStatus(
       const std::string& workspace_id) = 0;

@@ -17,7 +17,7 @@
 #include <sstream>
 #include <thread>
 
-#include "auth/base64url.h"
+#include "common/base64url.h"
 #include "auth/jwt.h"
 #include "common/ids.h"
 
@@ -336,8 +336,8 @@ std::string Daemon::AlgNoneToken(const std::string& workspace) const {
                              {"workspace_id", workspace},
                              {"exp", NowMs() / 1000 + 3600},
                              {"scopes", std::move(scopes)}};
-  return auth::Base64UrlEncode(R"({"alg":"none","typ":"JWT"})") + "." +
-         auth::Base64UrlEncode(json::serialize(payload)) + ".";
+  return Base64UrlEncode(R"({"alg":"none","typ":"JWT"})") + "." +
+         Base64UrlEncode(json::serialize(payload)) + ".";
 }
 
 std::vector<pid_t> Daemon::WorkerTree(const std::string& worker_id) {

@@ -5,6 +5,7 @@
 //   sqlite_jobs.cc         job rows
 //   sqlite_workers.cc      worker rows and their state transitions
 //   sqlite_resources.cc    quotas and resource allocations
+//   sqlite_events.cc       the event log
 //   sqlite_idempotency.cc  idempotency keys
 //   sqlite_migrations.cc   schema migrations
 // Public methods take mu_; private helpers expect it held. Any thread, one call at a time.
@@ -68,11 +69,15 @@ class SqliteStore final : public Store {
   Result<core::Worker> GetWorker(const std::string& workspace_id, const std::string& id) override;
   Result<Page<core::Worker>> ListWorkers(const std::string& workspace_id,
                                          const WorkerQuery& query) override;
-  Result<std::vector<core::Transition>> ListTransitions(const std::string& worker_id) override;
+  Result<std::vector<core::Transition>> ListTransitions(const std::string& workspace_id,
+                                                        const std::string& worker_id) override;
   Result<std::vector<core::Worker>> ListWorkersInStates(
       const std::vector<core::WorkerState>& states) override;
   Result<std::vector<core::Job>> ListJobsInStates(
       const std::vector<core::JobState>& states) override;
+  Result<std::vector<core::Event>> ListEvents(const std::string& workspace_id, int64_t after_seq,
+                                              int limit) override;
+  Result<int64_t> OldestEventSeq(const std::string& workspace_id) override;
   // Every worker state in enum order, zero counts included.
   Result<std::vector<std::pair<core::WorkerState, int64_t>>> CountWorkersByStatus(
       const std::string& workspace_id) override;
@@ -240,12 +245,10 @@ class SqliteStore final : public Store {
         [&](sqlite3_stmt* s) { return Collect<T>(s, read, what); });
   }
 
-  // After a compare-and-set matched no row: kNotFound, or kInvalidStateTransition with the
+  // After a compare-and-set matched no row: kNotFound, or kConflict with the
   // stored status (`status_sql` selects it by id, workspace_id).
   Error CasFailure(std::string_view status_sql, const std::string& workspace_id,
                    const std::string& id, std::string_view kind, std::string_view requested);
-
-  Status InsertEvent(const core::Event& e);
 
   // sqlite_jobs.cc
   Status InsertJob(const core::Job& j);
@@ -259,6 +262,12 @@ class SqliteStore final : public Store {
   Status SetWorkerProcess(const WorkerProcess& p);
   Status InsertTransition(const std::string& worker_id, const std::string& workspace_id,
                           const core::Transition& t);
+
+  // sqlite_events.cc
+  Status InsertEvent(const core::Event& e);
+
+  // sqlite_jobs.cc: a ChangeSet's preconditions, before its writes.
+  Status CheckPreconditions(std::span<const JobPrecondition> preconditions);
 
   // sqlite_resources.cc
   Status InsertAllocation(const core::Allocation& a);

@@ -1,4 +1,6 @@
 // SqliteStore: job rows (insert, compare-and-set update, get, list).
+#include <algorithm>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +47,31 @@ Status SqliteStore::UpdateJob(const JobUpdate& u) {
   if (Status st = Exec(kUpdateJob, bind, "update job"); !st) return st;
   if (sqlite3_changes(db_) == 0) {
     return CasFailure(kJobStatus, j.workspace_id, j.id, "job", core::JobStateName(j.status));
+  }
+  return OkStatus();
+}
+
+Status SqliteStore::CheckPreconditions(std::span<const JobPrecondition> preconditions) {
+  for (const JobPrecondition& p : preconditions) {
+    if (p.allowed.empty()) {
+      return MakeError(ErrorCode::kInvalidRequest, "a job precondition allows no status");
+    }
+    Result<std::string> current = FindRow<std::string>(
+        kJobStatus, [](sqlite3_stmt* s) -> Result<std::string> { return ColText(s, 0); },
+        p.workspace_id, p.job_id, "job", "check job precondition");
+    if (!current) {
+      Error err = std::move(current).error();
+      if (err.code == ErrorCode::kNotFound) err.With("job_id", p.job_id);
+      return err;
+    }
+    const bool allowed = std::any_of(p.allowed.begin(), p.allowed.end(), [&](JobState st) {
+      return core::JobStateName(st) == *current;
+    });
+    if (!allowed) {
+      Error err = MakeError(ErrorCode::kConflict, "job " + p.job_id + " is " + *current);
+      err.With("job_id", p.job_id).With("current_state", *current);
+      return err;
+    }
   }
   return OkStatus();
 }

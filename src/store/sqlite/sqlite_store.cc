@@ -25,9 +25,6 @@ constexpr std::string_view kSavepoint = "SAVEPOINT apply_one";
 constexpr std::string_view kRollbackToSavepoint = "ROLLBACK TO apply_one";
 constexpr std::string_view kReleaseSavepoint = "RELEASE apply_one";
 constexpr std::string_view kPing = "SELECT 1";
-constexpr std::string_view kInsertEvent =
-    "INSERT INTO events (workspace_id, kind, subject_id, data_json, created_at) "
-    "VALUES (?,?,?,?,?)";
 constexpr std::string_view kCreateMigrationsTable =
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
     "name TEXT NOT NULL, applied_at INTEGER NOT NULL)";
@@ -113,6 +110,7 @@ Status SqliteStore::ApplyRows(const ChangeSet& changes) {
   // row: the same rows as applying them one by one, but each index entry is written once
   // (a status entry inserted and then moved dirtied WAL pages of its own). Only a leading run
   // of updates whose expected status matches is folded; the rest apply as usual, in order.
+  if (Status st = CheckPreconditions(changes.require_jobs); !st) return st;
   std::vector<bool> folded_jobs(changes.job_updates.size());
   for (const core::Job& job : changes.new_jobs) {
     core::Job row = job;
@@ -199,20 +197,6 @@ std::vector<Status> SqliteStore::ApplyAll(std::span<const ChangeSet* const> chan
   return results;
 }
 
-Status SqliteStore::InsertEvent(const core::Event& e) {
-  return Exec(
-      kInsertEvent,
-      [&](Binder& b) {
-        // TODO(#10): the SPEC §10 columns (a migration); until then the type and subject.
-        b.Text(e.workspace_id)
-            .Text(core::EventTypeName(e.type))
-            .Text(e.worker_id.empty() ? e.job_id : e.worker_id)
-            .Text(e.data_json)
-            .Int(e.created_at);
-      },
-      "insert event");
-}
-
 Error SqliteStore::CasFailure(std::string_view status_sql, const std::string& workspace_id,
                               const std::string& id, std::string_view kind,
                               std::string_view requested) {
@@ -220,8 +204,7 @@ Error SqliteStore::CasFailure(std::string_view status_sql, const std::string& wo
       status_sql, [](sqlite3_stmt* s) -> Result<std::string> { return ColText(s, 0); },
       workspace_id, id, kind, "read status");
   if (!current) return std::move(current).error();
-  Error err = MakeError(ErrorCode::kInvalidStateTransition,
-                        std::string(kind) + " " + id + " is " + *current);
+  Error err = MakeError(ErrorCode::kConflict, std::string(kind) + " " + id + " is " + *current);
   err.With("current_state", *current).With("requested_state", std::string(requested));
   return err;
 }

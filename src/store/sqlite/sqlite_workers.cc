@@ -32,8 +32,8 @@ constexpr std::string_view kInsertTransition =
     "INSERT INTO state_transitions (worker_id, workspace_id, from_state, to_state, reason, ts) "
     "VALUES (?,?,?,?,?,?)";
 constexpr std::string_view kListTransitions =
-    "SELECT from_state, to_state, reason, ts FROM state_transitions WHERE worker_id = ? "
-    "ORDER BY id";
+    "SELECT from_state, to_state, reason, ts FROM state_transitions "
+    "WHERE worker_id = ? AND workspace_id = ? ORDER BY id";
 constexpr std::string_view kCountByStatus =
     "SELECT status, COUNT(*) FROM workers WHERE workspace_id = ? GROUP BY status";
 
@@ -127,10 +127,11 @@ Result<Page<Worker>> SqliteStore::ListWorkers(const std::string& workspace_id,
       query.after_id, query.limit, ReadWorker, "list workers");
 }
 
-Result<std::vector<core::Transition>> SqliteStore::ListTransitions(const std::string& worker_id) {
+Result<std::vector<core::Transition>> SqliteStore::ListTransitions(const std::string& workspace_id,
+                                                                   const std::string& worker_id) {
   std::lock_guard lock(mu_);
   return Query(
-      kListTransitions, [&](Binder& b) { b.Text(worker_id); },
+      kListTransitions, [&](Binder& b) { b.Text(worker_id).Text(workspace_id); },
       [&](sqlite3_stmt* s) {
         return Collect<core::Transition>(s, ReadTransition, "list transitions");
       });

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "auth/base64url.h"
+#include "common/base64url.h"
 
 namespace overseer::auth::testing {
 

@@ -140,7 +140,7 @@ class ServiceHarness {
   }
   // "FROM>TO:REASON" of every transition of the worker, oldest first.
   std::vector<std::string> History(const std::string& worker_id) {
-    Result<std::vector<core::Transition>> t = store_->ListTransitions(worker_id);
+    Result<std::vector<core::Transition>> t = store_->ListTransitions("ws", worker_id);
     std::vector<std::string> out;
     if (!t.ok()) return out;
     for (const core::Transition& x : *t) {

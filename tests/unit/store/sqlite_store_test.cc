@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
+#include "core/types.h"
 #include "unit/store/store_conformance.h"
 
 namespace overseer::store {
@@ -101,11 +103,124 @@ TEST(SqliteStoreTest, FileIsInWalModeWithSchemaTables) {
                                   table + "'"),
               table);
   }
-  ASSERT_TRUE((*store)->MigrateDown(2).ok());
+  Result<std::vector<MigrationInfo>> infos = (*store)->Migrations();
+  ASSERT_TRUE(infos.ok());
+  ASSERT_TRUE((*store)->MigrateDown(static_cast<int>(infos->size())).ok());
   EXPECT_EQ(QueryText(path,
                       "SELECT COUNT(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
                       "AND name <> 'schema_migrations'"),
             "0");
+}
+
+// Runs `sql` (statements without results) on the database file; false on any error.
+bool ExecSql(const std::string& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  bool ok = sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK &&
+            sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK;
+  sqlite3_close(db);
+  return ok;
+}
+
+// Rolls `store` back to schema version `version` (every newer migration down).
+void MigrateDownTo(Store& store, int version) {
+  Result<std::vector<MigrationInfo>> infos = store.Migrations();
+  ASSERT_TRUE(infos.ok());
+  int newer = 0;
+  for (const MigrationInfo& m : *infos) newer += m.applied && m.version > version ? 1 : 0;
+  ASSERT_TRUE(store.MigrateDown(newer).ok());
+}
+
+constexpr char kEventRows[] =
+    "SELECT group_concat(seq || '|' || workspace_id || '|' || type || '|' || job_id || '|' || "
+    "worker_id || '|' || from_state || '|' || to_state || '|' || reason || '|' || data_json, "
+    "char(10)) FROM (SELECT * FROM events ORDER BY seq)";
+
+TEST(SqliteStoreTest, TypedEventsMigrationCarriesOldRowsOverAndBack) {
+  TempDir dir;
+  const std::string path = dir.path() + "/overseer.db";
+  Result<std::unique_ptr<Store>> store = OpenSqliteStore(path);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->MigrateUp().ok());
+  MigrateDownTo(**store, 2);
+  // Rows as the daemon wrote them before 0003, plus one of a kind it never wrote; the last
+  // row is deleted so that the next id (5) is above every remaining one.
+  ASSERT_TRUE(ExecSql(path, R"(
+      INSERT INTO events (workspace_id, kind, subject_id, data_json, created_at) VALUES
+        ('ws1', 'worker.state', 'w_1',
+         '{"job_id":"j_1","from":"IDLE","to":"RUNNING","reason":"SPAWNED","attempt":1}', 5),
+        ('ws1', 'job.state', 'j_1', '{"from":"PENDING","to":"RUNNING","reason":"WORKERS_STARTED"}', 6),
+        ('ws2', 'odd.kind', 'x_1', 'not json', 7),
+        ('ws2', 'job.state', 'j_2', '{}', 8);
+      DELETE FROM events WHERE seq = 4;)"));
+  ASSERT_TRUE((*store)->MigrateUp().ok());
+  EXPECT_EQ(QueryText(path, kEventRows),
+            "1|ws1|worker.transition|j_1|w_1|IDLE|RUNNING|SPAWNED|{\"attempt\":1}\n"
+            "2|ws1|job.transition|j_1||PENDING|RUNNING|WORKERS_STARTED|{}\n"
+            "3|ws2|odd.kind||||||{\"subject_id\":\"x_1\"}");
+  // A new event takes the next id, never a deleted one.
+  core::Event e;
+  e.workspace_id = "ws2";
+  e.type = core::EventType::kQuotaChanged;
+  e.data_json = R"({"depth":0,"max_workers":3})";
+  e.created_at = 9;
+  ChangeSet cs;
+  cs.events = {e};
+  ASSERT_TRUE((*store)->Apply(cs).ok());
+  EXPECT_EQ(QueryText(path, "SELECT MAX(seq) || type FROM events"), "5quota.changed");
+  // Read back typed; the row of an unknown kind is skipped, even by a read of one.
+  Result<std::vector<core::Event>> ws1 = (*store)->ListEvents("ws1", 0, 10);
+  ASSERT_TRUE(ws1.ok());
+  ASSERT_EQ(ws1->size(), 2u);
+  EXPECT_EQ((*ws1)[0].type, core::EventType::kWorkerTransition);
+  EXPECT_EQ((*ws1)[0].worker_id, "w_1");
+  EXPECT_EQ((*ws1)[0].job_id, "j_1");
+  EXPECT_EQ((*ws1)[0].to_state, "RUNNING");
+  EXPECT_EQ((*ws1)[1].type, core::EventType::kJobTransition);
+  EXPECT_EQ((*ws1)[1].reason, "WORKERS_STARTED");
+  Result<std::vector<core::Event>> ws2 = (*store)->ListEvents("ws2", 0, 1);
+  ASSERT_TRUE(ws2.ok());
+  ASSERT_EQ(ws2->size(), 1u);
+  EXPECT_EQ(ws2->front().seq, 5);
+  EXPECT_EQ(ws2->front().type, core::EventType::kQuotaChanged);
+  EXPECT_EQ(*(*store)->OldestEventSeq("ws2"), 3);  // the oldest row, known type or not
+
+  MigrateDownTo(**store, 2);
+  EXPECT_EQ(
+      QueryText(path,
+                "SELECT group_concat(seq || '|' || kind || '|' || subject_id || '|' || "
+                "data_json, char(10)) FROM (SELECT * FROM events ORDER BY seq)"),
+      "1|worker.state|w_1|{\"attempt\":1,\"job_id\":\"j_1\",\"from\":\"IDLE\",\"to\":"
+      "\"RUNNING\",\"reason\":\"SPAWNED\"}\n"
+      "2|job.state|j_1|{\"from\":\"PENDING\",\"to\":\"RUNNING\",\"reason\":\"WORKERS_STARTED\"}\n"
+      "3|odd.kind|x_1|{}\n"
+      "5|quota.changed||{\"depth\":0,\"max_workers\":3}");
+  ASSERT_TRUE((*store)->MigrateUp().ok());
+}
+
+// SQLite's wording of an internal error: "database error", the details in the log only.
+TEST(SqliteStoreTest, InternalErrorsSayDatabaseError) {
+  Result<std::unique_ptr<Store>> store = OpenSqliteStore(":memory:");
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->MigrateUp().ok());
+  core::Worker w;
+  w.id = "w_dup";
+  w.workspace_id = "ws1";
+  w.job_id = "j_1";
+  w.metadata_json = "{}";
+  ChangeSet cs;
+  cs.new_workers = {w};
+  ASSERT_TRUE((*store)->Apply(cs).ok());
+  Status dup = (*store)->Apply(cs);
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error().code, ErrorCode::kInternal);
+  EXPECT_EQ(dup.error().message, "database error");
+  Result<std::vector<MigrationInfo>> infos = (*store)->Migrations();
+  ASSERT_TRUE(infos.ok());
+  ASSERT_TRUE((*store)->MigrateDown(static_cast<int>(infos->size())).ok());
+  Result<core::Worker> gone = (*store)->GetWorker("ws1", w.id);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, ErrorCode::kInternal);
+  EXPECT_EQ(gone.error().message, "database error");
 }
 
 TEST(SqliteStoreTest, UncreatableDirectoryIsUnavailable) {

@@ -1,5 +1,7 @@
-// The Store conformance suite: every backend must pass the same TEST_Ps. A backend joins by
-// providing a StoreBackend (a fresh, empty database per test) and instantiating
+// The Store conformance suite: every backend must pass the same TEST_Ps, which assert only
+// what store.h promises (no backend's wording, file or SQL: those go to the backend's own
+// test, e.g. sqlite_store_test.cc). A backend joins by providing a factory of StoreBackend
+// (a fresh, empty database per test, opened as often as a test asks) and instantiating
 //   INSTANTIATE_TEST_SUITE_P(Name, StoreConformanceTest, testing::Values(BackendFactory{...}),
 //                            BackendName);
 #pragma once

@@ -1,8 +1,8 @@
-#include "auth/base64url.h"
+#include "common/base64url.h"
 
 #include <array>
 
-namespace overseer::auth {
+namespace overseer {
 namespace {
 
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -85,4 +85,4 @@ std::optional<std::string> Base64UrlDecodeToString(std::string_view in) {
   return out;
 }
 
-}  // namespace overseer::auth
+}  // namespace overseer

@@ -1,5 +1,5 @@
-// Strict base64url (RFC 4648 §5) without padding, as JWS compact serialization uses.
-// Internal to auth. Pure functions; any thread.
+// Strict base64url (RFC 4648 §5) without padding, as JWS compact serialization uses: JWTs
+// (auth) and page cursors (api). Pure functions; any thread.
 #pragma once
 
 #include <cstddef>
@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace overseer::auth {
+namespace overseer {
 
 // Encodes `data` as unpadded base64url.
 std::string Base64UrlEncode(std::string_view data);
@@ -24,4 +24,4 @@ std::optional<size_t> Base64UrlDecode(std::string_view in, unsigned char* out);
 // Convenience form returning a string; nullopt as above.
 std::optional<std::string> Base64UrlDecodeToString(std::string_view in);
 
-}  // namespace overseer::auth
+}  // namespace overseer

@@ -1,0 +1,24 @@
+// OpenStore: the one place that turns a --db URL into a Store backend. Only app names the
+// concrete backends (STYLE.md); everything else sees store::Store. Called at start (serve,
+// migrate), before the event loop runs; any thread.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+#include "store/store.h"
+
+namespace overseer::app {
+
+// Opens (does not migrate) the store `url` names:
+//   /abs/path or rel/path          a SQLite file (its directory is created if missing)
+//   sqlite:///abs/path             the same, absolute
+//   sqlite:rel/path, sqlite://rel  the same, relative to the working directory
+//   :memory: or sqlite::memory:    a private SQLite database in memory
+//   postgresql://... or postgres://...  kInvalidRequest: not built yet (issue #12)
+// Anything else with a scheme ("x://", "x:") or an empty path is kInvalidRequest naming the
+// accepted forms. Errors of the backend's open pass through (kUnavailable, kInternal).
+Result<std::unique_ptr<store::Store>> OpenStore(const std::string& url);
+
+}  // namespace overseer::app
