@@ -164,7 +164,10 @@ TEST(ErrorResponseTest, WireCodeIsTheSpecNameForSpecCodes) {
     SCOPED_TRACE(ErrorCodeName(code));
     EXPECT_EQ(WireCodeFor(code), ErrorCodeName(code));
     EXPECT_EQ(HttpStatusFor(code), status);
-    EXPECT_EQ(json::parse(ErrorResponse(MakeError(code, "m"), "r").body).at("error").at("code"),
+    EXPECT_EQ(json::parse(ErrorResponse(MakeError(code, "m"), "r").body)
+                  .at("error")
+                  .at("code")
+                  .as_string(),
               ErrorCodeName(code));
   }
 }
