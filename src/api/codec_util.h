@@ -18,7 +18,7 @@ boost::json::value TimeOrNull(TimeMs t);
 // JSON text stored by the service, parsed; null if empty or unparsable.
 boost::json::value ParseStoredJson(const std::string& text);
 // kInvalidRequest "<field>: <message>" with details.field (no field: the message alone).
-Error Invalid(std::string field, std::string message);
+Error Invalid(std::string field, const std::string& message);
 // No control characters (below 0x20, or DEL).
 bool IsPrintable(std::string_view s);
 bool HasNul(std::string_view s);

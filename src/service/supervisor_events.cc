@@ -55,7 +55,8 @@ asio::awaitable<void> Supervisor::OnRetryDue(WorkerPtr w, int attempt) {
     co_return;
   }
   Status s = co_await Spawn(w);
-  if (!s && s.error().code == ErrorCode::kInvalidStateTransition) {
+  if (!s && (s.error().code == ErrorCode::kInvalidStateTransition ||
+             s.error().code == ErrorCode::kConflict)) {
     // Its job ended while the retry waited: the job's end terminates the worker.
     spdlog::debug("worker {}: no respawn: {}", w->rec.id, s.error().message);
   } else if (!s) {

@@ -81,7 +81,10 @@ asio::awaitable<Result<core::Job>> Supervisor::CancelJob(Caller caller, std::str
   std::string reason = "CANCEL_REQUESTED";
   Result<std::vector<WorkerPtr>> workers = co_await CancelJobs(std::move(roots), std::move(reason));
   if (!workers) {
-    if (workers.error().code == ErrorCode::kInvalidStateTransition) {
+    // Already terminal, or changed meanwhile by someone else (a conflict): the 409 of the job
+    // asked for, as it is now.
+    if (workers.error().code == ErrorCode::kInvalidStateTransition ||
+        workers.error().code == ErrorCode::kConflict) {
       co_return JobTransitionError(job->rec, JobState::kCanceled);
     }
     co_return workers.error();
