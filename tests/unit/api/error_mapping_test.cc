@@ -36,6 +36,9 @@ constexpr Row kTable[] = {
     {ErrorCode::kIdempotencyKeyReused, "IDEMPOTENCY_KEY_REUSED", 422, true},
     {ErrorCode::kInternal, "INTERNAL", 500, false},
     {ErrorCode::kUnavailable, "UNAVAILABLE", 503, false},
+    // Internal (logs); a client reads INVALID_STATE_TRANSITION (WireCodeFor). Not stored: a
+    // retry may succeed.
+    {ErrorCode::kConflict, "CONFLICT", 409, false},
 };
 
 // Every enumerator of ErrorCode, found without naming them: the enum is dense from 0, and
