@@ -29,9 +29,12 @@ EventBus::Subscription EventBus::Subscribe(Handler handler, OnClose on_close) {
 void EventBus::Publish(std::span<const core::Event> events) {
   if (closed_ || events.empty()) return;
   published_ += static_cast<int64_t>(events.size());
+  if (subs_->empty()) return;  // the usual case: nothing to copy on the commit path
+  // One snapshot per batch: handlers may (un)subscribe while being called; one that left is
+  // skipped, one that joined gets the next batch.
+  const std::vector<std::pair<uint64_t, std::shared_ptr<Sub>>> snapshot(subs_->begin(),
+                                                                        subs_->end());
   for (const core::Event& e : events) {
-    // A snapshot: handlers may (un)subscribe while being called.
-    std::vector<std::pair<uint64_t, std::shared_ptr<Sub>>> snapshot(subs_->begin(), subs_->end());
     for (const auto& [id, sub] : snapshot) {
       if (subs_->count(id) != 0 && sub->handler) sub->handler(e);
     }

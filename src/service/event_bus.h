@@ -45,7 +45,8 @@ class EventBus {
   // `handler` gets every event published from now on; `on_close` (optional) runs once when the
   // bus closes (shutdown), so that a waiting subscriber can answer.
   [[nodiscard]] Subscription Subscribe(Handler handler, OnClose on_close = nullptr);
-  // To every subscriber, in order. A handler may subscribe or unsubscribe (itself included).
+  // To every subscriber, in order. A handler may subscribe or unsubscribe (itself included); one
+  // that subscribes during a Publish gets the events of the next one.
   void Publish(std::span<const core::Event> events);
   // Shutdown: every subscriber's on_close runs; nothing is published any more.
   void Close();

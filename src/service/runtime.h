@@ -57,6 +57,9 @@ struct OutputReport {
   std::optional<bool> succeeded;  // a final result line said so
 };
 
+// kInvalidRequest "<field>: <message>" with details.field: how a runtime names a bad field.
+Error InvalidTaskField(std::string field, const std::string& message);
+
 class Runtime {
  public:
   virtual ~Runtime() = default;

@@ -11,10 +11,8 @@ namespace json = boost::json;
 
 namespace {
 
-Error Invalid(std::string field, std::string message) {
-  Error e = MakeError(ErrorCode::kInvalidRequest, field + ": " + message);
-  e.With("field", std::move(field));
-  return e;
+Error Invalid(std::string field, const std::string& message) {
+  return InvalidTaskField(std::move(field), message);
 }
 
 Error TooMany(const std::string& field, const std::string& message, size_t limit) {

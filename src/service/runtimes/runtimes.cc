@@ -7,6 +7,12 @@
 namespace overseer::service {
 namespace json = boost::json;
 
+Error InvalidTaskField(std::string field, const std::string& message) {
+  Error e = MakeError(ErrorCode::kInvalidRequest, field + ": " + message);
+  e.With("field", std::move(field));
+  return e;
+}
+
 Runtimes::Runtimes() {
   auto command = std::make_unique<CommandRuntime>();
   by_name_.emplace(std::string(command->name()), std::move(command));
@@ -20,11 +26,7 @@ const Runtime* Runtimes::Find(std::string_view name) const {
 }
 
 Result<Task> Runtimes::Parse(const json::value& v) const {
-  auto invalid = [](std::string field, std::string message) {
-    Error e = MakeError(ErrorCode::kInvalidRequest, field + ": " + message);
-    e.With("field", std::move(field));
-    return e;
-  };
+  const auto& invalid = InvalidTaskField;
   if (!v.is_object()) return invalid("task", "must be an object");
   const json::object& t = v.as_object();
   const json::value* runtime = t.if_contains("runtime");
