@@ -65,7 +65,7 @@ Result<auth::Principal> Authenticate(const ApiContext& ctx, const http::Request&
   if (!p) return p;
   // TODO(#10): this worker-token rule (its job must still be active) moves to the access
   // service with the subtree rule; it stays here until that service exists.
-  if (!p->job_id.empty() && !ctx.supervisor.IsJobActive(p->job_id)) {
+  if (!p->job_id.empty() && !ctx.supervisor.access().IsJobActive(p->job_id)) {
     return MakeError(ErrorCode::kUnauthenticated, "this worker token's job has ended");
   }
   if (!p->HasScope(scope)) {

@@ -9,7 +9,7 @@
 #include "api/json_codec.h"
 #include "common/result.h"
 #include "core/types.h"
-#include "service/supervisor.h"
+#include "service/types.h"
 
 namespace overseer::api {
 

@@ -79,7 +79,8 @@ Awaitable ListWorkers(ApiContext& ctx, Request& req, const auth::Principal& p) {
     if (!after) co_return ErrorResponse(after.error(), req.request_id);
     q.after_id = *after;
   }
-  Result<store::Page<core::Worker>> page = co_await ctx.supervisor.ListWorkers(CallerOf(p), q);
+  Result<store::Page<core::Worker>> page =
+      co_await ctx.supervisor.queries().ListWorkers(CallerOf(p), q);
   if (!page) co_return ErrorResponse(page.error(), req.request_id);
   json::array items;
   items.reserve(page->items.size());
@@ -104,7 +105,7 @@ Awaitable GetWorker(ApiContext& ctx, Request& req, const auth::Principal& p) {
       co_return r;
     }
   }
-  Result<service::WorkerView> v = co_await ctx.supervisor.GetWorker(CallerOf(p), *id);
+  Result<service::WorkerView> v = co_await ctx.supervisor.queries().GetWorker(CallerOf(p), *id);
   if (!v) co_return ErrorResponse(v.error(), req.request_id);
   Response r = Json(200, WorkerViewToJson(*v));
   if (v->final && ctx.rendered_workers != nullptr) {
@@ -121,9 +122,9 @@ Awaitable ControlWorker(ApiContext& ctx, Request& req, const auth::Principal& p,
   if (!id) co_return ErrorResponse(id.error(), req.request_id);
   Result<core::Worker> w;
   if (action == Action::kPause) {
-    w = co_await ctx.supervisor.Pause(CallerOf(p), *id);
+    w = co_await ctx.supervisor.workers().Pause(CallerOf(p), *id);
   } else {
-    w = co_await ctx.supervisor.Resume(CallerOf(p), *id);
+    w = co_await ctx.supervisor.workers().Resume(CallerOf(p), *id);
   }
   if (!w) co_return ErrorResponse(w.error(), req.request_id);
   co_return Json(200, WorkerToJson(*w));
@@ -134,7 +135,7 @@ Awaitable TerminateWorker(ApiContext& ctx, Request& req, const auth::Principal& 
   if (!opts) co_return ErrorResponse(opts.error(), req.request_id);
   Result<std::string> id = PathId(req, "w_");
   if (!id) co_return ErrorResponse(id.error(), req.request_id);
-  Result<core::Worker> w = co_await ctx.supervisor.Terminate(
+  Result<core::Worker> w = co_await ctx.supervisor.workers().Terminate(
       CallerOf(p), *id, std::chrono::seconds(opts->grace_seconds), opts->wait);
   if (!w) co_return ErrorResponse(w.error(), req.request_id);
   co_return Json(opts->wait ? 200 : 202, WorkerToJson(*w));
@@ -147,7 +148,7 @@ Awaitable WorkerLogs(ApiContext& ctx, Request& req, const auth::Principal& p) {
   if (!tail) co_return ErrorResponse(tail.error(), req.request_id);
   Result<std::string> id = PathId(req, "w_");
   if (!id) co_return ErrorResponse(id.error(), req.request_id);
-  Result<std::string> text = co_await ctx.supervisor.Logs(CallerOf(p), *id, *tail);
+  Result<std::string> text = co_await ctx.supervisor.queries().Logs(CallerOf(p), *id, *tail);
   if (!text) co_return ErrorResponse(text.error(), req.request_id);
   Response r;
   r.content_type = "text/plain; charset=utf-8";
@@ -159,7 +160,7 @@ Awaitable Metrics(ApiContext& ctx, Request& req, const auth::Principal& p) {
   if (Status s = CheckQueryNames(req, {}); !s) co_return ErrorResponse(s.error(), req.request_id);
   // Daemon-wide figures tell one tenant about the others' activity: operators only.
   Result<service::Metrics> m =
-      co_await ctx.supervisor.GetMetrics(CallerOf(p), p.HasScope(auth::kSupervisorAdmin));
+      co_await ctx.supervisor.queries().GetMetrics(CallerOf(p), p.HasScope(auth::kSupervisorAdmin));
   if (!m) co_return ErrorResponse(m.error(), req.request_id);
   json::object by_status;
   for (core::WorkerState s :
@@ -197,7 +198,7 @@ Awaitable Metrics(ApiContext& ctx, Request& req, const auth::Principal& p) {
 Awaitable CreateJob(ApiContext& ctx, Request& req, const auth::Principal& p) {
   Result<service::JobSpec> spec = ParseJobSpec(req.body, ctx.supervisor.runtimes());
   if (!spec) co_return ErrorResponse(spec.error(), req.request_id);
-  Result<core::Job> job = co_await ctx.supervisor.CreateJob(CallerOf(p), std::move(*spec));
+  Result<core::Job> job = co_await ctx.supervisor.jobs().CreateJob(CallerOf(p), std::move(*spec));
   if (!job) co_return ErrorResponse(job.error(), req.request_id);
   Response r = Json(201, JobToJson(*job));
   r.headers.emplace_back("Location", "/api/jobs/" + job->id);
@@ -243,7 +244,7 @@ Awaitable ListJobs(ApiContext& ctx, Request& req, const auth::Principal& p) {
     if (!after) co_return ErrorResponse(after.error(), req.request_id);
     q.after_id = *after;
   }
-  Result<store::Page<core::Job>> page = co_await ctx.supervisor.ListJobs(CallerOf(p), q);
+  Result<store::Page<core::Job>> page = co_await ctx.supervisor.queries().ListJobs(CallerOf(p), q);
   if (!page) co_return ErrorResponse(page.error(), req.request_id);
   json::array items;
   items.reserve(page->items.size());
@@ -259,7 +260,7 @@ Awaitable GetJob(ApiContext& ctx, Request& req, const auth::Principal& p) {
   if (Status s = CheckQueryNames(req, {}); !s) co_return ErrorResponse(s.error(), req.request_id);
   Result<std::string> id = PathId(req, "j_");
   if (!id) co_return ErrorResponse(id.error(), req.request_id);
-  Result<service::JobView> v = co_await ctx.supervisor.GetJob(CallerOf(p), *id);
+  Result<service::JobView> v = co_await ctx.supervisor.queries().GetJob(CallerOf(p), *id);
   if (!v) co_return ErrorResponse(v.error(), req.request_id);
   co_return Json(200, JobViewToJson(*v));
 }
@@ -268,7 +269,7 @@ Awaitable JobTree(ApiContext& ctx, Request& req, const auth::Principal& p) {
   if (Status s = CheckQueryNames(req, {}); !s) co_return ErrorResponse(s.error(), req.request_id);
   Result<std::string> id = PathId(req, "j_");
   if (!id) co_return ErrorResponse(id.error(), req.request_id);
-  Result<service::JobTreeView> v = co_await ctx.supervisor.GetJobTree(CallerOf(p), *id);
+  Result<service::JobTreeView> v = co_await ctx.supervisor.queries().GetJobTree(CallerOf(p), *id);
   if (!v) co_return ErrorResponse(v.error(), req.request_id);
   co_return Json(200, JobTreeToJson(*v));
 }
@@ -282,7 +283,7 @@ Awaitable WaitJob(ApiContext& ctx, Request& req, const auth::Principal& p) {
   Result<std::string> id = PathId(req, "j_");
   if (!id) co_return ErrorResponse(id.error(), req.request_id);
   Result<core::Job> j =
-      co_await ctx.supervisor.WaitJob(CallerOf(p), *id, std::chrono::seconds(*timeout));
+      co_await ctx.supervisor.jobs().WaitJob(CallerOf(p), *id, std::chrono::seconds(*timeout));
   if (!j) co_return ErrorResponse(j.error(), req.request_id);
   co_return Json(200, JobToJson(*j));
 }
@@ -292,7 +293,7 @@ Awaitable CancelJob(ApiContext& ctx, Request& req, const auth::Principal& p) {
   if (!opts) co_return ErrorResponse(opts.error(), req.request_id);
   Result<std::string> id = PathId(req, "j_");
   if (!id) co_return ErrorResponse(id.error(), req.request_id);
-  Result<core::Job> j = co_await ctx.supervisor.CancelJob(
+  Result<core::Job> j = co_await ctx.supervisor.jobs().CancelJob(
       CallerOf(p), *id, std::chrono::seconds(opts->grace_seconds), opts->wait);
   if (!j) co_return ErrorResponse(j.error(), req.request_id);
   co_return Json(opts->wait ? 200 : 202, JobToJson(*j));
@@ -302,7 +303,7 @@ Awaitable CancelJob(ApiContext& ctx, Request& req, const auth::Principal& p) {
 
 Awaitable GetQuotas(ApiContext& ctx, Request& req, const auth::Principal& p) {
   if (Status s = CheckQueryNames(req, {}); !s) co_return ErrorResponse(s.error(), req.request_id);
-  co_return Json(200, QuotasToJson(ctx.supervisor.GetQuotas(CallerOf(p))));
+  co_return Json(200, QuotasToJson(ctx.supervisor.scheduler().GetQuotas(CallerOf(p))));
 }
 
 Awaitable PutQuotas(ApiContext& ctx, Request& req, const auth::Principal& p) {
@@ -310,22 +311,22 @@ Awaitable PutQuotas(ApiContext& ctx, Request& req, const auth::Principal& p) {
   Result<std::vector<std::pair<int, int>>> limits = ParseQuotasUpdate(req.body);
   if (!limits) co_return ErrorResponse(limits.error(), req.request_id);
   Result<service::QuotasView> v =
-      co_await ctx.supervisor.SetQuotas(CallerOf(p), std::move(*limits));
+      co_await ctx.supervisor.scheduler().SetQuotas(CallerOf(p), std::move(*limits));
   if (!v) co_return ErrorResponse(v.error(), req.request_id);
   co_return Json(200, QuotasToJson(*v));
 }
 
 Awaitable Usage(ApiContext& ctx, Request& req, const auth::Principal& p) {
   if (Status s = CheckQueryNames(req, {}); !s) co_return ErrorResponse(s.error(), req.request_id);
-  co_return Json(200, UsageToJson(ctx.supervisor.GetQuotas(CallerOf(p))));
+  co_return Json(200, UsageToJson(ctx.supervisor.scheduler().GetQuotas(CallerOf(p))));
 }
 
 Awaitable Allocate(ApiContext& ctx, Request& req, const auth::Principal& p) {
   if (Status s = CheckQueryNames(req, {}); !s) co_return ErrorResponse(s.error(), req.request_id);
   Result<AllocateRequest> in = ParseAllocateRequest(req.body);
   if (!in) co_return ErrorResponse(in.error(), req.request_id);
-  Result<core::Allocation> a =
-      co_await ctx.supervisor.Allocate(CallerOf(p), in->job_id, in->depth, in->worker_count);
+  Result<core::Allocation> a = co_await ctx.supervisor.allocations().Allocate(
+      CallerOf(p), in->job_id, in->depth, in->worker_count);
   if (!a) co_return ErrorResponse(a.error(), req.request_id);
   co_return Json(201, AllocationToJson(*a));
 }
@@ -335,7 +336,7 @@ Awaitable Release(ApiContext& ctx, Request& req, const auth::Principal& p) {
   Result<ReleaseRequest> in = ParseReleaseRequest(req.body);
   if (!in) co_return ErrorResponse(in.error(), req.request_id);
   Result<std::vector<core::Allocation>> released =
-      co_await ctx.supervisor.Release(CallerOf(p), in->allocation_id, in->job_id);
+      co_await ctx.supervisor.allocations().Release(CallerOf(p), in->allocation_id, in->job_id);
   if (!released) co_return ErrorResponse(released.error(), req.request_id);
   json::array items;
   for (const core::Allocation& a : *released) items.push_back(AllocationToJson(a));
@@ -347,7 +348,7 @@ Awaitable Release(ApiContext& ctx, Request& req, const auth::Principal& p) {
 Awaitable Healthz(Request&) { co_return Json(200, json::object{{"status", "ok"}}); }
 
 Awaitable Readyz(ApiContext& ctx, Request& req) {
-  Status s = co_await ctx.supervisor.Ping();
+  Status s = co_await ctx.supervisor.queries().Ping();
   if (!s) {
     Error e = MakeError(ErrorCode::kUnavailable, "the database is not reachable");
     co_return ErrorResponse(e, req.request_id);

@@ -8,7 +8,7 @@
 #include "api/json_codec.h"
 #include "common/result.h"
 #include "core/types.h"
-#include "service/supervisor.h"
+#include "service/worker_view.h"
 
 namespace overseer::api {
 

@@ -121,7 +121,8 @@ int Serve(const Config& config) {
   }
 
   // The daemon's counters, gauges and histograms (the server records requests into it).
-  // TODO(#10): hand it to the services and the commit queue; render it at /metrics.
+  // Handed to the HTTP server and the services (throughput, commits); rendered by
+  // GET /api/supervisor/metrics (JSON) and, with #13, by GET /metrics.
   MetricsRegistry metrics;
   asio::io_context io(1);
   service::BlockingPool pool(1);  // SQLite: one connection, one thread
@@ -155,7 +156,7 @@ int Serve(const Config& config) {
     Result<std::string> t = signer_ptr->Sign(c);
     return t ? *t : std::string();
   };
-  service::Supervisor supervisor(io, pool, **store, procs, sopts, minter, clock);
+  service::Supervisor supervisor(io, pool, **store, procs, sopts, minter, clock, &metrics);
   service::IdempotencyKeys idempotency(pool, **store, clock);
   api::RenderedWorkers rendered_workers(kRenderedWorkerBodies);
   api::ApiContext ctx{supervisor, idempotency, **verifier, clock, &rendered_workers};

@@ -13,7 +13,7 @@ namespace asio = boost::asio;
 void BackgroundTasks::Spawn(asio::awaitable<void> work, const char* what) {
   ++running_;
   ++started_;
-  asio::co_spawn(io_, std::move(work), [this, what](std::exception_ptr e) {
+  asio::co_spawn(io_, std::move(work), [this, what](const std::exception_ptr& e) {
     if (e) {
       try {
         std::rethrow_exception(e);

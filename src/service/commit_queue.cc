@@ -7,6 +7,18 @@
 
 namespace overseer::service {
 
+CommitQueue::CommitQueue(boost::asio::io_context& io, BlockingPool& pool, store::Store& store,
+                         MetricsRegistry* metrics)
+    : io_(io),
+      pool_(pool),
+      store_(store),
+      batches_(metrics ? &metrics->GetCounter("overseer_commit_transactions_total",
+                                              "Database transactions written by the group commit.")
+                       : &own_batches_),
+      committed_(metrics ? &metrics->GetCounter("overseer_commits_total",
+                                                "Status changes (ChangeSets) committed.")
+                         : &own_committed_) {}
+
 std::shared_ptr<CommitQueue::Ticket> CommitQueue::Start(const store::ChangeSet& cs) {
   auto ticket = std::make_shared<Ticket>();
   queue_.push_back(Pending{&cs, Handler([ticket](Status st) {
@@ -35,8 +47,8 @@ void CommitQueue::WriteBatch() {
     for (const Pending& p : *batch) changes.push_back(p.cs);
     std::vector<Status> results = store_.ApplyAll(changes);
     boost::asio::post(io_, [this, batch, results = std::move(results)]() mutable {
-      ++batches_;
-      committed_ += static_cast<int64_t>(batch->size());
+      batches_->Add();
+      committed_->Add(static_cast<int64_t>(batch->size()));
       writing_ = false;
       // Each waiter resumes in its own handler (no re-entry from here).
       for (size_t i = 0; i < batch->size(); ++i) {

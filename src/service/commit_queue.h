@@ -18,6 +18,7 @@
 #include <optional>
 #include <vector>
 
+#include "common/metrics.h"
 #include "common/result.h"
 #include "service/blocking_pool.h"
 #include "store/store.h"
@@ -26,8 +27,10 @@ namespace overseer::service {
 
 class CommitQueue {
  public:
-  CommitQueue(boost::asio::io_context& io, BlockingPool& pool, store::Store& store)
-      : io_(io), pool_(pool), store_(store) {}
+  // `metrics` (optional) gets overseer_commits_total (ChangeSets written) and
+  // overseer_commit_transactions_total (the transactions that wrote them).
+  CommitQueue(boost::asio::io_context& io, BlockingPool& pool, store::Store& store,
+              MetricsRegistry* metrics = nullptr);
 
   boost::asio::awaitable<Status> Commit(const store::ChangeSet& cs) {
     return boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(Status)>(
@@ -39,9 +42,7 @@ class CommitQueue {
   }
 
   // A commit queued by Start, answered through Wait.
-  class Ticket {
-   private:
-    friend class CommitQueue;
+  struct Ticket {
     std::optional<Status> result;
     std::optional<boost::asio::steady_timer> wake;  // set while a Wait is suspended
   };
@@ -52,8 +53,8 @@ class CommitQueue {
   boost::asio::awaitable<Status> Wait(std::shared_ptr<Ticket> ticket);
 
   // Transactions written so far, and the ChangeSets in them (for tests and metrics).
-  int64_t batches() const { return batches_; }
-  int64_t committed() const { return committed_; }
+  int64_t batches() const { return batches_->value(); }
+  int64_t committed() const { return committed_->value(); }
 
  private:
   using Handler = boost::asio::any_completion_handler<void(Status)>;
@@ -68,8 +69,10 @@ class CommitQueue {
   store::Store& store_;
   std::vector<Pending> queue_;
   bool writing_ = false;
-  int64_t batches_ = 0;
-  int64_t committed_ = 0;
+  Counter own_batches_;  // used when no registry is given
+  Counter own_committed_;
+  Counter* batches_;
+  Counter* committed_;
 };
 
 }  // namespace overseer::service

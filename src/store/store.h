@@ -123,8 +123,9 @@ struct ChangeSet {
   std::vector<core::Event> events;  // appended; seq assigned by the store
   std::vector<core::Allocation> new_allocations;
   std::vector<AllocationRelease> released_allocations;
-  std::vector<WorkerProcess> worker_processes;     // after the rows above
-  std::vector<JobPrecondition> require_jobs = {};  // checked before anything is written
+  std::vector<core::Quota> quotas = {};              // inserted or replaced (workspace, depth)
+  std::vector<WorkerProcess> worker_processes = {};  // after the rows above
+  std::vector<JobPrecondition> require_jobs = {};    // checked before anything is written
 };
 
 enum class IdempotencyOutcome {
@@ -203,7 +204,8 @@ class Store {
 
   // Resources. Quota rows of every workspace (few: one per workspace and depth changed).
   virtual Result<std::vector<core::Quota>> ListQuotas() = 0;
-  // Inserts or replaces the rows of `quotas` (one transaction).
+  // Inserts or replaces the rows of `quotas` (one transaction; ChangeSet::quotas does the same
+  // inside a commit, with its events).
   virtual Status SetQuotas(const std::vector<core::Quota>& quotas) = 0;
   // Allocations still held, of every workspace (at start).
   virtual Result<std::vector<core::Allocation>> ListHeldAllocations() = 0;

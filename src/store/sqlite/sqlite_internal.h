@@ -272,6 +272,7 @@ class SqliteStore final : public Store {
   // sqlite_resources.cc
   Status InsertAllocation(const core::Allocation& a);
   Status ReleaseAllocation(const AllocationRelease& r);
+  Status UpsertQuota(const core::Quota& q);
 
   // sqlite_migrations.cc
   Result<AppliedMap> ReadApplied();

@@ -93,15 +93,16 @@ Status SqliteStore::SetQuotas(const std::vector<Quota>& quotas) {
   Transaction txn(*this);
   if (Status st = txn.Begin(); !st) return st;
   for (const Quota& q : quotas) {
-    Status st = Exec(
-        kUpsertQuota,
-        [&](Binder& b) {
-          b.Text(q.workspace_id).Int(q.depth).Int(q.max_workers).Int(q.updated_at);
-        },
-        "set quota");
-    if (!st) return st;
+    if (Status st = UpsertQuota(q); !st) return st;
   }
   return txn.Commit();
+}
+
+Status SqliteStore::UpsertQuota(const Quota& q) {
+  return Exec(
+      kUpsertQuota,
+      [&](Binder& b) { b.Text(q.workspace_id).Int(q.depth).Int(q.max_workers).Int(q.updated_at); },
+      "set quota");
 }
 
 Result<std::vector<Allocation>> SqliteStore::ListHeldAllocations() {

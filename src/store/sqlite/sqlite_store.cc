@@ -152,6 +152,9 @@ Status SqliteStore::ApplyRows(const ChangeSet& changes) {
   for (const AllocationRelease& r : changes.released_allocations) {
     if (Status st = ReleaseAllocation(r); !st) return st;
   }
+  for (const core::Quota& q : changes.quotas) {
+    if (Status st = UpsertQuota(q); !st) return st;
+  }
   for (const core::Event& e : changes.events) {
     if (Status st = InsertEvent(e); !st) return st;
   }

@@ -119,7 +119,7 @@ class ServiceHarness {
   }
 
   Result<core::Job> Submit(JobSpec spec, Caller caller = {"ws", ""}) {
-    return Run(sup_->CreateJob(std::move(caller), std::move(spec)));
+    return Run(sup_->jobs().CreateJob(std::move(caller), std::move(spec)));
   }
   core::Job JobRow(const std::string& id) {
     Result<core::Job> j = store_->GetJob("ws", id);
@@ -167,10 +167,12 @@ class ServiceHarness {
   FakeClock& clock() { return clock_; }
   store::Store& store() { return *store_; }
   asio::io_context& io() { return io_; }
+  MetricsRegistry& metrics() { return metrics_; }
 
  private:
   void Start() {
-    sup_ = std::make_unique<Supervisor>(io_, pool_, *store_, *launcher_, options_, nullptr, clock_);
+    sup_ = std::make_unique<Supervisor>(io_, pool_, *store_, *launcher_, options_, nullptr, clock_,
+                                        &metrics_);
     Status st = Run(sup_->Recover());
     EXPECT_TRUE(st.ok()) << st.error().message;
   }
@@ -179,6 +181,7 @@ class ServiceHarness {
   BlockingPool pool_{1};
   SupervisorOptions options_;
   FakeClock clock_{1'800'000'000'000};
+  MetricsRegistry metrics_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<proc::FakeLauncher> launcher_ = std::make_unique<proc::FakeLauncher>(io_);
   std::unique_ptr<Supervisor> sup_;

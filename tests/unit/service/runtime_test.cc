@@ -9,7 +9,9 @@ namespace {
 
 namespace json = boost::json;
 
-Result<Task> ParseTask(const Runtimes& r, std::string_view text) { return r.Parse(json::parse(text)); }
+Result<Task> ParseTask(const Runtimes& r, std::string_view text) {
+  return r.Parse(json::parse(text));
+}
 
 std::string FieldOf(const Error& e) {
   for (const auto& [k, v] : e.details) {
@@ -20,8 +22,8 @@ std::string FieldOf(const Error& e) {
 
 TEST(RuntimesTest, ACommandTaskIsParsedOnceIntoItsCanonicalForm) {
   Runtimes r;
-  Result<Task> t = ParseTask(
-      r, R"({"env":{"A":"1"},"runtime":"command","command":["echo","hi"],"cwd":"/tmp"})");
+  Result<Task> t =
+      ParseTask(r, R"({"env":{"A":"1"},"runtime":"command","command":["echo","hi"],"cwd":"/tmp"})");
   ASSERT_TRUE(t.ok()) << t.error().message;
   EXPECT_EQ(t->runtime, "command");
   EXPECT_EQ(t->argv, (std::vector<std::string>{"echo", "hi"}));

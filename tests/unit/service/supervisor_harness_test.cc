@@ -91,7 +91,7 @@ TEST(SupervisorHarnessTest, ACancelReachesEveryActiveDescendantInOneCommit) {
   Result<core::Job> child = h.Submit(CommandJob(2, root->id));
   ASSERT_TRUE(child.ok());
   Result<core::Job> canceled =
-      h.Run(h.sup().CancelJob({"ws", ""}, root->id, std::chrono::milliseconds(10), true));
+      h.Run(h.sup().jobs().CancelJob({"ws", ""}, root->id, std::chrono::milliseconds(10), true));
   ASSERT_TRUE(canceled.ok()) << canceled.error().message;
   EXPECT_EQ(canceled->status, JobState::kCanceled);
   EXPECT_EQ(h.JobRow(child->id).status, JobState::kCanceled);
@@ -101,7 +101,7 @@ TEST(SupervisorHarnessTest, ACancelReachesEveryActiveDescendantInOneCommit) {
   }
   // Canceling again: 409 with the job's state.
   Result<core::Job> again =
-      h.Run(h.sup().CancelJob({"ws", ""}, root->id, std::chrono::milliseconds(10), true));
+      h.Run(h.sup().jobs().CancelJob({"ws", ""}, root->id, std::chrono::milliseconds(10), true));
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().code, ErrorCode::kInvalidStateTransition);
 }
@@ -124,7 +124,7 @@ TEST(SupervisorHarnessTest, AJobWhoseDependencyFailsIsCanceledWithoutEverStartin
 
 TEST(SupervisorHarnessTest, ASlotGivenBackStartsTheNextQueuedJobInOrder) {
   ServiceHarness h;
-  Result<QuotasView> q = h.Run(h.sup().SetQuotas({"ws", ""}, {{0, 1}}));
+  Result<QuotasView> q = h.Run(h.sup().scheduler().SetQuotas({"ws", ""}, {{0, 1}}));
   ASSERT_TRUE(q.ok());
   Result<core::Job> a = h.Submit(CommandJob(1));
   Result<core::Job> b = h.Submit(CommandJob(1));
@@ -135,7 +135,7 @@ TEST(SupervisorHarnessTest, ASlotGivenBackStartsTheNextQueuedJobInOrder) {
   ASSERT_TRUE(h.launcher().Exit(h.WorkersOf(a->id)[0].id, kOk));
   ASSERT_TRUE(h.WaitJob(b->id, JobState::kRunning));
   EXPECT_EQ(h.JobRow(c->id).status, JobState::kPending);
-  EXPECT_EQ(h.sup().GetQuotas({"ws", ""}).quotas[0].used, 1);
+  EXPECT_EQ(h.sup().scheduler().GetQuotas({"ws", ""}).quotas[0].used, 1);
 }
 
 TEST(SupervisorHarnessTest, APauseThatMeetsTheExitAnswers409AndTheExitIsRecorded) {
@@ -144,7 +144,7 @@ TEST(SupervisorHarnessTest, APauseThatMeetsTheExitAnswers409AndTheExitIsRecorded
   const std::string w = h.WorkersOf(job->id)[0].id;
   h.launcher().set_pause_stops(false);  // the SIGSTOP lands after the process exited
   auto pause = std::make_shared<std::optional<Result<core::Worker>>>();
-  h.Start(h.sup().Pause({"ws", ""}, w), pause);
+  h.Start(h.sup().workers().Pause({"ws", ""}, w), pause);
   ASSERT_TRUE(h.launcher().Exit(w, kOk));
   ASSERT_TRUE(h.Loop([&] { return pause->has_value(); }));
   ASSERT_FALSE((*pause)->ok());
@@ -155,39 +155,39 @@ TEST(SupervisorHarnessTest, APauseThatMeetsTheExitAnswers409AndTheExitIsRecorded
 
 TEST(SupervisorHarnessTest, APauseGivesTheSlotBackAndAResumeNeedsOneAgain) {
   ServiceHarness h;
-  ASSERT_TRUE(h.Run(h.sup().SetQuotas({"ws", ""}, {{0, 1}})).ok());
+  ASSERT_TRUE(h.Run(h.sup().scheduler().SetQuotas({"ws", ""}, {{0, 1}})).ok());
   Result<core::Job> a = h.Submit(CommandJob(1));
   const std::string wa = h.WorkersOf(a->id)[0].id;
-  Result<core::Worker> paused = h.Run(h.sup().Pause({"ws", ""}, wa));
+  Result<core::Worker> paused = h.Run(h.sup().workers().Pause({"ws", ""}, wa));
   ASSERT_TRUE(paused.ok()) << paused.error().message;
   EXPECT_EQ(paused->status, WorkerState::kPaused);
   Result<core::Job> b = h.Submit(CommandJob(1));  // takes the slot the pause gave back
   EXPECT_EQ(b->status, JobState::kRunning);
-  Result<core::Worker> resumed = h.Run(h.sup().Resume({"ws", ""}, wa));
+  Result<core::Worker> resumed = h.Run(h.sup().workers().Resume({"ws", ""}, wa));
   ASSERT_FALSE(resumed.ok());
   EXPECT_EQ(resumed.error().code, ErrorCode::kQuotaExceeded);
   ASSERT_TRUE(h.launcher().Exit(h.WorkersOf(b->id)[0].id, kOk));
   ASSERT_TRUE(h.WaitJob(b->id, JobState::kCompleted));
-  resumed = h.Run(h.sup().Resume({"ws", ""}, wa));
+  resumed = h.Run(h.sup().workers().Resume({"ws", ""}, wa));
   ASSERT_TRUE(resumed.ok()) << resumed.error().message;
   EXPECT_EQ(resumed->status, WorkerState::kRunning);
 }
 
 TEST(SupervisorHarnessTest, ACancelRacingTheSlotHandOverLeavesNothingRunning) {
   ServiceHarness h;
-  ASSERT_TRUE(h.Run(h.sup().SetQuotas({"ws", ""}, {{0, 1}})).ok());
+  ASSERT_TRUE(h.Run(h.sup().scheduler().SetQuotas({"ws", ""}, {{0, 1}})).ok());
   Result<core::Job> a = h.Submit(CommandJob(1));
   Result<core::Job> b = h.Submit(CommandJob(1));
   // A's exit hands its slot to B while B is being canceled.
   ASSERT_TRUE(h.launcher().Exit(h.WorkersOf(a->id)[0].id, kOk));
   auto cancel = std::make_shared<std::optional<Result<core::Job>>>();
-  h.Start(h.sup().CancelJob({"ws", ""}, b->id, std::chrono::milliseconds(10), true), cancel);
+  h.Start(h.sup().jobs().CancelJob({"ws", ""}, b->id, std::chrono::milliseconds(10), true), cancel);
   ASSERT_TRUE(h.Loop([&] { return cancel->has_value(); }));
   ASSERT_TRUE((*cancel)->ok()) << (*cancel)->error().message;
   h.Settle();
   EXPECT_EQ(h.JobRow(b->id).status, JobState::kCanceled);
   EXPECT_EQ(h.launcher().live_units(), 0);
-  EXPECT_EQ(h.sup().GetQuotas({"ws", ""}).quotas[0].used, 0);
+  EXPECT_EQ(h.sup().scheduler().GetQuotas({"ws", ""}).quotas[0].used, 0);
 }
 
 TEST(SupervisorHarnessTest, ARetryDueAfterItsJobEndedStartsNothing) {
@@ -201,7 +201,7 @@ TEST(SupervisorHarnessTest, ARetryDueAfterItsJobEndedStartsNothing) {
   ASSERT_TRUE(h.launcher().Exit(ws[0].id, kBad));
   ASSERT_TRUE(h.WaitWorker(ws[0].id, WorkerState::kRetrying));
   Result<core::Job> canceled =
-      h.Run(h.sup().CancelJob({"ws", ""}, job->id, std::chrono::milliseconds(10), true));
+      h.Run(h.sup().jobs().CancelJob({"ws", ""}, job->id, std::chrono::milliseconds(10), true));
   ASSERT_TRUE(canceled.ok());
   h.Settle(std::chrono::milliseconds(100));  // past the backoff
   EXPECT_EQ(h.launcher().spawns(), 2);
@@ -223,7 +223,7 @@ TEST(SupervisorHarnessTest, SomeoneElsesStopAndContinueAreRecorded) {
 
 TEST(SupervisorHarnessTest, AfterARestartRunningWorkersAreFailedAndQueuedJobsStart) {
   ServiceHarness h;
-  ASSERT_TRUE(h.Run(h.sup().SetQuotas({"ws", ""}, {{0, 1}})).ok());
+  ASSERT_TRUE(h.Run(h.sup().scheduler().SetQuotas({"ws", ""}, {{0, 1}})).ok());
   Result<core::Job> a = h.Submit(CommandJob(1));
   Result<core::Job> b = h.Submit(CommandJob(1));
   ASSERT_TRUE(b.ok());

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/ids.h"
+#include "core/events.h"
 #include "core/types.h"
 
 namespace overseer::store::testing_support {
@@ -569,6 +570,31 @@ TEST_P(StoreConformanceTest, QuotasUpsertPerWorkspaceAndDepth) {
   EXPECT_EQ((*rows)[0].updated_at, kT0 + 1);
   EXPECT_EQ((*rows)[1].workspace_id, "ws2");
   EXPECT_EQ((*rows)[1].max_workers, 4);
+}
+
+TEST_P(StoreConformanceTest, QuotasChangeInAChangeSetWithTheirEvents) {
+  ChangeSet cs;
+  cs.quotas = {core::Quota{"ws1", 1, 5, kT0}};
+  cs.events = {core::QuotaChangedEvent(cs.quotas[0], kT0)};
+  ASSERT_OK(store_->Apply(cs));
+  ChangeSet again;
+  again.quotas = {core::Quota{"ws1", 1, 2, kT0 + 1}};
+  ASSERT_OK(store_->Apply(again));
+  Result<std::vector<core::Quota>> rows = store_->ListQuotas();
+  ASSERT_TRUE(rows.ok()) << rows.error().message;
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].max_workers, 2);
+  EXPECT_EQ((*rows)[0].updated_at, kT0 + 1);
+  Result<std::vector<core::Event>> events = store_->ListEvents("ws1", 0, 10);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].type, core::EventType::kQuotaChanged);
+  // A ChangeSet that fails leaves no quota behind.
+  ChangeSet failing;
+  failing.quotas = {core::Quota{"ws1", 2, 7, kT0}};
+  failing.require_jobs = {JobStillActive("ws1", "j_missing")};
+  EXPECT_FALSE(store_->Apply(failing).ok());
+  EXPECT_EQ(store_->ListQuotas()->size(), 1u);
 }
 
 TEST_P(StoreConformanceTest, AllocationsAreHeldUntilReleasedInTheirChangeSet) {

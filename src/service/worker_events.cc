@@ -1,14 +1,16 @@
-// Supervisor: process events (exit, timeout, retry due, stop/continue from outside).
+// WorkerRunner: process events — exit, timeout, retry due, a stop or continue from outside.
 #include <spdlog/spdlog.h>
 
-#include "service/supervisor.h"
+#include "service/job_operations.h"
+#include "service/scheduler.h"
+#include "service/worker_runner.h"
 
 namespace overseer::service {
 namespace asio = boost::asio;
 using core::WorkerEvent;
 using core::WorkerState;
 
-asio::awaitable<void> Supervisor::OnExit(WorkerPtr w, int attempt) {
+asio::awaitable<void> WorkerRunner::OnExit(WorkerPtr w, int attempt) {
   auto lock = co_await ScopedLock::Acquire(w->mu);
   if (w->rec.attempt != attempt || w->terminating) co_return;
   if (w->rec.status != WorkerState::kRunning && w->rec.status != WorkerState::kPaused) co_return;
@@ -18,7 +20,7 @@ asio::awaitable<void> Supervisor::OnExit(WorkerPtr w, int attempt) {
   co_await KillTree(w, std::chrono::milliseconds(0));
   w->process.reset();
   w->terminating = false;
-  const TimeMs now = clock_.NowMs();
+  const TimeMs now = ctx_.clock.NowMs();
   auto record_exit = [&](core::Worker& r) { RecordEnd(r, now, st); };
   Status s;
   if (w->rec.status == WorkerState::kPaused) {
@@ -34,7 +36,7 @@ asio::awaitable<void> Supervisor::OnExit(WorkerPtr w, int attempt) {
   if (!s) spdlog::error("worker {}: could not record exit: {}", w->rec.id, s.error().message);
 }
 
-asio::awaitable<void> Supervisor::OnTimeout(WorkerPtr w, int attempt, uint64_t gen) {
+asio::awaitable<void> WorkerRunner::OnTimeout(WorkerPtr w, int attempt, uint64_t gen) {
   auto lock = co_await ScopedLock::Acquire(w->mu);
   // Only the clock of a RUNNING attempt ends it: a pause stopped the clock (and changed gen).
   if (w->rec.attempt != attempt || w->terminating || w->timeout_gen != gen) co_return;
@@ -42,16 +44,16 @@ asio::awaitable<void> Supervisor::OnTimeout(WorkerPtr w, int attempt, uint64_t g
   w->timeout_running = false;
   spdlog::info("worker {}: timeout after {} s", w->rec.id,
                w->job ? w->job->rec.timeout_seconds : 0);
-  co_await KillTree(w, options_.timeout_grace);
+  co_await KillTree(w, ctx_.options.timeout_grace);
   w->process.reset();
   w->terminating = false;
   Status s = co_await Fail(w, "TIMEOUT", w->exit);
   if (!s) spdlog::error("worker {}: could not record timeout: {}", w->rec.id, s.error().message);
 }
 
-asio::awaitable<void> Supervisor::OnRetryDue(WorkerPtr w, int attempt) {
+asio::awaitable<void> WorkerRunner::OnRetryDue(WorkerPtr w, int attempt) {
   auto lock = co_await ScopedLock::Acquire(w->mu);
-  if (w->rec.attempt != attempt || w->rec.status != WorkerState::kRetrying || shutting_down_) {
+  if (w->rec.attempt != attempt || w->rec.status != WorkerState::kRetrying || ctx_.shutting_down) {
     co_return;
   }
   Status s = co_await Spawn(w);
@@ -64,27 +66,27 @@ asio::awaitable<void> Supervisor::OnRetryDue(WorkerPtr w, int attempt) {
   }
 }
 
-asio::awaitable<void> Supervisor::OnStopOrContinue(WorkerPtr w) {
+asio::awaitable<void> WorkerRunner::OnStopOrContinue(WorkerPtr w) {
   auto lock = co_await ScopedLock::Acquire(w->mu);
   if (w->terminating || !w->process) co_return;
   // Notifications arrive late and coalesce, and the daemon's own SIGSTOP/SIGCONT cause them
   // too: what counts is what the process is doing now, against what the record says.
-  const proc::MainState now = procs_.State(*w->process);
+  const proc::MainState now = ctx_.procs.State(*w->process);
   Status s;
   if (now == proc::MainState::kStopped && w->rec.status == WorkerState::kRunning) {
     // Someone else's SIGSTOP: the record follows reality, and the whole tree pauses with it.
-    (void)procs_.Pause(*w->process);
+    (void)ctx_.procs.Pause(*w->process);
     StopTimeoutClock(*w);
     s = co_await Transition(w, WorkerEvent::kStoppedOutside, "STOPPED_EXTERNALLY", nullptr);
     if (!s) StartTimeoutClock(w);
   } else if (now == proc::MainState::kRunning && w->rec.status == WorkerState::kPaused) {
     // Someone else's SIGCONT: the whole tree runs again, whatever the quota says: its slot is
     // counted again, even over the limit.
-    (void)procs_.Resume(*w->process);
-    if (NeedsSlot(*w)) TakeSlotFor(*w);
+    (void)ctx_.procs.Resume(*w->process);
+    if (NeedsSlot(*w)) scheduler_.TakeSlotFor(*w);
     s = co_await Transition(w, WorkerEvent::kContinuedOutside, "CONTINUED_EXTERNALLY", nullptr);
     if (!s) {
-      ReturnUnusedSlot(*w);
+      scheduler_.ReturnUnusedSlot(*w);
     } else {
       StartTimeoutClock(w);
     }

@@ -1,14 +1,18 @@
-// Supervisor: the job tree — reading it, waiting for a job, cancel cascades, and a parent
-// completing once its last active child has ended.
+// JobOperations: waiting for a job, cancel cascades, a parent completing once its last
+// active child has ended, and the follow-up of every job change.
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/co_spawn.hpp>
 #include <map>
 #include <unordered_set>
 
 #include "core/events.h"
-#include "service/supervisor.h"
-#include "service/supervisor_internal.h"
+#include "service/access.h"
+#include "service/allocations.h"
+#include "service/coroutines.h"
+#include "service/dependencies.h"
+#include "service/job_operations.h"
+#include "service/scheduler.h"
+#include "service/worker_runner.h"
 
 namespace overseer::service {
 namespace asio = boost::asio;
@@ -16,29 +20,54 @@ using core::JobState;
 using core::JobTransitionError;
 using core::WorkerState;
 
-asio::awaitable<Result<JobTreeView>> Supervisor::GetJobTree(Caller caller, std::string id) {
-  Result<std::vector<core::Job>> rows = co_await RunBlocking(
-      pool_, [&] { return store_.ListJobSubtree(caller.workspace_id, id, kMaxTreeJobs + 1); });
-  if (!rows) co_return rows.error();
-  JobTreeView view;
-  view.jobs = std::move(*rows);
-  if (view.jobs.size() > static_cast<size_t>(kMaxTreeJobs)) {
-    view.jobs.resize(kMaxTreeJobs);
-    view.truncated = true;
+void JobOperations::AfterJobChange(const JobPtr& job) {
+  if (!core::IsTerminalJobState(job->rec.status)) return;
+  // A queued job that ended (canceled) no longer holds up the jobs behind it.
+  scheduler_.ScheduleQueued(job->rec.workspace_id, job->rec.depth);
+  deps_.AfterDependencyEnded(job->rec);
+  // Slots allocated for it through the API are given back with it.
+  allocations_.AfterJobEnded(job->rec);
+  // A job canceled by its own worker's end (an IDLE worker of a PENDING job terminated) is
+  // cleaned up like a failed one; a cancel request ends its workers and children itself.
+  if (job->rec.status == JobState::kFailed ||
+      (job->rec.status == JobState::kCanceled && job->rec.status_reason == "WORKER_TERMINATED")) {
+    // A failed job's remaining workers are ended (as Kubernetes does with a failed Job), and
+    // the sub-jobs it started are canceled: nothing is left to collect their work. (A
+    // CANCELED job's workers and children are ended by the cancel itself.)
+    for (const WorkerPtr& sibling : job->workers) {
+      if (core::IsActiveWorkerState(sibling->rec.status)) {
+        ctx_.tasks.Spawn(
+            internal::Discard(runner_.Terminate(sibling, ctx_.options.timeout_grace, "JOB_FAILED")),
+            "terminate");
+      }
+    }
+    if (!job->children.empty()) {
+      ctx_.tasks.Spawn(internal::Discard(CancelCascade(std::move(job->children), "PARENT_FAILED")),
+                       "cancel children");
+    }
   }
-  co_return view;
+  job->children.clear();
+  if (JobPtr parent = job->parent.lock()) {
+    std::erase(parent->children, job);
+    job->parent.reset();
+    if (parent->children.empty() && !core::IsTerminalJobState(parent->rec.status)) {
+      ctx_.tasks.Spawn(internal::Discard(CompleteIfDone(parent)), "complete parent");
+    }
+  }
+  ctx_.Forget(job);
 }
 
-asio::awaitable<Result<core::Job>> Supervisor::WaitJob(Caller caller, std::string id,
-                                                       std::chrono::milliseconds timeout) {
-  auto it = jobs_.find(id);
-  if (it != jobs_.end() && it->second->rec.workspace_id == caller.workspace_id &&
-      !core::IsTerminalJobState(it->second->rec.status) && timeout.count() > 0 && !shutting_down_) {
-    std::shared_ptr<LiveJob> job = it->second;
-    auto timer = std::make_shared<asio::steady_timer>(io_, timeout);
+asio::awaitable<Result<core::Job>> JobOperations::WaitJob(Caller caller, std::string id,
+                                                          std::chrono::milliseconds timeout) {
+  auto it = ctx_.jobs.find(id);
+  if (it != ctx_.jobs.end() && it->second->rec.workspace_id == caller.workspace_id &&
+      !core::IsTerminalJobState(it->second->rec.status) && timeout.count() > 0 &&
+      !ctx_.shutting_down) {
+    JobPtr job = it->second;
+    auto timer = std::make_shared<asio::steady_timer>(ctx_.io, timeout);
     // Woken by the job's move to a terminal state (published once memory says so), or by
     // the shutdown.
-    EventBus::Subscription sub = bus_.Subscribe(
+    EventBus::Subscription sub = ctx_.bus.Subscribe(
         [timer, id](const core::Event& e) {
           if (e.type != core::EventType::kJobTransition || e.job_id != id) return;
           std::optional<JobState> to = core::ParseJobState(e.to_state);
@@ -48,28 +77,30 @@ asio::awaitable<Result<core::Job>> Supervisor::WaitJob(Caller caller, std::strin
     (void)co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
     co_return job->rec;
   }
-  co_return co_await RunBlocking(pool_, [&] { return store_.GetJob(caller.workspace_id, id); });
+  co_return co_await RunBlocking(ctx_.pool,
+                                 [&] { return ctx_.store.GetJob(caller.workspace_id, id); });
 }
 
-asio::awaitable<Result<core::Job>> Supervisor::CancelJob(Caller caller, std::string id,
-                                                         std::chrono::milliseconds grace,
-                                                         bool wait) {
-  if (shutting_down_) co_return MakeError(ErrorCode::kUnavailable, "the daemon is shutting down");
-  auto it = jobs_.find(id);
-  if (it == jobs_.end() || it->second->rec.workspace_id != caller.workspace_id) {
+asio::awaitable<Result<core::Job>> JobOperations::CancelJob(Caller caller, std::string id,
+                                                            std::chrono::milliseconds grace,
+                                                            bool wait) {
+  if (ctx_.shutting_down)
+    co_return MakeError(ErrorCode::kUnavailable, "the daemon is shutting down");
+  auto it = ctx_.jobs.find(id);
+  if (it == ctx_.jobs.end() || it->second->rec.workspace_id != caller.workspace_id) {
     // Not active here: a terminal job (409) or no such job in this workspace (404).
     Result<core::Job> j =
-        co_await RunBlocking(pool_, [&] { return store_.GetJob(caller.workspace_id, id); });
+        co_await RunBlocking(ctx_.pool, [&] { return ctx_.store.GetJob(caller.workspace_id, id); });
     if (!j) co_return j.error();
     co_return JobTransitionError(*j, JobState::kCanceled);
   }
-  std::shared_ptr<LiveJob> job = it->second;
+  JobPtr job = it->second;
   bool allowed = true;
   if (!caller.job_id.empty()) {
     std::string ws = caller.workspace_id;
     std::string ancestor = caller.job_id;
     std::string target = job->rec.id;
-    allowed = co_await WithinSubtree(std::move(ws), std::move(ancestor), std::move(target));
+    allowed = co_await access_.WithinSubtree(std::move(ws), std::move(ancestor), std::move(target));
   }
   if (!allowed) {
     Error e = MakeError(ErrorCode::kInsufficientScope,
@@ -77,7 +108,7 @@ asio::awaitable<Result<core::Job>> Supervisor::CancelJob(Caller caller, std::str
     e.With("job_id", id);
     co_return e;
   }
-  std::vector<std::shared_ptr<LiveJob>> roots{job};
+  std::vector<JobPtr> roots{job};
   std::string reason = "CANCEL_REQUESTED";
   Result<std::vector<WorkerPtr>> workers = co_await CancelJobs(std::move(roots), std::move(reason));
   if (!workers) {
@@ -91,25 +122,26 @@ asio::awaitable<Result<core::Job>> Supervisor::CancelJob(Caller caller, std::str
   }
   std::string end_reason = "JOB_CANCELED";
   if (wait) {
-    co_await TerminateAll(std::move(*workers), grace, std::move(end_reason));
+    co_await runner_.TerminateAll(std::move(*workers), grace, std::move(end_reason));
   } else {
-    tasks_.Spawn(internal::Discard(TerminateAll(std::move(*workers), grace, std::move(end_reason))),
-                 "cancel");
+    ctx_.tasks.Spawn(
+        internal::Discard(runner_.TerminateAll(std::move(*workers), grace, std::move(end_reason))),
+        "cancel");
   }
   co_return job->rec;
 }
 
-asio::awaitable<Result<std::vector<Supervisor::WorkerPtr>>> Supervisor::CancelJobs(
-    std::vector<std::shared_ptr<LiveJob>> roots, std::string reason) {
+asio::awaitable<Result<std::vector<WorkerPtr>>> JobOperations::CancelJobs(std::vector<JobPtr> roots,
+                                                                          std::string reason) {
   // Locks are taken in (depth, id) order, each job's children read only once the job is
   // locked: a child is linked to its parent only under the parent's mu (CreateJob), so none
   // is missed, and two cascades over overlapping trees lock in the same order.
-  std::vector<std::shared_ptr<LiveJob>> order;
-  std::map<std::pair<int, std::string>, std::shared_ptr<LiveJob>> next;
+  std::vector<JobPtr> order;
+  std::map<std::pair<int, std::string>, JobPtr> next;
   for (const auto& r : roots) next.emplace(std::make_pair(r->rec.depth, r->rec.id), r);
   std::vector<ScopedLock> locks;
   while (!next.empty()) {
-    std::shared_ptr<LiveJob> j = next.begin()->second;
+    JobPtr j = next.begin()->second;
     next.erase(next.begin());
     locks.push_back(co_await ScopedLock::Acquire(j->mu));
     order.push_back(j);
@@ -118,9 +150,9 @@ asio::awaitable<Result<std::vector<Supervisor::WorkerPtr>>> Supervisor::CancelJo
   std::unordered_set<const LiveJob*> root_set;
   for (const auto& r : roots) root_set.insert(r.get());
 
-  const TimeMs now = clock_.NowMs();
+  const TimeMs now = ctx_.clock.NowMs();
   store::ChangeSet cs;
-  std::vector<std::pair<std::shared_ptr<LiveJob>, core::Job>> changed;
+  std::vector<std::pair<JobPtr, core::Job>> changed;
   bool any_root = false;
   for (const auto& j : order) {
     if (core::IsTerminalJobState(j->rec.status)) continue;
@@ -136,7 +168,7 @@ asio::awaitable<Result<std::vector<Supervisor::WorkerPtr>>> Supervisor::CancelJo
   if (!any_root) {
     co_return MakeError(ErrorCode::kInvalidStateTransition, "already terminal");
   }
-  Status st = co_await commits_.Commit(cs);
+  Status st = co_await ctx_.commits.Commit(cs);
   if (!st) co_return st.error();
   std::vector<WorkerPtr> to_end;
   for (auto& [j, row] : changed) {
@@ -145,35 +177,22 @@ asio::awaitable<Result<std::vector<Supervisor::WorkerPtr>>> Supervisor::CancelJo
       if (core::IsActiveWorkerState(w->rec.status)) to_end.push_back(w);
     }
   }
-  bus_.Publish(cs.events);
+  ctx_.bus.Publish(cs.events);
   locks.clear();
   // Deepest first: each job leaves its parent's active children before the parent is seen.
   for (auto it = changed.rbegin(); it != changed.rend(); ++it) AfterJobChange(it->first);
   co_return to_end;
 }
 
-asio::awaitable<void> Supervisor::CancelCascade(std::vector<std::shared_ptr<LiveJob>> roots,
-                                                std::string reason) {
+asio::awaitable<void> JobOperations::CancelCascade(std::vector<JobPtr> roots, std::string reason) {
   Result<std::vector<WorkerPtr>> workers = co_await CancelJobs(std::move(roots), std::move(reason));
   if (!workers) co_return;  // already terminal, or the commit failed (logged)
   std::string end_reason = "JOB_CANCELED";
-  co_await TerminateAll(std::move(*workers), options_.timeout_grace, std::move(end_reason));
+  co_await runner_.TerminateAll(std::move(*workers), ctx_.options.timeout_grace,
+                                std::move(end_reason));
 }
 
-asio::awaitable<void> Supervisor::TerminateAll(std::vector<WorkerPtr> workers,
-                                               std::chrono::milliseconds grace,
-                                               std::string reason) {
-  if (workers.empty()) co_return;
-  auto remaining = std::make_shared<size_t>(workers.size());
-  auto timer = std::make_shared<asio::steady_timer>(io_, asio::steady_timer::time_point::max());
-  for (const WorkerPtr& w : workers) {
-    tasks_.Spawn(internal::CountDown(TerminateLocked(w, grace, reason), remaining, timer),
-                 "terminate");
-  }
-  if (*remaining > 0) (void)co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
-}
-
-asio::awaitable<void> Supervisor::CompleteIfDone(std::shared_ptr<LiveJob> job) {
+asio::awaitable<void> JobOperations::CompleteIfDone(JobPtr job) {
   auto lock = co_await ScopedLock::Acquire(job->mu);
   if (core::IsTerminalJobState(job->rec.status) || !job->children.empty()) co_return;
   std::vector<WorkerState> states;
@@ -181,7 +200,7 @@ asio::awaitable<void> Supervisor::CompleteIfDone(std::shared_ptr<LiveJob> job) {
   for (const WorkerPtr& w : job->workers) states.push_back(w->rec.status);
   std::optional<JobState> js = core::JobStatusFromWorkers(job->rec.status, states, false);
   if (js != JobState::kCompleted) co_return;  // failures were decided by the worker's change
-  const TimeMs now = clock_.NowMs();
+  const TimeMs now = ctx_.clock.NowMs();
   Result<core::JobChange> c =
       core::PlanJobTransition(job->rec, JobState::kCompleted, "CHILDREN_ENDED", JobRows(*job), now);
   if (!c) co_return;
@@ -189,39 +208,14 @@ asio::awaitable<void> Supervisor::CompleteIfDone(std::shared_ptr<LiveJob> job) {
   store::ChangeSet cs;
   cs.job_updates.push_back(store::JobUpdate{row, c->from});
   cs.events.push_back(core::JobTransitionEvent(row, core::JobStateName(c->from), now));
-  Status st = co_await commits_.Commit(cs);
+  Status st = co_await ctx_.commits.Commit(cs);
   if (!st) {
     spdlog::error("job {}: completing after its children failed: {}", row.id, st.error().message);
     co_return;
   }
   job->rec = std::move(row);
-  bus_.Publish(cs.events);
+  ctx_.bus.Publish(cs.events);
   lock.Release();
   AfterJobChange(job);
 }
-
-asio::awaitable<bool> Supervisor::CallerReaches(Caller caller, std::string job_id) {
-  if (caller.job_id.empty()) co_return true;  // an operator's token: the whole workspace
-  co_return co_await WithinSubtree(std::move(caller.workspace_id), std::move(caller.job_id),
-                                   std::move(job_id));
-}
-
-asio::awaitable<bool> Supervisor::WithinSubtree(std::string workspace_id, std::string ancestor,
-                                                std::string id) {
-  std::string cur = std::move(id);
-  for (int hops = 0; !cur.empty() && hops <= options_.max_depth + 1; ++hops) {
-    if (cur == ancestor) co_return true;
-    auto it = jobs_.find(cur);
-    if (it != jobs_.end()) {
-      cur = it->second->rec.parent_job_id;
-      continue;
-    }
-    Result<core::Job> up =
-        co_await RunBlocking(pool_, [&] { return store_.GetJob(workspace_id, cur); });
-    if (!up) co_return false;
-    cur = up->parent_job_id;
-  }
-  co_return false;
-}
-
 }  // namespace overseer::service

@@ -1,14 +1,6 @@
-// Internal to src/service: helpers shared by the .cc files of Supervisor (see supervisor.h
-// for its contract). The class is split by concern:
-//   supervisor.cc            construction, transitions (plan, commit, fail), job follow-up
-//   supervisor_spawn.cc      spawning attempts, timeouts, killing a process tree
-//   supervisor_events.cc     process events: exit, timeout, retry due, stop/continue
-//   supervisor_jobs.cc       CreateJob, GetJob, ListJobs
-//   supervisor_hierarchy.cc  job tree, WaitJob, cancel cascades, parents completing
-//   supervisor_resources.cc  quotas, slots held by workers, the queue of jobs waiting
-//   supervisor_workers.cc    worker reads and commands, logs, metrics, ping
-//   supervisor_lifecycle.cc  Recover at start, Shutdown
-// Loop thread only, like Supervisor.
+// Internal to src/service: the coroutine helpers its services share (awaiting a callback,
+// a background task whose result is dropped, a count-down over parallel work). Loop thread
+// only.
 #pragma once
 
 #include <boost/asio/as_tuple.hpp>

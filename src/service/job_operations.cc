@@ -1,10 +1,12 @@
-// Supervisor: job creation and job reads.
-#include <boost/asio/co_spawn.hpp>
+// JobOperations: creating a job.
+#include "service/job_operations.h"
 
 #include "common/ids.h"
 #include "core/events.h"
-#include "service/supervisor.h"
-#include "service/supervisor_internal.h"
+#include "service/access.h"
+#include "service/dependencies.h"
+#include "service/scheduler.h"
+#include "service/worker_runner.h"
 
 namespace overseer::service {
 namespace asio = boost::asio;
@@ -26,14 +28,13 @@ Error ParentEnded(const std::string& parent_id, JobState state) {
 
 }  // namespace
 
-asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec spec) {
-  if (shutting_down_) co_return MakeError(ErrorCode::kUnavailable, "the daemon is shutting down");
-  std::string parent_id = spec.parent_job_id;
-  if (parent_id.empty() && !caller.job_id.empty()) parent_id = caller.job_id;
+asio::awaitable<Result<int>> JobOperations::DepthUnder(const Caller& caller,
+                                                       const std::string& parent_id,
+                                                       std::optional<int> requested_depth) {
   int depth = 0;
   if (!parent_id.empty()) {
-    Result<core::Job> parent = co_await RunBlocking(pool_, [this, &caller, &parent_id] {
-      return store_.GetJob(caller.workspace_id, parent_id);
+    Result<core::Job> parent = co_await RunBlocking(ctx_.pool, [this, &caller, &parent_id] {
+      return ctx_.store.GetJob(caller.workspace_id, parent_id);
     });
     if (!parent) {
       if (parent.error().code != ErrorCode::kNotFound) co_return parent.error();
@@ -47,7 +48,7 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
       std::string ws = caller.workspace_id;
       std::string ancestor = caller.job_id;
       std::string from = parent->parent_job_id;
-      inside = co_await WithinSubtree(std::move(ws), std::move(ancestor), std::move(from));
+      inside = co_await access_.WithinSubtree(std::move(ws), std::move(ancestor), std::move(from));
     }
     if (!inside) {
       Error e = MakeError(ErrorCode::kInsufficientScope,
@@ -58,37 +59,29 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
     if (core::IsTerminalJobState(parent->status)) co_return ParentEnded(parent_id, parent->status);
     depth = parent->depth + 1;
   }
-  if (spec.depth && *spec.depth != depth) {
+  if (requested_depth && *requested_depth != depth) {
     Error e = MakeError(ErrorCode::kInvalidRequest,
                         "depth must equal the parent's depth + 1 (" + std::to_string(depth) + ")");
     e.With("field", "depth").With("expected", depth);
     co_return e;
   }
-  if (depth > options_.max_depth) {
+  if (depth > ctx_.options.max_depth) {
     Error e = MakeError(ErrorCode::kMaxDepthExceeded, "job would be deeper than max_depth");
-    e.With("depth", depth).With("max_depth", options_.max_depth);
+    e.With("depth", depth).With("max_depth", ctx_.options.max_depth);
     co_return e;
   }
+  co_return depth;
+}
 
-  if (spec.worker_count > quotas_.Limit(caller.workspace_id, depth)) {
-    // It could never start under the current quota: refused now rather than queued forever.
-    Error e = QuotaExceeded(caller.workspace_id, depth, spec.worker_count,
-                            "worker_count " + std::to_string(spec.worker_count) +
-                                " is more than the quota of depth " + std::to_string(depth) + " (" +
-                                std::to_string(quotas_.Limit(caller.workspace_id, depth)) +
-                                "): lower it or raise the quota (PUT /api/resources/quotas)");
-    e.With("field", "worker_count");
-    co_return e;
-  }
-
+asio::awaitable<Result<JobOperations::DependencyCheck>> JobOperations::CheckDependencies(
+    const Caller& caller, const std::vector<std::string>& depends_on) {
   // Dependencies: each must be a job of the workspace; those not yet COMPLETED are waited for,
   // and one already FAILED or CANCELED cancels this job at once (DEPENDENCY_FAILED).
-  std::vector<std::string> waiting_on;
-  bool dependency_failed = false;
-  for (const std::string& dep : spec.depends_on) {
+  DependencyCheck out;
+  for (const std::string& dep : depends_on) {
     std::string ws = caller.workspace_id;
     std::string id = dep;
-    Result<JobState> state = co_await JobStatusOf(std::move(ws), std::move(id));
+    Result<JobState> state = co_await access_.JobStatusOf(std::move(ws), std::move(id));
     if (!state) {
       if (state.error().code != ErrorCode::kNotFound) co_return state.error();
       Error e = MakeError(ErrorCode::kInvalidRequest, "depends_on: no such job " + dep);
@@ -97,26 +90,46 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
     }
     if (*state == JobState::kCompleted) continue;
     if (*state == JobState::kFailed || *state == JobState::kCanceled) {
-      dependency_failed = true;
+      out.failed = true;
     } else {
-      waiting_on.push_back(dep);
+      out.waiting_on.push_back(dep);
     }
   }
+  co_return out;
+}
+
+asio::awaitable<Result<core::Job>> JobOperations::CreateJob(Caller caller, JobSpec spec) {
+  if (ctx_.shutting_down)
+    co_return MakeError(ErrorCode::kUnavailable, "the daemon is shutting down");
+  std::string parent_id = spec.parent_job_id;
+  if (parent_id.empty() && !caller.job_id.empty()) parent_id = caller.job_id;
+  Result<int> depth_or = co_await DepthUnder(caller, parent_id, spec.depth);
+  if (!depth_or) co_return depth_or.error();
+  const int depth = *depth_or;
+
+  // A job that could never start under the current quota is refused rather than queued forever.
+  if (Status fits = scheduler_.CheckCanEverStart(caller.workspace_id, depth, spec.worker_count);
+      !fits) {
+    co_return fits.error();
+  }
+
+  Result<DependencyCheck> deps = co_await CheckDependencies(caller, spec.depends_on);
+  if (!deps) co_return deps.error();
 
   // The parent's mu is held from here through the commit of the new job and its linking as
   // the parent's child: a cancel of the parent either comes first (409 here) or sees the child.
   // (parent_live first: it is destroyed after the lock, whose mutex it owns.)
-  std::shared_ptr<LiveJob> parent_live;
+  JobPtr parent_live;
   ScopedLock parent_lock;
   if (!parent_id.empty()) {
-    auto p = jobs_.find(parent_id);
-    if (p != jobs_.end() && p->second->rec.workspace_id == caller.workspace_id) {
+    auto p = ctx_.jobs.find(parent_id);
+    if (p != ctx_.jobs.end() && p->second->rec.workspace_id == caller.workspace_id) {
       parent_live = p->second;
       parent_lock = co_await ScopedLock::Acquire(parent_live->mu);
     }
     if (!parent_live || core::IsTerminalJobState(parent_live->rec.status)) {
-      Result<core::Job> parent = co_await RunBlocking(pool_, [this, &caller, &parent_id] {
-        return store_.GetJob(caller.workspace_id, parent_id);
+      Result<core::Job> parent = co_await RunBlocking(ctx_.pool, [this, &caller, &parent_id] {
+        return ctx_.store.GetJob(caller.workspace_id, parent_id);
       });
       if (!parent) co_return parent.error();
       if (!core::IsTerminalJobState(parent->status)) {
@@ -128,11 +141,11 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
     }
   }
 
-  const TimeMs now = clock_.NowMs();
+  const TimeMs now = ctx_.clock.NowMs();
   auto job = std::make_shared<LiveJob>();
   job->task = std::move(spec.task);
-  job->waiting_on = waiting_on;
-  if (dependency_failed) job->waiting_on = spec.depends_on;  // never starts: canceled below
+  job->waiting_on = deps->waiting_on;
+  if (deps->failed) job->waiting_on = spec.depends_on;  // never starts: canceled below
   core::Job& j = job->rec;
   j.id = NewId("j_");
   j.workspace_id = caller.workspace_id;
@@ -171,7 +184,7 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
     r.status = WorkerState::kIdle;
     r.status_reason = "CREATED";
     r.metadata_json = j.metadata_json;
-    r.log_path = LogPath(r.id);
+    r.log_path = ctx_.LogPath(r.id);
     r.created_at = now;
     r.updated_at = now;
     cs.new_workers.push_back(r);
@@ -189,7 +202,7 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
   std::vector<ScopedLock> locks;
   locks.reserve(workers.size());
   for (const WorkerPtr& w : workers) locks.push_back(co_await ScopedLock::Acquire(w->mu));
-  Status st = co_await SpawnNewJob(job, cs);
+  Status st = co_await scheduler_.Admit(job, cs);
   locks.clear();
   if (!st) {
     for (const WorkerPtr& w : job->workers) w->job.reset();  // never published: drop
@@ -197,20 +210,12 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
     co_return st.error();
   }
   if (!job->waiting_on.empty()) {
-    if (dependency_failed) {
-      std::vector<std::shared_ptr<LiveJob>> roots{job};
+    if (deps->failed) {
+      std::vector<JobPtr> roots{job};
       std::string reason = "DEPENDENCY_FAILED";
       co_await CancelCascade(std::move(roots), std::move(reason));
     } else {
-      for (const std::string& dep : job->waiting_on) dependents_[dep].push_back(job);
-      // A dependency may have ended while this job was being recorded: look again.
-      for (const std::string& dep : std::vector<std::string>(job->waiting_on)) {
-        auto live = jobs_.find(dep);
-        if (live != jobs_.end() && !core::IsTerminalJobState(live->second->rec.status)) continue;
-        Result<core::Job> d = co_await RunBlocking(
-            pool_, [this, &caller, &dep] { return store_.GetJob(caller.workspace_id, dep); });
-        if (d && core::IsTerminalJobState(d->status)) AfterDependencyEnded(*d);
-      }
+      co_await deps_.WaitFor(job);
     }
   }
   if (parent_live && !core::IsTerminalJobState(job->rec.status)) {
@@ -220,39 +225,7 @@ asio::awaitable<Result<core::Job>> Supervisor::CreateJob(Caller caller, JobSpec 
   }
   parent_lock.Release();
   core::Job out = job->rec;
-  Forget(job);
+  ctx_.Forget(job);
   co_return out;
-}
-
-asio::awaitable<Result<JobView>> Supervisor::GetJob(Caller caller, std::string id) {
-  co_return co_await RunBlocking(pool_, [&]() -> Result<JobView> {
-    Result<core::Job> j = store_.GetJob(caller.workspace_id, id);
-    if (!j) return j.error();
-    JobView view;
-    view.job = std::move(*j);
-    store::WorkerQuery wq;
-    wq.job_id = id;
-    wq.limit = 1000;
-    Result<store::Page<core::Worker>> ws = store_.ListWorkers(caller.workspace_id, wq);
-    if (!ws) return ws.error();
-    view.workers = std::move(ws->items);
-    store::JobQuery jq;
-    jq.parent_job_id = id;
-    jq.limit = 1000;
-    Result<store::Page<core::Job>> kids = store_.ListJobs(caller.workspace_id, jq);
-    if (!kids) return kids.error();
-    for (const core::Job& k : kids->items) view.children.push_back(k.id);
-    Result<std::vector<core::Allocation>> allocs =
-        store_.ListJobAllocations(caller.workspace_id, id);
-    if (!allocs) return allocs.error();
-    view.allocations = std::move(*allocs);
-    return view;
-  });
-}
-
-asio::awaitable<Result<store::Page<core::Job>>> Supervisor::ListJobs(Caller caller,
-                                                                     store::JobQuery query) {
-  co_return co_await RunBlocking(pool_,
-                                 [&] { return store_.ListJobs(caller.workspace_id, query); });
 }
 }  // namespace overseer::service

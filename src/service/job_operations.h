@@ -1,0 +1,86 @@
+// JobOperations: a job's life as a whole — creating it (with its workers, under its parent,
+// after its dependencies), waiting for it, canceling it with its subtree, and what follows
+// when it changes: once terminal, its waiters wake (EventBus), the rest of a FAILED job ends,
+// its parent may complete, its slots and dependents move on, and it is forgotten. Loop thread
+// only.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "service/context.h"
+
+namespace overseer::service {
+
+class Access;
+class Allocations;
+class Dependencies;
+class Scheduler;
+class WorkerRunner;
+
+class JobOperations {
+ public:
+  JobOperations(Context& ctx, WorkerRunner& runner, Scheduler& scheduler, Dependencies& deps,
+                Allocations& allocations, Access& access)
+      : ctx_(ctx),
+        runner_(runner),
+        scheduler_(scheduler),
+        deps_(deps),
+        allocations_(allocations),
+        access_(access) {}
+
+  // Creates a job with its workers (IDLE) and spawns them; answers the job as it is then.
+  // Errors: kInvalidRequest (parent, depth, dependencies), kMaxDepthExceeded, kQuotaExceeded,
+  // kInsufficientScope, kInvalidStateTransition (parent ended), kUnavailable.
+  boost::asio::awaitable<Result<core::Job>> CreateJob(Caller caller, JobSpec spec);
+  // Answers the job once it is terminal, or as it is when `timeout` has passed first.
+  boost::asio::awaitable<Result<core::Job>> WaitJob(Caller caller, std::string id,
+                                                    std::chrono::milliseconds timeout);
+  // Cancels the job and every active descendant (CANCELED in one commit; the descendants
+  // with reason PARENT_CANCELED), then terminates their workers within `grace`: wait=true
+  // answers once those are gone. kNotFound; kInvalidStateTransition when the job is already
+  // terminal; kInsufficientScope when a worker token reaches outside its own subtree.
+  boost::asio::awaitable<Result<core::Job>> CancelJob(Caller caller, std::string id,
+                                                      std::chrono::milliseconds grace, bool wait);
+
+  // A job changed (committed, memory followed): once it is terminal, ends the rest of a
+  // FAILED job (its workers, its active children), lets its parent complete, hands its
+  // slots, dependents and API allocations on, and forgets it when nothing of it can change.
+  void AfterJobChange(const JobPtr& job);
+  // Cancels `roots` and their descendants and terminates their workers (a FAILED parent's
+  // children, a failed dependency's dependents).
+  boost::asio::awaitable<void> CancelCascade(std::vector<JobPtr> roots, std::string reason);
+
+ private:
+  // The depth of a new job under `parent_id` ("" = a root): the parent exists in the caller's
+  // workspace, within a worker token's subtree, is not terminal; the depth is the one asked
+  // for (if any) and within max_depth.
+  boost::asio::awaitable<Result<int>> DepthUnder(const Caller& caller, const std::string& parent_id,
+                                                 std::optional<int> requested_depth);
+  // Dependencies: each must be a job of the workspace (400 otherwise).
+  struct DependencyCheck {
+    std::vector<std::string> waiting_on;  // not yet COMPLETED
+    bool failed = false;                  // one already FAILED or CANCELED
+  };
+  boost::asio::awaitable<Result<DependencyCheck>> CheckDependencies(
+      const Caller& caller, const std::vector<std::string>& depends_on);
+  // Cancels `roots` (reason `reason`) and their active descendants (PARENT_CANCELED) in one
+  // commit; answers the workers still to terminate. kInvalidStateTransition if every root
+  // was already terminal.
+  boost::asio::awaitable<Result<std::vector<WorkerPtr>>> CancelJobs(std::vector<JobPtr> roots,
+                                                                    std::string reason);
+  // A job whose last active child ended: COMPLETED if all its workers are.
+  boost::asio::awaitable<void> CompleteIfDone(JobPtr job);
+
+  Context& ctx_;
+  WorkerRunner& runner_;
+  Scheduler& scheduler_;
+  Dependencies& deps_;
+  Allocations& allocations_;
+  Access& access_;
+};
+
+}  // namespace overseer::service
