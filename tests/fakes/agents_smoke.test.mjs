@@ -7,8 +7,8 @@
 //                                       # tests/fixtures/agents/*.jsonl
 //
 // CLAUDE_BIN / CODEX_BIN override the executables. Every case runs in a fresh
-// HOME under one temp dir, with a clean environment (nothing inherited but
-// PATH), and prints its wall and CPU time as a test diagnostic.
+// HOME under one temp dir, with a clean environment (nothing is inherited; PATH
+// is node's directory and the system's), and prints its wall and CPU time.
 import {test, after} from 'node:test';
 import assert from 'node:assert/strict';
 import {spawn} from 'node:child_process';
@@ -116,8 +116,11 @@ function runCli({name, bin, args, env, cwd, killWhen}) {
 function saveFixture(name, run) {
   if (!update) return;
   fs.mkdirSync(fixturesDir, {recursive: true});
-  // Temp paths vary per run: make them stable.
-  fs.writeFileSync(path.join(fixturesDir, `${name}.jsonl`), run.stdout.split(tmp).join('/tmp/agents-smoke'));
+  // Temp paths vary per run: make them stable (also in the form Claude Code
+  // names its project dirs with, every non-alphanumeric as '-').
+  const stable = run.stdout.split(tmp).join('/tmp/agents-smoke')
+      .split(tmp.replace(/[^A-Za-z0-9]/g, '-')).join('-tmp-agents-smoke');
+  fs.writeFileSync(path.join(fixturesDir, `${name}.jsonl`), stable);
 }
 
 function baseEnv(home) {
@@ -274,9 +277,36 @@ test('claude: --max-turns 1 with a tool_use reply ends error_max_turns', async (
   const r = resultOf(run);
   assert.equal(r.subtype, 'error_max_turns');
   assert.equal(r.is_error, true);
+  assert.equal(r.terminal_reason, 'max_turns');
+  assert.deepEqual(r.errors, ['Reached maximum number of turns (1)']);
+  // Measured with 2.1.197: the tool of the last allowed turn still runs (a
+  // `user` tool_result line) and num_turns counts one more than --max-turns.
+  assert.equal(r.num_turns, 2);
+  assert.equal(byType(run, 'user').length, 1);
   assert.equal(fake.posts().length, 1);
   assert.equal(run.code, 1);
   saveFixture('claude_max_turns', run);
+});
+
+test('claude: --max-budget-usd ends error_max_budget_usd after the reply that crossed it', async () => {
+  const {dir, home, cwd} = caseDirs('claude_max_budget');
+  const fake = await startFake('anthropic', dir, {turns: [
+    {type: 'tool_use', name: 'Bash', input: {command: 'echo hi', description: 'Print hi'},
+      usage: {input_tokens: 100000, output_tokens: 500}, repeat: -1}]});
+  const run = await runCli({name: 'claude_max_budget', bin: claudeBin,
+    args: claudeArgs('run echo hi', randomUUID(), ['--max-budget-usd', '0.01', '--allowedTools', 'Bash']),
+    env: claudeEnv(home, fake.port), cwd});
+  await fake.stop();
+  const r = resultOf(run);
+  assert.equal(r.subtype, 'error_max_budget_usd');
+  assert.equal(r.is_error, true);
+  assert.ok(r.total_cost_usd > 0.01, `cost ${r.total_cost_usd}`);
+  assert.deepEqual(r.errors, ['Reached maximum budget ($0.01)']);
+  // Unlike --max-turns, the tool of the reply that crossed the budget is not run.
+  assert.equal(byType(run, 'user').length, 0);
+  assert.equal(fake.posts().length, 1);
+  assert.equal(run.code, 1);
+  saveFixture('claude_max_budget', run);
 });
 
 test('claude: --resume of a finished session from the same cwd', async () => {
@@ -298,6 +328,8 @@ test('claude: --resume of a finished session from the same cwd', async () => {
   assert.equal(r.subtype, 'success');
   assert.equal(r.result, 'Second answer, with the history.');
   assert.equal(r.session_id, sid);
+  // The resumed run's result counts only its own requests.
+  assert.deepEqual([r.usage.input_tokens, r.usage.output_tokens], [50, 6]);
   const posts = fake.posts();
   assert.equal(posts.length, 2);
   assert.ok(posts[1].roles.filter((x) => x === 'assistant').length >= 1, 'the resumed request carries the first reply');
@@ -443,6 +475,20 @@ test('codex: API error 400 carries the server message', async () => {
   saveFixture('codex_api_error_400', run);
 });
 
+test('codex: response.failed in the stream ends turn.failed with its message', async () => {
+  const {dir, home, cwd} = caseDirs('codex_response_failed');
+  const fake = await startFake('openai_responses', dir, {turns: [
+    {type: 'failed', code: 'server_error', message: 'fake: response failed', repeat: -1}]});
+  const run = await runCli({name: 'codex_response_failed', bin: codexBin,
+    args: ['exec', '--json', ...codexConfig(fake.port), 'hi'], env: codexEnv(home), cwd});
+  await fake.stop();
+  assert.equal(run.code, 1);
+  const failed = run.events.filter((e) => e.type === 'turn.failed');
+  assert.equal(failed.length, 1);
+  assert.match(failed[0].error.message, /fake: response failed/);
+  saveFixture('codex_response_failed', run);
+});
+
 test('codex: exec resume <thread_id> continues the thread', async () => {
   const {dir, home, cwd} = caseDirs('codex_resume');
   const fake = await startFake('openai_responses', dir, {turns: [
@@ -460,6 +506,11 @@ test('codex: exec resume <thread_id> continues the thread', async () => {
   assert.equal(second.events[0].thread_id, threadId);
   const msgs = second.events.filter((e) => e.type === 'item.completed' && e.item.type === 'agent_message');
   assert.deepEqual(msgs.map((e) => e.item.text), ['Second answer, with the history.']);
+  // Measured with 0.171.0: turn.completed.usage is the thread's running
+  // total, so a resumed run reports the first run's tokens again (10+50 in,
+  // 5+6 out): charge the difference, not the sum.
+  const u = second.events.find((e) => e.type === 'turn.completed').usage;
+  assert.deepEqual([u.input_tokens, u.output_tokens], [60, 11]);
   const posts = fake.posts();
   assert.equal(posts.length, 2);
   assert.ok(posts[1].inputs > posts[0].inputs, 'the resumed request carries the history');
