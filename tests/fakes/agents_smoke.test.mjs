@@ -72,12 +72,17 @@ async function startFake(kind, dir, scriptObj) {
 
 // Runs a CLI under bash so that `times` reports its CPU use; resolves with the
 // exit code, the stdout lines parsed as JSON, and timings.
-function runCli({name, bin, args, env, cwd, killWhen}) {
+// With `stdinOpenMs`, the CLI's stdin is a pipe closed only after that many ms
+// (else /dev/null).
+function runCli({name, bin, args, env, cwd, killWhen, stdinOpenMs}) {
   const timesFile = path.join(tmp, `${name}.times`);
-  const script = '"$@" </dev/null; rc=$?; times >"$TIMES_FILE"; exit $rc';
+  const redirect = stdinOpenMs ? '' : ' </dev/null';
+  const script = `"$@"${redirect}; rc=$?; times >"$TIMES_FILE"; exit $rc`;
   const start = process.hrtime.bigint();
   const child = spawn('bash', ['-c', script, 'run', bin, ...args],
-      {cwd, env: {...env, TIMES_FILE: timesFile}, stdio: ['ignore', 'pipe', 'pipe'], detached: true});
+      {cwd, env: {...env, TIMES_FILE: timesFile}, stdio: [stdinOpenMs ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+        detached: true});
+  const stdinTimer = stdinOpenMs ? setTimeout(() => child.stdin.end(), stdinOpenMs) : null;
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => { stdout += d; });
@@ -94,6 +99,7 @@ function runCli({name, bin, args, env, cwd, killWhen}) {
   return new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('exit', async (code, signal) => {
+      if (stdinTimer) clearTimeout(stdinTimer);
       if (killer) await killer;
       const wallMs = Number((process.hrtime.bigint() - start) / 1000000n);
       let cpuMs = null;
@@ -388,6 +394,18 @@ test('claude: a cut stream is re-sent without streaming (plain JSON answer)', as
   saveFixture('claude_stream_cut', run);
 });
 
+test('claude: an open stdin pipe delays the start by 3 s, then it goes on', async () => {
+  const {dir, home, cwd} = caseDirs('claude_stdin_open');
+  const fake = await startFake('anthropic', dir, {turns: [{type: 'text', text: 'Hello.'}]});
+  const run = await runCli({name: 'claude_stdin_open', bin: claudeBin, args: claudeArgs('hi', randomUUID()),
+    env: claudeEnv(home, fake.port), cwd, stdinOpenMs: 8000});
+  await fake.stop();
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(resultOf(run).result, 'Hello.');
+  assert.match(run.stderr, /no stdin data received in 3s/);
+  assert.ok(run.wallMs >= 3000, `took ${run.wallMs} ms`);
+});
+
 // ----------------------------------------------------------------- codex --
 
 function codexEnv(home) {
@@ -533,6 +551,19 @@ test('codex: a stalled stream; SIGTERM ends the CLI with no turn.completed', asy
   assert.equal(run.code, 143);
   assert.equal(fake.posts().length, 1);
   saveFixture('codex_stall_killed', run);
+});
+
+test('codex: an open stdin pipe blocks the run until stdin closes', async () => {
+  const {dir, home, cwd} = caseDirs('codex_stdin_open');
+  const fake = await startFake('openai_responses', dir, {turns: [{type: 'text', text: 'Hello.'}]});
+  const run = await runCli({name: 'codex_stdin_open', bin: codexBin,
+    args: ['exec', '--json', ...codexConfig(fake.port), 'hi'], env: codexEnv(home), cwd, stdinOpenMs: 5000});
+  await fake.stop();
+  assert.equal(run.code, 0, run.stderr);
+  // Nothing at all (not even thread.started) before stdin closed at 5 s.
+  assert.ok(run.wallMs >= 5000, `took ${run.wallMs} ms`);
+  const msgs = run.events.filter((e) => e.type === 'item.completed' && e.item.type === 'agent_message');
+  assert.deepEqual(msgs.map((e) => e.item.text), ['Hello.']);
 });
 
 test('codex: stream_idle_timeout_ms ends a stalled stream with turn.failed', async () => {
