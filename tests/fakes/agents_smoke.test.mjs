@@ -406,6 +406,21 @@ test('claude: an open stdin pipe delays the start by 3 s, then it goes on', asyn
   assert.ok(run.wallMs >= 3000, `took ${run.wallMs} ms`);
 });
 
+test('claude: one fake serves two agents by route, whatever order they ask in', async () => {
+  const {dir, home, cwd} = caseDirs('claude_routes');
+  const fake = await startFake('anthropic', dir, {routes: [
+    {match: 'agent-A', turns: [{type: 'text', text: 'I am A.'}]},
+    {match: 'agent-B', turns: [{type: 'text', text: 'I am B.'}]}]});
+  const b = await runCli({name: 'claude_routes_b', bin: claudeBin, args: claudeArgs('agent-B: who are you?', randomUUID()),
+    env: claudeEnv(home, fake.port), cwd});
+  const a = await runCli({name: 'claude_routes_a', bin: claudeBin, args: claudeArgs('agent-A: who are you?', randomUUID()),
+    env: claudeEnv(home, fake.port), cwd});
+  await fake.stop();
+  assert.equal(resultOf(b).result, 'I am B.');
+  assert.equal(resultOf(a).result, 'I am A.');
+  assert.deepEqual(fake.posts().map((p) => p.route), [1, 0]);
+});
+
 // ----------------------------------------------------------------- codex --
 
 function codexEnv(home) {
@@ -564,6 +579,23 @@ test('codex: an open stdin pipe blocks the run until stdin closes', async () => 
   assert.ok(run.wallMs >= 5000, `took ${run.wallMs} ms`);
   const msgs = run.events.filter((e) => e.type === 'item.completed' && e.item.type === 'agent_message');
   assert.deepEqual(msgs.map((e) => e.item.text), ['Hello.']);
+});
+
+test('codex: one fake serves two agents by route', async () => {
+  const {dir, home, cwd} = caseDirs('codex_routes');
+  const fake = await startFake('openai_responses', dir, {routes: [
+    {match: 'agent-A', turns: [{type: 'text', text: 'I am A.'}]},
+    {match: 'agent-B', turns: [{type: 'text', text: 'I am B.'}]}]});
+  const b = await runCli({name: 'codex_routes_b', bin: codexBin,
+    args: ['exec', '--json', ...codexConfig(fake.port), 'agent-B: who are you?'], env: codexEnv(home), cwd});
+  const a = await runCli({name: 'codex_routes_a', bin: codexBin,
+    args: ['exec', '--json', ...codexConfig(fake.port), 'agent-A: who are you?'], env: codexEnv(home), cwd});
+  await fake.stop();
+  const text = (run) => run.events.filter((e) => e.type === 'item.completed' && e.item.type === 'agent_message')
+      .map((e) => e.item.text);
+  assert.deepEqual(text(b), ['I am B.']);
+  assert.deepEqual(text(a), ['I am A.']);
+  assert.deepEqual(fake.posts().map((p) => p.route), [1, 0]);
 });
 
 test('codex: stream_idle_timeout_ms ends a stalled stream with turn.failed', async () => {

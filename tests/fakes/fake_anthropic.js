@@ -28,12 +28,19 @@
 // 0, 0). When the script is exhausted, each further request gets a 500 whose
 // message says so, so a test that sends more turns than it scripted fails.
 //
+// "routes": [{"match": "agent-A", "turns": [...]}, ...] gives a separate
+// list of turns to the requests whose user text (prompts, not tool results)
+// contains `match` (the first route that matches), so that one fake can serve
+// several agents at once (a tree of workers) whatever order they ask in;
+// requests no route matches take the top-level turns.
+//
 // SIDE, when given, is a TURN answering "side" requests (those without a
 // `tools` array: the CLI's small helper queries) without consuming a script
 // turn; without it, side requests take turns like any other.
 //
 // --log FILE appends one JSON line per request: {seq, method, path, stream,
-// messages, roles, tools, model, max_tokens, turn, kind, last}, where `roles`
+// messages, roles, tools, model, max_tokens, route, turn, kind, last}, where
+// `route` is the index of the route that answered (null: the top level), `roles`
 // lists the messages' roles and `last` summarises the last user or assistant
 // message (role, block types, tool_result texts, text tail) so a test can
 // check what the CLI sent back. --dump DIR writes each request body
@@ -67,8 +74,6 @@ const defaultModel = script.model || 'claude-sonnet-4-5-20250929';
 const sideTurn = script.side || null;
 
 let seq = 0;
-let turnIndex = 0;     // the script turn the next request takes
-let turnUsed = 0;      // how many requests the current turn has answered
 let idCounter = 0;
 const openSockets = new Set();
 
@@ -78,18 +83,41 @@ function nextId(prefix) {
 }
 
 // Takes the turn for one main request (or null when the script is exhausted).
-function takeTurn() {
-  while (turnIndex < turns.length) {
-    const t = turns[turnIndex];
-    const repeat = t.repeat === undefined ? 1 : t.repeat;
-    if (repeat < 0 || turnUsed < repeat) {
-      turnUsed += 1;
-      return {turn: t, index: turnIndex};
-    }
-    turnIndex += 1;
-    turnUsed = 0;
+// A list of turns and how far the requests have got through it.
+class Sequence {
+  constructor(list) {
+    this.turns = Array.isArray(list) ? list : [];
+    this.index = 0;  // the turn the next request takes
+    this.used = 0;   // how many requests that turn has answered
   }
-  return null;
+
+  // The next turn, or null when the list is exhausted.
+  take() {
+    while (this.index < this.turns.length) {
+      const t = this.turns[this.index];
+      const repeat = t.repeat === undefined ? 1 : t.repeat;
+      if (repeat < 0 || this.used < repeat) {
+        this.used += 1;
+        return {turn: t, index: this.index};
+      }
+      this.index += 1;
+      this.used = 0;
+    }
+    return null;
+  }
+}
+
+const mainSequence = new Sequence(turns);
+const routes = (Array.isArray(script.routes) ? script.routes : []).map((r) => ({match: String(r.match),
+  seq: new Sequence(r.turns)}));
+
+// The sequence a request belongs to: the first route whose `match` occurs in
+// the text the user wrote (prompts, not tool results), else the main one.
+function sequenceFor(userText) {
+  for (let i = 0; i < routes.length; i++) {
+    if (userText.includes(routes[i].match)) return {seq: routes[i].seq, route: i};
+  }
+  return {seq: mainSequence, route: null};
 }
 
 function usageOf(turn) {
@@ -135,6 +163,17 @@ function summariseLast(body) {
   const texts = content.filter((b) => b.type === 'text').map((b) => b.text);
   if (texts.length) out.text = texts.join('\n').slice(-500);
   return out;
+}
+
+// Every text block of the user messages (prompts; not tool results).
+function userTextOf(body) {
+  const parts = [];
+  for (const m of Array.isArray(body.messages) ? body.messages : []) {
+    if (m.role !== 'user') continue;
+    if (typeof m.content === 'string') parts.push(m.content);
+    else for (const b of m.content || []) if (b.type === 'text') parts.push(b.text);
+  }
+  return parts.join('\n');
 }
 
 function writeLog(entry) {
@@ -227,14 +266,20 @@ async function handleMessages(req, res, url, raw) {
   const stream = body.stream === true;
   const isSide = !Array.isArray(body.tools);
   let taken;
-  if (isSide && sideTurn) taken = {turn: sideTurn, index: -1};
-  else taken = takeTurn();
+  let route = null;
+  if (isSide && sideTurn) {
+    taken = {turn: sideTurn, index: -1};
+  } else {
+    const chosen = sequenceFor(userTextOf(body));
+    route = chosen.route;
+    taken = chosen.seq.take();
+  }
   const model = body.model || defaultModel;
   writeLog({seq, method: req.method, path: url.pathname, query: url.search || '', stream,
     messages: Array.isArray(body.messages) ? body.messages.length : 0,
     roles: Array.isArray(body.messages) ? body.messages.map((x) => x.role) : [],
     tools: Array.isArray(body.tools) ? body.tools.length : null, model, max_tokens: body.max_tokens ?? null,
-    turn: taken ? taken.index : null, kind: taken ? taken.turn.type : 'exhausted', last: summariseLast(body)});
+    route, turn: taken ? taken.index : null, kind: taken ? taken.turn.type : 'exhausted', last: summariseLast(body)});
   if (!taken) {
     sendJson(res, 500, {type: 'error', error: {type: 'api_error', message: `fake_anthropic: script exhausted (request ${seq})`}});
     return;

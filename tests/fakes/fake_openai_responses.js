@@ -36,8 +36,13 @@
 // output_tokens_details.reasoning_tokens. When the script is exhausted, each
 // further request gets a 500 whose message says so.
 //
+// "routes": [{"match": "agent-A", "turns": [...]}, ...] gives a separate
+// list of turns to the requests whose user messages contain `match` (the
+// first route that matches), so that one fake can serve several agents.
+//
 // --log FILE appends one JSON line per request: {seq, method, path, stream,
-// inputs, tools, tool_names, model, turn, kind, last} (`tools` counts the
+// inputs, tools, tool_names, model, route, turn, kind, last} (`route`: the
+// index of the route that answered, null for the top level; `tools` counts the
 // top-level array, null when absent; `tool_names` also lists the tools of
 // `additional_tools` input items as namespace.name; `last` summarises the
 // input items after the last user message: their types and any
@@ -71,8 +76,6 @@ const script = JSON.parse(fs.readFileSync(args.script, 'utf8'));
 const turns = Array.isArray(script) ? script : (script.turns || []);
 
 let seq = 0;
-let turnIndex = 0;
-let turnUsed = 0;
 let idCounter = 0;
 const openSockets = new Set();
 
@@ -81,18 +84,41 @@ function nextId(prefix) {
   return `${prefix}_fake${String(process.pid)}${String(idCounter).padStart(6, '0')}`;
 }
 
-function takeTurn() {
-  while (turnIndex < turns.length) {
-    const t = turns[turnIndex];
-    const repeat = t.repeat === undefined ? 1 : t.repeat;
-    if (repeat < 0 || turnUsed < repeat) {
-      turnUsed += 1;
-      return {turn: t, index: turnIndex};
-    }
-    turnIndex += 1;
-    turnUsed = 0;
+// A list of turns and how far the requests have got through it.
+class Sequence {
+  constructor(list) {
+    this.turns = Array.isArray(list) ? list : [];
+    this.index = 0;  // the turn the next request takes
+    this.used = 0;   // how many requests that turn has answered
   }
-  return null;
+
+  // The next turn, or null when the list is exhausted.
+  take() {
+    while (this.index < this.turns.length) {
+      const t = this.turns[this.index];
+      const repeat = t.repeat === undefined ? 1 : t.repeat;
+      if (repeat < 0 || this.used < repeat) {
+        this.used += 1;
+        return {turn: t, index: this.index};
+      }
+      this.index += 1;
+      this.used = 0;
+    }
+    return null;
+  }
+}
+
+const mainSequence = new Sequence(turns);
+const routes = (Array.isArray(script.routes) ? script.routes : []).map((r) => ({match: String(r.match),
+  seq: new Sequence(r.turns)}));
+
+// The sequence a request belongs to: the first route whose `match` occurs in
+// the text the user wrote (prompts, not tool results), else the main one.
+function sequenceFor(userText) {
+  for (let i = 0; i < routes.length; i++) {
+    if (userText.includes(routes[i].match)) return {seq: routes[i].seq, route: i};
+  }
+  return {seq: mainSequence, route: null};
 }
 
 function usageOf(turn) {
@@ -126,6 +152,17 @@ function summariseInput(body) {
     out.user_text = text.slice(-300);
   }
   return out;
+}
+
+// Every input_text of the user messages (prompts; not tool outputs).
+function userTextOf(body) {
+  const parts = [];
+  for (const it of Array.isArray(body.input) ? body.input : []) {
+    if (it.type !== 'message' || it.role !== 'user') continue;
+    if (typeof it.content === 'string') parts.push(it.content);
+    else for (const c of it.content || []) if (typeof c.text === 'string') parts.push(c.text);
+  }
+  return parts.join('\n');
 }
 
 function writeLog(entry) {
@@ -234,7 +271,8 @@ async function handleResponses(req, res, url, raw) {
   }
   seq += 1;
   if (args.dump) fs.writeFileSync(path.join(args.dump, `${seq}.json`), JSON.stringify(body, null, 1));
-  const taken = takeTurn();
+  const chosen = sequenceFor(userTextOf(body));
+  const taken = chosen.seq.take();
   const model = body.model || 'gpt-fake';
   const tools = Array.isArray(body.tools) ? body.tools : null;
   // Codex's default models get their tools as an `additional_tools` input
@@ -250,7 +288,7 @@ async function handleResponses(req, res, url, raw) {
   writeLog({seq, method: req.method, path: url.pathname, stream: body.stream === true,
     inputs: Array.isArray(body.input) ? body.input.length : 0, tools: tools ? tools.length : null,
     tool_names: toolNames, model,
-    turn: taken ? taken.index : null, kind: taken ? taken.turn.type : 'exhausted', last: summariseInput(body)});
+    route: chosen.route, turn: taken ? taken.index : null, kind: taken ? taken.turn.type : 'exhausted', last: summariseInput(body)});
   if (!taken) {
     sendJson(res, 500, {error: {type: 'server_error', code: 'server_error',
       message: `fake_openai_responses: script exhausted (request ${seq})`}});
