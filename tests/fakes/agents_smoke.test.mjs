@@ -73,8 +73,9 @@ async function startFake(kind, dir, scriptObj) {
 // Runs a CLI under bash so that `times` reports its CPU use; resolves with the
 // exit code, the stdout lines parsed as JSON, and timings.
 // With `stdinOpenMs`, the CLI's stdin is a pipe closed only after that many ms
-// (else /dev/null).
-function runCli({name, bin, args, env, cwd, killWhen, stdinOpenMs}) {
+// (else /dev/null). With `freeze: {when, ms}`, the run's whole process group
+// gets SIGSTOP once when(stdout) holds, and SIGCONT `ms` later.
+function runCli({name, bin, args, env, cwd, killWhen, stdinOpenMs, freeze}) {
   const timesFile = path.join(tmp, `${name}.times`);
   const redirect = stdinOpenMs ? '' : ' </dev/null';
   const script = `"$@"${redirect}; rc=$?; times >"$TIMES_FILE"; exit $rc`;
@@ -96,11 +97,21 @@ function runCli({name, bin, args, env, cwd, killWhen, stdinOpenMs}) {
       for (const p of pids) if (p) process.kill(Number(p), 'SIGTERM');
     })();
   }
+  let freezer = null;
+  if (freeze) {
+    freezer = (async () => {
+      await waitFor(() => freeze.when(stdout), `${name}: the moment to freeze`, 30000);
+      process.kill(-child.pid, 'SIGSTOP');
+      await sleep(freeze.ms);
+      process.kill(-child.pid, 'SIGCONT');
+    })();
+  }
   return new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('exit', async (code, signal) => {
       if (stdinTimer) clearTimeout(stdinTimer);
       if (killer) await killer;
+      if (freezer) await freezer;
       const wallMs = Number((process.hrtime.bigint() - start) / 1000000n);
       let cpuMs = null;
       try {
@@ -421,6 +432,25 @@ test('claude: one fake serves two agents by route, whatever order they ask in', 
   assert.deepEqual(fake.posts().map((p) => p.route), [1, 0]);
 });
 
+test('claude: frozen (SIGSTOP) mid-stream for 4 s, then thawed, it finishes', async () => {
+  const {dir, home, cwd} = caseDirs('claude_freeze_thaw');
+  const fake = await startFake('anthropic', dir, {turns: [
+    {type: 'text', text: 'one two three four five six seven eight', chunks: 8, chunk_delay_ms: 200,
+      usage: {input_tokens: 90, output_tokens: 12}}]});
+  const run = await runCli({name: 'claude_freeze_thaw', bin: claudeBin, args: claudeArgs('count', randomUUID()),
+    env: claudeEnv(home, fake.port), cwd,
+    freeze: {when: (out) => out.includes('"content_block_delta"'), ms: 4000}});
+  await fake.stop();
+  assert.equal(run.code, 0, run.stderr);
+  const r = resultOf(run);
+  assert.equal(r.is_error, false);
+  assert.equal(r.result, 'one two three four five six seven eight');
+  assert.equal(r.usage.output_tokens, 12);
+  assert.ok(run.wallMs >= 4000, `took ${run.wallMs} ms`);
+  assert.equal(fake.posts().length, 1);  // no retry: the stream just resumed
+  saveFixture('claude_freeze_thaw', run);
+});
+
 // ----------------------------------------------------------------- codex --
 
 function codexEnv(home) {
@@ -596,6 +626,25 @@ test('codex: one fake serves two agents by route', async () => {
   assert.deepEqual(text(b), ['I am B.']);
   assert.deepEqual(text(a), ['I am A.']);
   assert.deepEqual(fake.posts().map((p) => p.route), [1, 0]);
+});
+
+test('codex: frozen (SIGSTOP) mid-stream for 4 s, then thawed, it finishes', async () => {
+  const {dir, home, cwd} = caseDirs('codex_freeze_thaw');
+  const fake = await startFake('openai_responses', dir, {turns: [
+    {type: 'text', text: 'one two three four five six seven eight', chunks: 8, chunk_delay_ms: 200,
+      usage: {input_tokens: 90, output_tokens: 12}}]});
+  const run = await runCli({name: 'codex_freeze_thaw', bin: codexBin,
+    args: ['exec', '--json', ...codexConfig(fake.port), 'count'], env: codexEnv(home), cwd,
+    // codex --json prints nothing per delta: freeze once the request is in.
+    freeze: {when: (out) => out.includes('turn.started') && fake.posts().length > 0, ms: 4000}});
+  await fake.stop();
+  assert.equal(run.code, 0, run.stderr);
+  const msgs = run.events.filter((e) => e.type === 'item.completed' && e.item.type === 'agent_message');
+  assert.deepEqual(msgs.map((e) => e.item.text), ['one two three four five six seven eight']);
+  assert.equal(run.events[run.events.length - 1].usage.output_tokens, 12);
+  assert.ok(run.wallMs >= 4000, `took ${run.wallMs} ms`);
+  assert.equal(fake.posts().length, 1);
+  saveFixture('codex_freeze_thaw', run);
 });
 
 test('codex: stream_idle_timeout_ms ends a stalled stream with turn.failed', async () => {
