@@ -26,8 +26,11 @@ const fixturesDir = path.join(root, 'tests/fixtures/agents');
 const update = process.env.UPDATE_FIXTURES === '1';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'agents-smoke-'));
 const timings = [];
+const liveFakes = new Set();
 
-after(() => {
+after(async () => {
+  // A failed assertion skips a case's stop(): end what is left.
+  for (const stop of [...liveFakes]) await stop();
   for (const t of timings) {
     console.log(`# timing ${t.name}: wall ${t.wallMs} ms, cpu ${t.cpuMs ?? '?'} ms (user+sys of the CLI)`);
   }
@@ -61,12 +64,18 @@ async function startFake(kind, dir, scriptObj) {
   child.stdout.on('data', (d) => { out += d; });
   const port = await waitFor(() => (out.match(/^PORT=(\d+)\n/) || [])[1], `${kind} fake to listen`);
   const exited = new Promise((r) => child.on('exit', r));
+  const stop = async () => {
+    liveFakes.delete(stop);
+    child.kill('SIGTERM');
+    await exited;
+  };
+  liveFakes.add(stop);
   return {
     port: Number(port),
     requests: () => (fs.existsSync(logPath) ? fs.readFileSync(logPath, 'utf8').trim().split('\n').filter(Boolean)
         .map((l) => JSON.parse(l)) : []),
     posts: function() { return this.requests().filter((r) => r.method === 'POST'); },
-    stop: async () => { child.kill('SIGTERM'); await exited; },
+    stop,
   };
 }
 
@@ -88,30 +97,40 @@ function runCli({name, bin, args, env, cwd, killWhen, stdinOpenMs, freeze}) {
   let stderr = '';
   child.stdout.on('data', (d) => { stdout += d; });
   child.stderr.on('data', (d) => { stderr += d; });
+  // Whatever goes wrong, no run outlives its case: SIGKILL the process group.
+  let failure = null;
+  const killAll = () => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } };
+  const watchdog = setTimeout(() => { failure = new Error(`${name}: still running after 60 s`); killAll(); }, 60000);
+  const guard = (p) => p.catch((e) => { failure = e; killAll(); });
   let killer = null;
   if (killWhen) {
-    killer = (async () => {
+    killer = guard((async () => {
       await waitFor(() => killWhen(stdout), `${name}: the moment to kill`, 30000);
       // SIGTERM to the CLI only (bash waits and reports its status).
       const pids = fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/);
       for (const p of pids) if (p) process.kill(Number(p), 'SIGTERM');
-    })();
+    })());
   }
   let freezer = null;
   if (freeze) {
-    freezer = (async () => {
+    freezer = guard((async () => {
       await waitFor(() => freeze.when(stdout), `${name}: the moment to freeze`, 30000);
       process.kill(-child.pid, 'SIGSTOP');
       await sleep(freeze.ms);
       process.kill(-child.pid, 'SIGCONT');
-    })();
+    })());
   }
   return new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('exit', async (code, signal) => {
       if (stdinTimer) clearTimeout(stdinTimer);
+      clearTimeout(watchdog);
       if (killer) await killer;
       if (freezer) await freezer;
+      if (failure) {
+        reject(failure);
+        return;
+      }
       const wallMs = Number((process.hrtime.bigint() - start) / 1000000n);
       let cpuMs = null;
       try {
