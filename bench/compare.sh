@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # bench/compare.sh OLD NEW [ROUNDS]: runs bench/api against two overseer binaries alternately
 # (old, new, old, new, ...; ROUNDS rounds, default 3, same settings, same submit client) and prints,
-# per figure, the median of each side over the rounds with its range, the ratio new / old, the
-# target, the spread of each side between its own rounds, and a verdict: "noise" when the two
-# sides' ranges overlap (the binaries differ by no more than one binary differs from itself
-# between rounds), else better / WORSE (for the new binary).
+# per figure, the median of each side over the rounds with its range, the ratio new / old (of the
+# medians, and round by round), the target, the spread of each side between its own rounds, and a
+# verdict: "noise" when the two sides' ranges overlap (the binaries differ by no more than one
+# binary differs from itself between rounds), else better / WORSE (for the new binary).
 # The load average (uptime) is recorded before and after every run and printed.
 #
 #   bench/compare.sh /tmp/old/build/release/overseer build/release/overseer 3
@@ -18,7 +18,9 @@ set -euo pipefail
 OLD=$(realpath "$1")
 NEW=$(realpath "$2")
 ROUNDS=${3:-3}
-for b in "$OLD" "$NEW"; do [[ -x "$b" ]] || { echo "compare: $b is not an executable"; exit 1; }; done
+for b in "$OLD" "$NEW"; do
+  [[ -x "$b" ]] || { echo "compare: $b is not an executable"; exit 1; }
+done
 export OVERSEER_BENCH_CLIENT=${OVERSEER_BENCH_CLIENT:-$(dirname "$NEW")/overseer-bench-submit}
 OVERSEER_BENCH_CLIENT=$(realpath "$OVERSEER_BENCH_CLIENT")
 export BENCH_SECONDS=${BENCH_SECONDS:-5} BENCH_RUNS=${BENCH_RUNS:-3}
@@ -29,7 +31,8 @@ load() { awk '{print $1, $2, $3}' /proc/loadavg; }
 
 echo "compare: old $OLD"
 echo "         new $NEW"
-echo "         client $OVERSEER_BENCH_CLIENT; $ROUNDS rounds, BENCH_SECONDS=$BENCH_SECONDS BENCH_RUNS=$BENCH_RUNS"
+echo "         client $OVERSEER_BENCH_CLIENT"
+echo "         $ROUNDS rounds, BENCH_SECONDS=$BENCH_SECONDS BENCH_RUNS=$BENCH_RUNS"
 echo "         $(nproc) cores; each run's output in $DIR"
 : > "$DIR/loads"
 for r in $(seq 1 "$ROUNDS"); do
@@ -85,10 +88,12 @@ def cell(v, m, unit):
     n = lambda x: "%.*f" % (p, x / sc)
     return ("%s %s" % (n(m), u)).strip() + " [%s-%s]" % (n(min(v)), n(max(v)))
 print()
-print("per figure: median of the %d rounds [min-max], ratio new/old of the medians" % rounds)
-print("spread: the larger of the two sides' (max - min) / median, beside the difference new/old - 1")
-print("  %-50s %-26s %-26s %6s %7s %7s  %-7s %s" % ("figure", "old", "new", "ratio", "diff", "spread",
-                                                   "verdict", "target"))
+print("per figure: median of the %d rounds [min-max]; ratio: new/old of the medians;" % rounds,
+      "paired: the")
+print("median [min-max] of the per-round ratios (round r's new run / its old run, minutes apart);")
+print("spread: the larger of the two sides' (max - min) / median, to set beside the ratio")
+print("  %-50s %-24s %-24s %5s %-16s %6s  %-7s %s" % ("figure", "old", "new", "ratio", "paired",
+                                                     "spread", "verdict", "target"))
 for n in order:
     f = figs[n]
     o, w, u = f["old"], f["new"], f["unit"]
@@ -102,9 +107,10 @@ for n in order:
     else:
         better = (mw > mo) == higher_is_better(n)
         verdict = "better" if better else "WORSE"
-    print("  %-50s %-26s %-26s %6.2f %+6.0f%% %6.0f%%  %-7s %s" % (
-        n[:50], cell(o, mo, u), cell(w, mw, u), ratio, 100 * (ratio - 1), 100 * spread, verdict,
-        f["target"]))
+    pr = [b / a for a, b in zip(o, w) if a]
+    paired = "%.2f [%.2f-%.2f]" % (statistics.median(pr), min(pr), max(pr)) if pr else "-"
+    print("  %-50s %-24s %-24s %5.2f %-16s %5.0f%%  %-7s %s" % (
+        n[:50], cell(o, mo, u), cell(w, mw, u), ratio, paired, 100 * spread, verdict, f["target"]))
 PY
 echo
 echo "loads (1, 5, 15 min) before and after each run:"
