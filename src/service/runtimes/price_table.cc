@@ -107,11 +107,11 @@ Result<ModelPrice> ParsePrice(const json::value& v, const std::string& field) {
 }  // namespace
 
 const PriceTable& PriceTable::BuiltIn() {
-  static const PriceTable* const table = [] {
+  static const PriceTable* const kTable = [] {
     Result<PriceTable> t = FromJson(kBuiltInPricesJson);
     return new PriceTable(t ? std::move(*t) : PriceTable());
   }();
-  return *table;
+  return *kTable;
 }
 
 Result<PriceTable> PriceTable::FromJson(std::string_view text) {
