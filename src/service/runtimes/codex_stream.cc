@@ -29,12 +29,21 @@ void CodexStream::Feed(std::string_view line) {
     // Progress of an item; what counts comes with item.completed.
   } else if (type == "turn.started") {
     turn_text_ = {};
+    turn_error_ = {};
   } else if (type == "turn.completed") {
     ++usage_.turns;
     usage_.has_result = true;
     if (const json::object* u = sj::Object(*o, "usage")) OnTurnUsage(*u);
     usage_.result = turn_text_;
+    if (!turn_error_.text.empty()) {
+      // An error line in a turn that still completed (a retried stream) was not fatal.
+      ++usage_.warnings;
+      usage_.last_warning = turn_error_;
+      if (!turn_failed_) usage_.error_message = {};
+    }
+    turn_error_ = {};
   } else if (type == "turn.failed") {
+    turn_error_ = {};
     ++usage_.turns;
     usage_.has_result = true;
     turn_failed_ = true;
@@ -46,7 +55,10 @@ void CodexStream::Feed(std::string_view line) {
     }
   } else if (type == "error") {
     std::string_view message = sj::String(*o, "message");
-    if (!message.empty()) usage_.error_message.Set(message, AgentUsage::kMessageMaxBytes);
+    if (!message.empty()) {
+      usage_.error_message.Set(message, AgentUsage::kMessageMaxBytes);
+      turn_error_ = usage_.error_message;
+    }
   } else if (type == "thread.started") {
     std::string_view id = sj::String(*o, "thread_id");
     if (!id.empty()) usage_.session_id = id.substr(0, AgentUsage::kIdMaxBytes);

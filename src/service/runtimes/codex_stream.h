@@ -14,7 +14,8 @@
 //   PriceTable with the model given at construction (cost_estimated).
 // - An item of type "error" (e.g. "Model metadata for `X` not found") is a warning, not a
 //   failure; a top-level `error` line gives the error text but the turn.failed that follows
-//   decides. Success: a turn ended, none failed.
+//   decides (in a turn that completes anyway it becomes a warning). Success: a turn ended, none
+//   failed.
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -66,7 +67,8 @@ class CodexStream {
   bool price_found_ = false;
   AgentUsage usage_;
   CodexThreadTotals thread_totals_;
-  BoundedText turn_text_;  // the last agent message of the current turn
+  BoundedText turn_text_;   // the last agent message of the current turn
+  BoundedText turn_error_;  // the last `error` line of the current turn
   bool turn_failed_ = false;
   UsageDelta charged_;
 };

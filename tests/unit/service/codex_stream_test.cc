@@ -178,6 +178,21 @@ TEST(CodexStreamTest, SuccessiveTurnsOfAThreadAreChargedTheirDifference) {
   EXPECT_EQ(s.usage().error_message.text, "boom");
 }
 
+TEST(CodexStreamTest, AnErrorLineInATurnThatCompletesIsAWarning) {
+  CodexStream s("gpt-5");
+  s.Feed(R"({"type":"thread.started","thread_id":"t"})");
+  s.Feed(R"({"type":"turn.started"})");
+  s.Feed(R"({"type":"error","message":"Reconnecting... 1/5"})");
+  EXPECT_EQ(s.usage().error_message.text, "Reconnecting... 1/5");
+  s.Feed(R"({"type":"item.completed","item":{"id":"i0","type":"agent_message","text":"ok"}})");
+  s.Feed(R"({"type":"turn.completed","usage":{"input_tokens":10,"output_tokens":1}})");
+  EXPECT_EQ(s.Succeeded(), std::optional<bool>(true));
+  EXPECT_EQ(s.usage().error_message.text, "");
+  EXPECT_EQ(s.usage().warnings, 1);
+  EXPECT_EQ(s.usage().last_warning.text, "Reconnecting... 1/5");
+  EXPECT_EQ(s.usage().result.text, "ok");
+}
+
 TEST(CodexStreamTest, HostileInputIsCountedNeverFatal) {
   CodexStream s("gpt-5");
   s.Feed("");
