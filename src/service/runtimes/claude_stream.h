@@ -1,0 +1,74 @@
+// ClaudeStream: the pure parser of `claude -p --output-format stream-json --verbose
+// [--include-partial-messages]` output (Claude Code 2.1.x; FIELD-NOTES "Claude Code in headless
+// mode", tests/fakes/README.md). Fed one stdout line at a time; never throws; memory bounded
+// whatever the input (lines over stream_json::kLineMaxBytes are skipped, kept strings are
+// capped, at most kMessagesTracked messages are remembered). One owner, no locking.
+//
+// Usage is charged as it arrives: per message, the largest value seen of each token field in
+// its stream_event message_start / message_delta (with --include-partial-messages) and its
+// `assistant` lines (without it, these carry only message_start's usage: output 1), priced
+// with the PriceTable (cost_estimated). The `result` line then replaces the totals: the larger
+// (in total tokens) of result.usage and the sum of modelUsage, unless both are all zeros
+// (claude 2.1.197 reports all zeros after a cut stream or --max-budget-usd: then what was
+// streamed stays), and the CLI's own total_cost_usd (or the modelUsage costUSD sum) replaces
+// the estimate when it is non-zero. The result can be lower than what was streamed (a cut
+// stream's message_start was charged): TakeDelta then answers negative fields.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <cstddef>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "service/runtimes/agent_usage.h"
+#include "service/runtimes/price_table.h"
+
+namespace overseer::service {
+
+class ClaudeStream {
+ public:
+  static constexpr size_t kMessagesTracked = 16;
+
+  // `prices` must outlive the stream.
+  explicit ClaudeStream(const PriceTable& prices = PriceTable::BuiltIn());
+
+  // One line of stdout, without its "\n".
+  void Feed(std::string_view line);
+
+  const AgentUsage& usage() const { return usage_; }
+  // What the totals (tokens, cost) moved since the previous call (since the start for the
+  // first): the daemon charges budgets with it per message.
+  UsageDelta TakeDelta();
+  // From the result line: true when is_error is false and the subtype is "success" (or
+  // absent); nullopt without a result line (then the exit code decides).
+  std::optional<bool> Succeeded() const;
+
+ private:
+  struct Message {
+    std::string id;
+    std::string parent;  // parent_tool_use_id ("" at top level)
+    ModelPrice price;
+    bool price_found = true;
+    bool turn_counted = false;  // an assistant line of it was seen (top level)
+    UsageDelta seen;            // the largest value of each token field seen
+  };
+
+  void OnSystem(const boost::json::object& line);
+  void OnStreamEvent(const boost::json::object& line);
+  void OnAssistant(const boost::json::object& line);
+  void OnResult(const boost::json::object& line);
+  Message& Track(std::string_view id, std::string_view parent, std::string_view model);
+  void Observe(Message& m, const boost::json::object& usage);
+
+  const PriceTable& prices_;
+  AgentUsage usage_;
+  UsageDelta streamed_;  // tokens and estimated cost charged from messages
+  bool streamed_default_price_ = false;
+  std::deque<Message> messages_;  // the most recent last
+  UsageDelta charged_;            // what TakeDelta handed out
+  int64_t streamed_turns_ = 0;
+};
+
+}  // namespace overseer::service
