@@ -51,74 +51,13 @@
 const fs = require('fs');
 const http = require('http');
 const path = require('path');
+const common = require('./fake_common');
 
-function parseArgs(argv) {
-  const args = {script: null, port: 0, log: null, dump: null, exitOnEof: false};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--port') args.port = Number(argv[++i]);
-    else if (a === '--log') args.log = argv[++i];
-    else if (a === '--dump') args.dump = argv[++i];
-    else if (a === '--exit-on-eof') args.exitOnEof = true;
-    else if (!args.script && !a.startsWith('--')) args.script = a;
-    else throw new Error(`unknown argument ${a}`);
-  }
-  if (!args.script) throw new Error('usage: fake_anthropic.js SCRIPT.json [--port N] [--log FILE] [--dump DIR] [--exit-on-eof]');
-  return args;
-}
-
-const args = parseArgs(process.argv.slice(2));
-const script = JSON.parse(fs.readFileSync(args.script, 'utf8'));
-const turns = Array.isArray(script) ? script : (script.turns || []);
+const fake = common.loadFake('fake_anthropic.js', process.argv.slice(2));
+const {args, script, nextId, sequenceFor, writeLog} = fake;
 const defaultModel = script.model || 'claude-sonnet-4-5-20250929';
 const sideTurn = script.side || null;
-
 let seq = 0;
-let idCounter = 0;
-const openSockets = new Set();
-
-function nextId(prefix) {
-  idCounter += 1;
-  return `${prefix}_fake${String(process.pid)}${String(idCounter).padStart(6, '0')}`;
-}
-
-// Takes the turn for one main request (or null when the script is exhausted).
-// A list of turns and how far the requests have got through it.
-class Sequence {
-  constructor(list) {
-    this.turns = Array.isArray(list) ? list : [];
-    this.index = 0;  // the turn the next request takes
-    this.used = 0;   // how many requests that turn has answered
-  }
-
-  // The next turn, or null when the list is exhausted.
-  take() {
-    while (this.index < this.turns.length) {
-      const t = this.turns[this.index];
-      const repeat = t.repeat === undefined ? 1 : t.repeat;
-      if (repeat < 0 || this.used < repeat) {
-        this.used += 1;
-        return {turn: t, index: this.index};
-      }
-      this.index += 1;
-      this.used = 0;
-    }
-    return null;
-  }
-}
-
-const mainSequence = new Sequence(turns);
-const routes = (Array.isArray(script.routes) ? script.routes : []).map((r) => ({match: String(r.match),
-  seq: new Sequence(r.turns)}));
-
-// The sequence a request belongs to: the first route whose `match` occurs in
-// the text the user wrote (prompts, not tool results), else the main one.
-function sequenceFor(userText) {
-  for (let i = 0; i < routes.length; i++) {
-    if (userText.includes(routes[i].match)) return {seq: routes[i].seq, route: i};
-  }
-  return {seq: mainSequence, route: null};
-}
 
 function usageOf(turn) {
   const u = turn.usage || {};
@@ -176,16 +115,8 @@ function userTextOf(body) {
   return parts.join('\n');
 }
 
-function writeLog(entry) {
-  if (!args.log) return;
-  fs.appendFileSync(args.log, JSON.stringify(entry) + '\n');
-}
-
 function sendJson(res, status, obj) {
-  const body = JSON.stringify(obj);
-  res.writeHead(status, {'content-type': 'application/json', 'content-length': Buffer.byteLength(body),
-    'request-id': nextId('req')});
-  res.end(body);
+  common.sendJson(res, status, obj, {'request-id': nextId('req')});
 }
 
 function errorBody(turn) {
@@ -196,7 +127,7 @@ function errorBody(turn) {
   return {type: 'error', error: {type: types[turn.status] || 'api_error', message: turn.message || `fake error ${turn.status}`}};
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const {sleep} = common;
 
 async function answerStream(req, res, turn, model) {
   res.writeHead(200, {'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'connection': 'keep-alive',
@@ -323,24 +254,4 @@ const server = http.createServer((req, res) => {
   });
 });
 
-server.on('connection', (s) => {
-  openSockets.add(s);
-  s.on('close', () => openSockets.delete(s));
-});
-
-function shutdown() {
-  server.close();
-  for (const s of openSockets) s.destroy();
-  process.exit(0);
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-if (args.exitOnEof) {
-  process.stdin.on('end', shutdown);
-  process.stdin.on('close', shutdown);
-  process.stdin.resume();
-}
-
-server.listen(args.port, '127.0.0.1', () => {
-  process.stdout.write(`PORT=${server.address().port}\n`);
-});
+common.serve(server, args);
