@@ -81,8 +81,7 @@ json::object JobToJson(const core::Job& j) {
   o["worker_count"] = j.worker_count;
   o["timeout_seconds"] =
       j.timeout_seconds == 0 ? json::value(nullptr) : json::value(j.timeout_seconds);
-  o["stall_seconds"] =
-      j.stall_seconds == 0 ? json::value(nullptr) : json::value(j.stall_seconds);
+  o["stall_seconds"] = j.stall_seconds == 0 ? json::value(nullptr) : json::value(j.stall_seconds);
   o["retry"] = json::object{{"max_attempts", j.retry.max_attempts},
                             {"initial_backoff_ms", j.retry.initial_backoff_ms},
                             {"max_backoff_ms", j.retry.max_backoff_ms},

@@ -126,12 +126,14 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
                     "PATH)");
   serve->add_option("--codex-bin", config.codex_bin,
                     "the codex CLI for runtime codex (OVERSEER_CODEX_BIN; default: codex on PATH)");
-  serve->add_option("--claude-arg", config.claude_args,
-                    "an extra argument for every claude run (repeat the flag for several)")
+  serve
+      ->add_option("--claude-arg", config.claude_args,
+                   "an extra argument for every claude run (repeat the flag for several)")
       ->allow_extra_args(false);
-  serve->add_option("--codex-arg", config.codex_args,
-                    "an extra argument for every codex exec run, e.g. --codex-arg=-c "
-                    "--codex-arg=model_provider=gateway (repeat the flag)")
+  serve
+      ->add_option("--codex-arg", config.codex_args,
+                   "an extra argument for every codex exec run, e.g. --codex-arg=-c "
+                   "--codex-arg=model_provider=gateway (repeat the flag)")
       ->allow_extra_args(false);
   serve->add_option("--agent-env-file", config.agent_env_file,
                     "KEY=VALUE lines (ANTHROPIC_*, OPENAI_*, CODEX_*) for the agent runtimes "

@@ -43,13 +43,13 @@ struct AgentTask {
   std::string permission_mode;             // claude --permission-mode
   std::string append_system_prompt;        // claude --append-system-prompt
   std::string sandbox;                     // codex --sandbox
-  bool resume_on_retry = true;  // a retry resumes the failed attempt's conversation
+  bool resume_on_retry = true;             // a retry resumes the failed attempt's conversation
 };
 
 // A task as its runtime parsed it.
 struct Task {
-  std::string runtime;            // "command", "claude", "codex"
-  std::vector<std::string> argv;  // command: the program and its arguments
+  std::string runtime;             // "command", "claude", "codex"
+  std::vector<std::string> argv;   // command: the program and its arguments
   std::optional<AgentTask> agent;  // claude, codex
   std::string cwd;                 // "" = the daemon's
   std::vector<std::pair<std::string, std::string>> env;
@@ -116,8 +116,8 @@ class PriceTable;
 // How the daemon runs the agent CLIs (SPEC §11): where they are, extra arguments, and the
 // credentials each one gets (never a plain command).
 struct AgentOptions {
-  std::string claude_bin = "claude";  // --claude-bin, else PATH
-  std::string codex_bin = "codex";    // --codex-bin, else PATH
+  std::string claude_bin = "claude";     // --claude-bin, else PATH
+  std::string codex_bin = "codex";       // --codex-bin, else PATH
   std::vector<std::string> claude_args;  // --claude-arg, added before the prompt
   std::vector<std::string> codex_args;   // --codex-arg (e.g. "-c", "model_provider=...")
   // "K=V" from the daemon's environment or --agent-env-file: ANTHROPIC_* go to claude

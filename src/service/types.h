@@ -22,7 +22,7 @@ struct JobSpec {
   std::optional<int> depth;             // if given, must equal parent depth + 1
   std::vector<std::string> depends_on;  // jobs of the workspace that must COMPLETE first
   int worker_count = 1;
-  int64_t timeout_seconds = 0;  // 0 = none
+  int64_t timeout_seconds = 0;           // 0 = none
   std::optional<int64_t> stall_seconds;  // nullopt = the runtime's default; 0 = none
   core::RetryPolicy retry;
   Task task;                  // parsed once, by its runtime

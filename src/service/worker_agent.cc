@@ -53,7 +53,8 @@ void SyncAgentRow(const LiveWorker& w, core::Worker& row) {
     }
     return;
   }
-  row.agent_json = AgentRecordJson(CombineAttempt(w.agent_prior, w.parser->usage(), w.agent_resumed));
+  row.agent_json =
+      AgentRecordJson(CombineAttempt(w.agent_prior, w.parser->usage(), w.agent_resumed));
 }
 
 }  // namespace overseer::service

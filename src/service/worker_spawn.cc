@@ -292,8 +292,8 @@ void WorkerRunner::StartStallClock(const WorkerPtr& w) {
 void WorkerRunner::ArmStallTimer(const WorkerPtr& w, std::chrono::milliseconds after) {
   // One timer per stall period, not per line: when it fires it looks at the last line's time
   // and waits again for what is left (OnStall).
-  w->stall_timer = std::make_unique<asio::steady_timer>(
-      ctx_.io, std::max(after, std::chrono::milliseconds(1)));
+  w->stall_timer =
+      std::make_unique<asio::steady_timer>(ctx_.io, std::max(after, std::chrono::milliseconds(1)));
   const int attempt = w->rec.attempt;
   const uint64_t gen = w->stall_gen;
   w->stall_timer->async_wait([this, w, attempt, gen](boost::system::error_code ec) {

@@ -17,8 +17,8 @@
 #include <sstream>
 #include <thread>
 
-#include "common/base64url.h"
 #include "auth/jwt.h"
+#include "common/base64url.h"
 #include "common/ids.h"
 
 extern char** environ;

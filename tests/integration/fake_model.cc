@@ -48,8 +48,12 @@ int ReadPort(int fd) {
 
 }  // namespace
 
-std::string FakeModel::ClaudeBin() { return std::string(OVERSEER_SOURCE_DIR) + "/node_modules/.bin/claude"; }
-std::string FakeModel::CodexBin() { return std::string(OVERSEER_SOURCE_DIR) + "/node_modules/.bin/codex"; }
+std::string FakeModel::ClaudeBin() {
+  return std::string(OVERSEER_SOURCE_DIR) + "/node_modules/.bin/claude";
+}
+std::string FakeModel::CodexBin() {
+  return std::string(OVERSEER_SOURCE_DIR) + "/node_modules/.bin/codex";
+}
 
 FakeModel::FakeModel(Kind kind, const json::value& script) {
   dir_ = MakeTempDir();
@@ -57,9 +61,9 @@ FakeModel::FakeModel(Kind kind, const json::value& script) {
   const std::string script_path = dir_ + "/script.json";
   std::ofstream(script_path) << json::serialize(script);
   log_ = dir_ + "/requests.jsonl";
-  const std::string server = std::string(OVERSEER_SOURCE_DIR) + "/tests/fakes/" +
-                             (kind == Kind::kAnthropic ? "fake_anthropic.js"
-                                                       : "fake_openai_responses.js");
+  const std::string server =
+      std::string(OVERSEER_SOURCE_DIR) + "/tests/fakes/" +
+      (kind == Kind::kAnthropic ? "fake_anthropic.js" : "fake_openai_responses.js");
   int in_pipe[2];
   int out_pipe[2];
   if (::pipe2(in_pipe, O_CLOEXEC) != 0) return;
@@ -68,8 +72,8 @@ FakeModel::FakeModel(Kind kind, const json::value& script) {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, in_pipe[0], 0);
   posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
-  std::vector<std::string> args = {"node", server, script_path, "--port", "0", "--log", log_,
-                                   "--exit-on-eof"};
+  std::vector<std::string> args = {"node", server,  script_path, "--port",
+                                   "0",    "--log", log_,        "--exit-on-eof"};
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -107,7 +111,11 @@ std::vector<json::object> FakeModel::Requests() const {
   while (std::getline(in, line)) {
     boost::system::error_code ec;
     json::value v = json::parse(line, ec);
-    if (!ec && v.is_object()) out.push_back(v.as_object());
+    if (ec || !v.is_object()) continue;
+    const json::value* method = v.as_object().if_contains("method");
+    if (method != nullptr && method->is_string() && method->as_string() == "POST") {
+      out.push_back(v.as_object());
+    }
   }
   return out;
 }
@@ -128,18 +136,19 @@ json::object FakeModel::CodexEnv(const std::string& home_name) const {
   const std::string home = dir_ + "/" + home_name;
   const std::string codex_home = home + "/.codex";
   std::filesystem::create_directories(codex_home);
-  std::ofstream(codex_home + "/config.toml")
-      << "model_provider = \"fake\"\n"
-         "check_for_update_on_startup = false\n"
-         "[analytics]\nenabled = false\n"
-         "[model_providers.fake]\n"
-         "name = \"fake\"\n"
-         "base_url = \"" + base_url() + "/v1\"\n"
-         "env_key = \"OPENAI_API_KEY\"\n"
-         "wire_api = \"responses\"\n"
-         "supports_websockets = false\n"
-         "request_max_retries = 0\n"
-         "stream_max_retries = 0\n";
+  std::ofstream(codex_home + "/config.toml") << "model_provider = \"fake\"\n"
+                                                "check_for_update_on_startup = false\n"
+                                                "[analytics]\nenabled = false\n"
+                                                "[model_providers.fake]\n"
+                                                "name = \"fake\"\n"
+                                                "base_url = \"" +
+                                                    base_url() +
+                                                    "/v1\"\n"
+                                                    "env_key = \"OPENAI_API_KEY\"\n"
+                                                    "wire_api = \"responses\"\n"
+                                                    "supports_websockets = false\n"
+                                                    "request_max_retries = 0\n"
+                                                    "stream_max_retries = 0\n";
   return json::object{{"HOME", home}, {"OPENAI_API_KEY", "sk-fake-key"}};
 }
 

@@ -26,7 +26,7 @@ class FakeModel {
   int port() const { return port_; }
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   const std::string& dir() const { return dir_; }  // a temp dir of this fake (HOMEs go here)
-  // The request log so far, one object per request.
+  // The model requests so far (POSTs; the CLIs' HEAD probes left out), one object each.
   std::vector<boost::json::object> Requests() const;
 
   // The real CLIs installed by npm (package-lock.json).

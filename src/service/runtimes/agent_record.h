@@ -18,10 +18,10 @@ struct AgentRecord {
   std::string runtime;     // "claude" | "codex"
   std::string session_id;  // claude session / codex thread; "" until the stream named it
   std::string model;
-  int64_t turns = 0;      // every attempt
-  UsageDelta usage;       // every attempt
-  UsageDelta session;     // the attempts of the current conversation (a resume adds to it)
-  int attempts = 0;       // attempts that produced a stream
+  int64_t turns = 0;   // every attempt
+  UsageDelta usage;    // every attempt
+  UsageDelta session;  // the attempts of the current conversation (a resume adds to it)
+  int attempts = 0;    // attempts that produced a stream
   bool cost_estimated = false;
   bool cost_default_price = false;
   // The latest attempt.

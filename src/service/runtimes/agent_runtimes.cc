@@ -87,14 +87,16 @@ std::vector<std::string> AgentRuntime::Environment(
     std::initializer_list<std::string_view> prefixes) const {
   std::vector<std::string> env = ctx.base_env;
   for (const std::string& kv : options_.agent_env) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos) continue;
     for (std::string_view p : prefixes) {
       if (HasPrefix(kv, p)) {
-        env.push_back(kv);
+        task_fields::SetEnv(env, kv.substr(0, eq), kv.substr(eq + 1));
         break;
       }
     }
   }
-  for (const auto& [k, v] : task.env) env.push_back(k + "=" + v);
+  for (const auto& [k, v] : task.env) task_fields::SetEnv(env, k, v);
   return env;
 }
 
@@ -158,8 +160,8 @@ proc::SpawnSpec ClaudeRuntime::BuildSpawn(const Task& task, const AttemptContext
   const AgentTask& a = *task.agent;
   proc::SpawnSpec spec = BaseSpec(task, ctx);
   std::vector<std::string>& argv = spec.argv;
-  argv = {options_.claude_bin,  "-p",       "--output-format", "stream-json",
-          "--verbose",          "--include-partial-messages"};
+  argv = {options_.claude_bin, "-p",        "--output-format",
+          "stream-json",       "--verbose", "--include-partial-messages"};
   if (!ctx.resume_session.empty()) {
     argv.insert(argv.end(), {"--resume", ctx.resume_session});
   } else if (!ctx.new_session_id.empty()) {
@@ -230,7 +232,8 @@ std::unique_ptr<OutputParser> CodexRuntime::NewOutputParser(const Task& task,
     // Codex reports the thread's running total: what the thread had used is the baseline
     // (its input counts cached and cache-written tokens too).
     CodexThreadTotals t;
-    t.input_tokens = resumed->input_tokens + resumed->cache_read_tokens + resumed->cache_write_tokens;
+    t.input_tokens =
+        resumed->input_tokens + resumed->cache_read_tokens + resumed->cache_write_tokens;
     t.cached_input_tokens = resumed->cache_read_tokens;
     t.cache_write_input_tokens = resumed->cache_write_tokens;
     t.output_tokens = resumed->output_tokens;

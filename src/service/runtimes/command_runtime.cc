@@ -76,7 +76,7 @@ proc::SpawnSpec CommandRuntime::BuildSpawn(const Task& task, const AttemptContex
   spec.log_path = ctx.log_path;
   spec.log_max_bytes = ctx.log_max_bytes;
   spec.env = ctx.base_env;
-  for (const auto& [k, v] : task.env) spec.env.push_back(k + "=" + v);
+  for (const auto& [k, v] : task.env) task_fields::SetEnv(spec.env, k, v);
   return spec;
 }
 

@@ -62,6 +62,13 @@ Status ParseEnv(const json::value& v, const std::string& field, Task& task) {
   return OkStatus();
 }
 
+void SetEnv(std::vector<std::string>& env, const std::string& name, const std::string& value) {
+  const std::string prefix = name + "=";
+  std::erase_if(env,
+                [&](const std::string& kv) { return kv.compare(0, prefix.size(), prefix) == 0; });
+  env.push_back(prefix + value);
+}
+
 Result<std::string> ParseText(const json::value& v, const std::string& field, size_t max_bytes,
                               bool required) {
   if (!v.is_string()) return Invalid(field, "must be a string");

@@ -4,6 +4,7 @@
 
 #include <boost/json/value.hpp>
 #include <string>
+#include <vector>
 
 #include "service/runtime.h"
 
@@ -18,6 +19,9 @@ bool HasNul(std::string_view s);
 Status ParseCwd(const boost::json::value& v, const std::string& field, Task& task);
 // task.env: an object of strings, valid names, no OVERSEER_*.
 Status ParseEnv(const boost::json::value& v, const std::string& field, Task& task);
+// Sets NAME=VALUE in `env` ("K=V" entries), replacing an earlier NAME: the task's env wins
+// over what a worker inherits (execve would hand the first of two to getenv).
+void SetEnv(std::vector<std::string>& env, const std::string& name, const std::string& value);
 // A string of at most `max_bytes` without NUL bytes; `required` also refuses "".
 Result<std::string> ParseText(const boost::json::value& v, const std::string& field,
                               size_t max_bytes, bool required);

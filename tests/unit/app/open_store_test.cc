@@ -87,8 +87,8 @@ TEST(OpenStoreTest, PostgresqlIsNotBuiltYet) {
 }
 
 TEST(OpenStoreTest, OtherSchemesAndEmptyPathsNameTheAcceptedForms) {
-  for (const char* url : {"mysql://localhost/x", "file:///tmp/x.db", "http:x", "", "sqlite:",
-                          "sqlite://"}) {
+  for (const char* url :
+       {"mysql://localhost/x", "file:///tmp/x.db", "http:x", "", "sqlite:", "sqlite://"}) {
     Result<std::unique_ptr<store::Store>> store = OpenStore(url);
     ASSERT_FALSE(store.ok()) << url;
     EXPECT_EQ(store.error().code, ErrorCode::kInvalidRequest) << url;

@@ -89,13 +89,15 @@ TEST(RuntimesTest, TheDomainRulesNameTheField) {
 
 TEST(RuntimesTest, TheCommandSpawnGetsTheBaseEnvironmentThenItsOwn) {
   Runtimes r;
-  Result<Task> t = ParseTask(r, R"({"runtime":"command","command":["a"],"env":{"K":"v"}})");
+  Result<Task> t =
+      ParseTask(r, R"({"runtime":"command","command":["a"],"env":{"K":"v","PATH":"/mine"}})");
   ASSERT_TRUE(t.ok());
   const Runtime* cmd = r.Find("command");
   ASSERT_NE(cmd, nullptr);
   proc::SpawnSpec s = cmd->BuildSpawn(*t, Attempt());
   EXPECT_EQ(s.argv, (std::vector<std::string>{"a"}));
-  EXPECT_EQ(s.env, (std::vector<std::string>{"PATH=/bin", "K=v"}));
+  // The task's env wins over an inherited variable of the same name.
+  EXPECT_EQ(s.env, (std::vector<std::string>{"K=v", "PATH=/mine"}));
   EXPECT_EQ(s.unit_name, "w_1");
   EXPECT_EQ(s.log_path, "/l/w_1.log");
   EXPECT_EQ(s.log_max_bytes, 99);
@@ -125,13 +127,28 @@ TEST(RuntimesTest, AClaudeTaskRunsTheCliHeadlessWithItsFlagsAndOnlyItsCredential
   AttemptContext ctx = Attempt();
   ctx.new_session_id = "11111111-2222-4333-8444-555555555555";
   proc::SpawnSpec s = claude->BuildSpawn(*t, ctx);
-  EXPECT_EQ(s.argv, (std::vector<std::string>{
-                        "/opt/claude", "-p", "--output-format", "stream-json", "--verbose",
-                        "--include-partial-messages", "--session-id",
-                        "11111111-2222-4333-8444-555555555555", "--model", "sonnet",
-                        "--allowedTools", "Bash,Read", "--max-turns", "3", "--permission-mode",
-                        "acceptEdits", "--append-system-prompt", "be brief", "--fallback-model",
-                        "x", "--", "-fix it"}));
+  EXPECT_EQ(s.argv, (std::vector<std::string>{"/opt/claude",
+                                              "-p",
+                                              "--output-format",
+                                              "stream-json",
+                                              "--verbose",
+                                              "--include-partial-messages",
+                                              "--session-id",
+                                              "11111111-2222-4333-8444-555555555555",
+                                              "--model",
+                                              "sonnet",
+                                              "--allowedTools",
+                                              "Bash,Read",
+                                              "--max-turns",
+                                              "3",
+                                              "--permission-mode",
+                                              "acceptEdits",
+                                              "--append-system-prompt",
+                                              "be brief",
+                                              "--fallback-model",
+                                              "x",
+                                              "--",
+                                              "-fix it"}));
   EXPECT_EQ(s.cwd, "/repo");
   EXPECT_EQ(s.env, (std::vector<std::string>{"PATH=/bin", "ANTHROPIC_API_KEY=sk-ant", "HOME=/h"}));
   EXPECT_EQ(claude->DefaultStallSeconds(), 300);
@@ -153,16 +170,16 @@ TEST(RuntimesTest, AClaudeTaskRunsTheCliHeadlessWithItsFlagsAndOnlyItsCredential
 
 TEST(RuntimesTest, ACodexTaskRunsExecJsonAndResumesItsThread) {
   Runtimes r(Agents());
-  Result<Task> t = ParseTask(
-      r, R"({"runtime":"codex","prompt":"do it","model":"gpt-5","sandbox":"read-only"})");
+  Result<Task> t =
+      ParseTask(r, R"({"runtime":"codex","prompt":"do it","model":"gpt-5","sandbox":"read-only"})");
   ASSERT_TRUE(t.ok()) << t.error().message;
   const Runtime* codex = r.Find("codex");
   proc::SpawnSpec s = codex->BuildSpawn(*t, Attempt());
-  EXPECT_EQ(s.argv, (std::vector<std::string>{"/opt/codex", "exec", "--json",
-                                              "--skip-git-repo-check", "--model", "gpt-5",
-                                              "--sandbox", "read-only", "-c",
-                                              "model_provider=gw", "--", "do it"}));
-  EXPECT_EQ(s.env, (std::vector<std::string>{"PATH=/bin", "OPENAI_API_KEY=sk-oai", "CODEX_HOME=/c"}));
+  EXPECT_EQ(s.argv, (std::vector<std::string>{
+                        "/opt/codex", "exec", "--json", "--skip-git-repo-check", "--model", "gpt-5",
+                        "--sandbox", "read-only", "-c", "model_provider=gw", "--", "do it"}));
+  EXPECT_EQ(s.env,
+            (std::vector<std::string>{"PATH=/bin", "OPENAI_API_KEY=sk-oai", "CODEX_HOME=/c"}));
   AttemptContext ctx = Attempt();
   ctx.resume_session = "thread-1";
   s = codex->BuildSpawn(*t, ctx);
@@ -174,7 +191,8 @@ TEST(RuntimesTest, ACodexTaskRunsExecJsonAndResumesItsThread) {
   before.output_tokens = 5;
   std::unique_ptr<OutputParser> p = codex->NewOutputParser(*t, &before);
   p->Feed(R"({"type":"thread.started","thread_id":"thread-1"})");
-  p->Feed(R"({"type":"turn.completed","usage":{"input_tokens":30,"cached_input_tokens":0,"output_tokens":12}})");
+  p->Feed(
+      R"({"type":"turn.completed","usage":{"input_tokens":30,"cached_input_tokens":0,"output_tokens":12}})");
   EXPECT_EQ(p->usage().usage.input_tokens, 20);
   EXPECT_EQ(p->usage().usage.output_tokens, 7);
   EXPECT_TRUE(p->usage().cost_estimated);
