@@ -81,6 +81,8 @@ json::object JobToJson(const core::Job& j) {
   o["worker_count"] = j.worker_count;
   o["timeout_seconds"] =
       j.timeout_seconds == 0 ? json::value(nullptr) : json::value(j.timeout_seconds);
+  o["stall_seconds"] =
+      j.stall_seconds == 0 ? json::value(nullptr) : json::value(j.stall_seconds);
   o["retry"] = json::object{{"max_attempts", j.retry.max_attempts},
                             {"initial_backoff_ms", j.retry.initial_backoff_ms},
                             {"max_backoff_ms", j.retry.max_backoff_ms},
@@ -192,6 +194,11 @@ Result<service::JobSpec> ParseJobSpec(std::string_view body, const service::Runt
       auto n = GetInt(v, key, 1, Limits::kTimeoutMax);
       if (!n) return n.error();
       spec.timeout_seconds = *n;
+    } else if (key == "stall_seconds") {
+      if (v.is_null()) continue;  // the runtime's default
+      auto n = GetInt(v, key, 0, Limits::kTimeoutMax);
+      if (!n) return n.error();
+      spec.stall_seconds = *n;
     } else if (key == "retry") {
       auto r = ParseRetry(v);
       if (!r) return r.error();
@@ -214,7 +221,9 @@ Result<service::JobSpec> ParseJobSpec(std::string_view body, const service::Runt
     }
   }
   if (!have_task) return Invalid("task", "is required");
-  if (spec.name.empty()) {
+  if (spec.name.empty() && spec.task.argv.empty()) {
+    spec.name = spec.task.runtime;  // an agent: "claude", "codex"
+  } else if (spec.name.empty()) {
     const std::string& prog = spec.task.argv[0];
     const size_t slash = prog.rfind('/');
     // Cut between characters: the name is answered in JSON bodies.

@@ -26,6 +26,8 @@ json::object WorkerToJson(const core::Worker& w) {
   o["started_at"] = TimeOrNull(w.started_at);
   o["ended_at"] = TimeOrNull(w.ended_at);
   o["metadata"] = ParseStoredJson(w.metadata_json.empty() ? "{}" : w.metadata_json);
+  // Agent runtimes only (SPEC §11): session, turns, tokens, cost, result.
+  if (!w.agent_json.empty()) o["agent"] = ParseStoredJson(w.agent_json);
   return o;
 }
 

@@ -28,6 +28,10 @@ void ApplyEnvironment(Config& c, const std::function<bool(const char*)>& flag_gi
   str("--jwt-private-key", "OVERSEER_JWT_PRIVATE_KEY", c.jwt_private_key);
   str("--log-level", "OVERSEER_LOG_LEVEL", c.log_level);
   str("--default-quotas", "OVERSEER_DEFAULT_QUOTAS", c.default_quotas);
+  str("--claude-bin", "OVERSEER_CLAUDE_BIN", c.claude_bin);
+  str("--codex-bin", "OVERSEER_CODEX_BIN", c.codex_bin);
+  str("--agent-env-file", "OVERSEER_AGENT_ENV_FILE", c.agent_env_file);
+  str("--price-table", "OVERSEER_PRICE_TABLE", c.price_table);
   if (!flag_given("--max-depth")) {
     if (const char* v = Env("OVERSEER_MAX_DEPTH")) c.max_depth = std::atoi(v);
   }
@@ -37,6 +41,37 @@ void ApplyEnvironment(Config& c, const std::function<bool(const char*)>& flag_gi
   if (!flag_given("--no-cgroup")) {
     if (const char* v = Env("OVERSEER_CGROUP")) c.use_cgroup = std::string(v) != "0";
   }
+}
+
+bool IsAgentVariable(std::string_view kv) {
+  for (std::string_view p : {"ANTHROPIC_", "OPENAI_", "CODEX_"}) {
+    if (kv.substr(0, p.size()) == p) return true;
+  }
+  return false;
+}
+
+Result<std::vector<std::string>> ParseAgentEnvFile(std::string_view text) {
+  std::vector<std::string> out;
+  size_t line_no = 0;
+  while (!text.empty()) {
+    const size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    ++line_no;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+    while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+    if (line.empty() || line.front() == '#') continue;
+    if (line.substr(0, 7) == "export ") line.remove_prefix(7);
+    const size_t eq = line.find('=');
+    if (eq == std::string_view::npos || eq == 0 || !IsAgentVariable(line)) {
+      return MakeError(ErrorCode::kInvalidRequest,
+                       "--agent-env-file line " + std::to_string(line_no) +
+                           ": expected KEY=VALUE with a key starting ANTHROPIC_, OPENAI_ or "
+                           "CODEX_");
+    }
+    out.emplace_back(line);
+  }
+  return out;
 }
 
 Result<std::vector<int>> ParseQuotaList(const std::string& text) {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "auth/jwt.h"
@@ -29,7 +30,21 @@ struct Config {
   int64_t worker_log_max_bytes = 10 << 20;  // --worker-log-max-bytes
   bool use_cgroup = true;                   // --no-cgroup / OVERSEER_CGROUP=0
   int shutdown_grace_seconds = 10;          // --shutdown-grace
+  // Agent runtimes (SPEC §11).
+  std::string claude_bin = "claude";     // --claude-bin / OVERSEER_CLAUDE_BIN
+  std::string codex_bin = "codex";       // --codex-bin / OVERSEER_CODEX_BIN
+  std::vector<std::string> claude_args;  // --claude-arg (repeated)
+  std::vector<std::string> codex_args;   // --codex-arg (repeated)
+  std::string agent_env_file;            // --agent-env-file / OVERSEER_AGENT_ENV_FILE
+  std::string price_table;               // --price-table / OVERSEER_PRICE_TABLE
 };
+
+// The agent credentials prefixes (SPEC §11): these variables of the daemon's environment
+// reach only the workers of their runtime.
+bool IsAgentVariable(std::string_view kv);
+// KEY=VALUE lines of an --agent-env-file (blank lines and # comments skipped); only agent
+// variables are accepted. kInvalidRequest naming the line.
+Result<std::vector<std::string>> ParseAgentEnvFile(std::string_view text);
 
 // Fills unset fields of `c` from the environment (flags win: call after parsing flags,
 // passing which flags were given).

@@ -121,6 +121,24 @@ int main(int argc, char** argv) {  // NOLINT(bugprone-exception-escape)
                     "cap of each worker's log file before rotation (default 10 MiB)");
   serve->add_option("--shutdown-grace", config.shutdown_grace_seconds,
                     "seconds workers get between SIGTERM and SIGKILL at shutdown (default 10)");
+  serve->add_option("--claude-bin", config.claude_bin,
+                    "the claude CLI for runtime claude (OVERSEER_CLAUDE_BIN; default: claude on "
+                    "PATH)");
+  serve->add_option("--codex-bin", config.codex_bin,
+                    "the codex CLI for runtime codex (OVERSEER_CODEX_BIN; default: codex on PATH)");
+  serve->add_option("--claude-arg", config.claude_args,
+                    "an extra argument for every claude run (repeat the flag for several)")
+      ->allow_extra_args(false);
+  serve->add_option("--codex-arg", config.codex_args,
+                    "an extra argument for every codex exec run, e.g. --codex-arg=-c "
+                    "--codex-arg=model_provider=gateway (repeat the flag)")
+      ->allow_extra_args(false);
+  serve->add_option("--agent-env-file", config.agent_env_file,
+                    "KEY=VALUE lines (ANTHROPIC_*, OPENAI_*, CODEX_*) for the agent runtimes "
+                    "(OVERSEER_AGENT_ENV_FILE)");
+  serve->add_option("--price-table", config.price_table,
+                    "JSON file of token prices per model, replacing the built-in table "
+                    "(OVERSEER_PRICE_TABLE)");
 
   CLI::App* migrate = app.add_subcommand("migrate", "apply, roll back or list schema migrations");
   AddDaemonFlags(migrate, config);

@@ -20,6 +20,7 @@
 #include "proc/process_manager.h"
 #include "service/blocking_pool.h"
 #include "service/idempotency.h"
+#include "service/runtimes/price_table.h"
 #include "service/supervisor.h"
 
 extern char** environ;
@@ -33,15 +34,48 @@ constexpr int64_t kIdempotencyKeepMs = 24LL * 3600 * 1000;
 constexpr int64_t kWorkerTokenTtlMs = 7LL * 24 * 3600 * 1000;
 
 // Workers inherit the daemon's environment minus everything OVERSEER_* (the JWT secret
-// must never reach an agent); the supervisor adds their own OVERSEER_* variables.
-std::vector<std::string> InheritedEnvironment() {
+// must never reach an agent) and minus the agent credentials (ANTHROPIC_*, OPENAI_*,
+// CODEX_*), which go to `agent_env`: only the workers of their runtime get them. The
+// supervisor adds each worker's own OVERSEER_* variables.
+std::vector<std::string> InheritedEnvironment(std::vector<std::string>& agent_env) {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string_view kv(*e);
     if (kv.rfind("OVERSEER_", 0) == 0) continue;
+    if (IsAgentVariable(kv)) {
+      agent_env.emplace_back(kv);
+      continue;
+    }
     env.emplace_back(kv);
   }
   return env;
+}
+
+// The agent runtimes' settings: CLIs, extra arguments, credentials, prices.
+Result<service::AgentOptions> AgentSettings(const Config& c, std::vector<std::string> agent_env) {
+  service::AgentOptions a;
+  a.claude_bin = c.claude_bin;
+  a.codex_bin = c.codex_bin;
+  a.claude_args = c.claude_args;
+  a.codex_args = c.codex_args;
+  if (!c.agent_env_file.empty()) {
+    Result<std::string> text = ReadSmallFile(c.agent_env_file, 1 << 20);
+    if (!text) return text.error();
+    Result<std::vector<std::string>> vars = ParseAgentEnvFile(*text);
+    if (!vars) return vars.error();
+    // The file's values win over the daemon's environment (later entries win in execve).
+    agent_env.insert(agent_env.end(), vars->begin(), vars->end());
+  }
+  a.agent_env = std::move(agent_env);
+  if (!c.price_table.empty()) {
+    Result<service::PriceTable> prices = service::PriceTable::LoadFile(c.price_table);
+    if (!prices) {
+      return MakeError(ErrorCode::kInvalidRequest,
+                       "--price-table " + c.price_table + ": " + prices.error().message);
+    }
+    a.prices = std::make_shared<const service::PriceTable>(std::move(*prices));
+  }
+  return a;
 }
 
 // A short stable name for the state directory: cgroup and env-marker names of this daemon.
@@ -139,7 +173,14 @@ int Serve(const Config& config) {
   }
   sopts.default_quotas = std::move(*quotas);
   sopts.log_max_bytes = config.worker_log_max_bytes;
-  sopts.base_env = InheritedEnvironment();
+  std::vector<std::string> agent_env;
+  sopts.base_env = InheritedEnvironment(agent_env);
+  Result<service::AgentOptions> agents = AgentSettings(config, std::move(agent_env));
+  if (!agents) {
+    spdlog::error("{}", agents.error().message);
+    return 2;
+  }
+  sopts.agents = std::move(*agents);
   auth::JwtSigner* signer_ptr = signer ? signer->get() : nullptr;
   service::TokenMinter minter = [signer_ptr, &clock](const std::string& ws,
                                                      const std::string& job_id, int) {

@@ -39,6 +39,8 @@ struct Job {
   std::vector<std::string> depends_on;  // job ids
   int worker_count = 1;
   int64_t timeout_seconds = 0;  // 0: none
+  // No output line for this long (paused time not counted) fails the attempt (STALLED); 0: none.
+  int64_t stall_seconds = 0;
   RetryPolicy retry;
   std::string task_json;      // {"runtime":"command","command":[...],...}
   std::string metadata_json;  // object, "{}" if none
@@ -68,6 +70,8 @@ struct Worker {
   TimeMs updated_at = 0;
   TimeMs started_at = 0;  // 0: null
   TimeMs ended_at = 0;    // 0: null
+  // Agent runtimes: the `agent` object (JSON, SPEC §11) as of the last change; "" otherwise.
+  std::string agent_json;
 };
 
 // A claim on `worker_count` worker slots at one depth of one workspace (SPEC §1). The

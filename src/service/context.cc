@@ -43,6 +43,7 @@ Context::Context(boost::asio::io_context& io_in, BlockingPool& pool_in, store::S
       clock(clock_in),
       metrics(metrics_in),
       started_at(clock_in.NowMs()),
+      runtimes(options.agents),
       commits(io_in, pool_in, store_in, &metrics_in),
       tasks(io_in),
       throughput(metrics_in) {}

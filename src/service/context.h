@@ -31,6 +31,7 @@
 #include "service/commit_queue.h"
 #include "service/event_bus.h"
 #include "service/runtime.h"
+#include "service/runtimes/agent_record.h"
 #include "service/throughput.h"
 #include "service/types.h"
 #include "store/store.h"
@@ -67,6 +68,21 @@ struct LiveWorker {
   // one to be inserted with its next transition (resume).
   std::string allocation_id;
   std::optional<core::Allocation> new_allocation;
+  // Agent runtimes (worker_agent.h): the parser of the current attempt's stream (of attempt
+  // `parser_attempt`), the `agent` record as the attempt started, and whether the attempt
+  // resumed that record's conversation.
+  std::unique_ptr<OutputParser> parser;
+  int parser_attempt = 0;
+  AgentRecord agent_prior;
+  bool agent_resumed = false;
+  // The stall clock (job stall_seconds): the time since the last output line, not counting
+  // paused time. While it runs, `stall_since` is when it counts from; stopped, `stall_elapsed`
+  // is what it had counted. `stall_gen` changes whenever it stops or starts.
+  std::unique_ptr<boost::asio::steady_timer> stall_timer;
+  std::chrono::steady_clock::time_point stall_since{};
+  std::chrono::milliseconds stall_elapsed{0};
+  bool stall_running = false;
+  uint64_t stall_gen = 0;
 };
 using WorkerPtr = std::shared_ptr<LiveWorker>;
 

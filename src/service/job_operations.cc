@@ -156,6 +156,9 @@ asio::awaitable<Result<core::Job>> JobOperations::CreateJob(Caller caller, JobSp
   j.depends_on = spec.depends_on;
   j.worker_count = spec.worker_count;
   j.timeout_seconds = spec.timeout_seconds;
+  const Runtime* runtime = ctx_.runtimes.Find(job->task->runtime);
+  j.stall_seconds =
+      spec.stall_seconds.value_or(runtime != nullptr ? runtime->DefaultStallSeconds() : 0);
   j.retry = spec.retry;
   j.task_json = job->task->canonical_json;
   j.metadata_json = spec.metadata_json.empty() ? "{}" : spec.metadata_json;

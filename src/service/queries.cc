@@ -7,6 +7,7 @@
 #include "proc/log_file.h"
 #include "service/coroutines.h"
 #include "service/runtimes/stream_json.h"
+#include "service/worker_agent.h"
 
 namespace overseer::service {
 namespace asio = boost::asio;
@@ -84,7 +85,9 @@ asio::awaitable<Result<WorkerView>> Queries::GetWorker(Caller caller, std::strin
   // read once, marked final, and then answered by the api layer's cache of rendered views.)
   if (WorkerPtr live = ctx_.FindWorker(caller.workspace_id, id); live && live->history_complete) {
     proc::Usage usage = co_await LiveUsage(ctx_.procs, live->process);
-    co_return WorkerView{live->rec, live->history, usage};
+    WorkerView view{live->rec, live->history, usage};
+    SyncAgentRow(*live, view.worker);  // what the stream has told so far
+    co_return view;
   }
   Result<WorkerView> view = co_await RunBlocking(ctx_.pool, [&]() -> Result<WorkerView> {
     Result<core::Worker> w = ctx_.store.GetWorker(caller.workspace_id, id);

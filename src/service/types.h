@@ -23,6 +23,7 @@ struct JobSpec {
   std::vector<std::string> depends_on;  // jobs of the workspace that must COMPLETE first
   int worker_count = 1;
   int64_t timeout_seconds = 0;  // 0 = none
+  std::optional<int64_t> stall_seconds;  // nullopt = the runtime's default; 0 = none
   core::RetryPolicy retry;
   Task task;                  // parsed once, by its runtime
   std::string metadata_json;  // "{}" if none
@@ -40,6 +41,7 @@ struct SupervisorOptions {
   int max_depth = 5;
   int64_t log_max_bytes = 10 << 20;   // per worker log file (one rotated backup)
   std::vector<std::string> base_env;  // inherited by every worker ("K=V"), already filtered
+  AgentOptions agents;                // the claude and codex runtimes
   std::chrono::milliseconds timeout_grace{5000};  // SIGTERM -> SIGKILL on timeout
   // Worker slots per depth for a workspace without its own quotas (SPEC §3); depths past
   // the list repeat its last value.

@@ -3,6 +3,7 @@
 
 #include "service/job_operations.h"
 #include "service/scheduler.h"
+#include "service/worker_agent.h"
 #include "service/worker_runner.h"
 
 namespace overseer::service {
@@ -16,6 +17,10 @@ asio::awaitable<void> WorkerRunner::OnExit(WorkerPtr w, int attempt) {
   if (w->rec.status != WorkerState::kRunning && w->rec.status != WorkerState::kPaused) co_return;
   StopTimeoutClock(*w);
   const proc::ExitStatus st = w->exit.value_or(proc::ExitStatus{});
+  // An agent's stream has the last word on how its run went (its result line), not the exit
+  // code; without a result the exit code decides.
+  const std::optional<bool> verdict = AgentSucceeded(*w, attempt);
+  const bool exited_ok = st.term_signal == 0 && st.exit_code == 0;
   // The main process is gone; end what it left in its group or cgroup.
   co_await KillTree(w, std::chrono::milliseconds(0));
   w->process.reset();
@@ -28,8 +33,10 @@ asio::awaitable<void> WorkerRunner::OnExit(WorkerPtr w, int attempt) {
     // racing an exit answers 409 and is never recorded). SPEC §2 has no PAUSED -> FAILED or
     // COMPLETED: the record says TERMINATED, with how it ended; a killed pause is not retried.
     s = co_await Transition(w, WorkerEvent::kTerminate, "EXITED_WHILE_PAUSED", record_exit);
-  } else if (st.term_signal == 0 && st.exit_code == 0) {
+  } else if (verdict.value_or(exited_ok)) {
     s = co_await Transition(w, WorkerEvent::kExitedOk, "EXITED", record_exit);
+  } else if (verdict.has_value()) {
+    s = co_await Fail(w, "AGENT_ERROR", st);
   } else {
     s = co_await Fail(w, st.term_signal != 0 ? "KILLED_BY_SIGNAL" : "EXIT_NONZERO", st);
   }
@@ -49,6 +56,27 @@ asio::awaitable<void> WorkerRunner::OnTimeout(WorkerPtr w, int attempt, uint64_t
   w->terminating = false;
   Status s = co_await Fail(w, "TIMEOUT", w->exit);
   if (!s) spdlog::error("worker {}: could not record timeout: {}", w->rec.id, s.error().message);
+}
+
+asio::awaitable<void> WorkerRunner::OnStall(WorkerPtr w, int attempt, uint64_t gen) {
+  auto lock = co_await ScopedLock::Acquire(w->mu);
+  // Only the clock of a RUNNING attempt ends it: a pause stopped the clock (and changed gen).
+  if (w->rec.attempt != attempt || w->terminating || w->stall_gen != gen) co_return;
+  if (w->rec.status != WorkerState::kRunning || !w->job) co_return;
+  const auto limit = std::chrono::seconds(w->job->rec.stall_seconds);
+  const auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - w->stall_since);
+  if (silent < limit) {
+    ArmStallTimer(w, limit - silent);  // a line came since: wait for the rest
+    co_return;
+  }
+  w->stall_running = false;
+  spdlog::info("worker {}: no output for {} s: stalled", w->rec.id, w->job->rec.stall_seconds);
+  co_await KillTree(w, ctx_.options.timeout_grace);
+  w->process.reset();
+  w->terminating = false;
+  Status s = co_await Fail(w, "STALLED", w->exit);
+  if (!s) spdlog::error("worker {}: could not record stall: {}", w->rec.id, s.error().message);
 }
 
 asio::awaitable<void> WorkerRunner::OnRetryDue(WorkerPtr w, int attempt) {

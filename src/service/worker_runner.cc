@@ -91,6 +91,10 @@ asio::awaitable<Result<bool>> WorkerRunner::TransitionHeld(
 
 asio::awaitable<Result<bool>> WorkerRunner::CommitPlan(LiveWorker& w, core::WorkerPlan plan,
                                                        TimeMs now) {
+  // Every row of `w` written carries its agent record as of now.
+  for (core::WorkerChange& c : plan.changes) {
+    if (c.row.id == w.rec.id) SyncAgentRow(w, c.row);
+  }
   store::ChangeSet cs;
   AddPlan(w, plan, now, cs);
   Status st = co_await ctx_.commits.Commit(cs);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "service/context.h"
+#include "service/worker_agent.h"
 
 namespace overseer::service {
 
@@ -63,7 +64,8 @@ class WorkerRunner {
   // answers its state then (kRunning if neither happened in time). Caller holds w->mu.
   boost::asio::awaitable<proc::MainState> AwaitStoppedOrGone(const WorkerPtr& w,
                                                              std::chrono::milliseconds limit);
-  // Starts (resume) or stops (pause) the timeout clock of `w`'s current attempt.
+  // Starts (resume) or stops (pause) the clocks of `w`'s current attempt: its timeout and its
+  // stall clock (neither counts paused time).
   void StartTimeoutClock(const WorkerPtr& w);
   void StopTimeoutClock(LiveWorker& w);
 
@@ -84,12 +86,20 @@ class WorkerRunner {
   static void RecordProcess(core::Worker& r, const proc::Process& p);
   // The process of attempt `attempt` of `w` (callbacks wired to OnExit & co), not recorded.
   Result<std::shared_ptr<proc::Process>> StartProcess(const WorkerPtr& w, int attempt);
-  proc::SpawnSpec BuildSpawnSpec(const LiveWorker& w) const;
-  // Arms the timeout of the job (if any) for the current attempt of `w`, and starts its clock.
+  proc::SpawnSpec BuildSpawnSpec(const LiveWorker& w, const Runtime* runtime, int attempt,
+                                 const AgentAttempt& agent) const;
+  // Arms the timeout and the stall clock of the job (if any) for the current attempt of `w`,
+  // and starts them.
   void ArmTimeout(const WorkerPtr& w);
+  void StartStallClock(const WorkerPtr& w);
+  void StopStallClock(LiveWorker& w);
+  void ArmStallTimer(const WorkerPtr& w, std::chrono::milliseconds after);
 
   boost::asio::awaitable<void> OnExit(WorkerPtr w, int attempt);
   boost::asio::awaitable<void> OnTimeout(WorkerPtr w, int attempt, uint64_t gen);
+  // The stall timer fired: fails the attempt (STALLED) if no line came for stall_seconds,
+  // else waits for what is left.
+  boost::asio::awaitable<void> OnStall(WorkerPtr w, int attempt, uint64_t gen);
   boost::asio::awaitable<void> OnRetryDue(WorkerPtr w, int attempt);
   // A stop or continue notification: compares the record with what the kernel says the
   // process is doing now, so the daemon's own (possibly late) SIGSTOP/SIGCONT notifications

@@ -9,6 +9,7 @@
 #include "service/coroutines.h"
 #include "service/job_operations.h"
 #include "service/scheduler.h"
+#include "service/worker_agent.h"
 #include "service/worker_runner.h"
 
 namespace overseer::service {
@@ -28,13 +29,18 @@ asio::awaitable<void> WaitForPids(CommitQueue& commits, std::unique_ptr<store::C
 
 }  // namespace
 
-proc::SpawnSpec WorkerRunner::BuildSpawnSpec(const LiveWorker& w) const {
-  const Runtime* runtime =
-      w.job && w.job->task ? ctx_.runtimes.Find(w.job->task->runtime) : nullptr;
+proc::SpawnSpec WorkerRunner::BuildSpawnSpec(const LiveWorker& w, const Runtime* runtime,
+                                             int attempt, const AgentAttempt& agent) const {
   if (runtime == nullptr) return proc::SpawnSpec{};  // no argv: the spawn fails (SPAWN_FAILED)
-  proc::SpawnSpec spec = runtime->BuildSpawn(
-      *w.job->task, AttemptContext{w.rec.id, ctx_.LogPath(w.rec.id), ctx_.options.log_max_bytes,
-                                   ctx_.options.base_env});
+  AttemptContext attempt_ctx;
+  attempt_ctx.unit_name = w.rec.id;
+  attempt_ctx.log_path = ctx_.LogPath(w.rec.id);
+  attempt_ctx.log_max_bytes = ctx_.options.log_max_bytes;
+  attempt_ctx.base_env = ctx_.options.base_env;
+  attempt_ctx.attempt = attempt;
+  attempt_ctx.resume_session = agent.resume_session;
+  attempt_ctx.new_session_id = agent.new_session_id;
+  proc::SpawnSpec spec = runtime->BuildSpawn(*w.job->task, attempt_ctx);
   spec.env.push_back("OVERSEER_URL=" + ctx_.options.daemon_url);
   spec.env.push_back("OVERSEER_JOB_ID=" + w.job->rec.id);
   spec.env.push_back("OVERSEER_WORKER_ID=" + w.rec.id);
@@ -47,7 +53,11 @@ proc::SpawnSpec WorkerRunner::BuildSpawnSpec(const LiveWorker& w) const {
 }
 
 Result<std::shared_ptr<proc::Process>> WorkerRunner::StartProcess(const WorkerPtr& w, int attempt) {
-  proc::SpawnSpec spec = BuildSpawnSpec(*w);
+  const Runtime* runtime =
+      w->job && w->job->task ? ctx_.runtimes.Find(w->job->task->runtime) : nullptr;
+  const AgentAttempt agent =
+      runtime != nullptr ? BeginAgentAttempt(*w, *runtime, attempt) : AgentAttempt{};
+  proc::SpawnSpec spec = BuildSpawnSpec(*w, runtime, attempt, agent);
   w->exit.reset();
   w->terminating = false;
   std::weak_ptr<LiveWorker> weak = w;
@@ -70,6 +80,15 @@ Result<std::shared_ptr<proc::Process>> WorkerRunner::StartProcess(const WorkerPt
   };
   callbacks.on_stopped = on_stop_or_continue;
   callbacks.on_continued = on_stop_or_continue;
+  if (w->parser || (w->job && w->job->rec.stall_seconds > 0)) {
+    // Each line restarts the stall clock; an agent's stream is parsed as it arrives.
+    callbacks.on_output = [weak, attempt](std::string_view line) {
+      WorkerPtr wp = weak.lock();
+      if (!wp || wp->rec.attempt > attempt) return;
+      if (wp->stall_running) wp->stall_since = std::chrono::steady_clock::now();
+      (void)FeedAgentOutput(*wp, attempt, line);
+    };
+  }
   if (spec.argv.empty()) return MakeError(ErrorCode::kInvalidRequest, "empty command");
   Result<std::shared_ptr<proc::Process>> p = ctx_.procs.Spawn(spec, std::move(callbacks));
   if (!p) {
@@ -162,7 +181,11 @@ asio::awaitable<Result<std::vector<WorkerPtr>>> WorkerRunner::StartWorkers(
     core::WorkerSubject subject{rows[i], &job_row, row_ptrs, !job->children.empty(), false};
     Result<core::WorkerPlan> plan = core::PlanWorkerTransition(
         subject, WorkerEvent::kSpawned, "SPAWNED",
-        [&](core::Worker& r) { core::RecordStart(r, 1, now); }, now);
+        [&](core::Worker& r) {
+          core::RecordStart(r, 1, now);
+          SyncAgentRow(*w, r);
+        },
+        now);
     if (!plan) {
       scheduler_.ReleaseSlots(ws, depth, slots);
       co_return plan.error();
@@ -223,13 +246,14 @@ asio::awaitable<Result<std::vector<WorkerPtr>>> WorkerRunner::StartWorkers(
 void WorkerRunner::ArmTimeout(const WorkerPtr& w) {
   StopTimeoutClock(*w);
   w->timeout_left.reset();
+  w->stall_elapsed = std::chrono::milliseconds(0);
   const int64_t timeout_s = w->job ? w->job->rec.timeout_seconds : 0;
-  if (timeout_s <= 0) return;
-  w->timeout_left = std::chrono::seconds(timeout_s);
+  if (timeout_s > 0) w->timeout_left = std::chrono::seconds(timeout_s);
   StartTimeoutClock(w);
 }
 
 void WorkerRunner::StartTimeoutClock(const WorkerPtr& w) {
+  StartStallClock(w);
   if (!w->timeout_left || w->timeout_running) return;
   ++w->timeout_gen;
   w->timeout_running = true;
@@ -244,6 +268,7 @@ void WorkerRunner::StartTimeoutClock(const WorkerPtr& w) {
 }
 
 void WorkerRunner::StopTimeoutClock(LiveWorker& w) {
+  StopStallClock(w);
   if (!w.timeout_running) return;
   ++w.timeout_gen;
   w.timeout_running = false;
@@ -253,6 +278,37 @@ void WorkerRunner::StopTimeoutClock(LiveWorker& w) {
         std::chrono::steady_clock::now() - w.timeout_started);
     w.timeout_left = std::max(std::chrono::milliseconds(0), *w.timeout_left - ran);
   }
+}
+
+void WorkerRunner::StartStallClock(const WorkerPtr& w) {
+  const int64_t stall_s = w->job ? w->job->rec.stall_seconds : 0;
+  if (stall_s <= 0 || w->stall_running) return;
+  ++w->stall_gen;
+  w->stall_running = true;
+  w->stall_since = std::chrono::steady_clock::now() - w->stall_elapsed;
+  ArmStallTimer(w, std::chrono::seconds(stall_s) - w->stall_elapsed);
+}
+
+void WorkerRunner::ArmStallTimer(const WorkerPtr& w, std::chrono::milliseconds after) {
+  // One timer per stall period, not per line: when it fires it looks at the last line's time
+  // and waits again for what is left (OnStall).
+  w->stall_timer = std::make_unique<asio::steady_timer>(
+      ctx_.io, std::max(after, std::chrono::milliseconds(1)));
+  const int attempt = w->rec.attempt;
+  const uint64_t gen = w->stall_gen;
+  w->stall_timer->async_wait([this, w, attempt, gen](boost::system::error_code ec) {
+    if (ec) return;
+    ctx_.tasks.Spawn(internal::Discard(OnStall(w, attempt, gen)), "stall");
+  });
+}
+
+void WorkerRunner::StopStallClock(LiveWorker& w) {
+  if (!w.stall_running) return;
+  ++w.stall_gen;
+  w.stall_running = false;
+  if (w.stall_timer) w.stall_timer->cancel();
+  w.stall_elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - w.stall_since);
 }
 
 asio::awaitable<proc::MainState> WorkerRunner::AwaitStoppedOrGone(const WorkerPtr& w,

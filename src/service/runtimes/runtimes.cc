@@ -2,6 +2,7 @@
 #include <boost/json/parse.hpp>
 
 #include "service/runtime.h"
+#include "service/runtimes/agent_runtimes.h"
 #include "service/runtimes/command_runtime.h"
 
 namespace overseer::service {
@@ -13,9 +14,12 @@ Error InvalidTaskField(std::string field, const std::string& message) {
   return e;
 }
 
-Runtimes::Runtimes() {
-  auto command = std::make_unique<CommandRuntime>();
-  by_name_.emplace(std::string(command->name()), std::move(command));
+Runtimes::Runtimes(const AgentOptions& agents) {
+  std::vector<std::unique_ptr<Runtime>> all;
+  all.push_back(std::make_unique<CommandRuntime>());
+  all.push_back(std::make_unique<ClaudeRuntime>(agents));
+  all.push_back(std::make_unique<CodexRuntime>(agents));
+  for (auto& r : all) by_name_.emplace(std::string(r->name()), std::move(r));
 }
 
 Runtimes::~Runtimes() = default;
@@ -31,15 +35,10 @@ Result<Task> Runtimes::Parse(const json::value& v) const {
   const json::object& t = v.as_object();
   const json::value* runtime = t.if_contains("runtime");
   if (runtime == nullptr || !runtime->is_string()) {
-    return invalid("task.runtime", "is required: \"command\"");
+    return invalid("task.runtime", "is required: \"command\", \"claude\" or \"codex\"");
   }
-  const std::string_view name = runtime->as_string();
-  if (name == "claude" || name == "codex") {
-    return invalid("task.runtime", "\"" + std::string(name) +
-                                       "\" is not supported by this version yet; use \"command\"");
-  }
-  const Runtime* r = Find(name);
-  if (r == nullptr) return invalid("task.runtime", "must be \"command\"");
+  const Runtime* r = Find(runtime->as_string());
+  if (r == nullptr) return invalid("task.runtime", "must be \"command\", \"claude\" or \"codex\"");
   return r->Parse(t);
 }
 

@@ -42,7 +42,8 @@ void BindJob(Binder& b, const Job& j) {
       .Real(j.retry.jitter)
       .Text(j.task_json)
       .Text(j.metadata_json)
-      .Int(j.created_at);
+      .Int(j.created_at)
+      .Int(j.stall_seconds);
   BindJobMutable(b, j);
 }
 
@@ -73,7 +74,8 @@ void BindWorkerMutable(Binder& b, const Worker& w) {
       .Text(w.log_path)
       .Int(w.updated_at)
       .IntOrNull(w.started_at)
-      .IntOrNull(w.ended_at);
+      .IntOrNull(w.ended_at)
+      .Text(w.agent_json);
 }
 
 Job WithMutableColumns(const Job& base, const Job& update) {
@@ -102,6 +104,7 @@ Worker WithMutableColumns(const Worker& base, const Worker& update) {
   w.updated_at = update.updated_at;
   w.started_at = update.started_at;
   w.ended_at = update.ended_at;
+  w.agent_json = update.agent_json;
   return w;
 }
 
@@ -116,7 +119,7 @@ core::Transition TransitionOf(const WorkerUpdate& u) {
 Result<Job> ReadJob(sqlite3_stmt* s) {
   Job j;
   // Status before depends_on: when both are unreadable, the log names the status.
-  const std::string status = ColText(s, 16);
+  const std::string status = ColText(s, 17);
   const std::optional<JobState> st = core::ParseJobState(status);
   if (!st) return CorruptRow("job status " + status);
   j.status = *st;
@@ -138,12 +141,13 @@ Result<Job> ReadJob(sqlite3_stmt* s) {
   j.task_json = ColText(s, 13);
   j.metadata_json = ColText(s, 14);
   j.created_at = ColInt(s, 15);
+  j.stall_seconds = ColInt(s, 16);
   // OVERSEER_SQLITE_JOB_MUTABLE_COLUMNS (status is parsed above)
-  j.status_reason = ColText(s, 17);
-  j.started_at = ColInt(s, 18);
-  j.completed_at = ColInt(s, 19);
-  j.result_json = ColText(s, 20);
-  j.updated_at = ColInt(s, 21);
+  j.status_reason = ColText(s, 18);
+  j.started_at = ColInt(s, 19);
+  j.completed_at = ColInt(s, 20);
+  j.result_json = ColText(s, 21);
+  j.updated_at = ColInt(s, 22);
   return j;
 }
 
@@ -170,6 +174,7 @@ Result<Worker> ReadWorker(sqlite3_stmt* s) {
   w.updated_at = ColInt(s, 14);
   w.started_at = ColInt(s, 15);
   w.ended_at = ColInt(s, 16);
+  w.agent_json = ColText(s, 17);
   return w;
 }
 

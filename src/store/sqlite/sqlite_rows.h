@@ -23,10 +23,11 @@
 #define OVERSEER_SQLITE_JOB_COLUMNS                                                           \
   "id, workspace_id, name, depth, parent_job_id, depends_on, worker_count, timeout_seconds, " \
   "retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, retry_multiplier, "    \
-  "retry_jitter, task_json, metadata_json, created_at, " OVERSEER_SQLITE_JOB_MUTABLE_COLUMNS
+  "retry_jitter, task_json, metadata_json, created_at, stall_seconds, "                       \
+  OVERSEER_SQLITE_JOB_MUTABLE_COLUMNS
 #define OVERSEER_SQLITE_WORKER_MUTABLE_COLUMNS                                         \
   "status, status_reason, pid, pgid, exit_code, exit_signal, attempt, metadata_json, " \
-  "cgroup_path, log_path, updated_at, started_at, ended_at"
+  "cgroup_path, log_path, updated_at, started_at, ended_at, agent_json"
 #define OVERSEER_SQLITE_WORKER_COLUMNS \
   "id, workspace_id, job_id, created_at, " OVERSEER_SQLITE_WORKER_MUTABLE_COLUMNS
 
