@@ -15,7 +15,7 @@ using core::JobState;
 
 constexpr std::string_view kSelectJobs = "SELECT " OVERSEER_SQLITE_JOB_COLUMNS " FROM jobs";
 constexpr std::string_view kInsertJob = "INSERT INTO jobs (" OVERSEER_SQLITE_JOB_COLUMNS
-                                        ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+                                        ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 constexpr std::string_view kUpdateJob =
     "UPDATE jobs SET (" OVERSEER_SQLITE_JOB_MUTABLE_COLUMNS
     ") = (?,?,?,?,?,?) WHERE id = ? AND workspace_id = ? AND status = ?";

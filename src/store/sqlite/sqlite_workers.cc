@@ -17,10 +17,10 @@ using core::WorkerState;
 constexpr std::string_view kSelectWorkers =
     "SELECT " OVERSEER_SQLITE_WORKER_COLUMNS " FROM workers";
 constexpr std::string_view kInsertWorker = "INSERT INTO workers (" OVERSEER_SQLITE_WORKER_COLUMNS
-                                           ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+                                           ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 constexpr std::string_view kUpdateWorker =
     "UPDATE workers SET (" OVERSEER_SQLITE_WORKER_MUTABLE_COLUMNS
-    ") = (?,?,?,?,?,?,?,?,?,?,?,?,?) WHERE id = ? AND workspace_id = ? AND status = ?";
+    ") = (?,?,?,?,?,?,?,?,?,?,?,?,?,?) WHERE id = ? AND workspace_id = ? AND status = ?";
 constexpr std::string_view kSetWorkerProcess =
     "UPDATE workers SET pid = ?, pgid = ?, cgroup_path = ? "
     "WHERE id = ? AND workspace_id = ? AND attempt = ?";
