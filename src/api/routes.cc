@@ -9,6 +9,7 @@
 #include "api/job_codec.h"
 #include "api/json_codec.h"
 #include "api/resource_codec.h"
+#include "api/transcript_codec.h"
 #include "api/worker_codec.h"
 #include "common/ids.h"
 #include "common/utf8.h"
@@ -154,6 +155,20 @@ Awaitable WorkerLogs(ApiContext& ctx, Request& req, const auth::Principal& p) {
   r.content_type = "text/plain; charset=utf-8";
   r.body = std::move(*text);
   co_return r;
+}
+
+Awaitable WorkerTranscript(ApiContext& ctx, Request& req, const auth::Principal& p) {
+  if (Status s = CheckQueryNames(req, {"tail"}); !s) {
+    co_return ErrorResponse(s.error(), req.request_id);
+  }
+  Result<int> tail = QueryInt(req, "tail", kTranscriptTailDefault, 1, kTranscriptTailMax);
+  if (!tail) co_return ErrorResponse(tail.error(), req.request_id);
+  Result<std::string> id = PathId(req, "w_");
+  if (!id) co_return ErrorResponse(id.error(), req.request_id);
+  Result<std::vector<service::TranscriptEntry>> entries =
+      co_await ctx.supervisor.queries().Transcript(CallerOf(p), *id, *tail);
+  if (!entries) co_return ErrorResponse(entries.error(), req.request_id);
+  co_return Json(200, TranscriptToJson(*entries));
 }
 
 Awaitable Metrics(ApiContext& ctx, Request& req, const auth::Principal& p) {
@@ -383,6 +398,8 @@ void RegisterRoutes(http::Router& router, ApiContext& ctx) {
              Protect(ctx, kSupervisorWrite, bind(TerminateWorker)));
   router.Add("GET", "/api/supervisor/workers/{id}/logs",
              Protect(ctx, kSupervisorRead, bind(WorkerLogs)));
+  router.Add("GET", "/api/supervisor/workers/{id}/transcript",
+             Protect(ctx, kSupervisorRead, bind(WorkerTranscript)));
   router.Add("GET", "/api/supervisor/metrics", Protect(ctx, kSupervisorRead, bind(Metrics)));
 
   router.Add("POST", "/api/jobs", Protect(ctx, kJobsWrite, bind(CreateJob)));

@@ -466,6 +466,17 @@ struct ClientCommands::State {
     c->add_option("--tail", tail, "last N lines (default 100, max 10000)")
         ->check(CLI::Range(1, 10000));
 
+    c = Leaf(workers_cmd, "transcript",
+             "print what a worker did: agent text, tool calls and results, the result",
+             [this](HttpClient& h) {
+               std::string target = "/api/supervisor/workers/" + Escape(id) + "/transcript";
+               if (tail > 0) target += "?tail=" + std::to_string(tail);
+               return GetAndShow(h, target, FormatTranscript);
+             });
+    c->add_option("id", id, "worker id (w_...)")->required();
+    c->add_option("--tail", tail, "last N entries (default 100, max 1000)")
+        ->check(CLI::Range(1, 1000));
+
     jobs_cmd = app.add_subcommand(
         "jobs",
         "submit, list, show, wait for and cancel jobs (and their trees) of a running daemon");

@@ -412,4 +412,63 @@ Result<std::pair<int, int>> ParseQuotaAssignment(std::string_view text) {
   return out;
 }
 
+namespace {
+
+// `text` after `prefix`, its further lines indented by `indent`, ending in a newline.
+std::string Block(std::string_view prefix, std::string_view text, std::string_view indent) {
+  if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  std::string out(prefix);
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += '\n';
+      out += indent;
+    } else if ((u < 0x20 && c != '\t') || u == 0x7f) {
+      out += '?';
+    } else {
+      out += c;
+    }
+  }
+  out += '\n';
+  return out;
+}
+
+}  // namespace
+
+std::string FormatTranscript(const json::object& transcript) {
+  std::string out;
+  const json::value* entries = transcript.if_contains("entries");
+  if (entries == nullptr || !entries->is_array()) return out;
+  for (const json::value& v : entries->as_array()) {
+    const json::object* e = v.if_object();
+    if (e == nullptr) continue;
+    const json::value* kind_v = e->if_contains("kind");
+    const std::string_view kind =
+        kind_v != nullptr && kind_v->is_string() ? std::string_view(kind_v->as_string()) : "";
+    const json::value* text_v = e->if_contains("text");
+    const std::string_view text =
+        text_v != nullptr && text_v->is_string() ? std::string_view(text_v->as_string()) : "";
+    const json::value* err = e->if_contains("is_error");
+    const bool is_error = err != nullptr && err->is_bool() && err->as_bool();
+    if (kind == "tool_call") {
+      const json::value* input = e->if_contains("input");
+      std::string shown;
+      if (input != nullptr && input->is_string()) {
+        shown = std::string(input->as_string());
+      } else if (input != nullptr) {
+        shown = json::serialize(*input);
+      }
+      out += Block("→ ", Cell(*e, "tool") + (shown.empty() ? "" : " " + shown), "  ");
+    } else if (kind == "tool_result") {
+      out += Block(is_error ? "← (error) " : "← ", text.empty() ? "(no output)" : text, "  ");
+    } else if (kind == "result") {
+      std::string prefix = is_error ? "result (error)" : "result";
+      out += Block(text.empty() ? prefix : prefix + ": ", text, "  ");
+    } else {
+      out += Block(is_error ? "error: " : "", text, is_error ? "  " : "");
+    }
+  }
+  return out;
+}
+
 }  // namespace overseer::cli

@@ -71,6 +71,15 @@ std::string FormatQuotas(const boost::json::object& quotas);
 // then a line "total used: N".
 std::string FormatUsage(const boost::json::object& usage);
 
+// `overseer workers transcript`: a GET /api/supervisor/workers/{id}/transcript body, one
+// block per entry of `entries`: a text entry as it is ("error: " before an error notice),
+// "→ TOOL INPUT" for a tool call (the input as compact JSON), "← OUTPUT" for a tool result
+// ("← (error) OUTPUT"; "(no output)" when empty), "result: TEXT" / "result (error): TEXT".
+// Lines after a block's first are indented by two spaces (a text entry's are not); one
+// trailing newline of a text is dropped; control characters other than tab print as "?",
+// so an agent's output cannot drive the terminal.
+std::string FormatTranscript(const boost::json::object& transcript);
+
 // True for COMPLETED, FAILED, CANCELED.
 bool IsTerminalJobStatus(std::string_view status);
 

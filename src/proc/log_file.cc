@@ -179,4 +179,109 @@ Result<std::string> TailLogFiles(const std::string& log_path, int lines,  // NOL
   return data.substr(pos);
 }
 
+namespace {
+
+// Splits a byte stream into lines for ForEachLogLine.
+class LineSplitter {
+ public:
+  LineSplitter(size_t max_line_bytes, bool skip_first,
+               const std::function<void(std::string_view, bool)>& fn)
+      : max_(max_line_bytes), skipping_(skip_first), fn_(fn) {}
+
+  void Push(std::string_view data) {
+    while (!data.empty()) {
+      const size_t nl = data.find('\n');
+      const std::string_view part = data.substr(0, nl);
+      if (!skipping_) Append(part);
+      if (nl == std::string_view::npos) return;
+      if (skipping_) {
+        skipping_ = false;
+      } else {
+        fn_(line_, cut_);
+        line_.clear();
+        cut_ = false;
+      }
+      data.remove_prefix(nl + 1);
+    }
+  }
+
+  void Finish() {
+    if (!skipping_ && (!line_.empty() || cut_)) fn_(line_, cut_);
+    line_.clear();
+    cut_ = false;
+  }
+
+ private:
+  void Append(std::string_view part) {
+    const size_t room = max_ - std::min(max_, line_.size());
+    if (part.size() > room) cut_ = true;
+    line_.append(part.substr(0, room));
+  }
+
+  size_t max_;
+  bool skipping_;
+  const std::function<void(std::string_view, bool)>& fn_;
+  std::string line_;
+  bool cut_ = false;
+};
+
+}  // namespace
+
+Status ForEachLogLine(const std::string& log_path, int64_t max_bytes, size_t max_line_bytes,
+                      const std::function<void(std::string_view line, bool cut)>& fn) {
+  // The backup first: a rotation between the two opens then loses the middle part rather
+  // than reading it twice.
+  const std::string paths[2] = {log_path + ".1", log_path};
+  int fds[2] = {-1, -1};
+  int64_t sizes[2] = {0, 0};
+  auto close_all = [&fds] {
+    for (int& fd : fds) {
+      if (fd >= 0) close(fd);
+      fd = -1;
+    }
+  };
+  for (int i = 0; i < 2; ++i) {
+    fds[i] = open(paths[i].c_str(), O_RDONLY | O_CLOEXEC);
+    if (fds[i] < 0) {
+      if (errno == ENOENT) continue;
+      const int err = errno;
+      close_all();
+      return MakeError(ErrorCode::kInternal, Errno("cannot open log " + paths[i], err));
+    }
+    struct stat st {};
+    if (fstat(fds[i], &st) != 0) {
+      const int err = errno;
+      close_all();
+      return MakeError(ErrorCode::kInternal, Errno("cannot stat log " + paths[i], err));
+    }
+    sizes[i] = st.st_size;
+  }
+  if (fds[0] < 0 && fds[1] < 0) return MakeError(ErrorCode::kNotFound, "no log at " + log_path);
+  int64_t skip = std::max<int64_t>(0, sizes[0] + sizes[1] - std::max<int64_t>(0, max_bytes));
+  LineSplitter lines(std::max<size_t>(1, max_line_bytes), skip > 0, fn);
+  std::string buf(64 * 1024, '\0');
+  for (int i = 0; i < 2; ++i) {
+    if (fds[i] < 0) continue;
+    int64_t at = std::min(skip, sizes[i]);
+    skip -= at;
+    while (at < sizes[i]) {
+      const size_t want =
+          static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(buf.size()), sizes[i] - at));
+      ssize_t n = pread(fds[i], buf.data(), want, static_cast<off_t>(at));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        const int err = errno;
+        close_all();
+        return MakeError(ErrorCode::kInternal, Errno("cannot read log " + paths[i], err));
+      }
+      if (n == 0) break;  // truncated meanwhile
+      lines.Push(std::string_view(buf.data(), static_cast<size_t>(n)));
+      at += n;
+    }
+  }
+  close_all();
+  lines.Finish();
+  return OkStatus();
+}
+
 }  // namespace overseer::proc

@@ -2,7 +2,9 @@
 // A LogFile is used from one thread at a time (the loop); TailLog runs on any thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -50,5 +52,14 @@ class LogFile {
 // by `log_path`, at most the last `max_bytes` bytes (so the first line may be cut).
 // kNotFound if neither file exists; kInternal on a read error. Any thread.
 Result<std::string> TailLogFiles(const std::string& log_path, int lines, int64_t max_bytes);
+
+// Calls `fn(line, cut)` for each line, in order, of `log_path.1` followed by `log_path` (read
+// as one stream: a rotation may split a line between them), without its "\n"; a last line
+// without one is given too. Only the last `max_bytes` bytes are read: when that starts inside
+// the stream, the first (maybe partial) line is skipped. A line longer than `max_line_bytes`
+// is given as its first max_line_bytes bytes with cut = true. kNotFound if neither file
+// exists; kInternal on a read error. Any thread (blocking reads).
+Status ForEachLogLine(const std::string& log_path, int64_t max_bytes, size_t max_line_bytes,
+                      const std::function<void(std::string_view line, bool cut)>& fn);
 
 }  // namespace overseer::proc

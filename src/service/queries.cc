@@ -1,9 +1,12 @@
 #include "service/queries.h"
 
 #include <algorithm>
+#include <boost/json/parse.hpp>
+#include <boost/system/error_code.hpp>
 
 #include "proc/log_file.h"
 #include "service/coroutines.h"
+#include "service/runtimes/stream_json.h"
 #include "service/worker_agent.h"
 
 namespace overseer::service {
@@ -118,6 +121,38 @@ asio::awaitable<Result<std::string>> Queries::Logs(Caller caller, std::string id
         proc::TailLogFiles(w->log_path.empty() ? ctx_.LogPath(id) : w->log_path, tail, 4 << 20);
     if (!text && text.error().code == ErrorCode::kNotFound) return std::string();  // no output yet
     return text;
+  });
+}
+
+asio::awaitable<Result<std::vector<TranscriptEntry>>> Queries::Transcript(Caller caller,
+                                                                          std::string id,
+                                                                          int tail) {
+  // The worker and its job's runtime (from the stored task: a finished job has no live one).
+  struct Source {
+    std::string log_path;
+    std::string runtime;
+  };
+  Result<Source> source = co_await RunBlocking(ctx_.pool, [&]() -> Result<Source> {
+    Result<core::Worker> w = ctx_.store.GetWorker(caller.workspace_id, id);
+    if (!w) return w.error();
+    Result<core::Job> j = ctx_.store.GetJob(caller.workspace_id, w->job_id);
+    if (!j) return j.error();
+    Source s{w->log_path.empty() ? ctx_.LogPath(id) : w->log_path, ""};
+    boost::system::error_code ec;
+    boost::json::value task = boost::json::parse(j->task_json, ec);
+    if (!ec && task.is_object()) s.runtime = stream_json::String(task.get_object(), "runtime");
+    return s;
+  });
+  if (!source) co_return source.error();
+  // Reading and parsing the log is a second pool task, apart from the store's reads.
+  co_return co_await RunBlocking(ctx_.pool, [&]() -> Result<std::vector<TranscriptEntry>> {
+    TranscriptBuilder builder(TranscriptFormatFor(source->runtime),
+                              static_cast<size_t>(std::max(tail, 1)));
+    Status read = proc::ForEachLogLine(
+        source->log_path, kTranscriptReadMaxBytes, stream_json::kLineMaxBytes,
+        [&builder](std::string_view line, bool cut) { builder.Feed(line, cut); });
+    if (!read && read.error().code != ErrorCode::kNotFound) return read.error();  // no output yet
+    return builder.TakeEntries();
   });
 }
 

@@ -5,8 +5,10 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <string>
+#include <vector>
 
 #include "service/context.h"
+#include "service/runtimes/transcript.h"
 #include "service/worker_view.h"
 
 namespace overseer::service {
@@ -24,6 +26,13 @@ class Queries {
                                                                         store::WorkerQuery query);
   // Last `tail` lines of the worker's captured output.
   boost::asio::awaitable<Result<std::string>> Logs(Caller caller, std::string id, int tail);
+  // The last `tail` entries of what the worker did (SPEC §11), parsed from its log (the
+  // rotated backup, then the log; at most the last kTranscriptReadMaxBytes) by its job's
+  // runtime: claude and codex streams as TranscriptBuilder reads them, any other runtime
+  // (a command) one text entry per line. Empty before any output. kNotFound as GetWorker.
+  boost::asio::awaitable<Result<std::vector<TranscriptEntry>>> Transcript(Caller caller,
+                                                                          std::string id, int tail);
+  static constexpr int64_t kTranscriptReadMaxBytes = 16 << 20;
   // Metrics of the caller's workspace; with `daemon_wide` (an operator's token) the
   // daemon-wide counters too.
   boost::asio::awaitable<Result<Metrics>> GetMetrics(Caller caller, bool daemon_wide);

@@ -27,6 +27,7 @@ constexpr std::string_view kRoutes[] = {
     "/api/supervisor/workers/{id}/resume",
     "/api/supervisor/workers/{id}/terminate",
     "/api/supervisor/workers/{id}/logs",
+    "/api/supervisor/workers/{id}/transcript",
     "/api/supervisor/metrics",
     "/api/jobs",
     "/api/jobs/{id}",

@@ -420,6 +420,26 @@ TEST_F(ClientBinaryTest, LogsPrintTheWorkersOutput) {
   EXPECT_EQ(CountLines(tail.out), 1u) << tail;
 }
 
+TEST_F(ClientBinaryTest, TranscriptPrintsACommandsLinesAsText) {
+  RunResult sub = Run({"jobs", "submit", "--wait", "--", "sh", "-c",
+                       "echo first; printf 'two\\033[31m\\n'; echo last"});
+  ASSERT_EQ(sub.code, 0) << sub;
+  const std::string id = sub.out.substr(0, sub.out.find('\n'));
+  std::optional<json::object> w = WorkerOf(id, "COMPLETED");
+  ASSERT_TRUE(w);
+  const std::string wid(w->at("id").as_string());
+  RunResult t = Run({"workers", "transcript", wid});
+  ASSERT_EQ(t.code, 0) << t;
+  // The escape sequence the worker printed does not reach the terminal.
+  EXPECT_EQ(t.out, "first\ntwo?[31m\nlast\n") << t;
+  RunResult tail = Run({"workers", "transcript", wid, "--tail", "1", "--json"});
+  ASSERT_EQ(tail.code, 0) << tail;
+  EXPECT_EQ(ParseJson(tail.out), json::parse(R"({"entries":[{"kind":"text","text":"last"}]})"))
+      << tail;
+  RunResult bad = Run({"workers", "transcript", wid, "--tail", "0"});
+  EXPECT_EQ(bad.code, 2) << bad;
+}
+
 TEST_F(ClientBinaryTest, BadTokenPrintsUnauthenticatedOnOneLine) {
   RunResult r = RunIn({"jobs", "ls"}, {"OVERSEER_URL=" + *url_, "OVERSEER_TOKEN=not-a-jwt"});
   EXPECT_EQ(r.code, 1) << r;

@@ -259,5 +259,52 @@ TEST(ParseQuotaAssignmentTest, RejectsAnythingButDigitsEqualsDigits) {
   }
 }
 
+TEST(FormatTranscriptTest, OneBlockPerEntry) {
+  json::object t = json::parse(R"({"entries":[
+    {"kind":"text","text":"I will run it."},
+    {"kind":"tool_call","tool":"Bash","input":{"command":"echo hi"}},
+    {"kind":"tool_result","text":"hi\n","is_error":false},
+    {"kind":"tool_result","text":"line 1\nline 2","is_error":true},
+    {"kind":"tool_result","text":""},
+    {"kind":"text","text":"Model metadata not found","is_error":true},
+    {"kind":"result","text":"Done.","is_error":false},
+    {"kind":"result","is_error":true}
+  ]})")
+                       .as_object();
+  EXPECT_EQ(Lines(FormatTranscript(t)), (std::vector<std::string>{
+                                            "I will run it.",
+                                            "→ Bash {\"command\":\"echo hi\"}",
+                                            "← hi",
+                                            "← (error) line 1",
+                                            "  line 2",
+                                            "← (no output)",
+                                            "error: Model metadata not found",
+                                            "result: Done.",
+                                            "result (error)",
+                                        }));
+}
+
+TEST(FormatTranscriptTest, CutInputsTextLinesAndControlCharacters) {
+  json::object t = json::parse(R"({"entries":[
+    {"kind":"tool_call","tool":"Write","input":"{\"content\":\"xx…[truncated]"},
+    {"kind":"text","text":"a\nb"},
+    {"kind":"text","text":"\u001b[2Jred\u0007\ttab"},
+    {"kind":"tool_call","tool":"\u001b]0;x","input":{}},
+    {"kind":"mystery","text":"shown as text"},
+    "not an entry"
+  ]})")
+                       .as_object();
+  EXPECT_EQ(Lines(FormatTranscript(t)), (std::vector<std::string>{
+                                            "→ Write {\"content\":\"xx…[truncated]",
+                                            "a",
+                                            "b",
+                                            "?[2Jred?\ttab",
+                                            "→ ?]0;x {}",
+                                            "shown as text",
+                                        }));
+  EXPECT_EQ(FormatTranscript(json::object{}), "");
+  EXPECT_EQ(FormatTranscript(json::parse(R"({"entries":[]})").as_object()), "");
+}
+
 }  // namespace
 }  // namespace overseer::cli

@@ -8,6 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace overseer::proc {
 namespace {
@@ -113,6 +116,51 @@ TEST_F(LogFileTest, TailOfMissingLogIsNotFound) {
   auto tail = TailLogFiles(path_, 10, 1000);
   ASSERT_FALSE(tail.ok());
   EXPECT_EQ(tail.error().code, ErrorCode::kNotFound);
+}
+
+// (line, cut) pairs ForEachLogLine gives.
+std::vector<std::pair<std::string, bool>> Lines(const std::string& path, int64_t max_bytes,
+                                                size_t max_line, Status* status = nullptr) {
+  std::vector<std::pair<std::string, bool>> out;
+  Status s = ForEachLogLine(path, max_bytes, max_line, [&](std::string_view line, bool cut) {
+    out.emplace_back(std::string(line), cut);
+  });
+  if (status != nullptr) *status = s;
+  return out;
+}
+
+using LineList = std::vector<std::pair<std::string, bool>>;
+
+TEST_F(LogFileTest, EachLineReadsTheBackupThenTheLogAsOneStream) {
+  // A rotation splits "line2" between the two files.
+  { std::ofstream(path_ + ".1") << "line1\nli"; }
+  { std::ofstream(path_) << "ne2\nline3"; }
+  EXPECT_EQ(Lines(path_, 1000, 100),
+            (LineList{{"line1", false}, {"line2", false}, {"line3", false}}));
+  // The last 9 bytes are "ne2\nline3": the cut first line is skipped.
+  EXPECT_EQ(Lines(path_, 9, 100), (LineList{{"line3", false}}));
+  // The last 12 start at the "\n" that ends line1: line2 is whole.
+  EXPECT_EQ(Lines(path_, 12, 100), (LineList{{"line2", false}, {"line3", false}}));
+}
+
+TEST_F(LogFileTest, EachLineCutsLongLinesAndKeepsEmptyOnes) {
+  { std::ofstream(path_) << "short\n\n" << std::string(100 * 1024, 'x') << "\nend\n"; }
+  LineList lines = Lines(path_, 1 << 20, 10);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0], (std::pair<std::string, bool>{"short", false}));
+  EXPECT_EQ(lines[1], (std::pair<std::string, bool>{"", false}));
+  EXPECT_EQ(lines[2], (std::pair<std::string, bool>{"xxxxxxxxxx", true}));
+  EXPECT_EQ(lines[3], (std::pair<std::string, bool>{"end", false}));
+}
+
+TEST_F(LogFileTest, EachLineOfMissingLogIsNotFound) {
+  Status s;
+  EXPECT_TRUE(Lines(path_, 1000, 100, &s).empty());
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, ErrorCode::kNotFound);
+  { std::ofstream(path_ + ".1") << "only the backup\n"; }
+  EXPECT_EQ(Lines(path_, 1000, 100, &s), (LineList{{"only the backup", false}}));
+  EXPECT_TRUE(s.ok());
 }
 
 }  // namespace
