@@ -33,8 +33,9 @@ class AgentsTest : public SharedDaemonTest<AgentsTest> {
   // The worker once its status is `status` (60 s at most: CLIs under a loaded CI host).
   Reply Worker(const std::string& id, const std::string& status) {
     Reply w = WaitWorker(api(), id, status, 60s);
-    EXPECT_EQ(w.Str({"status"}), status) << Describe(w) << "\nlog:\n"
-                                         << api().Get("/api/supervisor/workers/" + id + "/logs").body;
+    EXPECT_EQ(w.Str({"status"}), status)
+        << Describe(w) << "\nlog:\n"
+        << api().Get("/api/supervisor/workers/" + id + "/logs").body;
     return w;
   }
   static std::string RequestsOf(const FakeModel& fake) {
@@ -53,21 +54,22 @@ json::object ClaudeJob(const FakeModel& fake, json::object task, json::object ex
 }
 
 TEST_F(AgentsTest, AClaudeAgentCallsAToolAndItsSessionTokensCostAndResultAreOnTheWorker) {
-  FakeModel fake(Kind::kAnthropic,
-                 json::parse(R"({"turns":[
+  FakeModel fake(Kind::kAnthropic, json::parse(R"({"turns":[
       {"type":"tool_use","name":"Bash","input":{"command":"echo hi-from-tool","description":"say hi"}},
       {"type":"text","text":"All done: hi-from-tool","usage":{"input_tokens":120,"output_tokens":7}}]})"));
   ASSERT_TRUE(fake.running());
   std::string job_id, worker_id;
-  ASSERT_NO_FATAL_FAILURE(Submit(ClaudeJob(fake, {{"prompt", "run echo hi-from-tool"}, {"allowed_tools", json::array{"Bash"}}}),
-         &job_id, &worker_id));
+  ASSERT_NO_FATAL_FAILURE(Submit(ClaudeJob(fake, {{"prompt", "run echo hi-from-tool"},
+                                                  {"allowed_tools", json::array{"Bash"}}}),
+                                 &job_id, &worker_id));
   Reply w = Worker(worker_id, "COMPLETED");
   EXPECT_EQ(w.Str({"status_reason"}), "EXITED");
   const json::value& a = w.At({"agent"});
   ASSERT_TRUE(a.is_object()) << Describe(w);
   EXPECT_EQ(a.at("runtime").as_string(), "claude");
-  EXPECT_TRUE(std::regex_match(std::string(a.at("session_id").as_string()),
-                               std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")))
+  EXPECT_TRUE(std::regex_match(
+      std::string(a.at("session_id").as_string()),
+      std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")))
       << a;
   EXPECT_EQ(a.at("turns").as_int64(), 2) << a;
   EXPECT_EQ(a.at("result").as_string(), "All done: hi-from-tool");
@@ -95,9 +97,10 @@ TEST_F(AgentsTest, AnApiErrorFailsTheAttemptAndTheRetryResumesTheSameSession) {
       {"type":"text","text":"recovered"}]})"));
   ASSERT_TRUE(fake.running());
   std::string job_id, worker_id;
-  ASSERT_NO_FATAL_FAILURE(Submit(ClaudeJob(fake, {{"prompt", "first try"}},
-                   {{"retry", json::object{{"max_attempts", 2}, {"initial_backoff_ms", 100}}}}),
-         &job_id, &worker_id));
+  ASSERT_NO_FATAL_FAILURE(
+      Submit(ClaudeJob(fake, {{"prompt", "first try"}},
+                       {{"retry", json::object{{"max_attempts", 2}, {"initial_backoff_ms", 100}}}}),
+             &job_id, &worker_id));
   Reply w = Worker(worker_id, "COMPLETED");
   EXPECT_EQ(w.Int({"attempt"}), 2);
   std::vector<std::string> reasons;
@@ -113,8 +116,10 @@ TEST_F(AgentsTest, AnApiErrorFailsTheAttemptAndTheRetryResumesTheSameSession) {
   // (the first prompt and the continue prompt), not a new one.
   std::vector<json::object> reqs = fake.Requests();
   ASSERT_EQ(reqs.size(), 3u) << RequestsOf(fake);
-  EXPECT_GT(reqs[2].at("messages").as_int64(), reqs[0].at("messages").as_int64()) << RequestsOf(fake);
-  const std::string log = api().Get("/api/supervisor/workers/" + worker_id + "/logs?tail=1000").body;
+  EXPECT_GT(reqs[2].at("messages").as_int64(), reqs[0].at("messages").as_int64())
+      << RequestsOf(fake);
+  const std::string log =
+      api().Get("/api/supervisor/workers/" + worker_id + "/logs?tail=1000").body;
   const std::string sid(a.at("session_id").as_string());
   // Both attempts' init lines name the same session.
   size_t count = 0;
@@ -131,8 +136,10 @@ TEST_F(AgentsTest, AnAttemptThatFailsItsResultFailsWhateverTheExitCode) {
       {"type":"tool_use","name":"Bash","input":{"command":"echo one","description":"one"}}]})"));
   ASSERT_TRUE(fake.running());
   std::string job_id, worker_id;
-  ASSERT_NO_FATAL_FAILURE(Submit(ClaudeJob(fake, {{"prompt", "loop"}, {"allowed_tools", json::array{"Bash"}}, {"max_turns", 1}}),
-         &job_id, &worker_id));
+  ASSERT_NO_FATAL_FAILURE(Submit(
+      ClaudeJob(fake,
+                {{"prompt", "loop"}, {"allowed_tools", json::array{"Bash"}}, {"max_turns", 1}}),
+      &job_id, &worker_id));
   Reply w = Worker(worker_id, "FAILED");
   EXPECT_EQ(w.Str({"status_reason"}), "AGENT_ERROR");
   const json::value& a = w.At({"agent"});
@@ -145,7 +152,8 @@ TEST_F(AgentsTest, AStalledStreamIsFailedByTheWatchdogWithinStallSecondsPlusOne)
   FakeModel fake(Kind::kAnthropic, json::parse(R"({"turns":[{"type":"stall"}]})"));
   ASSERT_TRUE(fake.running());
   std::string job_id, worker_id;
-  ASSERT_NO_FATAL_FAILURE(Submit(ClaudeJob(fake, {{"prompt", "hang"}}, {{"stall_seconds", 2}}), &job_id, &worker_id));
+  ASSERT_NO_FATAL_FAILURE(
+      Submit(ClaudeJob(fake, {{"prompt", "hang"}}, {{"stall_seconds", 2}}), &job_id, &worker_id));
   Reply w = Worker(worker_id, "FAILED");
   EXPECT_EQ(w.Str({"status_reason"}), "STALLED") << Describe(w);
   // The stall clock counts from the last line (the stream's message_start), so the attempt
@@ -159,7 +167,8 @@ TEST_F(AgentsTest, APausedAgentKeepsItsStreamAndItsStallClockStopsWhilePaused) {
       {"type":"text","text":"one two three four five six seven eight nine ten","chunk_delay_ms":400}]})"));
   ASSERT_TRUE(fake.running());
   std::string job_id, worker_id;
-  ASSERT_NO_FATAL_FAILURE(Submit(ClaudeJob(fake, {{"prompt", "count"}}, {{"stall_seconds", 2}}), &job_id, &worker_id));
+  ASSERT_NO_FATAL_FAILURE(
+      Submit(ClaudeJob(fake, {{"prompt", "count"}}, {{"stall_seconds", 2}}), &job_id, &worker_id));
   WaitLog(api(), worker_id, "content_block_delta", 30s);
   Reply p = api().Post("/api/supervisor/workers/" + worker_id + "/pause", "{}");
   ASSERT_EQ(p.status, 200u) << Describe(p);
@@ -178,7 +187,9 @@ TEST_F(AgentsTest, ACodexAgentIsPricedFromThePriceTableAndMarkedEstimated) {
       {"type":"text","text":"codex done","usage":{"input_tokens":2000,"cached_input_tokens":500,"output_tokens":100}}]})"));
   ASSERT_TRUE(fake.running());
   std::string job_id, worker_id;
-  json::object task{{"runtime", "codex"}, {"prompt", "do the thing"}, {"model", "gpt-5"},
+  json::object task{{"runtime", "codex"},
+                    {"prompt", "do the thing"},
+                    {"model", "gpt-5"},
                     {"env", fake.CodexEnv()}};
   ASSERT_NO_FATAL_FAILURE(Submit(json::object{{"task", task}}, &job_id, &worker_id));
   Reply w = Worker(worker_id, "COMPLETED");
@@ -197,8 +208,10 @@ TEST_F(AgentsTest, ACodexAgentIsPricedFromThePriceTableAndMarkedEstimated) {
 }
 
 TEST_F(AgentsTest, ACodexTurnThatFailsFailsTheAttemptWithTheError) {
-  FakeModel fake(Kind::kOpenAiResponses,
-                 json::parse(R"({"turns":[{"type":"failed","code":"server_error","message":"model melted"}]})"));
+  FakeModel fake(
+      Kind::kOpenAiResponses,
+      json::parse(
+          R"({"turns":[{"type":"failed","code":"server_error","message":"model melted"}]})"));
   ASSERT_TRUE(fake.running());
   std::string job_id, worker_id;
   json::object task{{"runtime", "codex"}, {"prompt", "try"}, {"env", fake.CodexEnv()}};
@@ -207,7 +220,8 @@ TEST_F(AgentsTest, ACodexTurnThatFailsFailsTheAttemptWithTheError) {
   EXPECT_EQ(w.Str({"status_reason"}), "AGENT_ERROR");
   const json::value& a = w.At({"agent"});
   EXPECT_TRUE(a.at("is_error").as_bool()) << a;
-  EXPECT_NE(std::string(a.at("error_message").as_string()).find("model melted"), std::string::npos) << a;
+  EXPECT_NE(std::string(a.at("error_message").as_string()).find("model melted"), std::string::npos)
+      << a;
 }
 
 // The daemon's ANTHROPIC_* credentials reach claude workers and no plain command.
@@ -216,9 +230,9 @@ class AgentCredentialsTest : public OwnDaemonTest {
   DaemonOptions Options() override {
     fake_ = std::make_unique<FakeModel>(
         Kind::kAnthropic, json::parse(R"({"turns":[{"type":"text","text":"keyed"}]})"));
-    return DaemonOptions{{"--claude-bin", FakeModel::ClaudeBin()},
-                         {"ANTHROPIC_BASE_URL=" + fake_->base_url(),
-                          "ANTHROPIC_API_KEY=sk-ant-daemon-secret"}};
+    return DaemonOptions{
+        {"--claude-bin", FakeModel::ClaudeBin()},
+        {"ANTHROPIC_BASE_URL=" + fake_->base_url(), "ANTHROPIC_API_KEY=sk-ant-daemon-secret"}};
   }
   std::unique_ptr<FakeModel> fake_;
 };
@@ -234,9 +248,9 @@ TEST_F(AgentCredentialsTest, OnlyClaudeWorkersGetTheDaemonsAnthropicVariables) {
   json::object env = fake_->ClaudeEnv();
   env.erase("ANTHROPIC_BASE_URL");
   env.erase("ANTHROPIC_API_KEY");
-  Reply job = api().Post("/api/jobs", json::object{{"task", json::object{{"runtime", "claude"},
-                                                                        {"prompt", "hi"},
-                                                                        {"env", env}}}});
+  Reply job = api().Post(
+      "/api/jobs",
+      json::object{{"task", json::object{{"runtime", "claude"}, {"prompt", "hi"}, {"env", env}}}});
   ASSERT_EQ(job.status, 201u) << Describe(job);
   const std::string w = WorkerIds(api(), job.Str({"id"}))[0];
   Reply done = WaitWorker(api(), w, "COMPLETED", 60s);

@@ -48,9 +48,8 @@ class AgentTranscriptTest : public SharedDaemonTest<AgentTranscriptTest> {
 };
 
 TEST_F(AgentTranscriptTest, ClaudeToolCallItsResultAndTheAnswer) {
-  if (::access(FakeModel::ClaudeBin().c_str(), X_OK) != 0) {
-    GTEST_SKIP() << "no claude CLI in node_modules (make deps)";
-  }
+  ASSERT_EQ(::access(FakeModel::ClaudeBin().c_str(), X_OK), 0)
+      << "no claude CLI in node_modules: make deps";
   FakeModel fake(FakeModel::Kind::kAnthropic, json::parse(R"({"turns":[
                    {"type":"tool_use","name":"Bash","text":"I will run it.",
                     "input":{"command":"echo hi","description":"Print hi"}},
@@ -82,9 +81,8 @@ TEST_F(AgentTranscriptTest, ClaudeToolCallItsResultAndTheAnswer) {
 }
 
 TEST_F(AgentTranscriptTest, CodexCommandExecutionAndTheAnswer) {
-  if (::access(FakeModel::CodexBin().c_str(), X_OK) != 0) {
-    GTEST_SKIP() << "no codex CLI in node_modules (make deps)";
-  }
+  ASSERT_EQ(::access(FakeModel::CodexBin().c_str(), X_OK), 0)
+      << "no codex CLI in node_modules: make deps";
   FakeModel fake(FakeModel::Kind::kOpenAiResponses, json::parse(R"({"turns":[
                    {"type":"custom_tool_call","name":"exec",
                     "input":"text(await tools.exec_command({cmd: \"echo hi\"}));"},
