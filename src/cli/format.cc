@@ -354,6 +354,39 @@ std::string FormatUsage(const json::object& usage) {
          "total used: " + Cell(usage, "total_used") + "\n";
 }
 
+namespace {
+
+// "halted: freeze by alice at 2026-...Z (why)" or "not halted".
+std::string HaltText(const json::value* halted) {
+  if (halted == nullptr || !halted->is_object()) return "not halted";
+  const json::object& h = halted->as_object();
+  std::string out = "halted: " + Cell(h, "mode") + " by " + Cell(h, "by") + " at " + Cell(h, "at");
+  if (Cell(h, "scope") == "workspace") out += " (with the workspace)";
+  return out + ": " + Cell(h, "reason");
+}
+
+}  // namespace
+
+std::string FormatJobHalt(const json::object& job) {
+  return Cell(job, "id") + " " + Cell(job, "status") + "  " + HaltText(job.if_contains("halted")) +
+         "\n";
+}
+
+std::string FormatWorkspaceHalt(const json::object& view) {
+  std::string out =
+      "workspace " + Cell(view, "workspace_id") + " " + HaltText(view.if_contains("halted")) + "\n";
+  const json::value* ids = view.if_contains("job_ids");
+  if (ids != nullptr && ids->is_array() && !ids->as_array().empty()) {
+    std::string list;
+    for (const json::value& v : ids->as_array()) {
+      if (!v.is_string()) continue;
+      list += (list.empty() ? "" : ", ") + std::string(v.as_string());
+    }
+    out += "root jobs: " + list + "\n";
+  }
+  return out;
+}
+
 bool IsTerminalJobStatus(std::string_view status) {
   return status == "COMPLETED" || status == "FAILED" || status == "CANCELED";
 }

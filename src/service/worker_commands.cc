@@ -4,6 +4,7 @@
 
 #include "service/access.h"
 #include "service/coroutines.h"
+#include "service/halts.h"
 #include "service/job_operations.h"
 #include "service/scheduler.h"
 #include "service/worker_runner.h"
@@ -23,11 +24,16 @@ asio::awaitable<Result<WorkerCommands::Held>> WorkerCommands::HoldFor(const Call
                                                                       WorkerEvent event) {
   WorkerPtr w = ctx_.FindWorker(caller.workspace_id, id);
   if (!w) co_return co_await access_.NotLiveError(caller, id, event);
+  co_return co_await HoldLive(std::move(w), event);
+}
+
+asio::awaitable<Result<WorkerCommands::Held>> WorkerCommands::HoldLive(WorkerPtr w,
+                                                                       WorkerEvent event) {
   ScopedLock lock = co_await ScopedLock::Acquire(w->mu);
   Result<WorkerState> next = core::NextWorkerState(w->rec.status, event);
   if (!next) {
     Error e = next.error();
-    e.With("worker_id", id);
+    e.With("worker_id", w->rec.id);
     co_return e;
   }
   co_return Held{std::move(w), std::move(lock)};
@@ -36,7 +42,25 @@ asio::awaitable<Result<WorkerCommands::Held>> WorkerCommands::HoldFor(const Call
 asio::awaitable<Result<core::Worker>> WorkerCommands::Pause(Caller caller, std::string id) {
   Result<Held> held = co_await HoldFor(caller, id, WorkerEvent::kPause);
   if (!held) co_return held.error();
-  const WorkerPtr& w = held->worker;
+  co_return co_await PauseHeld(std::move(*held), "PAUSE_REQUESTED");
+}
+
+asio::awaitable<Result<core::Worker>> WorkerCommands::PauseWorker(WorkerPtr w, std::string reason) {
+  Result<Held> held = co_await HoldLive(std::move(w), WorkerEvent::kPause);
+  if (!held) co_return held.error();
+  co_return co_await PauseHeld(std::move(*held), std::move(reason));
+}
+
+asio::awaitable<Result<core::Worker>> WorkerCommands::ResumeWorker(WorkerPtr w,
+                                                                   std::string reason) {
+  Result<Held> held = co_await HoldLive(std::move(w), WorkerEvent::kResume);
+  if (!held) co_return held.error();
+  co_return co_await ResumeHeld(std::move(*held), std::move(reason));
+}
+
+asio::awaitable<Result<core::Worker>> WorkerCommands::PauseHeld(Held held, std::string reason) {
+  const WorkerPtr& w = held.worker;
+  const std::string& id = w->rec.id;
   if (!w->process) {
     // Legal for the state machine, but there is no process to stop (yet, or any more): the
     // same 409 as an illegal transition, with the worker's real current state.
@@ -69,7 +93,7 @@ asio::awaitable<Result<core::Worker>> WorkerCommands::Pause(Caller caller, std::
                  kPauseConfirmWait.count());
   }
   runner_.StopTimeoutClock(*w);
-  Status s = co_await runner_.Transition(w, WorkerEvent::kPause, "PAUSE_REQUESTED", nullptr);
+  Status s = co_await runner_.Transition(w, WorkerEvent::kPause, std::move(reason), nullptr);
   if (!s) {
     runner_.StartTimeoutClock(w);
     co_return s.error();
@@ -80,12 +104,27 @@ asio::awaitable<Result<core::Worker>> WorkerCommands::Pause(Caller caller, std::
 asio::awaitable<Result<core::Worker>> WorkerCommands::Resume(Caller caller, std::string id) {
   Result<Held> held = co_await HoldFor(caller, id, WorkerEvent::kResume);
   if (!held) co_return held.error();
-  const WorkerPtr& w = held->worker;
+  co_return co_await ResumeHeld(std::move(*held), "RESUME_REQUESTED");
+}
+
+asio::awaitable<Result<core::Worker>> WorkerCommands::ResumeHeld(Held held, std::string reason) {
+  const WorkerPtr& w = held.worker;
+  const std::string& id = w->rec.id;
   // Under the job's mu through the commit: a worker of a job that has ended is not run again
   // (the job's end terminates it).
   JobPtr job = w->job;
   ScopedLock job_lock;
   if (job) job_lock = co_await ScopedLock::Acquire(job->mu);
+  // Nothing runs again inside a halted subtree until its unhalt (which clears the halt
+  // before it resumes what the halt paused).
+  if (job) {
+    if (const LiveJob* halted = HaltedAt(*job)) {
+      Error e =
+          HaltedError(halted->rec, "the worker's job is inside a halted subtree: unhalt it first");
+      e.With("worker_id", id);
+      co_return e;
+    }
+  }
   if (job && core::IsTerminalJobState(job->rec.status)) {
     const std::string state(core::JobStateName(job->rec.status));
     Error e = MakeError(ErrorCode::kInvalidStateTransition,
@@ -108,7 +147,7 @@ asio::awaitable<Result<core::Worker>> WorkerCommands::Resume(Caller caller, std:
     }
   }
   Result<bool> changed =
-      co_await runner_.TransitionHeld(w, WorkerEvent::kResume, "RESUME_REQUESTED", nullptr);
+      co_await runner_.TransitionHeld(w, WorkerEvent::kResume, std::move(reason), nullptr);
   if (!changed) {
     scheduler_.ReturnUnusedSlot(*w);
     co_return changed.error();

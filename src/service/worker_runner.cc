@@ -9,6 +9,7 @@
 #include <random>
 
 #include "service/coroutines.h"
+#include "service/halts.h"
 #include "service/job_operations.h"
 #include "service/scheduler.h"
 
@@ -124,8 +125,10 @@ asio::awaitable<Status> WorkerRunner::Fail(const WorkerPtr& w, std::string reaso
   if (job) job_lock = co_await ScopedLock::Acquire(job->mu);
   const TimeMs now = ctx_.clock.NowMs();
   auto record_exit = [&](core::Worker& r) { RecordEnd(r, now, exit); };
+  // Nothing respawns inside a halted subtree (SPEC §11).
   const bool retry_left = job && w->rec.attempt < job->rec.retry.max_attempts &&
-                          core::IsActiveJobState(job->rec.status) && !ctx_.shutting_down;
+                          core::IsActiveJobState(job->rec.status) && !ctx_.shutting_down &&
+                          HaltedAt(*job) == nullptr;
   std::optional<int64_t> retry_in_ms;
   if (retry_left) retry_in_ms = core::BackoffMs(job->rec.retry, w->rec.attempt, Random01());
   std::vector<const core::Worker*> siblings = SiblingRows(*w);

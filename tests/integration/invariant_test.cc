@@ -339,6 +339,8 @@ class Client {
     if (k < 72) return SetQuota();
     if (k < 77) return Allocate();
     if (k < 82) return Release();
+    if (k < 84) return Halt();
+    if (k < 86) return Unhalt();
     return Read();
   }
 
@@ -410,6 +412,23 @@ class Client {
     const std::string w = PickWorkerIn(Chance(0.5) ? "RUNNING" : "PAUSED");
     if (w.empty()) return;
     Call("POST", "/api/supervisor/workers/" + w + "/terminate", TerminateBody());
+  }
+
+  // The kill switch on a random subtree: mostly freeze, sometimes terminate (its refusals and
+  // 409s are part of the test too); Unhalt thaws a random job (409 when it is not halted).
+  void Halt() {
+    std::optional<JobRef> j = PickJob();
+    if (!j) return;
+    json::object b{{"mode", Chance(0.75) ? "freeze" : "terminate"},
+                   {"reason", "invariant"},
+                   {"grace_seconds", Uniform(0, 1)}};
+    Call("POST", "/api/jobs/" + j->id + "/halt", json::serialize(b));
+  }
+
+  void Unhalt() {
+    std::optional<JobRef> j = PickJob();
+    if (!j) return;
+    Call("POST", "/api/jobs/" + j->id + "/unhalt");
   }
 
   void SetQuota() {

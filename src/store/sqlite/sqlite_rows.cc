@@ -144,6 +144,13 @@ Result<Job> ReadJob(sqlite3_stmt* s) {
   j.completed_at = ColInt(s, 19);
   j.result_json = ColText(s, 20);
   j.updated_at = ColInt(s, 21);
+  // OVERSEER_SQLITE_JOB_HALT_COLUMNS
+  const std::string halt_mode = ColText(s, 22);
+  if (!halt_mode.empty()) {
+    const std::optional<core::HaltMode> mode = core::ParseHaltMode(halt_mode);
+    if (!mode) return CorruptRow("job halt_mode " + halt_mode);
+    j.halted = core::Halt{*mode, ColText(s, 23), ColText(s, 24), ColInt(s, 25), ColInt(s, 26) != 0};
+  }
   return j;
 }
 
