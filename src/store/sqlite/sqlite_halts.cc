@@ -36,7 +36,8 @@ Status SqliteStore::SetJobHalt(const JobHaltChange& c) {
   const core::Halt none{};
   const core::Halt& h = c.halt ? *c.halt : none;
   auto bind = [&](Binder& b) {
-    b.Text(c.halt ? core::HaltModeName(h.mode) : std::string_view())
+    // "" (not halted) as text: an empty view without data would bind NULL.
+    b.Text(c.halt ? core::HaltModeName(h.mode) : std::string_view(""))
         .Text(h.reason)
         .Text(h.by)
         .Int(h.at)
