@@ -14,7 +14,7 @@
 #include "service/access.h"
 #include "service/coroutines.h"
 #include "service/job_operations.h"
-#include "service/worker_commands.h"
+#include "service/scheduler.h"
 #include "service/worker_runner.h"
 
 namespace overseer::service {
@@ -29,6 +29,8 @@ namespace {
 constexpr int kMaxHaltPasses = 3;
 // The transition reason of the workers an unhalt resumes.
 constexpr std::string_view kUnhaltReason = "UNHALTED";
+// How long a freeze waits for the kernel to report a process stopped (or gone), as a pause.
+constexpr std::chrono::milliseconds kStopConfirmWait{1000};
 
 Error WorkspaceHaltedError(const std::string& workspace_id, const core::Halt& h,
                            const std::string& message) {
@@ -188,10 +190,11 @@ asio::awaitable<void> Halts::Apply(JobPtr job, HaltMode mode, std::chrono::milli
         cancel.push_back(j);  // its workers are ended by the cancel
         continue;
       }
+      std::vector<WorkerPtr> to_pause;
       for (const WorkerPtr& w : j->workers) {
         switch (core::HaltActionFor(mode, w->rec.status)) {
           case core::HaltWorkerAction::kPause:
-            work.push_back(internal::Discard(commands_.PauseWorker(w, reason)));
+            to_pause.push_back(w);
             break;
           case core::HaltWorkerAction::kTerminate:
             if (!w->terminating) {
@@ -202,6 +205,7 @@ asio::awaitable<void> Halts::Apply(JobPtr job, HaltMode mode, std::chrono::milli
             break;
         }
       }
+      if (!to_pause.empty()) work.push_back(PauseJobWorkers(j, std::move(to_pause)));
     }
     if (cancel.empty() && work.empty()) co_return;
     // The jobs first: a slot a pause gives back must not start a queued job of the subtree.
@@ -213,15 +217,87 @@ asio::awaitable<void> Halts::Apply(JobPtr job, HaltMode mode, std::chrono::milli
 asio::awaitable<void> Halts::Thaw(JobPtr job) {
   std::vector<JobPtr> jobs = co_await Subtree(std::move(job), true);
   std::vector<asio::awaitable<void>> work;
-  const std::string reason(kUnhaltReason);
   for (const JobPtr& j : jobs) {
+    std::vector<WorkerPtr> to_resume;
     for (const WorkerPtr& w : j->workers) {
-      if (core::ResumedByUnhalt(w->rec)) {
-        work.push_back(internal::Discard(commands_.ResumeWorker(w, reason)));
-      }
+      if (core::ResumedByUnhalt(w->rec)) to_resume.push_back(w);
     }
+    if (!to_resume.empty()) work.push_back(ResumeJobWorkers(j, std::move(to_resume)));
   }
   co_await RunAll(ctx_, std::move(work));
+}
+
+asio::awaitable<void> Halts::PauseJobWorkers(JobPtr job, std::vector<WorkerPtr> workers) {
+  // Each worker's mu, in the job's order (as a job's start takes them), then the job's.
+  std::vector<ScopedLock> locks;
+  locks.reserve(workers.size());
+  for (const WorkerPtr& w : workers) locks.push_back(co_await ScopedLock::Acquire(w->mu));
+  // SIGSTOP to every process first, then the kernel's word for each: they stop in parallel.
+  std::vector<WorkerPtr> signaled;
+  for (const WorkerPtr& w : workers) {
+    if (w->rec.status != core::WorkerState::kRunning || !w->process || w->terminating) continue;
+    if (Status sig = ctx_.procs.Pause(*w->process); sig) signaled.push_back(w);
+  }
+  std::vector<WorkerPtr> stopped;
+  for (const WorkerPtr& w : signaled) {
+    // One deadline for all: the processes stop meanwhile, the waits mostly return at once.
+    const proc::MainState state = co_await runner_.AwaitStoppedOrGone(w, kStopConfirmWait);
+    if (state == proc::MainState::kExited) continue;  // its exit is recorded as such
+    if (state == proc::MainState::kRunning) {
+      spdlog::warn("worker {}: not stopped {} ms after SIGSTOP; recorded PAUSED (halt)", w->rec.id,
+                   kStopConfirmWait.count());
+    }
+    runner_.StopTimeoutClock(*w);
+    stopped.push_back(w);
+  }
+  if (stopped.empty()) co_return;
+  auto job_lock = co_await ScopedLock::Acquire(job->mu);
+  const std::string reason(core::kHaltReason);
+  if (Status st = co_await runner_.TransitionManyHeld(stopped, core::WorkerEvent::kPause, reason);
+      !st) {
+    spdlog::error("job {}: recording its workers PAUSED (halt): {}", job->rec.id,
+                  st.error().message);
+    for (const WorkerPtr& w : stopped) runner_.StartTimeoutClock(w);
+  }
+}
+
+asio::awaitable<void> Halts::ResumeJobWorkers(JobPtr job, std::vector<WorkerPtr> workers) {
+  std::vector<ScopedLock> locks;
+  locks.reserve(workers.size());
+  for (const WorkerPtr& w : workers) locks.push_back(co_await ScopedLock::Acquire(w->mu));
+  auto job_lock = co_await ScopedLock::Acquire(job->mu);
+  // As a resume request: nothing runs again for a job that has ended or is halted (again).
+  if (core::IsTerminalJobState(job->rec.status) || HaltedAt(*job) != nullptr) co_return;
+  std::vector<WorkerPtr> ready;
+  for (const WorkerPtr& w : workers) {
+    if (!core::ResumedByUnhalt(w->rec)) continue;  // moved meanwhile
+    // SPEC §2: the slot first (one whose depth is full stays PAUSED, reason HALTED), then
+    // SIGCONT.
+    if (NeedsSlot(*w)) {
+      if (Status slot = scheduler_.TakeFreeSlotFor(*w); !slot) {
+        spdlog::info("worker {}: stays PAUSED after the unhalt: {}", w->rec.id,
+                     slot.error().message);
+        continue;
+      }
+    }
+    if (w->process) {
+      if (Status sig = ctx_.procs.Resume(*w->process); !sig) {
+        scheduler_.ReturnUnusedSlot(*w);
+        continue;
+      }
+    }
+    ready.push_back(w);
+  }
+  if (ready.empty()) co_return;
+  const std::string reason(kUnhaltReason);
+  if (Status st = co_await runner_.TransitionManyHeld(ready, core::WorkerEvent::kResume, reason);
+      !st) {
+    spdlog::error("job {}: recording its workers RUNNING (unhalt): {}", job->rec.id,
+                  st.error().message);
+    for (const WorkerPtr& w : ready) scheduler_.ReturnUnusedSlot(*w);
+    co_return;
+  }
+  for (const WorkerPtr& w : ready) runner_.StartTimeoutClock(w);
 }
 
 asio::awaitable<Result<core::Job>> Halts::HaltOne(JobPtr job, core::Halt halt,

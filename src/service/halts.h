@@ -25,7 +25,7 @@ namespace overseer::service {
 
 class Access;
 class JobOperations;
-class WorkerCommands;
+class Scheduler;
 class WorkerRunner;
 
 // The nearest job at or above `job` (through the live parent links) that is halted, or
@@ -43,9 +43,9 @@ struct WorkspaceHaltView {
 
 class Halts {
  public:
-  Halts(Context& ctx, WorkerRunner& runner, WorkerCommands& commands, JobOperations& jobs,
+  Halts(Context& ctx, WorkerRunner& runner, Scheduler& scheduler, JobOperations& jobs,
         Access& access)
-      : ctx_(ctx), runner_(runner), commands_(commands), job_ops_(jobs), access_(access) {}
+      : ctx_(ctx), runner_(runner), scheduler_(scheduler), job_ops_(jobs), access_(access) {}
 
   // Halts job `id` and its subtree (see above) on behalf of `by` (the token's subject), and
   // answers the job once every process of the subtree is stopped (freeze) or gone
@@ -96,6 +96,11 @@ class Halts {
   // Resumes the workers of the subtree of `job` that its freeze paused (not those of a halted
   // job below it).
   boost::asio::awaitable<void> Thaw(JobPtr job);
+  // The workers of one job at once, as a pause / resume request would move each (SIGSTOP and
+  // the kernel's word that it stopped; slot first, then SIGCONT), in one commit: a job's
+  // workers are not committed one after another under its mu.
+  boost::asio::awaitable<void> PauseJobWorkers(JobPtr job, std::vector<WorkerPtr> workers);
+  boost::asio::awaitable<void> ResumeJobWorkers(JobPtr job, std::vector<WorkerPtr> workers);
   // The jobs of the live subtree of `root` (the root first), each read under its mu so that a
   // child being linked is not missed; with `stop_at_halted`, the subtrees of other halted
   // jobs below are left out.
@@ -107,7 +112,7 @@ class Halts {
 
   Context& ctx_;
   WorkerRunner& runner_;
-  WorkerCommands& commands_;
+  Scheduler& scheduler_;
   JobOperations& job_ops_;
   Access& access_;
   std::unordered_map<std::string, core::Halt> workspace_halts_;  // by workspace id

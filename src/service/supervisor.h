@@ -76,7 +76,7 @@ class Supervisor {
   WorkerRunner runner_{ctx_, scheduler_, jobs_};
   JobOperations jobs_{ctx_, runner_, scheduler_, deps_, allocations_, access_, halts_};
   WorkerCommands commands_{ctx_, runner_, scheduler_, jobs_, access_};
-  Halts halts_{ctx_, runner_, commands_, jobs_, access_};
+  Halts halts_{ctx_, runner_, scheduler_, jobs_, access_};
   Queries queries_{ctx_};
   Recovery recovery_{ctx_, runner_, scheduler_, deps_, allocations_, jobs_, access_};
 };

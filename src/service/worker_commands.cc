@@ -24,16 +24,11 @@ asio::awaitable<Result<WorkerCommands::Held>> WorkerCommands::HoldFor(const Call
                                                                       WorkerEvent event) {
   WorkerPtr w = ctx_.FindWorker(caller.workspace_id, id);
   if (!w) co_return co_await access_.NotLiveError(caller, id, event);
-  co_return co_await HoldLive(std::move(w), event);
-}
-
-asio::awaitable<Result<WorkerCommands::Held>> WorkerCommands::HoldLive(WorkerPtr w,
-                                                                       WorkerEvent event) {
   ScopedLock lock = co_await ScopedLock::Acquire(w->mu);
   Result<WorkerState> next = core::NextWorkerState(w->rec.status, event);
   if (!next) {
     Error e = next.error();
-    e.With("worker_id", w->rec.id);
+    e.With("worker_id", id);
     co_return e;
   }
   co_return Held{std::move(w), std::move(lock)};
@@ -42,25 +37,7 @@ asio::awaitable<Result<WorkerCommands::Held>> WorkerCommands::HoldLive(WorkerPtr
 asio::awaitable<Result<core::Worker>> WorkerCommands::Pause(Caller caller, std::string id) {
   Result<Held> held = co_await HoldFor(caller, id, WorkerEvent::kPause);
   if (!held) co_return held.error();
-  co_return co_await PauseHeld(std::move(*held), "PAUSE_REQUESTED");
-}
-
-asio::awaitable<Result<core::Worker>> WorkerCommands::PauseWorker(WorkerPtr w, std::string reason) {
-  Result<Held> held = co_await HoldLive(std::move(w), WorkerEvent::kPause);
-  if (!held) co_return held.error();
-  co_return co_await PauseHeld(std::move(*held), std::move(reason));
-}
-
-asio::awaitable<Result<core::Worker>> WorkerCommands::ResumeWorker(WorkerPtr w,
-                                                                   std::string reason) {
-  Result<Held> held = co_await HoldLive(std::move(w), WorkerEvent::kResume);
-  if (!held) co_return held.error();
-  co_return co_await ResumeHeld(std::move(*held), std::move(reason));
-}
-
-asio::awaitable<Result<core::Worker>> WorkerCommands::PauseHeld(Held held, std::string reason) {
-  const WorkerPtr& w = held.worker;
-  const std::string& id = w->rec.id;
+  const WorkerPtr& w = held->worker;
   if (!w->process) {
     // Legal for the state machine, but there is no process to stop (yet, or any more): the
     // same 409 as an illegal transition, with the worker's real current state.
@@ -93,7 +70,7 @@ asio::awaitable<Result<core::Worker>> WorkerCommands::PauseHeld(Held held, std::
                  kPauseConfirmWait.count());
   }
   runner_.StopTimeoutClock(*w);
-  Status s = co_await runner_.Transition(w, WorkerEvent::kPause, std::move(reason), nullptr);
+  Status s = co_await runner_.Transition(w, WorkerEvent::kPause, "PAUSE_REQUESTED", nullptr);
   if (!s) {
     runner_.StartTimeoutClock(w);
     co_return s.error();
@@ -104,12 +81,7 @@ asio::awaitable<Result<core::Worker>> WorkerCommands::PauseHeld(Held held, std::
 asio::awaitable<Result<core::Worker>> WorkerCommands::Resume(Caller caller, std::string id) {
   Result<Held> held = co_await HoldFor(caller, id, WorkerEvent::kResume);
   if (!held) co_return held.error();
-  co_return co_await ResumeHeld(std::move(*held), "RESUME_REQUESTED");
-}
-
-asio::awaitable<Result<core::Worker>> WorkerCommands::ResumeHeld(Held held, std::string reason) {
-  const WorkerPtr& w = held.worker;
-  const std::string& id = w->rec.id;
+  const WorkerPtr& w = held->worker;
   // Under the job's mu through the commit: a worker of a job that has ended is not run again
   // (the job's end terminates it).
   JobPtr job = w->job;
@@ -117,13 +89,11 @@ asio::awaitable<Result<core::Worker>> WorkerCommands::ResumeHeld(Held held, std:
   if (job) job_lock = co_await ScopedLock::Acquire(job->mu);
   // Nothing runs again inside a halted subtree until its unhalt (which clears the halt
   // before it resumes what the halt paused).
-  if (job) {
-    if (const LiveJob* halted = HaltedAt(*job)) {
-      Error e =
-          HaltedError(halted->rec, "the worker's job is inside a halted subtree: unhalt it first");
-      e.With("worker_id", id);
-      co_return e;
-    }
+  if (const LiveJob* halted = job ? HaltedAt(*job) : nullptr) {
+    Error e =
+        HaltedError(halted->rec, "the worker's job is inside a halted subtree: unhalt it first");
+    e.With("worker_id", id);
+    co_return e;
   }
   if (job && core::IsTerminalJobState(job->rec.status)) {
     const std::string state(core::JobStateName(job->rec.status));
@@ -147,7 +117,7 @@ asio::awaitable<Result<core::Worker>> WorkerCommands::ResumeHeld(Held held, std:
     }
   }
   Result<bool> changed =
-      co_await runner_.TransitionHeld(w, WorkerEvent::kResume, std::move(reason), nullptr);
+      co_await runner_.TransitionHeld(w, WorkerEvent::kResume, "RESUME_REQUESTED", nullptr);
   if (!changed) {
     scheduler_.ReturnUnusedSlot(*w);
     co_return changed.error();

@@ -1,9 +1,8 @@
 // WorkerCommands: what a user asks of one worker — pause (SIGSTOP to its tree, recorded once
 // the kernel says it stopped), resume (its slot first, SPEC §2), terminate. Each answers the
 // worker as it now is; kNotFound, kInvalidStateTransition, kQuotaExceeded (resume), kHalted
-// (resume inside a halted subtree). The moves themselves are the WorkerRunner's. The kill
-// switch (Halts) pauses and resumes through the same steps (PauseWorker, ResumeWorker).
-// Loop thread only.
+// (resume inside a halted subtree). The moves themselves are the WorkerRunner's. Loop thread
+// only.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -33,11 +32,6 @@ class WorkerCommands {
                                                          std::chrono::milliseconds grace,
                                                          bool wait);
 
-  // Pause / Resume of a live worker found by the caller (Halts), with `reason` as the
-  // transition's; the same steps and errors as Pause / Resume, without the lookup.
-  boost::asio::awaitable<Result<core::Worker>> PauseWorker(WorkerPtr w, std::string reason);
-  boost::asio::awaitable<Result<core::Worker>> ResumeWorker(WorkerPtr w, std::string reason);
-
  private:
   // The live worker `id` of the caller's workspace under its lock, once `event` is legal for
   // it (the 404/409/503 of NotLiveError, or the 409 of its state, otherwise).
@@ -47,10 +41,6 @@ class WorkerCommands {
   };
   boost::asio::awaitable<Result<Held>> HoldFor(const Caller& caller, const std::string& id,
                                                core::WorkerEvent event);
-  // `w` under its lock, once `event` is legal for it.
-  boost::asio::awaitable<Result<Held>> HoldLive(WorkerPtr w, core::WorkerEvent event);
-  boost::asio::awaitable<Result<core::Worker>> PauseHeld(Held held, std::string reason);
-  boost::asio::awaitable<Result<core::Worker>> ResumeHeld(Held held, std::string reason);
 
   Context& ctx_;
   WorkerRunner& runner_;

@@ -90,6 +90,34 @@ asio::awaitable<Result<bool>> WorkerRunner::TransitionHeld(
   co_return co_await CommitPlan(*w, std::move(*plan), now);
 }
 
+asio::awaitable<Status> WorkerRunner::TransitionManyHeld(std::vector<WorkerPtr> workers,
+                                                         WorkerEvent event, std::string reason) {
+  const TimeMs now = ctx_.clock.NowMs();
+  store::ChangeSet cs;
+  std::vector<core::WorkerPlan> plans;
+  plans.reserve(workers.size());
+  for (const WorkerPtr& w : workers) {
+    // Planned against the siblings as memory has them (the moves before this one are not
+    // there yet): right only because none of these moves changes the job.
+    std::vector<const core::Worker*> siblings = SiblingRows(*w);
+    Result<core::WorkerPlan> plan =
+        core::PlanWorkerTransition(Subject(*w, siblings), event, reason, nullptr, now);
+    if (!plan) co_return plan.error();
+    if (plan->job) {
+      co_return MakeError(ErrorCode::kInvalidStateTransition,
+                          "a move of several workers at once must leave their job as it is");
+    }
+    AddPlan(*w, *plan, now, cs);
+    plans.push_back(std::move(*plan));
+  }
+  if (plans.empty()) co_return OkStatus();
+  Status st = co_await ctx_.commits.Commit(cs);
+  if (!st) co_return st;
+  for (size_t i = 0; i < workers.size(); ++i) CommitPlanned(*workers[i], std::move(plans[i]));
+  ctx_.bus.Publish(cs.events);
+  co_return OkStatus();
+}
+
 asio::awaitable<Result<bool>> WorkerRunner::CommitPlan(LiveWorker& w, core::WorkerPlan plan,
                                                        TimeMs now) {
   store::ChangeSet cs;

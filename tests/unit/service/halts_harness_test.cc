@@ -112,6 +112,7 @@ TEST(HaltsTest, WorkspaceHaltRefusesRootJobsAndSurvivesARestart) {
   // Another workspace is open.
   EXPECT_TRUE(h.Submit(CommandJob(1), Caller{"ws2", ""}).ok());
 
+  h.Settle();  // nothing in flight: a restart drops the supervisor
   h.Restart();
   ASSERT_TRUE(h.sup().halts().GetWorkspaceHalt(kOperator).halt.has_value());
   refused = h.Submit(CommandJob(1));
