@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <deque>
+#include <unordered_set>
 
 #include "core/events.h"
 #include "core/halt.h"
@@ -426,30 +427,34 @@ asio::awaitable<Result<WorkspaceHaltView>> Halts::HaltWorkspace(Caller caller, s
   workspace_halts_[ws] = halt;
   ctx_.bus.Publish(cs.events);
 
-  // Every active root job of the workspace (by id, for a stable answer).
-  std::vector<JobPtr> roots;
-  for (const auto& [id, j] : ctx_.jobs) {
-    if (j->rec.workspace_id == ws && j->rec.parent_job_id.empty() &&
-        !core::IsTerminalJobState(j->rec.status)) {
-      roots.push_back(j);
-    }
-  }
-  std::sort(roots.begin(), roots.end(),
-            [](const JobPtr& a, const JobPtr& b) { return a->rec.id < b->rec.id; });
+  // Every active root job of the workspace; again while one appears that was not there (its
+  // creation passed the check just before the halt was recorded), at most kMaxHaltPasses times.
   WorkspaceHaltView view;
   view.halt = halt;
-  std::vector<asio::awaitable<void>> work;
-  for (const JobPtr& r : roots) {
-    view.job_ids.push_back(r->rec.id);
-    if (r->rec.halted && !r->rec.halted->workspace_wide) {
-      // Halted on its own before: its halt stays (its own unhalt lifts it); a terminate is
-      // still carried out.
-      if (mode == HaltMode::kTerminate) work.push_back(Apply(r, mode, grace));
-      continue;
+  std::unordered_set<std::string> seen;
+  for (int pass = 0; pass < kMaxHaltPasses; ++pass) {
+    std::vector<JobPtr> roots;
+    for (const auto& [id, j] : ctx_.jobs) {
+      if (j->rec.workspace_id == ws && j->rec.parent_job_id.empty() &&
+          !core::IsTerminalJobState(j->rec.status) && seen.insert(id).second) {
+        roots.push_back(j);
+      }
     }
-    work.push_back(internal::Discard(HaltOne(r, halt, grace)));
+    if (roots.empty()) break;
+    std::vector<asio::awaitable<void>> work;
+    for (const JobPtr& r : roots) {
+      view.job_ids.push_back(r->rec.id);
+      if (r->rec.halted && !r->rec.halted->workspace_wide) {
+        // Halted on its own before: its halt stays (its own unhalt lifts it); a terminate is
+        // still carried out.
+        if (mode == HaltMode::kTerminate) work.push_back(Apply(r, mode, grace));
+        continue;
+      }
+      work.push_back(internal::Discard(HaltOne(r, halt, grace)));
+    }
+    co_await RunAll(ctx_, std::move(work));
   }
-  co_await RunAll(ctx_, std::move(work));
+  std::sort(view.job_ids.begin(), view.job_ids.end());
   co_return view;
 }
 
