@@ -9,7 +9,8 @@
 // Where the state lives: a job's halt is on its record (core::Job::halted, committed with a
 // job.halted / job.unhalted event in the same transaction); the workspace halts are this
 // service's (loaded at start). What a halt does to each job and worker is decided by
-// core/halt.h. Loop thread only.
+// core/halt.h. halts.cc: the front doors and refusals; halt_apply.cc: carrying a halt out.
+// Loop thread only.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -109,6 +110,12 @@ class Halts {
   boost::asio::awaitable<Result<core::Job>> HaltOne(JobPtr job, core::Halt halt,
                                                     std::chrono::milliseconds grace);
   boost::asio::awaitable<Status> UnhaltOne(JobPtr job, std::string by);
+  // Runs every item of `work` at once (tracked tasks) and resumes when all are done.
+  boost::asio::awaitable<void> RunAll(std::vector<boost::asio::awaitable<void>> work);
+
+  // A halt pass is repeated while it still finds something to do (a job started meanwhile),
+  // at most this many times.
+  static constexpr int kMaxHaltPasses = 3;
 
   Context& ctx_;
   WorkerRunner& runner_;

@@ -422,13 +422,21 @@ class Client {
     json::object b{{"mode", Chance(0.75) ? "freeze" : "terminate"},
                    {"reason", "invariant"},
                    {"grace_seconds", Uniform(0, 1)}};
-    Call("POST", "/api/jobs/" + j->id + "/halt", json::serialize(b));
+    if (Call("POST", "/api/jobs/" + j->id + "/halt", json::serialize(b)).status == 200) {
+      halted_.push_back(j->id);
+    }
   }
 
-  void Unhalt() {
-    std::optional<JobRef> j = PickJob();
-    if (!j) return;
-    Call("POST", "/api/jobs/" + j->id + "/unhalt");
+  void Unhalt() {  // mostly a job this client halted (so that frozen workers do run again)
+    std::string id;
+    if (!halted_.empty() && Chance(0.8)) {
+      const size_t i = static_cast<size_t>(Uniform(0, static_cast<int>(halted_.size()) - 1));
+      id = halted_[i];
+      halted_.erase(halted_.begin() + static_cast<std::ptrdiff_t>(i));
+    } else if (std::optional<JobRef> j = PickJob()) {
+      id = j->id;
+    }
+    if (!id.empty()) Call("POST", "/api/jobs/" + id + "/unhalt");
   }
 
   void SetQuota() {
@@ -546,6 +554,7 @@ class Client {
 
   LoadRun& run_;
   int id_;
+  std::vector<std::string> halted_;  // jobs this client halted, not yet unhalted by it
   std::mt19937_64 rng_;
   std::unique_ptr<Api> api_;
   int generation_ = -1;
