@@ -28,6 +28,8 @@ unsigned HttpStatusFor(ErrorCode code) {
       return 409;
     case ErrorCode::kRequestInProgress:
       return 409;
+    case ErrorCode::kHalted:
+      return 409;
     case ErrorCode::kPayloadTooLarge:
       return 413;
     case ErrorCode::kUnsupportedMediaType:
@@ -72,6 +74,9 @@ bool IsReplayable(ErrorCode code) {
       return false;
     // Answered by the idempotency check itself, never stored: a later retry must run.
     case ErrorCode::kRequestInProgress:
+      return false;
+    // A halt can be lifted: a retry after the unhalt must run.
+    case ErrorCode::kHalted:
       return false;
     case ErrorCode::kPayloadTooLarge:
       return false;

@@ -83,6 +83,14 @@ http::Handler Protect(ApiContext& ctx, std::string_view scope_view, ProtectedHan
              http::Request& req) -> boost::asio::awaitable<http::Response> {
     Result<auth::Principal> p = Authenticate(ctx, req, scope);
     if (!p) co_return ErrorResponse(p.error(), req.request_id);
+    // A token bound to a job inside a halted subtree may only read (SPEC §11): an agent
+    // cannot lift its own halt, nor start, resume or end anything.
+    if (req.method != "GET" && req.method != "HEAD") {
+      const service::Caller caller{p->workspace_id, p->job_id};
+      if (Status open = ctx.supervisor.halts().CheckCallerMayWrite(caller); !open) {
+        co_return ErrorResponse(open.error(), req.request_id);
+      }
+    }
     if (req.method != "POST") co_return co_await handler(req, *p);
     // Present but empty is refused like any other bad key, never taken as "no key": a
     // client that meant to send one would otherwise get a second job on a retry.

@@ -64,6 +64,15 @@ constexpr std::string_view kReadOnlyJobFields[] = {
 
 }  // namespace
 
+json::value HaltToJson(const std::optional<core::Halt>& h) {
+  if (!h) return nullptr;
+  return json::object{{"mode", core::HaltModeName(h->mode)},
+                      {"reason", h->reason},
+                      {"by", h->by},
+                      {"at", TimeOrNull(h->at)},
+                      {"scope", h->workspace_wide ? "workspace" : "job"}};
+}
+
 json::object JobToJson(const core::Job& j) {
   json::object o;
   o.reserve(20);
@@ -93,6 +102,7 @@ json::object JobToJson(const core::Job& j) {
   o["completed_at"] = TimeOrNull(j.completed_at);
   o["metadata"] = ParseStoredJson(j.metadata_json.empty() ? "{}" : j.metadata_json);
   o["result"] = ParseStoredJson(j.result_json);
+  o["halted"] = HaltToJson(j.halted);
   return o;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -14,6 +15,8 @@
 namespace overseer::api {
 
 boost::json::object JobToJson(const core::Job& j);
+// A job's `halted` (SPEC §11): {"mode","reason","by","at","scope":"job"|"workspace"}, or null.
+boost::json::value HaltToJson(const std::optional<core::Halt>& h);
 boost::json::object JobViewToJson(const service::JobView& v);
 // The root job with nested `children` (each a job with its own `children`), and
 // `truncated` on the root.

@@ -6,6 +6,7 @@
 #include "api/docs.h"
 #include "api/error_mapping.h"
 #include "api/guard.h"
+#include "api/halt_routes.h"
 #include "api/job_codec.h"
 #include "api/json_codec.h"
 #include "api/resource_codec.h"
@@ -414,6 +415,7 @@ void RegisterRoutes(http::Router& router, ApiContext& ctx) {
   router.Add("POST", "/api/resources/allocate",
              Protect(ctx, auth::kResourcesWrite, bind(Allocate)));
   router.Add("POST", "/api/resources/release", Protect(ctx, auth::kResourcesWrite, bind(Release)));
+  RegisterHaltRoutes(router, ctx);
   RegisterDocRoutes(router);
 }
 

@@ -158,9 +158,16 @@ struct ClientCommands::State {
   // quotas set: DEPTH=N arguments.
   std::vector<std::string> quota_args;
 
+  // halt / unhalt
+  std::string halt_mode;
+  std::string halt_reason;
+  bool halt_all = false;
+
   CLI::App* workers_cmd = nullptr;
   CLI::App* jobs_cmd = nullptr;
   CLI::App* quotas_cmd = nullptr;
+  CLI::App* halt_cmd = nullptr;
+  CLI::App* unhalt_cmd = nullptr;
   // Commands that run, in the order Run() tries them: the first one parsed wins, so a group
   // that also runs alone (`quotas`) comes after its subcommands.
   std::vector<std::pair<CLI::App*, std::function<int(HttpClient&)>>> leaves;
@@ -201,6 +208,27 @@ struct ClientCommands::State {
                                        json::serialize(json::object{{"quotas", std::move(rows)}}));
     if (!r) return 1;
     return Show(*r, FormatQuotas);
+  }
+
+  // halt JOB_ID | --all: POST /api/jobs/{id}/halt or /api/halt; prints what is halted now.
+  int Halt(HttpClient& client) const {
+    if (halt_all == !id.empty()) return UsageError("name a job id, or --all for the workspace");
+    json::object body{{"reason", halt_reason}};
+    if (!halt_mode.empty()) body["mode"] = halt_mode;
+    if (grace >= 0) body["grace_seconds"] = grace;
+    const std::string target = halt_all ? "/api/halt" : "/api/jobs/" + Escape(id) + "/halt";
+    std::optional<HttpResult> r = Call(client, "POST", target, json::serialize(body));
+    if (!r) return 1;
+    return Show(*r, halt_all ? FormatWorkspaceHalt : FormatJobHalt);
+  }
+
+  // unhalt JOB_ID | --all.
+  int Unhalt(HttpClient& client) const {
+    if (halt_all == !id.empty()) return UsageError("name a job id, or --all for the workspace");
+    const std::string target = halt_all ? "/api/unhalt" : "/api/jobs/" + Escape(id) + "/unhalt";
+    std::optional<HttpResult> r = Call(client, "POST", target, "{}");
+    if (!r) return 1;
+    return Show(*r, halt_all ? FormatWorkspaceHalt : FormatJobHalt);
   }
 
   // GETs every page (with --all) of `path`, whose list is under `plural`; prints a table or
@@ -563,6 +591,29 @@ struct ClientCommands::State {
     Leaf(quotas_cmd, "usage", "show the slots in use per depth, warning at 80% and 90%",
          [this](HttpClient& h) { return GetAndShow(h, "/api/resources/usage", FormatUsage); });
     AddRunnable(quotas_cmd, get_quotas);  // plain `overseer quotas`, after its subcommands
+
+    halt_cmd = app.add_subcommand(
+        "halt",
+        "kill switch: freeze (SIGSTOP) or terminate every process of a job's subtree, or of the "
+        "whole workspace with --all (scope supervisor:admin); no new job is accepted there "
+        "until `overseer unhalt`");
+    AddRunnable(halt_cmd, [this](HttpClient& h) { return Halt(h); });
+    halt_cmd->add_option("id", id, "job id (j_...): the job and every job below it");
+    halt_cmd->add_flag("--all", halt_all, "halt every root job of the workspace");
+    halt_cmd->add_option("--mode", halt_mode, "freeze (default) or terminate")
+        ->check(CLI::IsMember({"freeze", "terminate"}));
+    halt_cmd->add_option("--reason", halt_reason, "why (kept with the halt and its event)")
+        ->required();
+    halt_cmd
+        ->add_option("--grace", grace,
+                     "terminate: seconds between SIGTERM and SIGKILL (0..300; default 5)")
+        ->check(CLI::Range(0, 300));
+
+    unhalt_cmd = app.add_subcommand(
+        "unhalt", "lift a halt: resume what its freeze paused, accept new jobs again");
+    AddRunnable(unhalt_cmd, [this](HttpClient& h) { return Unhalt(h); });
+    unhalt_cmd->add_option("id", id, "job id (j_...) the halt was thrown on");
+    unhalt_cmd->add_flag("--all", halt_all, "lift the workspace halt (POST /api/unhalt)");
   }
 };
 
@@ -571,7 +622,8 @@ ClientCommands::ClientCommands(CLI::App& app) : s_(std::make_unique<State>()) { 
 ClientCommands::~ClientCommands() = default;
 
 bool ClientCommands::Selected() const {
-  return s_->workers_cmd->count() > 0 || s_->jobs_cmd->count() > 0 || s_->quotas_cmd->count() > 0;
+  return s_->workers_cmd->count() > 0 || s_->jobs_cmd->count() > 0 || s_->quotas_cmd->count() > 0 ||
+         s_->halt_cmd->count() > 0 || s_->unhalt_cmd->count() > 0;
 }
 
 int ClientCommands::Run() {

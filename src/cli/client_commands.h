@@ -1,6 +1,7 @@
 // The client commands of the `overseer` binary (SPEC §9): `workers ls|show|pause|resume|
-// terminate|logs|transcript`, `jobs submit|ls|show|tree|wait|cancel` and
-// `quotas [get]|set|usage`, which talk to a running daemon over HTTP.
+// terminate|logs|transcript`, `jobs submit|ls|show|tree|wait|cancel`, `quotas [get]|set|usage`
+// and the kill switch `halt JOB_ID|--all` / `unhalt JOB_ID|--all`, which talk to a running
+// daemon over HTTP.
 // Configuration: OVERSEER_URL (default http://127.0.0.1:8080) and OVERSEER_TOKEN, overridden
 // by --url / --token. Output: aligned tables, or the daemon's JSON with --json. A failed
 // call prints one line "overseer: <CODE>: <message>" on stderr and exits 1; usage errors

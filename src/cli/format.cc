@@ -212,6 +212,19 @@ std::string FormatWorkerDetail(const json::object& w, TimeMs now) {
   return out;
 }
 
+namespace {
+
+// "halted: freeze by alice at 2026-...Z (why)" or "not halted".
+std::string HaltText(const json::value* halted) {
+  if (halted == nullptr || !halted->is_object()) return "not halted";
+  const json::object& h = halted->as_object();
+  std::string out = "halted: " + Cell(h, "mode") + " by " + Cell(h, "by") + " at " + Cell(h, "at");
+  if (Cell(h, "scope") == "workspace") out += " (with the workspace)";
+  return out + ": " + Cell(h, "reason");
+}
+
+}  // namespace
+
 std::string FormatJobDetail(const json::object& j, TimeMs now) {
   std::string out;
   AddLine(out, "ID", Cell(j, "id"));
@@ -223,6 +236,7 @@ std::string FormatJobDetail(const json::object& j, TimeMs now) {
   AddLine(out, "Depth", Cell(j, "depth"));
   AddLine(out, "Parent", Cell(j, "parent_job_id"));
   AddLine(out, "Workers", Cell(j, "worker_count"));
+  if (ObjectAt(j, "halted") != nullptr) AddLine(out, "Halted", HaltText(j.if_contains("halted")));
   if (const json::object* task = ObjectAt(j, "task")) {
     const json::value* cmd = task->if_contains("command");
     if (cmd != nullptr && cmd->is_array()) {
@@ -352,6 +366,26 @@ std::string FormatUsage(const json::object& usage) {
   }
   return RenderTable({"DEPTH", "QUOTA", "USED", "AVAILABLE", "WARN"}, rows) +
          "total used: " + Cell(usage, "total_used") + "\n";
+}
+
+std::string FormatJobHalt(const json::object& job) {
+  return Cell(job, "id") + " " + Cell(job, "status") + "  " + HaltText(job.if_contains("halted")) +
+         "\n";
+}
+
+std::string FormatWorkspaceHalt(const json::object& view) {
+  std::string out =
+      "workspace " + Cell(view, "workspace_id") + " " + HaltText(view.if_contains("halted")) + "\n";
+  const json::value* ids = view.if_contains("job_ids");
+  if (ids != nullptr && ids->is_array() && !ids->as_array().empty()) {
+    std::string list;
+    for (const json::value& v : ids->as_array()) {
+      if (!v.is_string()) continue;
+      list += (list.empty() ? "" : ", ") + std::string(v.as_string());
+    }
+    out += "root jobs: " + list + "\n";
+  }
+  return out;
 }
 
 bool IsTerminalJobStatus(std::string_view status) {

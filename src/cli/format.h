@@ -80,6 +80,13 @@ std::string FormatUsage(const boost::json::object& usage);
 // so an agent's output cannot drive the terminal.
 std::string FormatTranscript(const boost::json::object& transcript);
 
+// `overseer halt|unhalt JOB_ID`: "j_x RUNNING  halted: freeze by alice at ... (reason)" or
+// "j_x RUNNING  not halted".
+std::string FormatJobHalt(const boost::json::object& job);
+// `overseer halt|unhalt --all`: "workspace W halted: freeze by alice ... (reason)" or
+// "workspace W not halted", then "root jobs: j_a, j_b" when the call named any.
+std::string FormatWorkspaceHalt(const boost::json::object& view);
+
 // True for COMPLETED, FAILED, CANCELED.
 bool IsTerminalJobStatus(std::string_view status);
 

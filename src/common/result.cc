@@ -21,6 +21,8 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "QUOTA_EXCEEDED";
     case ErrorCode::kRequestInProgress:
       return "REQUEST_IN_PROGRESS";
+    case ErrorCode::kHalted:
+      return "HALTED";
     case ErrorCode::kPayloadTooLarge:
       return "PAYLOAD_TOO_LARGE";
     case ErrorCode::kUnsupportedMediaType:

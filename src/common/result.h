@@ -22,6 +22,7 @@ enum class ErrorCode {
   kInvalidStateTransition,  // 409 INVALID_STATE_TRANSITION
   kQuotaExceeded,           // 409 QUOTA_EXCEEDED
   kRequestInProgress,       // 409 REQUEST_IN_PROGRESS
+  kHalted,                  // 409 HALTED (a halted subtree or workspace refuses it)
   kPayloadTooLarge,         // 413 PAYLOAD_TOO_LARGE
   kUnsupportedMediaType,    // 415 UNSUPPORTED_MEDIA_TYPE
   kMaxDepthExceeded,        // 422 MAX_DEPTH_EXCEEDED

@@ -13,7 +13,75 @@ std::string Field(std::string_view name, std::string_view v) {
   return "\"" + std::string(name) + "\":\"" + std::string(v) + "\"";
 }
 
+// A JSON string of caller text (valid UTF-8, checked by the front end): quotes, backslashes
+// and control characters escaped.
+std::string Quoted(std::string_view v) {
+  std::string out = "\"";
+  for (char c : v) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          static constexpr char kHex[] = "0123456789abcdef";
+          out += "\\u00";
+          out += kHex[(static_cast<unsigned char>(c) >> 4) & 0xf];
+          out += kHex[static_cast<unsigned char>(c) & 0xf];
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += "\"";
+  return out;
+}
+
+std::string TextField(std::string_view name, std::string_view v) {
+  return "\"" + std::string(name) + "\":" + Quoted(v);
+}
+
+std::string HaltData(const Halt& h) {
+  return Field("mode", HaltModeName(h.mode)) + "," + TextField("reason", h.reason) + "," +
+         "\"workspace_wide\":" + (h.workspace_wide ? "true" : "false");
+}
+
 }  // namespace
+
+Event JobHaltedEvent(const std::string& workspace_id, const std::string& job_id, const Halt& h,
+                     TimeMs now) {
+  Event e;
+  e.workspace_id = workspace_id;
+  e.type = EventType::kJobHalted;
+  e.job_id = job_id;
+  e.data_json = "{" + HaltData(h) + "," + TextField("by", h.by) + "}";
+  e.created_at = now;
+  return e;
+}
+
+Event JobUnhaltedEvent(const std::string& workspace_id, const std::string& job_id,
+                       const Halt& lifted, const std::string& by, TimeMs now) {
+  Event e;
+  e.workspace_id = workspace_id;
+  e.type = EventType::kJobUnhalted;
+  e.job_id = job_id;
+  e.data_json = "{" + HaltData(lifted) + "," + TextField("halted_by", lifted.by) + "," +
+                TextField("by", by) + "}";
+  e.created_at = now;
+  return e;
+}
 
 Event WorkerTransitionEvent(const Worker& w, std::string_view from, TimeMs now,
                             std::optional<int64_t> retry_in_ms) {

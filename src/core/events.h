@@ -18,6 +18,14 @@ Event WorkerTransitionEvent(const Worker& w, std::string_view from, TimeMs now,
 Event JobTransitionEvent(const Job& j, std::string_view from, TimeMs now);
 // Slots taken or given back: data {"allocation_id", "depth", "worker_count"}.
 Event AllocationEvent(EventType type, const Allocation& a, TimeMs now);
+// A halt thrown on job `job_id` ("" for the workspace-wide record of POST /api/halt): data
+// {"mode", "reason", "by", "workspace_wide"}.
+Event JobHaltedEvent(const std::string& workspace_id, const std::string& job_id, const Halt& h,
+                     TimeMs now);
+// The halt `lifted` taken off job `job_id` ("" for the workspace) by `by`: data {"mode",
+// "reason", "halted_by", "by", "workspace_wide"}.
+Event JobUnhaltedEvent(const std::string& workspace_id, const std::string& job_id,
+                       const Halt& lifted, const std::string& by, TimeMs now);
 // A workspace's limit at one depth changed: data {"depth", "max_workers"}.
 Event QuotaChangedEvent(const Quota& q, TimeMs now);
 

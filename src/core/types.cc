@@ -25,15 +25,27 @@ constexpr std::array<std::pair<JobState, std::string_view>, 6> kJobNames{{
     {JobState::kCanceled, "CANCELED"},
 }};
 
-constexpr std::array<std::pair<EventType, std::string_view>, 5> kEventTypeNames{{
+constexpr std::array<std::pair<EventType, std::string_view>, 7> kEventTypeNames{{
     {EventType::kWorkerTransition, "worker.transition"},
     {EventType::kJobTransition, "job.transition"},
     {EventType::kAllocationCreated, "allocation.created"},
     {EventType::kAllocationReleased, "allocation.released"},
     {EventType::kQuotaChanged, "quota.changed"},
+    {EventType::kJobHalted, "job.halted"},
+    {EventType::kJobUnhalted, "job.unhalted"},
 }};
 
 }  // namespace
+
+std::string_view HaltModeName(HaltMode m) {
+  return m == HaltMode::kFreeze ? "freeze" : "terminate";
+}
+
+std::optional<HaltMode> ParseHaltMode(std::string_view s) {
+  if (s == "freeze") return HaltMode::kFreeze;
+  if (s == "terminate") return HaltMode::kTerminate;
+  return std::nullopt;
+}
 
 std::string_view EventTypeName(EventType t) {
   for (const auto& [type, name] : kEventTypeNames) {

@@ -29,6 +29,22 @@ struct RetryPolicy {
   double jitter = 0.1;  // 0..1, fraction of the delay
 };
 
+// A kill switch thrown on a job's subtree (SPEC §11): freeze (every process stopped, held
+// until an unhalt) or terminate (the subtree ended). Either way no new job is accepted in it.
+enum class HaltMode { kFreeze, kTerminate };
+std::string_view HaltModeName(HaltMode m);  // "freeze"
+std::optional<HaltMode> ParseHaltMode(std::string_view s);
+
+// Who halted, why and when. `workspace_wide`: thrown by POST /api/halt on every root job of
+// the workspace (lifted by POST /api/unhalt, not by the job's own unhalt).
+struct Halt {
+  HaltMode mode = HaltMode::kFreeze;
+  std::string reason;  // free text from the caller
+  std::string by;      // the subject (`sub`) of the caller's token
+  TimeMs at = 0;
+  bool workspace_wide = false;
+};
+
 struct Job {
   std::string id;
   std::string workspace_id;
@@ -50,6 +66,9 @@ struct Job {
   TimeMs updated_at = 0;
   TimeMs started_at = 0;    // 0: null
   TimeMs completed_at = 0;  // 0: null
+  // Set on the job a halt was thrown on (not on its descendants, which it covers too).
+  // Not a mutable column of a JobUpdate: written only by ChangeSet::job_halts.
+  std::optional<Halt> halted;
 };
 
 struct Worker {
@@ -110,6 +129,8 @@ enum class EventType {
   kAllocationCreated,   // "allocation.created"
   kAllocationReleased,  // "allocation.released"
   kQuotaChanged,        // "quota.changed"
+  kJobHalted,           // "job.halted"
+  kJobUnhalted,         // "job.unhalted"
 };
 std::string_view EventTypeName(EventType t);  // "worker.transition"
 std::optional<EventType> ParseEventType(std::string_view s);

@@ -184,12 +184,13 @@ asio::awaitable<Result<std::vector<WorkerPtr>>> JobOperations::CancelJobs(std::v
   co_return to_end;
 }
 
-asio::awaitable<void> JobOperations::CancelCascade(std::vector<JobPtr> roots, std::string reason) {
+asio::awaitable<void> JobOperations::CancelCascade(std::vector<JobPtr> roots, std::string reason,
+                                                   std::string worker_reason,
+                                                   std::optional<std::chrono::milliseconds> grace) {
   Result<std::vector<WorkerPtr>> workers = co_await CancelJobs(std::move(roots), std::move(reason));
   if (!workers) co_return;  // already terminal, or the commit failed (logged)
-  std::string end_reason = "JOB_CANCELED";
-  co_await runner_.TerminateAll(std::move(*workers), ctx_.options.timeout_grace,
-                                std::move(end_reason));
+  co_await runner_.TerminateAll(std::move(*workers), grace.value_or(ctx_.options.timeout_grace),
+                                std::move(worker_reason));
 }
 
 asio::awaitable<void> JobOperations::CompleteIfDone(JobPtr job) {

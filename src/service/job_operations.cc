@@ -5,6 +5,7 @@
 #include "core/events.h"
 #include "service/access.h"
 #include "service/dependencies.h"
+#include "service/halts.h"
 #include "service/scheduler.h"
 #include "service/worker_runner.h"
 
@@ -103,6 +104,8 @@ asio::awaitable<Result<core::Job>> JobOperations::CreateJob(Caller caller, JobSp
     co_return MakeError(ErrorCode::kUnavailable, "the daemon is shutting down");
   std::string parent_id = spec.parent_job_id;
   if (parent_id.empty() && !caller.job_id.empty()) parent_id = caller.job_id;
+  // A halted subtree or workspace accepts no new job (SPEC §11), whatever else is wrong.
+  if (Status open = co_await halts_.CheckNewJob(caller, parent_id); !open) co_return open.error();
   Result<int> depth_or = co_await DepthUnder(caller, parent_id, spec.depth);
   if (!depth_or) co_return depth_or.error();
   const int depth = *depth_or;
@@ -126,6 +129,12 @@ asio::awaitable<Result<core::Job>> JobOperations::CreateJob(Caller caller, JobSp
     if (p != ctx_.jobs.end() && p->second->rec.workspace_id == caller.workspace_id) {
       parent_live = p->second;
       parent_lock = co_await ScopedLock::Acquire(parent_live->mu);
+      // Checked again under the parent's mu: a halt committed since the check above is seen
+      // here; one committed later walks its subtree taking each job's mu, so it finds this
+      // child linked and halts it too.
+      if (const LiveJob* halted = HaltedAt(*parent_live)) {
+        co_return HaltedError(halted->rec, "the parent job is inside a halted subtree");
+      }
     }
     if (!parent_live || core::IsTerminalJobState(parent_live->rec.status)) {
       Result<core::Job> parent = co_await RunBlocking(ctx_.pool, [this, &caller, &parent_id] {

@@ -18,23 +18,26 @@ namespace overseer::service {
 class Access;
 class Allocations;
 class Dependencies;
+class Halts;
 class Scheduler;
 class WorkerRunner;
 
 class JobOperations {
  public:
   JobOperations(Context& ctx, WorkerRunner& runner, Scheduler& scheduler, Dependencies& deps,
-                Allocations& allocations, Access& access)
+                Allocations& allocations, Access& access, Halts& halts)
       : ctx_(ctx),
         runner_(runner),
         scheduler_(scheduler),
         deps_(deps),
         allocations_(allocations),
-        access_(access) {}
+        access_(access),
+        halts_(halts) {}
 
   // Creates a job with its workers (IDLE) and spawns them; answers the job as it is then.
   // Errors: kInvalidRequest (parent, depth, dependencies), kMaxDepthExceeded, kQuotaExceeded,
-  // kInsufficientScope, kInvalidStateTransition (parent ended), kUnavailable.
+  // kInsufficientScope, kInvalidStateTransition (parent ended), kHalted (the parent is inside
+  // a halted subtree, or a root job in a halted workspace), kUnavailable.
   boost::asio::awaitable<Result<core::Job>> CreateJob(Caller caller, JobSpec spec);
   // Answers the job once it is terminal, or as it is when `timeout` has passed first.
   boost::asio::awaitable<Result<core::Job>> WaitJob(Caller caller, std::string id,
@@ -51,8 +54,11 @@ class JobOperations {
   // slots, dependents and API allocations on, and forgets it when nothing of it can change.
   void AfterJobChange(const JobPtr& job);
   // Cancels `roots` and their descendants and terminates their workers (a FAILED parent's
-  // children, a failed dependency's dependents).
-  boost::asio::awaitable<void> CancelCascade(std::vector<JobPtr> roots, std::string reason);
+  // children, a failed dependency's dependents, a halt) with `worker_reason` within `grace`
+  // (default: the daemon's timeout grace).
+  boost::asio::awaitable<void> CancelCascade(
+      std::vector<JobPtr> roots, std::string reason, std::string worker_reason = "JOB_CANCELED",
+      std::optional<std::chrono::milliseconds> grace = std::nullopt);
 
  private:
   // The depth of a new job under `parent_id` ("" = a root): the parent exists in the caller's
@@ -81,6 +87,7 @@ class JobOperations {
   Dependencies& deps_;
   Allocations& allocations_;
   Access& access_;
+  Halts& halts_;
 };
 
 }  // namespace overseer::service

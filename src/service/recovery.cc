@@ -9,6 +9,7 @@
 #include "service/allocations.h"
 #include "service/coroutines.h"
 #include "service/dependencies.h"
+#include "service/halts.h"
 #include "service/job_operations.h"
 #include "service/scheduler.h"
 #include "service/worker_runner.h"
@@ -59,7 +60,10 @@ asio::awaitable<Status> Recovery::Recover() {
         break;
       case WorkerState::kRetrying:
       case WorkerState::kIdle:
-        if (w->job && !core::IsTerminalJobState(w->job->rec.status)) {
+        if (w->job && !core::IsTerminalJobState(w->job->rec.status) && HaltedAt(*w->job)) {
+          // Nothing (re)starts inside a halted subtree (SPEC §11).
+          s = co_await runner_.Transition(w, WorkerEvent::kTerminate, "HALTED", nullptr);
+        } else if (w->job && !core::IsTerminalJobState(w->job->rec.status)) {
           if (w->rec.status == WorkerState::kIdle && w->allocation_id.empty()) {
             // Never started: waits for a slot like any new job (FIFO by job id below).
             if (std::find(to_queue.begin(), to_queue.end(), w->job) == to_queue.end()) {

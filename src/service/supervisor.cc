@@ -21,7 +21,10 @@ Supervisor::Supervisor(asio::io_context& io, BlockingPool& pool, store::Store& s
 
 Supervisor::~Supervisor() = default;
 
-asio::awaitable<Status> Supervisor::Recover() { return recovery_.Recover(); }
+asio::awaitable<Status> Supervisor::Recover() {
+  if (Status halts = co_await halts_.Load(); !halts) co_return halts;
+  co_return co_await recovery_.Recover();
+}
 
 asio::awaitable<void> Supervisor::Shutdown(std::chrono::milliseconds grace) {
   ctx_.shutting_down = true;

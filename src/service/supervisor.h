@@ -8,6 +8,7 @@
 //   allocations() Allocations     slots allocated and released through the API
 //   queries()     Queries         reads: jobs, tree, workers, logs, metrics, health
 //   access()      Access          who may reach what (worker tokens confined to a subtree)
+//   halts()       Halts           the kill switch: halt / unhalt a subtree or the workspace
 // (WorkerRunner, Dependencies and Recovery work behind them.) Loop thread only.
 #pragma once
 
@@ -22,6 +23,7 @@
 #include "service/allocations.h"
 #include "service/context.h"
 #include "service/dependencies.h"
+#include "service/halts.h"
 #include "service/job_operations.h"
 #include "service/queries.h"
 #include "service/recovery.h"
@@ -48,8 +50,9 @@ class Supervisor {
   Allocations& allocations() { return allocations_; }
   Queries& queries() { return queries_; }
   Access& access() { return access_; }
+  Halts& halts() { return halts_; }
 
-  // At start, before serving (Recovery).
+  // At start, before serving (the workspace halts, then Recovery).
   boost::asio::awaitable<Status> Recover();
   // Terminates every live worker (SUPERVISOR_SHUTDOWN) within `grace`, waits for what that
   // set off (exits to record, cascades), then returns.
@@ -71,8 +74,9 @@ class Supervisor {
   Allocations allocations_{ctx_, scheduler_, access_};
   Dependencies deps_{ctx_, scheduler_, jobs_};
   WorkerRunner runner_{ctx_, scheduler_, jobs_};
-  JobOperations jobs_{ctx_, runner_, scheduler_, deps_, allocations_, access_};
+  JobOperations jobs_{ctx_, runner_, scheduler_, deps_, allocations_, access_, halts_};
   WorkerCommands commands_{ctx_, runner_, scheduler_, jobs_, access_};
+  Halts halts_{ctx_, runner_, scheduler_, jobs_, access_};
   Queries queries_{ctx_};
   Recovery recovery_{ctx_, runner_, scheduler_, deps_, allocations_, jobs_, access_};
 };

@@ -4,6 +4,7 @@
 
 #include "service/access.h"
 #include "service/coroutines.h"
+#include "service/halts.h"
 #include "service/job_operations.h"
 #include "service/scheduler.h"
 #include "service/worker_runner.h"
@@ -86,6 +87,14 @@ asio::awaitable<Result<core::Worker>> WorkerCommands::Resume(Caller caller, std:
   JobPtr job = w->job;
   ScopedLock job_lock;
   if (job) job_lock = co_await ScopedLock::Acquire(job->mu);
+  // Nothing runs again inside a halted subtree until its unhalt (which clears the halt
+  // before it resumes what the halt paused).
+  if (const LiveJob* halted = job ? HaltedAt(*job) : nullptr) {
+    Error e =
+        HaltedError(halted->rec, "the worker's job is inside a halted subtree: unhalt it first");
+    e.With("worker_id", id);
+    co_return e;
+  }
   if (job && core::IsTerminalJobState(job->rec.status)) {
     const std::string state(core::JobStateName(job->rec.status));
     Error e = MakeError(ErrorCode::kInvalidStateTransition,

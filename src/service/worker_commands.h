@@ -1,7 +1,8 @@
 // WorkerCommands: what a user asks of one worker — pause (SIGSTOP to its tree, recorded once
 // the kernel says it stopped), resume (its slot first, SPEC §2), terminate. Each answers the
-// worker as it now is; kNotFound, kInvalidStateTransition, kQuotaExceeded (resume). The
-// moves themselves are the WorkerRunner's. Loop thread only.
+// worker as it now is; kNotFound, kInvalidStateTransition, kQuotaExceeded (resume), kHalted
+// (resume inside a halted subtree). The moves themselves are the WorkerRunner's. Loop thread
+// only.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

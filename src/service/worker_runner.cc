@@ -9,6 +9,7 @@
 #include <random>
 
 #include "service/coroutines.h"
+#include "service/halts.h"
 #include "service/job_operations.h"
 #include "service/scheduler.h"
 
@@ -89,6 +90,34 @@ asio::awaitable<Result<bool>> WorkerRunner::TransitionHeld(
   co_return co_await CommitPlan(*w, std::move(*plan), now);
 }
 
+asio::awaitable<Status> WorkerRunner::TransitionManyHeld(std::vector<WorkerPtr> workers,
+                                                         WorkerEvent event, std::string reason) {
+  const TimeMs now = ctx_.clock.NowMs();
+  store::ChangeSet cs;
+  std::vector<core::WorkerPlan> plans;
+  plans.reserve(workers.size());
+  for (const WorkerPtr& w : workers) {
+    // Planned against the siblings as memory has them (the moves before this one are not
+    // there yet): right only because none of these moves changes the job.
+    std::vector<const core::Worker*> siblings = SiblingRows(*w);
+    Result<core::WorkerPlan> plan =
+        core::PlanWorkerTransition(Subject(*w, siblings), event, reason, nullptr, now);
+    if (!plan) co_return plan.error();
+    if (plan->job) {
+      co_return MakeError(ErrorCode::kInvalidStateTransition,
+                          "a move of several workers at once must leave their job as it is");
+    }
+    AddPlan(*w, *plan, now, cs);
+    plans.push_back(std::move(*plan));
+  }
+  if (plans.empty()) co_return OkStatus();
+  Status st = co_await ctx_.commits.Commit(cs);
+  if (!st) co_return st;
+  for (size_t i = 0; i < workers.size(); ++i) CommitPlanned(*workers[i], std::move(plans[i]));
+  ctx_.bus.Publish(cs.events);
+  co_return OkStatus();
+}
+
 asio::awaitable<Result<bool>> WorkerRunner::CommitPlan(LiveWorker& w, core::WorkerPlan plan,
                                                        TimeMs now) {
   // Every row of `w` written carries its agent record as of now.
@@ -128,8 +157,10 @@ asio::awaitable<Status> WorkerRunner::Fail(const WorkerPtr& w, std::string reaso
   if (job) job_lock = co_await ScopedLock::Acquire(job->mu);
   const TimeMs now = ctx_.clock.NowMs();
   auto record_exit = [&](core::Worker& r) { RecordEnd(r, now, exit); };
+  // Nothing respawns inside a halted subtree (SPEC §11).
   const bool retry_left = job && w->rec.attempt < job->rec.retry.max_attempts &&
-                          core::IsActiveJobState(job->rec.status) && !ctx_.shutting_down;
+                          core::IsActiveJobState(job->rec.status) && !ctx_.shutting_down &&
+                          HaltedAt(*job) == nullptr;
   std::optional<int64_t> retry_in_ms;
   if (retry_left) retry_in_ms = core::BackoffMs(job->rec.retry, w->rec.attempt, Random01());
   std::vector<const core::Worker*> siblings = SiblingRows(*w);

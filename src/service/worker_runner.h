@@ -33,6 +33,13 @@ class WorkerRunner {
   boost::asio::awaitable<Result<bool>> TransitionHeld(
       const WorkerPtr& w, core::WorkerEvent event, std::string reason,
       const std::function<void(core::Worker&)>& mutate);
+  // Moves every worker of `workers` (all of one job) by `event` with `reason` in one commit,
+  // for moves that leave the job's status as it is (pause, resume: the kill switch moves a
+  // whole job at once); memory follows, then the events are published. Caller holds every
+  // worker's mu and the job's mu. kInvalidStateTransition (nothing written) if one move is
+  // illegal or would change the job.
+  boost::asio::awaitable<Status> TransitionManyHeld(std::vector<WorkerPtr> workers,
+                                                    core::WorkerEvent event, std::string reason);
   // TransitionHeld under the job's mu, taken here; then AfterJobChange. Caller holds w->mu.
   boost::asio::awaitable<Status> Transition(const WorkerPtr& w, core::WorkerEvent event,
                                             std::string reason,

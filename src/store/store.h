@@ -111,6 +111,27 @@ inline JobPrecondition JobStillActive(std::string workspace_id, std::string job_
                          {core::JobState::kPending, core::JobState::kRunning}};
 }
 
+// A job's halt set (`halt`) or lifted (nullopt): only the halt columns of the job row, no
+// status compare-and-set (a halt is not a state of SPEC §2). kNotFound if the job is not in
+// that workspace.
+struct JobHaltChange {
+  std::string workspace_id;
+  std::string job_id;
+  std::optional<core::Halt> halt;
+};
+
+// A workspace-wide halt (POST /api/halt; halt.workspace_wide) set, or lifted (nullopt).
+struct WorkspaceHaltChange {
+  std::string workspace_id;
+  std::optional<core::Halt> halt;
+};
+
+// A workspace halt as stored.
+struct WorkspaceHalt {
+  std::string workspace_id;
+  core::Halt halt;
+};
+
 // Everything in one ChangeSet commits in one transaction, or nothing does. Its preconditions
 // are checked first: a job that is not in an allowed status fails the whole ChangeSet with
 // kConflict {job_id, current_state}; one that is not there (in that workspace) with
@@ -126,6 +147,8 @@ struct ChangeSet {
   std::vector<core::Quota> quotas = {};              // inserted or replaced (workspace, depth)
   std::vector<WorkerProcess> worker_processes = {};  // after the rows above
   std::vector<JobPrecondition> require_jobs = {};    // checked before anything is written
+  std::vector<JobHaltChange> job_halts = {};         // after the job rows above
+  std::vector<WorkspaceHaltChange> workspace_halts = {};
 };
 
 enum class IdempotencyOutcome {
@@ -207,6 +230,8 @@ class Store {
   // Inserts or replaces the rows of `quotas` (one transaction; ChangeSet::quotas does the same
   // inside a commit, with its events).
   virtual Status SetQuotas(const std::vector<core::Quota>& quotas) = 0;
+  // The workspace halts in force, of every workspace (at start; few).
+  virtual Result<std::vector<WorkspaceHalt>> ListWorkspaceHalts() = 0;
   // Allocations still held, of every workspace (at start).
   virtual Result<std::vector<core::Allocation>> ListHeldAllocations() = 0;
   // The allocations of one job, held and released, oldest first (at most 1000).

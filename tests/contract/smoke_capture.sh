@@ -260,6 +260,31 @@ req 404 POST /api/jobs/{id}/cancel /api/jobs/j_nosuchjob/cancel "${auth[@]}"
 create_job '{"task":{"runtime":"command","command":["sleep","600"]}}'
 req 202 POST /api/jobs/{id}/cancel "/api/jobs/$JOB/cancel" "${auth[@]}" "${json[@]}" --data '{"grace_seconds":0,"wait":false}'
 
+# The kill switch.
+ADMIN="$("$bin" token create --sub smoke-admin --workspace default \
+  --scopes supervisor:read,supervisor:write,jobs:read,jobs:write,supervisor:admin --ttl 1h)"
+create_job '{"name":"to-halt","task":{"runtime":"command","command":["sleep","600"]}}'
+J8=$JOB
+wait_worker "$WORKER" RUNNING
+reqx POST /api/jobs/{id}/halt "/api/jobs/$J8/halt" "${auth[@]}" "${json[@]}" --data '{"mode":"melt","reason":"x"}'
+reqx POST /api/jobs/{id}/halt "/api/jobs/$J8/halt" "${auth[@]}" "${json[@]}" --data '{"mode":"freeze"}'
+req 200 POST /api/jobs/{id}/halt "/api/jobs/$J8/halt" "${auth[@]}" "${json[@]}" --data '{"mode":"freeze","reason":"smoke"}'
+[[ "$(jget "$tmp/body" v.halted.mode)" == freeze ]] || fail "halt answered $(head -c 300 "$tmp/body")"
+req 409 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" \
+  --data "{\"parent_job_id\":\"$J8\",\"task\":{\"runtime\":\"command\",\"command\":[\"true\"]}}"
+[[ "$(jget "$tmp/body" v.error.code)" == HALTED ]] || fail "a child of a halted job: $(head -c 300 "$tmp/body")"
+req 409 POST /api/jobs/{id}/halt "/api/jobs/$J8/halt" "${auth[@]}" "${json[@]}" --data '{"reason":"again"}'
+req 404 POST /api/jobs/{id}/halt /api/jobs/j_nosuchjob/halt "${auth[@]}" "${json[@]}" --data '{"reason":"x"}'
+req 200 POST /api/jobs/{id}/unhalt "/api/jobs/$J8/unhalt" "${auth[@]}"
+req 409 POST /api/jobs/{id}/unhalt "/api/jobs/$J8/unhalt" "${auth[@]}"
+req 200 GET /api/halt /api/halt "${auth[@]}"
+req 200 POST /api/halt /api/halt -H "Authorization: Bearer $ADMIN" "${json[@]}" --data '{"reason":"smoke, all"}'
+[[ "$(jget "$tmp/body" v.halted.scope)" == workspace ]] || fail "workspace halt answered $(head -c 300 "$tmp/body")"
+req 200 GET /api/halt /api/halt "${auth[@]}"
+req 200 POST /api/unhalt /api/unhalt -H "Authorization: Bearer $ADMIN"
+req 409 POST /api/unhalt /api/unhalt -H "Authorization: Bearer $ADMIN"
+req 200 POST /api/jobs/{id}/cancel "/api/jobs/$J8/cancel" "${auth[@]}" "${json[@]}" --data '{"grace_seconds":0}'
+
 # ---- Resources
 req 200 GET /api/resources/quotas /api/resources/quotas "${auth[@]}"
 [[ "$(jget "$tmp/body" 'v.quotas[0].max_workers')" == 10 ]] || fail "default quota of depth 0: $(head -c 300 "$tmp/body")"
@@ -384,6 +409,8 @@ for spec in "GET /api/supervisor/workers /api/supervisor/workers" \
             "POST /api/jobs /api/jobs" "GET /api/jobs /api/jobs" "GET /api/jobs/{id} /api/jobs/$J2" \
             "GET /api/jobs/{id}/tree /api/jobs/$J2/tree" "GET /api/jobs/{id}/wait /api/jobs/$J2/wait" \
             "POST /api/jobs/{id}/cancel /api/jobs/$J2/cancel" \
+            "POST /api/jobs/{id}/halt /api/jobs/$J2/halt" "POST /api/jobs/{id}/unhalt /api/jobs/$J2/unhalt" \
+            "GET /api/halt /api/halt" "POST /api/halt /api/halt" "POST /api/unhalt /api/unhalt" \
             "GET /api/resources/quotas /api/resources/quotas" "PUT /api/resources/quotas /api/resources/quotas" \
             "GET /api/resources/usage /api/resources/usage" \
             "POST /api/resources/allocate /api/resources/allocate" "POST /api/resources/release /api/resources/release"; do

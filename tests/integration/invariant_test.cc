@@ -339,6 +339,8 @@ class Client {
     if (k < 72) return SetQuota();
     if (k < 77) return Allocate();
     if (k < 82) return Release();
+    if (k < 84) return Halt();
+    if (k < 86) return Unhalt();
     return Read();
   }
 
@@ -410,6 +412,31 @@ class Client {
     const std::string w = PickWorkerIn(Chance(0.5) ? "RUNNING" : "PAUSED");
     if (w.empty()) return;
     Call("POST", "/api/supervisor/workers/" + w + "/terminate", TerminateBody());
+  }
+
+  // The kill switch on a random subtree: mostly freeze, sometimes terminate (its refusals and
+  // 409s are part of the test too); Unhalt thaws a random job (409 when it is not halted).
+  void Halt() {
+    std::optional<JobRef> j = PickJob();
+    if (!j) return;
+    json::object b{{"mode", Chance(0.75) ? "freeze" : "terminate"},
+                   {"reason", "invariant"},
+                   {"grace_seconds", Uniform(0, 1)}};
+    if (Call("POST", "/api/jobs/" + j->id + "/halt", json::serialize(b)).status == 200) {
+      halted_.push_back(j->id);
+    }
+  }
+
+  void Unhalt() {  // mostly a job this client halted (so that frozen workers do run again)
+    std::string id;
+    if (!halted_.empty() && Chance(0.8)) {
+      const size_t i = static_cast<size_t>(Uniform(0, static_cast<int>(halted_.size()) - 1));
+      id = halted_[i];
+      halted_.erase(halted_.begin() + static_cast<std::ptrdiff_t>(i));
+    } else if (std::optional<JobRef> j = PickJob()) {
+      id = j->id;
+    }
+    if (!id.empty()) Call("POST", "/api/jobs/" + id + "/unhalt");
   }
 
   void SetQuota() {
@@ -527,6 +554,7 @@ class Client {
 
   LoadRun& run_;
   int id_;
+  std::vector<std::string> halted_;  // jobs this client halted, not yet unhalted by it
   std::mt19937_64 rng_;
   std::unique_ptr<Api> api_;
   int generation_ = -1;

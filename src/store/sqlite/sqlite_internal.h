@@ -6,6 +6,7 @@
 //   sqlite_workers.cc      worker rows and their state transitions
 //   sqlite_resources.cc    quotas and resource allocations
 //   sqlite_events.cc       the event log
+//   sqlite_halts.cc        job and workspace halts (the kill switch)
 //   sqlite_idempotency.cc  idempotency keys
 //   sqlite_migrations.cc   schema migrations
 // Public methods take mu_; private helpers expect it held. Any thread, one call at a time.
@@ -84,6 +85,7 @@ class SqliteStore final : public Store {
 
   Result<std::vector<core::Quota>> ListQuotas() override;
   Status SetQuotas(const std::vector<core::Quota>& quotas) override;
+  Result<std::vector<WorkspaceHalt>> ListWorkspaceHalts() override;
   Result<std::vector<core::Allocation>> ListHeldAllocations() override;
   Result<std::vector<core::Allocation>> ListJobAllocations(const std::string& workspace_id,
                                                            const std::string& job_id) override;
@@ -273,6 +275,10 @@ class SqliteStore final : public Store {
   Status InsertAllocation(const core::Allocation& a);
   Status ReleaseAllocation(const AllocationRelease& r);
   Status UpsertQuota(const core::Quota& q);
+
+  // sqlite_halts.cc
+  Status SetJobHalt(const JobHaltChange& c);
+  Status SetWorkspaceHalt(const WorkspaceHaltChange& c);
 
   // sqlite_migrations.cc
   Result<AppliedMap> ReadApplied();

@@ -13,7 +13,7 @@ namespace {
 using core::Job;
 using core::JobState;
 
-constexpr std::string_view kSelectJobs = "SELECT " OVERSEER_SQLITE_JOB_COLUMNS " FROM jobs";
+constexpr std::string_view kSelectJobs = "SELECT " OVERSEER_SQLITE_JOB_READ_COLUMNS " FROM jobs";
 constexpr std::string_view kInsertJob = "INSERT INTO jobs (" OVERSEER_SQLITE_JOB_COLUMNS
                                         ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 constexpr std::string_view kUpdateJob =
@@ -21,14 +21,14 @@ constexpr std::string_view kUpdateJob =
     ") = (?,?,?,?,?,?) WHERE id = ? AND workspace_id = ? AND status = ?";
 constexpr std::string_view kJobStatus = "SELECT status FROM jobs WHERE id = ? AND workspace_id = ?";
 constexpr std::string_view kGetJob =
-    "SELECT " OVERSEER_SQLITE_JOB_COLUMNS " FROM jobs WHERE id = ? AND workspace_id = ?";
+    "SELECT " OVERSEER_SQLITE_JOB_READ_COLUMNS " FROM jobs WHERE id = ? AND workspace_id = ?";
 
 // Breadth first over parent_job_id (index jobs_workspace_parent), then the rows themselves.
 constexpr std::string_view kJobSubtree =
     "WITH RECURSIVE sub(id) AS (SELECT id FROM jobs WHERE id = ?1 AND workspace_id = ?2 "
     "UNION ALL SELECT j.id FROM jobs j JOIN sub ON j.parent_job_id = sub.id "
     "WHERE j.workspace_id = ?2) "
-    "SELECT " OVERSEER_SQLITE_JOB_COLUMNS
+    "SELECT " OVERSEER_SQLITE_JOB_READ_COLUMNS
     " FROM jobs WHERE id IN (SELECT id FROM sub) ORDER BY depth, id LIMIT ?3";
 
 }  // namespace

@@ -148,6 +148,13 @@ Result<Job> ReadJob(sqlite3_stmt* s) {
   j.completed_at = ColInt(s, 20);
   j.result_json = ColText(s, 21);
   j.updated_at = ColInt(s, 22);
+  // OVERSEER_SQLITE_JOB_HALT_COLUMNS
+  const std::string halt_mode = ColText(s, 23);
+  if (!halt_mode.empty()) {
+    const std::optional<core::HaltMode> mode = core::ParseHaltMode(halt_mode);
+    if (!mode) return CorruptRow("job halt_mode " + halt_mode);
+    j.halted = core::Halt{*mode, ColText(s, 24), ColText(s, 25), ColInt(s, 26), ColInt(s, 27) != 0};
+  }
   return j;
 }
 

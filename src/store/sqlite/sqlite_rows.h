@@ -25,6 +25,12 @@
   "retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, retry_multiplier, "    \
   "retry_jitter, task_json, metadata_json, created_at, "                                      \
   "stall_seconds, " OVERSEER_SQLITE_JOB_MUTABLE_COLUMNS
+// What a read selects of a job: every column above, then its halt (0005), which only
+// ChangeSet::job_halts writes (an INSERT leaves the defaults: not halted).
+#define OVERSEER_SQLITE_JOB_HALT_COLUMNS \
+  "halt_mode, halt_reason, halt_by, halt_at, halt_workspace_wide"
+#define OVERSEER_SQLITE_JOB_READ_COLUMNS \
+  OVERSEER_SQLITE_JOB_COLUMNS ", " OVERSEER_SQLITE_JOB_HALT_COLUMNS
 #define OVERSEER_SQLITE_WORKER_MUTABLE_COLUMNS                                         \
   "status, status_reason, pid, pgid, exit_code, exit_signal, attempt, metadata_json, " \
   "cgroup_path, log_path, updated_at, started_at, ended_at, agent_json"
@@ -96,7 +102,7 @@ core::Worker WithMutableColumns(const core::Worker& base, const core::Worker& up
 // expected and new status and updated_at where the caller left them empty.
 core::Transition TransitionOf(const WorkerUpdate& u);
 
-// Read a row selected with OVERSEER_SQLITE_JOB_COLUMNS / _WORKER_COLUMNS. CorruptRow if the
+// Read a row selected with OVERSEER_SQLITE_JOB_READ_COLUMNS / _WORKER_COLUMNS. CorruptRow if the
 // status or depends_on cannot be parsed.
 Result<core::Job> ReadJob(sqlite3_stmt* s);
 Result<core::Worker> ReadWorker(sqlite3_stmt* s);

@@ -146,6 +146,12 @@ Status SqliteStore::ApplyRows(const ChangeSet& changes) {
     if (folded_jobs[i]) continue;
     if (Status st = UpdateJob(changes.job_updates[i]); !st) return st;
   }
+  for (const JobHaltChange& h : changes.job_halts) {
+    if (Status st = SetJobHalt(h); !st) return st;
+  }
+  for (const WorkspaceHaltChange& h : changes.workspace_halts) {
+    if (Status st = SetWorkspaceHalt(h); !st) return st;
+  }
   for (const core::Allocation& a : changes.new_allocations) {
     if (Status st = InsertAllocation(a); !st) return st;
   }

@@ -30,6 +30,7 @@ constexpr Row kTable[] = {
     {ErrorCode::kInvalidStateTransition, "INVALID_STATE_TRANSITION", 409, true},
     {ErrorCode::kQuotaExceeded, "QUOTA_EXCEEDED", 409, true},
     {ErrorCode::kRequestInProgress, "REQUEST_IN_PROGRESS", 409, false},
+    {ErrorCode::kHalted, "HALTED", 409, false},
     {ErrorCode::kPayloadTooLarge, "PAYLOAD_TOO_LARGE", 413, false},
     {ErrorCode::kUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", 415, false},
     {ErrorCode::kMaxDepthExceeded, "MAX_DEPTH_EXCEEDED", 422, true},
@@ -158,14 +159,21 @@ TEST(ErrorResponseTest, ConflictIsSentAs409InvalidStateTransition) {
 
 // Every other code is sent under its own SPEC name, with the status of SPEC §4.
 TEST(ErrorResponseTest, WireCodeIsTheSpecNameForSpecCodes) {
-  const std::pair<ErrorCode, unsigned> kSpec[] = {
-      {ErrorCode::kInvalidRequest, 400},    {ErrorCode::kUnauthenticated, 401},
-      {ErrorCode::kInsufficientScope, 403}, {ErrorCode::kNotFound, 404},
-      {ErrorCode::kMethodNotAllowed, 405},  {ErrorCode::kInvalidStateTransition, 409},
-      {ErrorCode::kQuotaExceeded, 409},     {ErrorCode::kRequestInProgress, 409},
-      {ErrorCode::kPayloadTooLarge, 413},   {ErrorCode::kUnsupportedMediaType, 415},
-      {ErrorCode::kMaxDepthExceeded, 422},  {ErrorCode::kIdempotencyKeyReused, 422},
-      {ErrorCode::kInternal, 500},          {ErrorCode::kUnavailable, 503}};
+  const std::pair<ErrorCode, unsigned> kSpec[] = {{ErrorCode::kInvalidRequest, 400},
+                                                  {ErrorCode::kUnauthenticated, 401},
+                                                  {ErrorCode::kInsufficientScope, 403},
+                                                  {ErrorCode::kNotFound, 404},
+                                                  {ErrorCode::kMethodNotAllowed, 405},
+                                                  {ErrorCode::kInvalidStateTransition, 409},
+                                                  {ErrorCode::kQuotaExceeded, 409},
+                                                  {ErrorCode::kRequestInProgress, 409},
+                                                  {ErrorCode::kHalted, 409},
+                                                  {ErrorCode::kPayloadTooLarge, 413},
+                                                  {ErrorCode::kUnsupportedMediaType, 415},
+                                                  {ErrorCode::kMaxDepthExceeded, 422},
+                                                  {ErrorCode::kIdempotencyKeyReused, 422},
+                                                  {ErrorCode::kInternal, 500},
+                                                  {ErrorCode::kUnavailable, 503}};
   for (const auto& [code, status] : kSpec) {
     SCOPED_TRACE(ErrorCodeName(code));
     EXPECT_EQ(WireCodeFor(code), ErrorCodeName(code));

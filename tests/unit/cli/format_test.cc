@@ -17,6 +17,33 @@ std::vector<std::string> Lines(const std::string& text) {
   return out;
 }
 
+TEST(FormatHaltTest, SaysWhoHaltedHowAndWhyOrThatNothingIs) {
+  json::object job{{"id", "j_1"},
+                   {"status", "RUNNING"},
+                   {"halted", json::object{{"mode", "freeze"},
+                                           {"reason", "loop"},
+                                           {"by", "alice"},
+                                           {"at", "2026-01-02T03:04:05.000Z"},
+                                           {"scope", "job"}}}};
+  EXPECT_EQ(FormatJobHalt(job),
+            "j_1 RUNNING  halted: freeze by alice at 2026-01-02T03:04:05.000Z: loop\n");
+  job["halted"] = nullptr;
+  EXPECT_EQ(FormatJobHalt(job), "j_1 RUNNING  not halted\n");
+  json::object ws{{"workspace_id", "w"},
+                  {"halted", json::object{{"mode", "terminate"},
+                                          {"reason", "incident"},
+                                          {"by", "ops"},
+                                          {"at", "2026-01-02T03:04:05.000Z"},
+                                          {"scope", "workspace"}}},
+                  {"job_ids", json::array{"j_1", "j_2"}}};
+  EXPECT_EQ(FormatWorkspaceHalt(ws),
+            "workspace w halted: terminate by ops at 2026-01-02T03:04:05.000Z (with the "
+            "workspace): incident\nroot jobs: j_1, j_2\n");
+  ws["halted"] = nullptr;
+  ws["job_ids"] = json::array{};
+  EXPECT_EQ(FormatWorkspaceHalt(ws), "workspace w not halted\n");
+}
+
 TEST(RenderTableTest, AlignsColumnsOnTheWidestCell) {
   const std::string t = RenderTable(
       {"ID", "NAME", "STATUS"}, {{"j_1", "a-long-name", "RUNNING"}, {"j_22", "b", "COMPLETED"}});

@@ -115,6 +115,14 @@ void ExpectSameJob(const Job& a, const Job& b) {
   EXPECT_EQ(a.updated_at, b.updated_at);
   EXPECT_EQ(a.started_at, b.started_at);
   EXPECT_EQ(a.completed_at, b.completed_at);
+  ASSERT_EQ(a.halted.has_value(), b.halted.has_value());
+  if (a.halted) {
+    EXPECT_EQ(a.halted->mode, b.halted->mode);
+    EXPECT_EQ(a.halted->reason, b.halted->reason);
+    EXPECT_EQ(a.halted->by, b.halted->by);
+    EXPECT_EQ(a.halted->at, b.halted->at);
+    EXPECT_EQ(a.halted->workspace_wide, b.halted->workspace_wide);
+  }
 }
 
 void ExpectSameWorker(const Worker& a, const Worker& b) {
@@ -850,6 +858,124 @@ TEST_P(StoreConformanceTest, JobUpdateWritesMutableColumnsWithCas) {
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, ErrorCode::kConflict);
   EXPECT_EQ(DetailString(st.error(), "current_state"), "COMPLETED");
+}
+
+// ---- halts (SPEC §11) -----------------------------------------------------------------
+
+TEST_P(StoreConformanceTest, JobHaltIsSetAndLiftedWithItsEventAndKeptByStatusUpdates) {
+  Job job = MakeJob("ws1", JobState::kRunning);
+  Job child = MakeJob("ws1", JobState::kRunning, job.id, 1);
+  ASSERT_OK(store_->Apply(ChangeSet{{job, child}, {}, {}, {}, {}, {}, {}, {}}));
+  const int64_t events_before = Rows("events");
+  const core::Halt halt{core::HaltMode::kFreeze, "odd \"why\"\\\n", "alice", kT0 + 3, false};
+  ChangeSet set;
+  set.job_halts.push_back(JobHaltChange{"ws1", job.id, halt});
+  set.events.push_back(core::JobHaltedEvent("ws1", job.id, halt, kT0 + 3));
+  ASSERT_OK(store_->Apply(set));
+  EXPECT_EQ(Rows("events"), events_before + 1);
+  Job expected = job;
+  expected.halted = halt;
+  Result<Job> got = store_->GetJob("ws1", job.id);
+  ASSERT_OK(got);
+  ExpectSameJob(*got, expected);
+  // Every reader carries it; only the job it was thrown on has it.
+  Result<std::vector<Job>> sub = store_->ListJobSubtree("ws1", job.id, 10);
+  ASSERT_OK(sub);
+  ASSERT_EQ(sub->size(), 2u);
+  ASSERT_TRUE((*sub)[0].halted.has_value());
+  EXPECT_EQ((*sub)[0].halted->reason, halt.reason);
+  EXPECT_FALSE((*sub)[1].halted.has_value());
+  Result<std::vector<Job>> active = store_->ListJobsInStates({JobState::kRunning});
+  ASSERT_OK(active);
+  for (const Job& j : *active) EXPECT_EQ(j.halted.has_value(), j.id == job.id) << j.id;
+  // A status update leaves the halt alone (it is not one of its columns).
+  JobUpdate cancel{job, JobState::kRunning};
+  cancel.job.status = JobState::kCanceled;
+  cancel.job.status_reason = "HALTED";
+  cancel.job.updated_at = kT0 + 4;
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {}, {cancel}, {}, {}, {}, {}}));
+  got = store_->GetJob("ws1", job.id);
+  ASSERT_OK(got);
+  EXPECT_EQ(got->status, JobState::kCanceled);
+  ASSERT_TRUE(got->halted.has_value());
+  EXPECT_EQ(got->halted->mode, core::HaltMode::kFreeze);
+  // Escalated, then lifted.
+  core::Halt terminate = halt;
+  terminate.mode = core::HaltMode::kTerminate;
+  terminate.workspace_wide = true;
+  ChangeSet escalate;
+  escalate.job_halts.push_back(JobHaltChange{"ws1", job.id, terminate});
+  ASSERT_OK(store_->Apply(escalate));
+  got = store_->GetJob("ws1", job.id);
+  ASSERT_OK(got);
+  ASSERT_TRUE(got->halted.has_value());
+  EXPECT_EQ(got->halted->mode, core::HaltMode::kTerminate);
+  EXPECT_TRUE(got->halted->workspace_wide);
+  ChangeSet lift;
+  lift.job_halts.push_back(JobHaltChange{"ws1", job.id, std::nullopt});
+  lift.events.push_back(core::JobUnhaltedEvent("ws1", job.id, terminate, "bob", kT0 + 5));
+  ASSERT_OK(store_->Apply(lift));
+  got = store_->GetJob("ws1", job.id);
+  ASSERT_OK(got);
+  EXPECT_FALSE(got->halted.has_value());
+  Result<std::vector<core::Event>> ev = store_->ListEvents("ws1", 0, 100);
+  ASSERT_OK(ev);
+  ASSERT_GE(ev->size(), 2u);
+  EXPECT_EQ(ev->at(ev->size() - 2).type, core::EventType::kJobHalted);
+  EXPECT_EQ(ev->back().type, core::EventType::kJobUnhalted);
+  EXPECT_EQ(ev->back().job_id, job.id);
+}
+
+TEST_P(StoreConformanceTest, JobHaltOfAnotherWorkspacesJobIsNotFoundAndWritesNothing) {
+  Job job = MakeJob("ws1", JobState::kRunning);
+  ASSERT_OK(store_->Apply(ChangeSet{{job}, {}, {}, {}, {}, {}, {}, {}}));
+  const int64_t events_before = Rows("events");
+  const core::Halt halt{core::HaltMode::kFreeze, "x", "mallory", kT0, false};
+  ChangeSet set;
+  set.events.push_back(core::JobHaltedEvent("ws2", job.id, halt, kT0));
+  set.job_halts.push_back(JobHaltChange{"ws2", job.id, halt});
+  Status st = store_->Apply(set);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(DetailString(st.error(), "job_id"), job.id);
+  EXPECT_EQ(Rows("events"), events_before);
+  Result<Job> got = store_->GetJob("ws1", job.id);
+  ASSERT_OK(got);
+  EXPECT_FALSE(got->halted.has_value());
+}
+
+TEST_P(StoreConformanceTest, WorkspaceHaltsAreSetReplacedListedAndLifted) {
+  Result<std::vector<WorkspaceHalt>> none = store_->ListWorkspaceHalts();
+  ASSERT_OK(none);
+  EXPECT_TRUE(none->empty());
+  const core::Halt a{core::HaltMode::kFreeze, "incident", "oncall", kT0, true};
+  const core::Halt b{core::HaltMode::kTerminate, "worse", "lead", kT0 + 1, true};
+  ChangeSet set;
+  set.workspace_halts = {WorkspaceHaltChange{"ws2", a}, WorkspaceHaltChange{"ws1", a}};
+  set.events.push_back(core::JobHaltedEvent("ws1", "", a, kT0));
+  ASSERT_OK(store_->Apply(set));
+  ChangeSet replace;
+  replace.workspace_halts = {WorkspaceHaltChange{"ws1", b}};
+  ASSERT_OK(store_->Apply(replace));
+  Result<std::vector<WorkspaceHalt>> got = store_->ListWorkspaceHalts();
+  ASSERT_OK(got);
+  ASSERT_EQ(got->size(), 2u);
+  EXPECT_EQ((*got)[0].workspace_id, "ws1");
+  EXPECT_EQ((*got)[0].halt.mode, core::HaltMode::kTerminate);
+  EXPECT_EQ((*got)[0].halt.reason, "worse");
+  EXPECT_EQ((*got)[0].halt.by, "lead");
+  EXPECT_EQ((*got)[0].halt.at, kT0 + 1);
+  EXPECT_TRUE((*got)[0].halt.workspace_wide);
+  EXPECT_EQ((*got)[1].workspace_id, "ws2");
+  EXPECT_EQ((*got)[1].halt.mode, core::HaltMode::kFreeze);
+  ChangeSet lift;
+  lift.workspace_halts = {WorkspaceHaltChange{"ws1", std::nullopt},
+                          WorkspaceHaltChange{"ws3", std::nullopt}};  // not halted: no-op
+  ASSERT_OK(store_->Apply(lift));
+  got = store_->ListWorkspaceHalts();
+  ASSERT_OK(got);
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].workspace_id, "ws2");
 }
 
 TEST_P(StoreConformanceTest, CasFailureInTheMiddleLeavesNothingWritten) {

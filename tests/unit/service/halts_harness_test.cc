@@ -1,0 +1,131 @@
+// Halts (the kill switch) through the harness: what a freeze does to each kind of worker and
+// job of the subtree, what it refuses until the unhalt, what the unhalt resumes, and the
+// workspace halt kept over a restart.
+#include <gtest/gtest.h>
+
+#include "core/halt.h"
+#include "unit/service/harness.h"
+
+namespace overseer::service::testing {
+namespace {
+
+using core::HaltMode;
+using core::JobState;
+using core::WorkerState;
+
+constexpr proc::ExitStatus kBad{1, 0};
+const Caller kOperator{"ws", ""};
+constexpr std::chrono::milliseconds kGrace{10};
+
+TEST(HaltsTest, FreezePausesRunningEndsRetryingAndRefusesNewWorkUntilTheUnhalt) {
+  ServiceHarness h;
+  Result<core::Job> root = h.Submit(CommandJob(1));
+  ASSERT_TRUE(root.ok());
+  JobSpec retrying_spec = CommandJob(1, root->id);
+  retrying_spec.retry = core::RetryPolicy{3, 60'000, 60'000, 1.0, 0.0};
+  Result<core::Job> retrying = h.Submit(retrying_spec);
+  Result<core::Job> paused = h.Submit(CommandJob(1, root->id));
+  ASSERT_TRUE(retrying.ok() && paused.ok());
+  const std::string root_w = h.WorkersOf(root->id)[0].id;
+  const std::string retrying_w = h.WorkersOf(retrying->id)[0].id;
+  const std::string paused_w = h.WorkersOf(paused->id)[0].id;
+  ASSERT_TRUE(h.launcher().Exit(retrying_w, kBad));
+  ASSERT_TRUE(h.WaitWorker(retrying_w, WorkerState::kRetrying));
+  ASSERT_TRUE(h.Run(h.sup().workers().Pause(kOperator, paused_w)).ok());
+
+  Result<core::Job> halted = h.Run(
+      h.sup().halts().HaltJob(kOperator, "alice", root->id, HaltMode::kFreeze, "why", kGrace));
+  ASSERT_TRUE(halted.ok()) << halted.error().message;
+  ASSERT_TRUE(halted->halted.has_value());
+  EXPECT_EQ(halted->halted->by, "alice");
+  EXPECT_EQ(h.WorkerRow(root_w).status, WorkerState::kPaused);
+  EXPECT_EQ(h.WorkerRow(root_w).status_reason, core::kHaltReason);
+  ASSERT_TRUE(h.WaitWorker(retrying_w, WorkerState::kTerminated));
+  EXPECT_EQ(h.WorkerRow(retrying_w).status_reason, core::kHaltReason);
+  EXPECT_EQ(h.WorkerRow(paused_w).status_reason, "PAUSE_REQUESTED");
+  ASSERT_TRUE(h.JobRow(root->id).halted.has_value());
+
+  // Refused while halted: a job under any job of the subtree, a resume, the subtree's tokens.
+  Result<core::Job> child = h.Submit(CommandJob(1, paused->id));
+  ASSERT_FALSE(child.ok());
+  EXPECT_EQ(child.error().code, ErrorCode::kHalted);
+  Result<core::Worker> resume = h.Run(h.sup().workers().Resume(kOperator, paused_w));
+  ASSERT_FALSE(resume.ok());
+  EXPECT_EQ(resume.error().code, ErrorCode::kHalted);
+  EXPECT_EQ(h.sup().halts().CheckCallerMayWrite(Caller{"ws", paused->id}).error().code,
+            ErrorCode::kHalted);
+  EXPECT_TRUE(h.sup().halts().CheckCallerMayWrite(kOperator).ok());
+  Result<core::Job> again =
+      h.Run(h.sup().halts().HaltJob(kOperator, "bob", paused->id, HaltMode::kFreeze, "x", kGrace));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, ErrorCode::kHalted);
+
+  Result<core::Job> thawed = h.Run(h.sup().halts().UnhaltJob(kOperator, "bob", root->id));
+  ASSERT_TRUE(thawed.ok()) << thawed.error().message;
+  EXPECT_FALSE(thawed->halted.has_value());
+  EXPECT_EQ(h.WorkerRow(root_w).status, WorkerState::kRunning);
+  EXPECT_EQ(h.WorkerRow(root_w).status_reason, "UNHALTED");
+  EXPECT_EQ(h.WorkerRow(paused_w).status, WorkerState::kPaused);  // paused by hand: stays
+  EXPECT_FALSE(h.JobRow(root->id).halted.has_value());
+  EXPECT_TRUE(h.Submit(CommandJob(1, paused->id)).ok());
+}
+
+TEST(HaltsTest, TerminateCancelsTheSubtreeAndItsUnhaltOnlyLiftsTheRefusal) {
+  ServiceHarness h;
+  Result<core::Job> root = h.Submit(CommandJob(2));
+  ASSERT_TRUE(root.ok());
+  Result<core::Job> child = h.Submit(CommandJob(1, root->id));
+  ASSERT_TRUE(child.ok());
+  Result<core::Job> halted =
+      h.Run(h.sup().halts().HaltJob(kOperator, "a", root->id, HaltMode::kTerminate, "end", kGrace));
+  ASSERT_TRUE(halted.ok()) << halted.error().message;
+  EXPECT_EQ(halted->status, JobState::kCanceled);
+  for (const std::string& j : {root->id, child->id}) {
+    EXPECT_EQ(h.JobRow(j).status, JobState::kCanceled) << j;
+    EXPECT_EQ(h.JobRow(j).status_reason, core::kHaltReason) << j;
+    for (const core::Worker& w : h.WorkersOf(j)) {
+      EXPECT_EQ(w.status, WorkerState::kTerminated) << w.id;
+      EXPECT_EQ(w.status_reason, core::kHaltReason) << w.id;
+    }
+  }
+  Result<core::Job> under = h.Submit(CommandJob(1, child->id));
+  ASSERT_FALSE(under.ok());
+  EXPECT_EQ(under.error().code, ErrorCode::kHalted);
+  ASSERT_TRUE(h.Run(h.sup().halts().UnhaltJob(kOperator, "a", root->id)).ok());
+  under = h.Submit(CommandJob(1, child->id));
+  ASSERT_FALSE(under.ok());
+  EXPECT_EQ(under.error().code, ErrorCode::kInvalidStateTransition);
+}
+
+TEST(HaltsTest, WorkspaceHaltRefusesRootJobsAndSurvivesARestart) {
+  ServiceHarness h;
+  Result<core::Job> root = h.Submit(CommandJob(1));
+  ASSERT_TRUE(root.ok());
+  Result<WorkspaceHaltView> v =
+      h.Run(h.sup().halts().HaltWorkspace(kOperator, "ops", HaltMode::kFreeze, "incident", kGrace));
+  ASSERT_TRUE(v.ok()) << v.error().message;
+  ASSERT_EQ(v->job_ids.size(), 1u);
+  EXPECT_EQ(h.WorkersOf(root->id)[0].status, WorkerState::kPaused);
+  Result<core::Job> refused = h.Submit(CommandJob(1));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kHalted);
+  // Another workspace is open.
+  EXPECT_TRUE(h.Submit(CommandJob(1), Caller{"ws2", ""}).ok());
+
+  h.Settle();  // nothing in flight: a restart drops the supervisor
+  h.Restart();
+  ASSERT_TRUE(h.sup().halts().GetWorkspaceHalt(kOperator).halt.has_value());
+  refused = h.Submit(CommandJob(1));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kHalted);
+  Result<WorkspaceHaltView> lifted = h.Run(h.sup().halts().UnhaltWorkspace(kOperator, "ops"));
+  ASSERT_TRUE(lifted.ok()) << lifted.error().message;
+  EXPECT_FALSE(lifted->halt.has_value());
+  EXPECT_TRUE(h.Submit(CommandJob(1)).ok());
+  Result<WorkspaceHaltView> twice = h.Run(h.sup().halts().UnhaltWorkspace(kOperator, "ops"));
+  ASSERT_FALSE(twice.ok());
+  EXPECT_EQ(twice.error().code, ErrorCode::kInvalidStateTransition);
+}
+
+}  // namespace
+}  // namespace overseer::service::testing
