@@ -8,6 +8,7 @@
 #include "api/guard.h"
 #include "api/job_codec.h"
 #include "api/json_codec.h"
+#include "api/route_util.h"
 #include "common/ids.h"
 #include "common/utf8.h"
 
@@ -56,17 +57,6 @@ Result<HaltRequest> ParseHaltRequest(std::string_view body) {
 }
 
 namespace {
-
-Response Json(unsigned status, const json::value& v) {
-  Response r;
-  r.status = status;
-  r.body = json::serialize(v);
-  return r;
-}
-
-service::Caller CallerOf(const auth::Principal& p) {
-  return service::Caller{p.workspace_id, p.job_id};
-}
 
 Result<std::string> JobPathId(const Request& req) {
   std::string_view id = req.Param("id");

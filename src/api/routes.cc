@@ -10,6 +10,7 @@
 #include "api/job_codec.h"
 #include "api/json_codec.h"
 #include "api/resource_codec.h"
+#include "api/route_util.h"
 #include "api/transcript_codec.h"
 #include "api/worker_codec.h"
 #include "common/ids.h"
@@ -23,17 +24,6 @@ using http::Response;
 using Awaitable = asio::awaitable<Response>;
 
 namespace {
-
-Response Json(unsigned status, const json::value& v) {
-  Response r;
-  r.status = status;
-  r.body = json::serialize(v);
-  return r;
-}
-
-service::Caller CallerOf(const auth::Principal& p) {
-  return service::Caller{p.workspace_id, p.job_id};
-}
 
 Result<std::string> PathId(const Request& req, std::string_view prefix) {
   std::string_view id = req.Param("id");

@@ -100,15 +100,6 @@ std::vector<std::string> AgentRuntime::Environment(
   return env;
 }
 
-proc::SpawnSpec AgentRuntime::BaseSpec(const Task& task, const AttemptContext& ctx) const {
-  proc::SpawnSpec spec;
-  spec.cwd = task.cwd;
-  spec.unit_name = ctx.unit_name;
-  spec.log_path = ctx.log_path;
-  spec.log_max_bytes = ctx.log_max_bytes;
-  return spec;
-}
-
 // ---- claude
 
 Result<bool> ClaudeRuntime::ParseOwnField(const std::string& key, const json::value& v,
@@ -158,7 +149,7 @@ Result<bool> ClaudeRuntime::ParseOwnField(const std::string& key, const json::va
 
 proc::SpawnSpec ClaudeRuntime::BuildSpawn(const Task& task, const AttemptContext& ctx) const {
   const AgentTask& a = *task.agent;
-  proc::SpawnSpec spec = BaseSpec(task, ctx);
+  proc::SpawnSpec spec = task_fields::BaseSpawn(task, ctx);
   std::vector<std::string>& argv = spec.argv;
   argv = {options_.claude_bin, "-p",        "--output-format",
           "stream-json",       "--verbose", "--include-partial-messages"};
@@ -212,7 +203,7 @@ Result<bool> CodexRuntime::ParseOwnField(const std::string& key, const json::val
 
 proc::SpawnSpec CodexRuntime::BuildSpawn(const Task& task, const AttemptContext& ctx) const {
   const AgentTask& a = *task.agent;
-  proc::SpawnSpec spec = BaseSpec(task, ctx);
+  proc::SpawnSpec spec = task_fields::BaseSpawn(task, ctx);
   std::vector<std::string>& argv = spec.argv;
   argv = {options_.codex_bin, "exec", "--json", "--skip-git-repo-check"};
   if (!a.model.empty()) argv.insert(argv.end(), {"--model", a.model});

@@ -39,7 +39,6 @@ class AgentRuntime : public Runtime {
   // credentials, then the task's env.
   std::vector<std::string> Environment(const Task& task, const AttemptContext& ctx,
                                        std::initializer_list<std::string_view> prefixes) const;
-  proc::SpawnSpec BaseSpec(const Task& task, const AttemptContext& ctx) const;
   const PriceTable& prices() const { return prices_ ? *prices_ : PriceTable::BuiltIn(); }
 
   AgentOptions options_;

@@ -69,12 +69,8 @@ Result<Task> CommandRuntime::Parse(const json::object& t) const {
 }
 
 proc::SpawnSpec CommandRuntime::BuildSpawn(const Task& task, const AttemptContext& ctx) const {
-  proc::SpawnSpec spec;
+  proc::SpawnSpec spec = task_fields::BaseSpawn(task, ctx);
   spec.argv = task.argv;
-  spec.cwd = task.cwd;
-  spec.unit_name = ctx.unit_name;
-  spec.log_path = ctx.log_path;
-  spec.log_max_bytes = ctx.log_max_bytes;
   spec.env = ctx.base_env;
   for (const auto& [k, v] : task.env) task_fields::SetEnv(spec.env, k, v);
   return spec;

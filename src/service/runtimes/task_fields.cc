@@ -69,6 +69,15 @@ void SetEnv(std::vector<std::string>& env, const std::string& name, const std::s
   env.push_back(prefix + value);
 }
 
+proc::SpawnSpec BaseSpawn(const Task& task, const AttemptContext& ctx) {
+  proc::SpawnSpec spec;
+  spec.cwd = task.cwd;
+  spec.unit_name = ctx.unit_name;
+  spec.log_path = ctx.log_path;
+  spec.log_max_bytes = ctx.log_max_bytes;
+  return spec;
+}
+
 Result<std::string> ParseText(const json::value& v, const std::string& field, size_t max_bytes,
                               bool required) {
   if (!v.is_string()) return Invalid(field, "must be a string");

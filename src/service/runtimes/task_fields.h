@@ -22,6 +22,9 @@ Status ParseEnv(const boost::json::value& v, const std::string& field, Task& tas
 // Sets NAME=VALUE in `env` ("K=V" entries), replacing an earlier NAME: the task's env wins
 // over what a worker inherits (execve would hand the first of two to getenv).
 void SetEnv(std::vector<std::string>& env, const std::string& name, const std::string& value);
+// The spawn fields every runtime fills the same way: cwd, unit name, log (argv and env are
+// the runtime's).
+proc::SpawnSpec BaseSpawn(const Task& task, const AttemptContext& ctx);
 // A string of at most `max_bytes` without NUL bytes; `required` also refuses "".
 Result<std::string> ParseText(const boost::json::value& v, const std::string& field,
                               size_t max_bytes, bool required);
