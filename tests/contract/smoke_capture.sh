@@ -181,7 +181,7 @@ req 422 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" \
 req 400 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" \
   --data "{\"parent_job_id\":\"$J1\",\"depth\":3,\"task\":{\"runtime\":\"command\",\"command\":[\"true\"]}}"
 req 400 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data '{"task":{"runtime":"command","command":["true"]},"colour":"red"}'
-req 400 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data '{"task":{"runtime":"claude","prompt":"hi"}}'
+req 400 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data '{"task":{"runtime":"claude","model":"sonnet"}}'
 req 400 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data '{"task":{"runtime":"command","command":["true"]},"depends_on":["j_1"]}'
 req 400 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data '{"task":{"runtime":"command","command":["true"]},"status":"RUNNING"}'
 req 400 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data '{"task":'
