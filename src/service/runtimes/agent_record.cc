@@ -4,10 +4,23 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include "service/runtimes/stream_json.h"
+
 namespace overseer::service {
 namespace json = boost::json;
+using stream_json::Count;
+using stream_json::True;
 
 namespace {
+
+// The stored record is read with the stream's lenient readers: a field of the wrong type
+// reads as absent.
+std::string Text(const json::object& o, std::string_view key) {
+  return std::string(stream_json::String(o, key));
+}
+double Real(const json::object& o, std::string_view key) {
+  return stream_json::Number(o, key).value_or(0);
+}
 
 json::object UsageJson(const UsageDelta& u) {
   return json::object{{"input_tokens", u.input_tokens},
@@ -19,41 +32,13 @@ json::object UsageJson(const UsageDelta& u) {
                       {"cost_usd", u.cost_usd}};
 }
 
-int64_t Int(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  if (v == nullptr) return 0;
-  if (v->is_int64()) return v->as_int64();
-  if (v->is_uint64()) return static_cast<int64_t>(v->as_uint64());
-  if (v->is_double()) return static_cast<int64_t>(v->as_double());
-  return 0;
-}
-
-double Real(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  if (v == nullptr) return 0;
-  if (v->is_double()) return v->as_double();
-  if (v->is_int64()) return static_cast<double>(v->as_int64());
-  if (v->is_uint64()) return static_cast<double>(v->as_uint64());
-  return 0;
-}
-
-std::string Text(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-bool Flag(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return v != nullptr && v->is_bool() && v->as_bool();
-}
-
 UsageDelta ReadUsage(const json::object& o) {
   UsageDelta u;
-  u.input_tokens = Int(o, "input_tokens");
-  u.output_tokens = Int(o, "output_tokens");
-  u.cache_read_tokens = Int(o, "cache_read_tokens");
-  u.cache_write_tokens = Int(o, "cache_write_tokens");
-  u.reasoning_tokens = Int(o, "reasoning_tokens");
+  u.input_tokens = Count(o, "input_tokens");
+  u.output_tokens = Count(o, "output_tokens");
+  u.cache_read_tokens = Count(o, "cache_read_tokens");
+  u.cache_write_tokens = Count(o, "cache_write_tokens");
+  u.reasoning_tokens = Count(o, "reasoning_tokens");
   u.cost_usd = Real(o, "cost_usd");
   return u;
 }
@@ -137,27 +122,27 @@ AgentRecord ParseAgentRecord(std::string_view text) {
   r.runtime = Text(o, "runtime");
   r.session_id = Text(o, "session_id");
   r.model = Text(o, "model");
-  r.turns = Int(o, "turns");
+  r.turns = Count(o, "turns");
   r.usage = ReadUsage(o);
   if (const json::value* s = o.if_contains("session"); s != nullptr && s->is_object()) {
     r.session = ReadUsage(s->as_object());
   }
-  r.attempts = static_cast<int>(Int(o, "attempts"));
-  r.cost_estimated = Flag(o, "cost_estimated");
-  r.cost_default_price = Flag(o, "cost_default_price");
+  r.attempts = static_cast<int>(Count(o, "attempts"));
+  r.cost_estimated = True(o, "cost_estimated");
+  r.cost_default_price = True(o, "cost_default_price");
   r.result = Text(o, "result");
-  r.result_truncated = Flag(o, "result_truncated");
-  r.is_error = Flag(o, "is_error");
+  r.result_truncated = True(o, "result_truncated");
+  r.is_error = True(o, "is_error");
   r.subtype = Text(o, "subtype");
-  r.api_error_status = static_cast<int>(Int(o, "api_error_status"));
+  r.api_error_status = static_cast<int>(Count(o, "api_error_status"));
   r.error_message = Text(o, "error_message");
-  r.permission_denials = Int(o, "permission_denials");
+  r.permission_denials = Count(o, "permission_denials");
   if (const json::value* d = o.if_contains("denied_tools"); d != nullptr && d->is_array()) {
     for (const json::value& t : d->as_array()) {
       if (t.is_string()) r.denied_tools.emplace_back(t.as_string());
     }
   }
-  r.malformed_lines = Int(o, "malformed_lines");
+  r.malformed_lines = Count(o, "malformed_lines");
   return r;
 }
 
