@@ -38,6 +38,8 @@ unsigned HttpStatusFor(ErrorCode code) {
       return 422;
     case ErrorCode::kIdempotencyKeyReused:
       return 422;
+    case ErrorCode::kBudgetExceeded:
+      return 422;
     case ErrorCode::kConflict:
       return 409;  // as the SPEC code it is sent as
     case ErrorCode::kInternal:
@@ -78,6 +80,9 @@ bool IsReplayable(ErrorCode code) {
     // A halt can be lifted: a retry after the unhalt must run.
     case ErrorCode::kHalted:
       return false;
+    // A budget can be raised: a retry after the PATCH must run.
+    case ErrorCode::kBudgetExceeded:
+      return false;
     case ErrorCode::kPayloadTooLarge:
       return false;
     case ErrorCode::kUnsupportedMediaType:
@@ -108,8 +113,10 @@ http::Response ErrorResponse(const Error& error, const std::string& request_id) 
   for (const auto& [key, value] : error.details) {
     if (const auto* s = std::get_if<std::string>(&value)) {
       details[key] = ValidUtf8(*s);
+    } else if (const auto* i = std::get_if<int64_t>(&value)) {
+      details[key] = *i;
     } else {
-      details[key] = std::get<int64_t>(value);
+      details[key] = std::get<double>(value);
     }
   }
   // Request text reaches messages and details (EchoText where it is put in); ValidUtf8 here

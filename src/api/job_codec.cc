@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <unordered_map>
 
 #include "api/codec_util.h"
@@ -59,8 +60,12 @@ Result<core::RetryPolicy> ParseRetry(const json::value& v) {
 }
 
 constexpr std::string_view kReadOnlyJobFields[] = {
-    "id",         "workspace_id", "status", "status_reason", "created_at", "updated_at",
-    "started_at", "completed_at", "result", "workers",       "children"};
+    "id",         "workspace_id", "status", "status_reason", "created_at",  "updated_at",
+    "started_at", "completed_at", "result", "workers",       "children",    "usage",
+    "budget_left", "halted"};
+
+// A USD amount to the micro-dollar (what the store and the claude flag keep).
+double Micros(double usd) { return static_cast<double>(std::llround(usd * 1e6)) / 1e6; }
 
 }  // namespace
 
@@ -71,6 +76,93 @@ json::value HaltToJson(const std::optional<core::Halt>& h) {
                       {"by", h->by},
                       {"at", TimeOrNull(h->at)},
                       {"scope", h->workspace_wide ? "workspace" : "job"}};
+}
+
+Result<core::Budget> ParseBudget(const json::value& v) {
+  if (!v.is_object()) return Invalid("budget", "must be an object");
+  core::Budget b;
+  for (const auto& kv : v.as_object()) {
+    const std::string key(kv.key());
+    const std::string field = "budget." + key;
+    const json::value& x = kv.value();
+    if (x.is_null() && key != "on_exhausted") continue;  // no limit of that kind
+    if (key == "usd") {
+      auto d = GetNumber(x, field, 0.0, Limits::kBudgetUsdMax);
+      if (!d) return d.error();
+      b.usd = *d;
+    } else if (key == "tokens") {
+      auto n = GetInt(x, field, 0, Limits::kBudgetTokensMax);
+      if (!n) return n.error();
+      b.tokens = *n;
+    } else if (key == "max_children") {
+      auto n = GetInt(x, field, 0, Limits::kBudgetJobsMax);
+      if (!n) return n.error();
+      b.max_children = *n;
+    } else if (key == "max_descendants") {
+      auto n = GetInt(x, field, 0, Limits::kBudgetJobsMax);
+      if (!n) return n.error();
+      b.max_descendants = *n;
+    } else if (key == "on_exhausted") {
+      std::optional<core::BudgetExhaustion> m;
+      if (x.is_string()) m = core::ParseBudgetExhaustion(std::string_view(x.as_string()));
+      if (!m) return Invalid(field, "must be \"pause\" or \"terminate\"");
+      b.on_exhausted = *m;
+    } else {
+      return Invalid("budget." + EchoText(key), "unknown field");
+    }
+  }
+  return b;
+}
+
+Result<std::optional<core::Budget>> ParseBudgetPatch(std::string_view body) {
+  Result<json::object> obj = ParseObject(body);
+  if (!obj) return obj.error();
+  std::optional<core::Budget> out;
+  bool have = false;
+  for (const auto& kv : *obj) {
+    const std::string key(kv.key());
+    if (key != "budget") {
+      if (std::find(std::begin(kReadOnlyJobFields), std::end(kReadOnlyJobFields), key) !=
+          std::end(kReadOnlyJobFields)) {
+        return Invalid(key, "is read-only");
+      }
+      return Invalid(EchoText(key), "unknown field: only \"budget\" can change");
+    }
+    have = true;
+    if (kv.value().is_null()) continue;  // removes the budget
+    Result<core::Budget> b = ParseBudget(kv.value());
+    if (!b) return b.error();
+    out = *b;
+  }
+  if (!have) return Invalid("budget", "is required");
+  return out;
+}
+
+json::value BudgetToJson(const std::optional<core::Budget>& b) {
+  if (!b) return nullptr;
+  json::object o;
+  o["usd"] = b->usd ? json::value(*b->usd) : json::value(nullptr);
+  o["tokens"] = b->tokens ? json::value(*b->tokens) : json::value(nullptr);
+  o["max_children"] = b->max_children ? json::value(*b->max_children) : json::value(nullptr);
+  o["max_descendants"] =
+      b->max_descendants ? json::value(*b->max_descendants) : json::value(nullptr);
+  o["on_exhausted"] = core::BudgetExhaustionName(b->on_exhausted);
+  return o;
+}
+
+json::object UsageToJson(const core::JobUsage& u) {
+  return json::object{{"usd", Micros(u.usd)},
+                      {"tokens", u.tokens},
+                      {"descendants", u.descendants},
+                      {"children", u.children}};
+}
+
+json::value BudgetLeftToJson(const std::optional<core::BudgetLeft>& l) {
+  if (!l) return nullptr;
+  json::object o;
+  o["usd"] = l->usd ? json::value(Micros(*l->usd)) : json::value(nullptr);
+  o["tokens"] = l->tokens ? json::value(*l->tokens) : json::value(nullptr);
+  return o;
 }
 
 json::object JobToJson(const core::Job& j) {
@@ -103,6 +195,8 @@ json::object JobToJson(const core::Job& j) {
   o["metadata"] = ParseStoredJson(j.metadata_json.empty() ? "{}" : j.metadata_json);
   o["result"] = ParseStoredJson(j.result_json);
   o["halted"] = HaltToJson(j.halted);
+  o["budget"] = BudgetToJson(j.budget);
+  o["usage"] = UsageToJson(j.usage);
   return o;
 }
 
@@ -117,6 +211,7 @@ json::object JobViewToJson(const service::JobView& v) {
   json::array allocations;
   for (const core::Allocation& a : v.allocations) allocations.push_back(AllocationToJson(a));
   o["allocations"] = std::move(allocations);
+  o["budget_left"] = BudgetLeftToJson(v.budget_left);
   return o;
 }
 
@@ -208,6 +303,11 @@ Result<service::JobSpec> ParseJobSpec(std::string_view body, const service::Runt
       auto n = GetInt(v, key, 0, Limits::kTimeoutMax);
       if (!n) return n.error();
       spec.stall_seconds = *n;
+    } else if (key == "budget") {
+      if (v.is_null()) continue;  // shares the budget above
+      Result<core::Budget> b = ParseBudget(v);
+      if (!b) return b.error();
+      spec.budget = *b;
     } else if (key == "retry") {
       auto r = ParseRetry(v);
       if (!r) return r.error();

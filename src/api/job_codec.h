@@ -22,6 +22,16 @@ boost::json::object JobViewToJson(const service::JobView& v);
 // `truncated` on the root.
 boost::json::object JobTreeToJson(const service::JobTreeView& v);
 
+// A job's `budget` (SPEC §11) and its parsing: {"usd","tokens","max_children",
+// "max_descendants","on_exhausted"}; null limits are none.
+boost::json::value BudgetToJson(const std::optional<core::Budget>& b);
+Result<core::Budget> ParseBudget(const boost::json::value& v);
+// A PATCH /api/jobs/{id} body: {"budget": {...} | null} (null removes it).
+Result<std::optional<core::Budget>> ParseBudgetPatch(std::string_view body);
+// `usage` {usd, tokens, descendants, children} and `budget_left` {usd, tokens} | null.
+boost::json::object UsageToJson(const core::JobUsage& u);
+boost::json::value BudgetLeftToJson(const std::optional<core::BudgetLeft>& l);
+
 // Parses and checks a POST /api/jobs body.
 Result<service::JobSpec> ParseJobSpec(std::string_view body, const service::Runtimes& runtimes);
 

@@ -39,6 +39,10 @@ struct Limits {
   static constexpr int kQuotaMax = 10000;  // max_workers of one depth
   static constexpr size_t kDependsOnMax = 32;
   static constexpr size_t kIdempotencyKeyMax = 255;
+  // A job's budget (SPEC §11): USD, tokens, and job counts.
+  static constexpr double kBudgetUsdMax = 1000000.0;
+  static constexpr int64_t kBudgetTokensMax = 1000000000000;  // 10^12
+  static constexpr int64_t kBudgetJobsMax = 1000000;
 };
 
 // {"grace_seconds":0..300,"wait":bool}; an empty body means the defaults.

@@ -211,6 +211,22 @@ Awaitable CreateJob(ApiContext& ctx, Request& req, const auth::Principal& p) {
   co_return r;
 }
 
+Awaitable PatchJob(ApiContext& ctx, Request& req, const auth::Principal& p) {
+  if (Status s = CheckQueryNames(req, {}); !s) co_return ErrorResponse(s.error(), req.request_id);
+  Result<std::optional<core::Budget>> budget = ParseBudgetPatch(req.body);
+  if (!budget) co_return ErrorResponse(budget.error(), req.request_id);
+  std::string_view id = req.Param("id");
+  if (!IsWellFormedId(id, "j_")) {
+    Error e = MakeError(ErrorCode::kNotFound, "no such job");
+    e.With("id", EchoText(id));
+    co_return ErrorResponse(e, req.request_id);
+  }
+  Result<core::Job> job = co_await ctx.supervisor.budgets().SetBudget(
+      CallerOf(p), std::string(id), std::move(*budget));
+  if (!job) co_return ErrorResponse(job.error(), req.request_id);
+  co_return Json(200, JobToJson(*job));
+}
+
 Awaitable ListJobs(ApiContext& ctx, Request& req, const auth::Principal& p) {
   if (Status s = CheckQueryNames(req, {"status", "parent_job_id", "depth", "limit", "cursor"});
       !s) {
@@ -396,6 +412,7 @@ void RegisterRoutes(http::Router& router, ApiContext& ctx) {
   router.Add("POST", "/api/jobs", Protect(ctx, kJobsWrite, bind(CreateJob)));
   router.Add("GET", "/api/jobs", Protect(ctx, kJobsRead, bind(ListJobs)));
   router.Add("GET", "/api/jobs/{id}", Protect(ctx, kJobsRead, bind(GetJob)));
+  router.Add("PATCH", "/api/jobs/{id}", Protect(ctx, kJobsWrite, bind(PatchJob)));
   router.Add("GET", "/api/jobs/{id}/tree", Protect(ctx, kJobsRead, bind(JobTree)));
   router.Add("GET", "/api/jobs/{id}/wait", Protect(ctx, kJobsRead, bind(WaitJob)));
   router.Add("POST", "/api/jobs/{id}/cancel", Protect(ctx, kJobsWrite, bind(CancelJob)));

@@ -154,6 +154,38 @@ struct ClientCommands::State {
   std::string parent_job;
   bool wait = false;
   std::vector<std::string> command;
+  // jobs submit / jobs budget: the job's budget (SPEC §11).
+  double budget_usd = -1;
+  int64_t budget_tokens = -1;
+  int64_t max_children = -1;
+  int64_t max_descendants = -1;
+  std::string on_exhausted;
+  bool budget_none = false;
+
+  // The budget the options above give, or nullopt when none was given.
+  std::optional<json::object> BudgetOptions() const {
+    json::object b;
+    if (budget_usd >= 0) b["usd"] = budget_usd;
+    if (budget_tokens >= 0) b["tokens"] = budget_tokens;
+    if (max_children >= 0) b["max_children"] = max_children;
+    if (max_descendants >= 0) b["max_descendants"] = max_descendants;
+    if (!on_exhausted.empty()) b["on_exhausted"] = on_exhausted;
+    if (b.empty()) return std::nullopt;
+    return b;
+  }
+  void AddBudgetOptions(CLI::App* c) {
+    c->add_option("--budget-usd", budget_usd, "budget of the job's subtree in USD")
+        ->check(CLI::NonNegativeNumber);
+    c->add_option("--budget-tokens", budget_tokens, "budget of the job's subtree in tokens")
+        ->check(CLI::NonNegativeNumber);
+    c->add_option("--max-children", max_children, "at most this many jobs directly below it")
+        ->check(CLI::NonNegativeNumber);
+    c->add_option("--max-descendants", max_descendants, "at most this many jobs below it")
+        ->check(CLI::NonNegativeNumber);
+    c->add_option("--on-exhausted", on_exhausted,
+                  "when the budget is spent: pause (default) or terminate the subtree")
+        ->check(CLI::IsMember({"pause", "terminate"}));
+  }
 
   // quotas set: DEPTH=N arguments.
   std::vector<std::string> quota_args;
@@ -404,6 +436,7 @@ struct ClientCommands::State {
     if (workers > 0) body["worker_count"] = workers;
     if (timeout_seconds > 0) body["timeout_seconds"] = timeout_seconds;
     if (retries >= 0) body["retry"] = json::object{{"max_attempts", retries + 1}};
+    if (std::optional<json::object> b = BudgetOptions()) body["budget"] = std::move(*b);
     if (!metadata.empty()) {
       boost::system::error_code ec;
       json::value m = json::parse(metadata, ec);
@@ -526,6 +559,7 @@ struct ClientCommands::State {
     c->add_option("--metadata", metadata, "JSON object stored with the job");
     c->add_option("--idempotency-key", idempotency_key, "Idempotency-Key of the request");
     c->add_option("--parent", parent_job, "parent job id (j_...): the new job is its child");
+    AddBudgetOptions(c);
     c->add_flag("--wait", wait, "wait until the job ends: exit 0 if COMPLETED, 1 otherwise");
     c->add_option("command", command, "the command and its arguments (after --)")->required();
 
@@ -543,6 +577,25 @@ struct ClientCommands::State {
       return Show(*r, [](const json::object& o) { return FormatJobDetail(o, Now()); });
     });
     c->add_option("id", id, "job id (j_...)")->required();
+
+    c = Leaf(jobs_cmd, "budget",
+             "set a job's budget (replaces it whole; a spent subtree resumes once it fits)",
+             [this](HttpClient& h) {
+               std::optional<json::object> b = BudgetOptions();
+               if (!b && !budget_none) {
+                 return UsageError("give the new budget (--budget-usd, --budget-tokens, ...) or "
+                                   "--none to remove it");
+               }
+               json::object body;
+               body["budget"] = b ? json::value(std::move(*b)) : json::value(nullptr);
+               std::optional<HttpResult> r =
+                   Call(h, "PATCH", "/api/jobs/" + Escape(id), json::serialize(body));
+               if (!r) return 1;
+               return Show(*r, [](const json::object& o) { return FormatJobDetail(o, Now()); });
+             });
+    c->add_option("id", id, "job id (j_...)")->required();
+    AddBudgetOptions(c);
+    c->add_flag("--none", budget_none, "remove the budget (the job shares the one above it)");
 
     c = Leaf(jobs_cmd, "tree", "show a job and all its descendants as a tree",
              [this](HttpClient& h) {

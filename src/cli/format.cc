@@ -223,6 +223,16 @@ std::string HaltText(const json::value* halted) {
   return out + ": " + Cell(h, "reason");
 }
 
+// "usd 5 · tokens - · children 3 · descendants 10 · on exhausted: pause".
+std::string BudgetText(const json::object& b) {
+  std::string out = "usd " + Cell(b, "usd") + " · tokens " + Cell(b, "tokens");
+  if (Cell(b, "max_children") != "-") out += " · max children " + Cell(b, "max_children");
+  if (Cell(b, "max_descendants") != "-") {
+    out += " · max descendants " + Cell(b, "max_descendants");
+  }
+  return out + " · when spent: " + Cell(b, "on_exhausted");
+}
+
 }  // namespace
 
 std::string FormatJobDetail(const json::object& j, TimeMs now) {
@@ -237,6 +247,14 @@ std::string FormatJobDetail(const json::object& j, TimeMs now) {
   AddLine(out, "Parent", Cell(j, "parent_job_id"));
   AddLine(out, "Workers", Cell(j, "worker_count"));
   if (ObjectAt(j, "halted") != nullptr) AddLine(out, "Halted", HaltText(j.if_contains("halted")));
+  if (const json::object* b = ObjectAt(j, "budget")) AddLine(out, "Budget", BudgetText(*b));
+  if (const json::object* u = ObjectAt(j, "usage")) {
+    AddLine(out, "Usage", "usd " + Cell(*u, "usd") + " · tokens " + Cell(*u, "tokens") +
+                              " · jobs below " + Cell(*u, "descendants"));
+  }
+  if (const json::object* l = ObjectAt(j, "budget_left")) {
+    AddLine(out, "Budget left", "usd " + Cell(*l, "usd") + " · tokens " + Cell(*l, "tokens"));
+  }
   if (const json::object* task = ObjectAt(j, "task")) {
     const json::value* cmd = task->if_contains("command");
     if (cmd != nullptr && cmd->is_array()) {

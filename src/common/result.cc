@@ -31,6 +31,8 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "MAX_DEPTH_EXCEEDED";
     case ErrorCode::kIdempotencyKeyReused:
       return "IDEMPOTENCY_KEY_REUSED";
+    case ErrorCode::kBudgetExceeded:
+      return "BUDGET_EXCEEDED";
     case ErrorCode::kConflict:
       return "CONFLICT";
     case ErrorCode::kInternal:

@@ -27,6 +27,7 @@ enum class ErrorCode {
   kUnsupportedMediaType,    // 415 UNSUPPORTED_MEDIA_TYPE
   kMaxDepthExceeded,        // 422 MAX_DEPTH_EXCEEDED
   kIdempotencyKeyReused,    // 422 IDEMPOTENCY_KEY_REUSED
+  kBudgetExceeded,          // 422 BUDGET_EXCEEDED (a job's budget does not fit, or is spent)
   kConflict,                // internal (below); 409 INVALID_STATE_TRANSITION on the wire
   kInternal,                // 500 INTERNAL
   kUnavailable,             // 503 UNAVAILABLE
@@ -44,8 +45,8 @@ enum class ErrorCode {
 // writes the wire code, api::WireCodeFor).
 std::string_view ErrorCodeName(ErrorCode code);
 
-// One flat detail value: a string or an integer.
-using DetailValue = std::variant<std::string, int64_t>;
+// One flat detail value: a string, an integer or a number (an amount of money).
+using DetailValue = std::variant<std::string, int64_t, double>;
 
 struct Error {
   ErrorCode code = ErrorCode::kInternal;
@@ -65,6 +66,10 @@ struct Error {
   }
   Error& With(std::string key, int value) {
     return With(std::move(key), static_cast<int64_t>(value));
+  }
+  Error& With(std::string key, double value) {
+    details.emplace_back(std::move(key), DetailValue(value));
+    return *this;
   }
 };
 

@@ -1,5 +1,6 @@
 #include "core/events.h"
 
+#include <cstdio>
 #include <string>
 
 namespace overseer::core {
@@ -121,6 +122,27 @@ Event AllocationEvent(EventType type, const Allocation& a, TimeMs now) {
   e.worker_id = a.worker_id;
   e.data_json = "{" + Field("allocation_id", a.id) + "," + Field("depth", a.depth) + "," +
                 Field("worker_count", a.worker_count) + "}";
+  e.created_at = now;
+  return e;
+}
+
+Event BudgetExhaustedEvent(const Job& j, std::string_view limit, TimeMs now) {
+  auto number = [](std::string_view name, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return "\"" + std::string(name) + "\":" + buf;
+  };
+  Event e;
+  e.workspace_id = j.workspace_id;
+  e.type = EventType::kBudgetExhausted;
+  e.job_id = j.id;
+  e.reason = "BUDGET_EXHAUSTED";
+  const BudgetExhaustion mode = j.budget ? j.budget->on_exhausted : BudgetExhaustion::kPause;
+  e.data_json = "{" + Field("limit", limit) + "," + Field("on_exhausted", BudgetExhaustionName(mode));
+  if (j.budget && j.budget->usd) e.data_json += "," + number("budget_usd", *j.budget->usd);
+  if (j.budget && j.budget->tokens) e.data_json += "," + Field("budget_tokens", *j.budget->tokens);
+  e.data_json += "," + number("usage_usd", j.usage.usd) + "," +
+                 Field("usage_tokens", j.usage.tokens) + "}";
   e.created_at = now;
   return e;
 }

@@ -26,6 +26,10 @@ Event JobHaltedEvent(const std::string& workspace_id, const std::string& job_id,
 // "reason", "halted_by", "by", "workspace_wide"}.
 Event JobUnhaltedEvent(const std::string& workspace_id, const std::string& job_id,
                        const Halt& lifted, const std::string& by, TimeMs now);
+// Job `j`'s budget is spent (SPEC §11): its subtree paused or ended. reason
+// BUDGET_EXHAUSTED; data {"limit", "on_exhausted", "budget_usd"?, "budget_tokens"?,
+// "usage_usd", "usage_tokens"}.
+Event BudgetExhaustedEvent(const Job& j, std::string_view limit, TimeMs now);
 // A workspace's limit at one depth changed: data {"depth", "max_workers"}.
 Event QuotaChangedEvent(const Quota& q, TimeMs now);
 

@@ -26,7 +26,12 @@ bool HaltCancelsJob(HaltMode mode, JobState state) {
 }
 
 bool ResumedByUnhalt(const Worker& w) {
-  return w.status == WorkerState::kPaused && w.status_reason == kHaltReason;
+  return w.status == WorkerState::kPaused &&
+         (w.status_reason == kHaltReason || w.status_reason == kBudgetExhaustedReason);
+}
+
+std::string_view HaltReasonOf(const Halt& h) {
+  return h.budget ? kBudgetExhaustedReason : kHaltReason;
 }
 
 }  // namespace overseer::core

@@ -13,6 +13,10 @@ namespace overseer::core {
 // unhalt resumes exactly the workers PAUSED with it: a worker paused by hand before the halt
 // (PAUSE_REQUESTED) stays paused.
 inline constexpr std::string_view kHaltReason = "HALTED";
+// The same, for a halt a spent budget threw (Halt::budget).
+inline constexpr std::string_view kBudgetExhaustedReason = "BUDGET_EXHAUSTED";
+// The transition reason of what `h` does: kBudgetExhaustedReason or kHaltReason.
+std::string_view HaltReasonOf(const Halt& h);
 
 enum class HaltWorkerAction {
   kNone,       // ended already, IDLE (its job is canceled instead) or PAUSED (stays so)
@@ -29,7 +33,8 @@ HaltWorkerAction HaltActionFor(HaltMode mode, WorkerState state);
 // every active job (the root of the subtree with its descendants, as a cancel cascade).
 bool HaltCancelsJob(HaltMode mode, JobState state);
 
-// True if the unhalt of a freeze resumes `w`: PAUSED by the halt (reason kHaltReason).
+// True if the unhalt of a freeze resumes `w`: PAUSED by a halt (reason kHaltReason or
+// kBudgetExhaustedReason).
 bool ResumedByUnhalt(const Worker& w);
 
 }  // namespace overseer::core

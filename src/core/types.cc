@@ -25,7 +25,7 @@ constexpr std::array<std::pair<JobState, std::string_view>, 6> kJobNames{{
     {JobState::kCanceled, "CANCELED"},
 }};
 
-constexpr std::array<std::pair<EventType, std::string_view>, 7> kEventTypeNames{{
+constexpr std::array<std::pair<EventType, std::string_view>, 8> kEventTypeNames{{
     {EventType::kWorkerTransition, "worker.transition"},
     {EventType::kJobTransition, "job.transition"},
     {EventType::kAllocationCreated, "allocation.created"},
@@ -33,6 +33,7 @@ constexpr std::array<std::pair<EventType, std::string_view>, 7> kEventTypeNames{
     {EventType::kQuotaChanged, "quota.changed"},
     {EventType::kJobHalted, "job.halted"},
     {EventType::kJobUnhalted, "job.unhalted"},
+    {EventType::kBudgetExhausted, "budget.exhausted"},
 }};
 
 }  // namespace
@@ -44,6 +45,16 @@ std::string_view HaltModeName(HaltMode m) {
 std::optional<HaltMode> ParseHaltMode(std::string_view s) {
   if (s == "freeze") return HaltMode::kFreeze;
   if (s == "terminate") return HaltMode::kTerminate;
+  return std::nullopt;
+}
+
+std::string_view BudgetExhaustionName(BudgetExhaustion b) {
+  return b == BudgetExhaustion::kPause ? "pause" : "terminate";
+}
+
+std::optional<BudgetExhaustion> ParseBudgetExhaustion(std::string_view s) {
+  if (s == "pause") return BudgetExhaustion::kPause;
+  if (s == "terminate") return BudgetExhaustion::kTerminate;
   return std::nullopt;
 }
 

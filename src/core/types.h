@@ -43,6 +43,37 @@ struct Halt {
   std::string by;      // the subject (`sub`) of the caller's token
   TimeMs at = 0;
   bool workspace_wide = false;
+  // Thrown by the job's own budget running out (SPEC §11: reason BUDGET_EXHAUSTED), not by a
+  // caller: raising the budget (PATCH /api/jobs/{id}) lifts it, an unhalt does not.
+  bool budget = false;
+};
+
+// What a spent budget does to its subtree (SPEC §11): freeze it (resumable once the budget is
+// raised) or end it.
+enum class BudgetExhaustion { kPause, kTerminate };
+std::string_view BudgetExhaustionName(BudgetExhaustion b);  // "pause"
+std::optional<BudgetExhaustion> ParseBudgetExhaustion(std::string_view s);
+
+// A job's budget (SPEC §11): limits on its whole subtree. Unset fields: no limit of that kind.
+struct Budget {
+  std::optional<double> usd;
+  std::optional<int64_t> tokens;  // every kind: input, output, cache read and cache write
+  std::optional<int64_t> max_children;
+  std::optional<int64_t> max_descendants;
+  BudgetExhaustion on_exhausted = BudgetExhaustion::kPause;
+
+  bool operator==(const Budget&) const = default;
+};
+
+// What a job's subtree has used: the spend of every agent worker of it and of every job
+// below it, and how many jobs were ever created below it (children: directly).
+struct JobUsage {
+  double usd = 0;
+  int64_t tokens = 0;
+  int64_t descendants = 0;
+  int64_t children = 0;
+
+  bool operator==(const JobUsage&) const = default;
 };
 
 struct Job {
@@ -69,6 +100,10 @@ struct Job {
   // Set on the job a halt was thrown on (not on its descendants, which it covers too).
   // Not a mutable column of a JobUpdate: written only by ChangeSet::job_halts.
   std::optional<Halt> halted;
+  // The job's own budget (nullopt: none; it shares what the budgets above it have left).
+  std::optional<Budget> budget;
+  // Its subtree's usage (written by ChangeSet::job_usages, never by a JobUpdate).
+  JobUsage usage;
 };
 
 struct Worker {
@@ -131,6 +166,7 @@ enum class EventType {
   kQuotaChanged,        // "quota.changed"
   kJobHalted,           // "job.halted"
   kJobUnhalted,         // "job.unhalted"
+  kBudgetExhausted,     // "budget.exhausted"
 };
 std::string_view EventTypeName(EventType t);  // "worker.transition"
 std::optional<EventType> ParseEventType(std::string_view s);

@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +23,7 @@
 
 #include "common/metrics.h"
 #include "common/time.h"
+#include "core/budget.h"
 #include "core/planner.h"
 #include "core/types.h"
 #include "proc/launcher.h"
@@ -96,6 +98,10 @@ struct LiveJob {
   std::vector<std::shared_ptr<LiveJob>> children;  // the active child jobs
   // Dependencies not yet COMPLETED (the job waits PENDING until this is empty).
   std::vector<std::string> waiting_on;
+  // Budgets (service/budgets.h): the reservations of jobs being created below this one and
+  // not linked yet, and whether a halt for its spent budget is under way.
+  core::Reservation pending_reserved;
+  bool budget_exhausting = false;
 };
 using JobPtr = std::shared_ptr<LiveJob>;
 
@@ -135,6 +141,8 @@ struct Context {
   std::unordered_map<std::string, WorkerPtr> workers;
   std::unordered_map<std::string, JobPtr> jobs;
   bool shutting_down = false;
+  // Where an agent's usage reports go as they arrive (Budgets::Charge, wired by the root).
+  std::function<void(LiveWorker&, const UsageDelta&)> charge_usage;
 
   // The live worker `id` of the caller's workspace, or nullptr.
   WorkerPtr FindWorker(const std::string& workspace_id, const std::string& id) const;

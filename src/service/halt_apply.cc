@@ -40,7 +40,7 @@ asio::awaitable<void> Halts::RunAll(std::vector<asio::awaitable<void>> work) {
 }
 
 asio::awaitable<Status> Halts::RecordJobHalt(JobPtr job, std::optional<core::Halt> halt,
-                                             std::string by) {
+                                             std::string by, std::optional<core::Event> event) {
   // Under the job's mu: every change of the job's row is planned from memory under it, so
   // none can be planned from the row as it was before this one and overwrite it.
   auto lock = co_await ScopedLock::Acquire(job->mu);
@@ -48,7 +48,9 @@ asio::awaitable<Status> Halts::RecordJobHalt(JobPtr job, std::optional<core::Hal
   const core::Job& j = job->rec;
   store::ChangeSet cs;
   cs.job_halts.push_back(store::JobHaltChange{j.workspace_id, j.id, halt});
-  if (halt) {
+  if (event) {
+    cs.events.push_back(std::move(*event));
+  } else if (halt) {
     cs.events.push_back(core::JobHaltedEvent(j.workspace_id, j.id, *halt, now));
   } else if (j.halted) {
     cs.events.push_back(core::JobUnhaltedEvent(j.workspace_id, j.id, *j.halted, by, now));
@@ -80,8 +82,8 @@ asio::awaitable<std::vector<JobPtr>> Halts::Subtree(JobPtr root, bool stop_at_ha
   co_return out;
 }
 
-asio::awaitable<void> Halts::Apply(JobPtr job, HaltMode mode, std::chrono::milliseconds grace) {
-  const std::string reason(core::kHaltReason);
+asio::awaitable<void> Halts::Apply(JobPtr job, HaltMode mode, std::chrono::milliseconds grace,
+                                   std::string reason) {
   for (int pass = 0; pass < kMaxHaltPasses; ++pass) {
     std::vector<JobPtr> jobs = co_await Subtree(job, false);
     std::vector<JobPtr> cancel;
@@ -106,7 +108,7 @@ asio::awaitable<void> Halts::Apply(JobPtr job, HaltMode mode, std::chrono::milli
             break;
         }
       }
-      if (!to_pause.empty()) work.push_back(PauseJobWorkers(j, std::move(to_pause)));
+      if (!to_pause.empty()) work.push_back(PauseJobWorkers(j, std::move(to_pause), reason));
     }
     if (cancel.empty() && work.empty()) co_return;
     // The jobs first: a slot a pause gives back must not start a queued job of the subtree.
@@ -128,7 +130,8 @@ asio::awaitable<void> Halts::Thaw(JobPtr job) {
   co_await RunAll(std::move(work));
 }
 
-asio::awaitable<void> Halts::PauseJobWorkers(JobPtr job, std::vector<WorkerPtr> workers) {
+asio::awaitable<void> Halts::PauseJobWorkers(JobPtr job, std::vector<WorkerPtr> workers,
+                                             std::string reason) {
   // Each worker's mu, in the job's order (as a job's start takes them), then the job's.
   std::vector<ScopedLock> locks;
   locks.reserve(workers.size());
@@ -153,7 +156,6 @@ asio::awaitable<void> Halts::PauseJobWorkers(JobPtr job, std::vector<WorkerPtr> 
   }
   if (stopped.empty()) co_return;
   auto job_lock = co_await ScopedLock::Acquire(job->mu);
-  const std::string reason(core::kHaltReason);
   if (Status st = co_await runner_.TransitionManyHeld(stopped, core::WorkerEvent::kPause, reason);
       !st) {
     spdlog::error("job {}: recording its workers PAUSED (halt): {}", job->rec.id,
@@ -208,6 +210,25 @@ asio::awaitable<Result<core::Job>> Halts::HaltOne(JobPtr job, core::Halt halt,
   if (Status st = co_await RecordJobHalt(job, std::move(halt), by); !st) co_return st.error();
   co_await Apply(job, mode, grace);
   co_return job->rec;
+}
+
+asio::awaitable<void> Halts::HaltForBudget(JobPtr job, core::Halt halt, std::string limit,
+                                           std::chrono::milliseconds grace) {
+  if (core::IsTerminalJobState(job->rec.status) || HaltedAt(*job) != nullptr) co_return;
+  const HaltMode mode = halt.mode;
+  const std::string by = halt.by;
+  core::Job with = job->rec;  // the event shows the usage that spent it
+  core::Event event = core::BudgetExhaustedEvent(with, limit, halt.at);
+  if (Status st = co_await RecordJobHalt(job, std::move(halt), by, std::move(event)); !st) {
+    spdlog::error("job {}: recording its spent budget: {}", job->rec.id, st.error().message);
+    co_return;
+  }
+  co_await Apply(job, mode, grace, std::string(core::kBudgetExhaustedReason));
+}
+
+asio::awaitable<Status> Halts::LiftBudgetHalt(JobPtr job, std::string by) {
+  if (!job->rec.halted || !job->rec.halted->budget) co_return OkStatus();
+  co_return co_await UnhaltOne(std::move(job), std::move(by));
 }
 
 asio::awaitable<Status> Halts::UnhaltOne(JobPtr job, std::string by) {

@@ -49,6 +49,14 @@ const LiveJob* HaltedAt(const LiveJob& job) {
 }
 
 Error HaltedError(const core::Job& halted, const std::string& message) {
+  if (halted.halted && halted.halted->budget) {
+    // A spent budget: raising it lifts the refusal.
+    Error e = MakeError(ErrorCode::kBudgetExceeded,
+                        message + ": the budget of job " + halted.id +
+                            " is spent; raise it with PATCH /api/jobs/" + halted.id);
+    e.With("job_id", halted.id).With("halt_reason", halted.halted->reason);
+    return e;
+  }
   Error e = MakeError(ErrorCode::kHalted, message);
   e.With("job_id", halted.id);
   if (halted.halted) {
@@ -191,6 +199,13 @@ asio::awaitable<Result<core::Job>> Halts::UnhaltJob(Caller caller, std::string b
       co_return HaltedError(h->rec, "the halt is on a job above this one: unhalt that job");
     }
     co_return NotHalted(job->rec);
+  }
+  if (job->rec.halted->budget) {
+    Error e = MakeError(ErrorCode::kInvalidStateTransition,
+                        "the job was halted by its spent budget: raise the budget with PATCH "
+                        "/api/jobs/" + id + " {\"budget\":{...}} to resume it");
+    e.With("job_id", id).With("halt_reason", job->rec.halted->reason);
+    co_return e;
   }
   if (JobPtr parent = job->parent.lock()) {
     if (const LiveJob* h = HaltedAt(*parent)) {

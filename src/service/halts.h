@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/halt.h"
 #include "service/context.h"
 
 namespace overseer::service {
@@ -85,22 +86,33 @@ class Halts {
   // At start, before Recovery: the workspace halts in force.
   boost::asio::awaitable<Status> Load();
 
+  // Budgets (service/budgets.h): `halt` (budget set) thrown on `job` because its budget's
+  // `limit` is spent (event budget.exhausted), carried out like any halt with reason
+  // BUDGET_EXHAUSTED. Nothing if the job has ended or a halt covers it already.
+  boost::asio::awaitable<void> HaltForBudget(JobPtr job, core::Halt halt, std::string limit,
+                                             std::chrono::milliseconds grace);
+  // Lifts `job`'s budget halt (its budget was raised): the workers it paused resume.
+  boost::asio::awaitable<Status> LiftBudgetHalt(JobPtr job, std::string by);
+
  private:
   // Commits `halt` (nullopt: lifts it) on `job` with its event, under the job's mu; memory
   // follows.
   boost::asio::awaitable<Status> RecordJobHalt(JobPtr job, std::optional<core::Halt> halt,
-                                               std::string by);
+                                               std::string by,
+                                               std::optional<core::Event> event = std::nullopt);
   // Carries out `mode` on the subtree of `job` (repeated until a pass finds nothing to do, so
   // a job started meanwhile is caught too).
   boost::asio::awaitable<void> Apply(JobPtr job, core::HaltMode mode,
-                                     std::chrono::milliseconds grace);
+                                     std::chrono::milliseconds grace,
+                                     std::string reason = std::string(core::kHaltReason));
   // Resumes the workers of the subtree of `job` that its freeze paused (not those of a halted
   // job below it).
   boost::asio::awaitable<void> Thaw(JobPtr job);
   // The workers of one job at once, as a pause / resume request would move each (SIGSTOP and
   // the kernel's word that it stopped; slot first, then SIGCONT), in one commit: a job's
   // workers are not committed one after another under its mu.
-  boost::asio::awaitable<void> PauseJobWorkers(JobPtr job, std::vector<WorkerPtr> workers);
+  boost::asio::awaitable<void> PauseJobWorkers(JobPtr job, std::vector<WorkerPtr> workers,
+                                               std::string reason);
   boost::asio::awaitable<void> ResumeJobWorkers(JobPtr job, std::vector<WorkerPtr> workers);
   // The jobs of the live subtree of `root` (the root first), each read under its mu so that a
   // child being linked is not missed; with `stop_at_halted`, the subtrees of other halted

@@ -4,6 +4,7 @@
 #include "common/ids.h"
 #include "core/events.h"
 #include "service/access.h"
+#include "service/budgets.h"
 #include "service/dependencies.h"
 #include "service/halts.h"
 #include "service/scheduler.h"
@@ -150,6 +151,12 @@ asio::awaitable<Result<core::Job>> JobOperations::CreateJob(Caller caller, JobSp
     }
   }
 
+  // Budgets (SPEC §11): the new budget reserved from the pool above, the fan-out caps, a
+  // spent subtree refused; checked and taken at once, still under the parent's mu.
+  Result<BudgetAdmission> admitted = budgets_.Admit(parent_live, spec.budget);
+  if (!admitted) co_return admitted.error();
+  const BudgetAdmission admission = std::move(*admitted);
+
   const TimeMs now = ctx_.clock.NowMs();
   auto job = std::make_shared<LiveJob>();
   job->task = std::move(spec.task);
@@ -169,6 +176,7 @@ asio::awaitable<Result<core::Job>> JobOperations::CreateJob(Caller caller, JobSp
   j.stall_seconds =
       spec.stall_seconds.value_or(runtime != nullptr ? runtime->DefaultStallSeconds() : 0);
   j.retry = spec.retry;
+  j.budget = spec.budget;
   j.task_json = job->task->canonical_json;
   j.metadata_json = spec.metadata_json.empty() ? "{}" : spec.metadata_json;
   j.created_at = now;
@@ -177,7 +185,10 @@ asio::awaitable<Result<core::Job>> JobOperations::CreateJob(Caller caller, JobSp
   // and that acceptance is its first event (SUBMITTED -> PENDING).
   Result<core::JobChange> accepted =
       core::PlanJobTransition(j, JobState::kPending, "ACCEPTED", {}, now);
-  if (!accepted) co_return accepted.error();
+  if (!accepted) {
+    budgets_.Abandon(admission);
+    co_return accepted.error();
+  }
   j = accepted->row;
 
   store::ChangeSet cs;
@@ -219,6 +230,7 @@ asio::awaitable<Result<core::Job>> JobOperations::CreateJob(Caller caller, JobSp
   if (!st) {
     for (const WorkerPtr& w : job->workers) w->job.reset();  // never published: drop
     job->workers.clear();
+    budgets_.Abandon(admission);
     co_return st.error();
   }
   if (!job->waiting_on.empty()) {
@@ -235,6 +247,7 @@ asio::awaitable<Result<core::Job>> JobOperations::CreateJob(Caller caller, JobSp
     job->parent = parent_live;
     parent_live->children.push_back(job);
   }
+  budgets_.Linked(admission);
   parent_lock.Release();
   core::Job out = job->rec;
   ctx_.Forget(job);

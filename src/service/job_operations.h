@@ -19,20 +19,22 @@ class Access;
 class Allocations;
 class Dependencies;
 class Halts;
+class Budgets;
 class Scheduler;
 class WorkerRunner;
 
 class JobOperations {
  public:
   JobOperations(Context& ctx, WorkerRunner& runner, Scheduler& scheduler, Dependencies& deps,
-                Allocations& allocations, Access& access, Halts& halts)
+                Allocations& allocations, Access& access, Halts& halts, Budgets& budgets)
       : ctx_(ctx),
         runner_(runner),
         scheduler_(scheduler),
         deps_(deps),
         allocations_(allocations),
         access_(access),
-        halts_(halts) {}
+        halts_(halts),
+        budgets_(budgets) {}
 
   // Creates a job with its workers (IDLE) and spawns them; answers the job as it is then.
   // Errors: kInvalidRequest (parent, depth, dependencies), kMaxDepthExceeded, kQuotaExceeded,
@@ -88,6 +90,7 @@ class JobOperations {
   Allocations& allocations_;
   Access& access_;
   Halts& halts_;
+  Budgets& budgets_;
 };
 
 }  // namespace overseer::service

@@ -17,7 +17,9 @@ Supervisor::Supervisor(asio::io_context& io, BlockingPool& pool, store::Store& s
                        proc::Launcher& procs, SupervisorOptions options, TokenMinter minter,
                        const Clock& clock, MetricsRegistry* metrics)
     : ctx_(io, pool, store, procs, std::move(options), std::move(minter), clock,
-           RegistryOf(own_metrics_, metrics)) {}
+           RegistryOf(own_metrics_, metrics)) {
+  ctx_.charge_usage = [this](LiveWorker& w, const UsageDelta& used) { budgets_.Charge(w, used); };
+}
 
 Supervisor::~Supervisor() = default;
 
@@ -40,6 +42,7 @@ asio::awaitable<void> Supervisor::Shutdown(std::chrono::milliseconds grace) {
   std::string reason = "SUPERVISOR_SHUTDOWN";
   co_await runner_.TerminateAll(std::move(active), grace, std::move(reason));
   (void)co_await ctx_.tasks.Drain(grace + std::chrono::seconds(2));
+  co_await budgets_.Flush();  // the usage reported since the last write
 }
 
 }  // namespace overseer::service

@@ -9,6 +9,7 @@
 //   queries()     Queries         reads: jobs, tree, workers, logs, metrics, health
 //   access()      Access          who may reach what (worker tokens confined to a subtree)
 //   halts()       Halts           the kill switch: halt / unhalt a subtree or the workspace
+//   budgets()     Budgets         subtree budgets: set (PATCH), charge usage, halt when spent
 // (WorkerRunner, Dependencies and Recovery work behind them.) Loop thread only.
 #pragma once
 
@@ -21,6 +22,7 @@
 #include "common/metrics.h"
 #include "service/access.h"
 #include "service/allocations.h"
+#include "service/budgets.h"
 #include "service/context.h"
 #include "service/dependencies.h"
 #include "service/halts.h"
@@ -51,6 +53,7 @@ class Supervisor {
   Queries& queries() { return queries_; }
   Access& access() { return access_; }
   Halts& halts() { return halts_; }
+  Budgets& budgets() { return budgets_; }
 
   // At start, before serving (the workspace halts, then Recovery).
   boost::asio::awaitable<Status> Recover();
@@ -74,9 +77,10 @@ class Supervisor {
   Allocations allocations_{ctx_, scheduler_, access_};
   Dependencies deps_{ctx_, scheduler_, jobs_};
   WorkerRunner runner_{ctx_, scheduler_, jobs_};
-  JobOperations jobs_{ctx_, runner_, scheduler_, deps_, allocations_, access_, halts_};
+  JobOperations jobs_{ctx_, runner_, scheduler_, deps_, allocations_, access_, halts_, budgets_};
   WorkerCommands commands_{ctx_, runner_, scheduler_, jobs_, access_};
   Halts halts_{ctx_, runner_, scheduler_, jobs_, access_};
+  Budgets budgets_{ctx_, halts_, access_};
   Queries queries_{ctx_};
   Recovery recovery_{ctx_, runner_, scheduler_, deps_, allocations_, jobs_, access_};
 };

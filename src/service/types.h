@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/budget.h"
 #include "core/types.h"
 #include "service/runtime.h"
 
@@ -25,6 +26,7 @@ struct JobSpec {
   int64_t timeout_seconds = 0;           // 0 = none
   std::optional<int64_t> stall_seconds;  // nullopt = the runtime's default; 0 = none
   core::RetryPolicy retry;
+  std::optional<core::Budget> budget;  // SPEC §11; nullopt: shares the budget above it
   Task task;                  // parsed once, by its runtime
   std::string metadata_json;  // "{}" if none
 };
@@ -57,6 +59,8 @@ struct JobView {
   std::vector<core::Worker> workers;
   std::vector<std::string> children;          // ids of direct child jobs (first 1000)
   std::vector<core::Allocation> allocations;  // held and released, oldest first (first 1000)
+  // What is left to it of the budget it has or shares (nullopt: none applies).
+  std::optional<core::BudgetLeft> budget_left;
 };
 
 // A job and its descendants: the root first, then by depth and id.

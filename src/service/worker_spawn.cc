@@ -6,6 +6,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "service/budgets.h"
 #include "service/coroutines.h"
 #include "service/job_operations.h"
 #include "service/scheduler.h"
@@ -40,6 +41,11 @@ proc::SpawnSpec WorkerRunner::BuildSpawnSpec(const LiveWorker& w, const Runtime*
   attempt_ctx.attempt = attempt;
   attempt_ctx.resume_session = agent.resume_session;
   attempt_ctx.new_session_id = agent.new_session_id;
+  // claude's own cap, a backstop under the subtree budgets: what they have left (a cent at
+  // least: a spent subtree is halted, not started).
+  if (std::optional<double> left = UsdLeftFor(*w.job)) {
+    attempt_ctx.max_budget_usd = std::max(*left, 0.01);
+  }
   proc::SpawnSpec spec = runtime->BuildSpawn(*w.job->task, attempt_ctx);
   spec.env.push_back("OVERSEER_URL=" + ctx_.options.daemon_url);
   spec.env.push_back("OVERSEER_JOB_ID=" + w.job->rec.id);
@@ -82,11 +88,13 @@ Result<std::shared_ptr<proc::Process>> WorkerRunner::StartProcess(const WorkerPt
   callbacks.on_continued = on_stop_or_continue;
   if (w->parser || (w->job && w->job->rec.stall_seconds > 0)) {
     // Each line restarts the stall clock; an agent's stream is parsed as it arrives.
-    callbacks.on_output = [weak, attempt](std::string_view line) {
+    callbacks.on_output = [this, weak, attempt](std::string_view line) {
       WorkerPtr wp = weak.lock();
       if (!wp || wp->rec.attempt > attempt) return;
       if (wp->stall_running) wp->stall_since = std::chrono::steady_clock::now();
-      (void)FeedAgentOutput(*wp, attempt, line);
+      // Usage is charged up the job tree per message, as it arrives (budgets).
+      const UsageDelta used = FeedAgentOutput(*wp, attempt, line);
+      if (!used.empty() && ctx_.charge_usage) ctx_.charge_usage(*wp, used);
     };
   }
   if (spec.argv.empty()) return MakeError(ErrorCode::kInvalidRequest, "empty command");

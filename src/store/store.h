@@ -120,6 +120,22 @@ struct JobHaltChange {
   std::optional<core::Halt> halt;
 };
 
+// A job's budget set (PATCH /api/jobs/{id}), or removed (nullopt): only its budget columns.
+// kNotFound if the job is not in that workspace.
+struct JobBudgetChange {
+  std::string workspace_id;
+  std::string job_id;
+  std::optional<core::Budget> budget;
+};
+
+// A job's subtree usage as of now (only its usage columns; the newest write wins). A job that
+// is not there is skipped: usage is reported for jobs that exist.
+struct JobUsageChange {
+  std::string workspace_id;
+  std::string job_id;
+  core::JobUsage usage;
+};
+
 // A workspace-wide halt (POST /api/halt; halt.workspace_wide) set, or lifted (nullopt).
 struct WorkspaceHaltChange {
   std::string workspace_id;
@@ -149,6 +165,8 @@ struct ChangeSet {
   std::vector<JobPrecondition> require_jobs = {};    // checked before anything is written
   std::vector<JobHaltChange> job_halts = {};         // after the job rows above
   std::vector<WorkspaceHaltChange> workspace_halts = {};
+  std::vector<JobBudgetChange> job_budgets = {};  // after the job rows above
+  std::vector<JobUsageChange> job_usages = {};    // after the job rows above
 };
 
 enum class IdempotencyOutcome {

@@ -9,7 +9,7 @@ namespace overseer::store::internal {
 namespace {
 
 constexpr std::string_view kSetJobHalt = "UPDATE jobs SET (" OVERSEER_SQLITE_JOB_HALT_COLUMNS
-                                         ") = (?,?,?,?,?) WHERE id = ? AND workspace_id = ?";
+                                         ") = (?,?,?,?,?,?) WHERE id = ? AND workspace_id = ?";
 constexpr std::string_view kUpsertWorkspaceHalt =
     "INSERT INTO workspace_halts (workspace_id, mode, reason, halted_by, halted_at) "
     "VALUES (?,?,?,?,?) ON CONFLICT (workspace_id) DO UPDATE SET mode = excluded.mode, "
@@ -26,7 +26,7 @@ Result<WorkspaceHalt> ReadWorkspaceHalt(sqlite3_stmt* s) {
   const std::string mode = ColText(s, 1);
   const std::optional<core::HaltMode> m = core::ParseHaltMode(mode);
   if (!m) return CorruptRow("workspace halt mode " + mode);
-  h.halt = core::Halt{*m, ColText(s, 2), ColText(s, 3), ColInt(s, 4), true};
+  h.halt = core::Halt{*m, ColText(s, 2), ColText(s, 3), ColInt(s, 4), true, false};
   return h;
 }
 
@@ -42,6 +42,7 @@ Status SqliteStore::SetJobHalt(const JobHaltChange& c) {
         .Text(h.by)
         .Int(h.at)
         .Int(h.workspace_wide ? 1 : 0)
+        .Int(h.budget ? 1 : 0)
         .Text(c.job_id)
         .Text(c.workspace_id);
   };

@@ -278,6 +278,8 @@ class SqliteStore final : public Store {
 
   // sqlite_halts.cc
   Status SetJobHalt(const JobHaltChange& c);
+  Status SetJobBudget(const JobBudgetChange& c);
+  Status SetJobUsage(const JobUsageChange& c);
   Status SetWorkspaceHalt(const WorkspaceHaltChange& c);
 
   // sqlite_migrations.cc

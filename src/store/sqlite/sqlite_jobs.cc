@@ -34,8 +34,17 @@ constexpr std::string_view kJobSubtree =
 }  // namespace
 
 Status SqliteStore::InsertJob(const Job& j) {
-  return Exec(
-      kInsertJob, [&](Binder& b) { BindJob(b, j); }, "insert job");
+  if (Status st = Exec(kInsertJob, [&](Binder& b) { BindJob(b, j); }, "insert job"); !st) {
+    return st;
+  }
+  // Budget and usage columns default to none / zero; set only when the job has them.
+  if (j.budget) {
+    if (Status st = SetJobBudget(JobBudgetChange{j.workspace_id, j.id, j.budget}); !st) return st;
+  }
+  if (j.usage != core::JobUsage{}) {
+    if (Status st = SetJobUsage(JobUsageChange{j.workspace_id, j.id, j.usage}); !st) return st;
+  }
+  return OkStatus();
 }
 
 Status SqliteStore::UpdateJob(const JobUpdate& u) {

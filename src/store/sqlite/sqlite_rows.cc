@@ -56,6 +56,22 @@ void BindJobMutable(Binder& b, const Job& j) {
       .Int(j.updated_at);
 }
 
+void BindJobBudget(Binder& b, const std::optional<core::Budget>& budget) {
+  if (!budget) {
+    b.Null().Null().Null().Null().Text("");
+    return;
+  }
+  b.OptReal(budget->usd)
+      .OptInt64(budget->tokens)
+      .OptInt64(budget->max_children)
+      .OptInt64(budget->max_descendants)
+      .Text(core::BudgetExhaustionName(budget->on_exhausted));
+}
+
+void BindJobUsage(Binder& b, const core::JobUsage& u) {
+  b.Real(u.usd).Int(u.tokens).Int(u.descendants).Int(u.children);
+}
+
 void BindWorker(Binder& b, const Worker& w) {
   b.Text(w.id).Text(w.workspace_id).Text(w.job_id).Int(w.created_at);
   BindWorkerMutable(b, w);
@@ -153,8 +169,20 @@ Result<Job> ReadJob(sqlite3_stmt* s) {
   if (!halt_mode.empty()) {
     const std::optional<core::HaltMode> mode = core::ParseHaltMode(halt_mode);
     if (!mode) return CorruptRow("job halt_mode " + halt_mode);
-    j.halted = core::Halt{*mode, ColText(s, 24), ColText(s, 25), ColInt(s, 26), ColInt(s, 27) != 0};
+    j.halted = core::Halt{*mode,         ColText(s, 24),      ColText(s, 25),
+                          ColInt(s, 26), ColInt(s, 27) != 0, ColInt(s, 28) != 0};
   }
+  // OVERSEER_SQLITE_JOB_BUDGET_COLUMNS: a budget is a row with on_exhausted set.
+  const std::string on_exhausted = ColText(s, 33);
+  if (!on_exhausted.empty()) {
+    const std::optional<core::BudgetExhaustion> mode = core::ParseBudgetExhaustion(on_exhausted);
+    if (!mode) return CorruptRow("job budget_on_exhausted " + on_exhausted);
+    j.budget = core::Budget{ColOptReal(s, 29), ColOptInt64(s, 30), ColOptInt64(s, 31),
+                            ColOptInt64(s, 32), *mode};
+  }
+  // OVERSEER_SQLITE_JOB_USAGE_COLUMNS
+  j.usage = core::JobUsage{sqlite3_column_double(s, 34), ColInt(s, 35), ColInt(s, 36),
+                           ColInt(s, 37)};
   return j;
 }
 

@@ -28,9 +28,17 @@
 // What a read selects of a job: every column above, then its halt (0005), which only
 // ChangeSet::job_halts writes (an INSERT leaves the defaults: not halted).
 #define OVERSEER_SQLITE_JOB_HALT_COLUMNS \
-  "halt_mode, halt_reason, halt_by, halt_at, halt_workspace_wide"
-#define OVERSEER_SQLITE_JOB_READ_COLUMNS \
-  OVERSEER_SQLITE_JOB_COLUMNS ", " OVERSEER_SQLITE_JOB_HALT_COLUMNS
+  "halt_mode, halt_reason, halt_by, halt_at, halt_workspace_wide, halt_budget"
+// Its budget (0006), written with the row and by ChangeSet::job_budgets, and its subtree's
+// usage, written by ChangeSet::job_usages.
+#define OVERSEER_SQLITE_JOB_BUDGET_COLUMNS                                              \
+  "budget_usd, budget_tokens, budget_max_children, budget_max_descendants, " \
+  "budget_on_exhausted"
+#define OVERSEER_SQLITE_JOB_USAGE_COLUMNS \
+  "usage_usd, usage_tokens, usage_descendants, usage_children"
+#define OVERSEER_SQLITE_JOB_READ_COLUMNS                                \
+  OVERSEER_SQLITE_JOB_COLUMNS ", " OVERSEER_SQLITE_JOB_HALT_COLUMNS ", " \
+  OVERSEER_SQLITE_JOB_BUDGET_COLUMNS ", " OVERSEER_SQLITE_JOB_USAGE_COLUMNS
 #define OVERSEER_SQLITE_WORKER_MUTABLE_COLUMNS                                         \
   "status, status_reason, pid, pgid, exit_code, exit_signal, attempt, metadata_json, " \
   "cgroup_path, log_path, updated_at, started_at, ended_at, agent_json"
@@ -58,6 +66,8 @@ class Binder {
   Binder& IntOrNull(int64_t v) { return v == 0 ? Null() : Int(v); }
   Binder& OptInt(std::optional<int> v) { return v ? Int(*v) : Null(); }
   Binder& Real(double v) { return Check(sqlite3_bind_double(stmt_, idx_++, v)); }
+  Binder& OptReal(std::optional<double> v) { return v ? Real(*v) : Null(); }
+  Binder& OptInt64(std::optional<int64_t> v) { return v ? Int(*v) : Null(); }
   Binder& Null() { return Check(sqlite3_bind_null(stmt_, idx_++)); }
 
   int rc() const { return rc_; }
@@ -81,6 +91,14 @@ inline std::optional<int> ColOptInt(sqlite3_stmt* s, int i) {
   if (sqlite3_column_type(s, i) == SQLITE_NULL) return std::nullopt;
   return sqlite3_column_int(s, i);
 }
+inline std::optional<int64_t> ColOptInt64(sqlite3_stmt* s, int i) {
+  if (sqlite3_column_type(s, i) == SQLITE_NULL) return std::nullopt;
+  return sqlite3_column_int64(s, i);
+}
+inline std::optional<double> ColOptReal(sqlite3_stmt* s, int i) {
+  if (sqlite3_column_type(s, i) == SQLITE_NULL) return std::nullopt;
+  return sqlite3_column_double(s, i);
+}
 
 // Logs `what`; the returned kInternal carries no stored text.
 Error CorruptRow(std::string_view what);
@@ -89,6 +107,11 @@ Error CorruptRow(std::string_view what);
 // and zero times that mean "not set" are bound as NULL.
 void BindJob(Binder& b, const core::Job& j);
 void BindWorker(Binder& b, const core::Worker& w);
+
+// Bind OVERSEER_SQLITE_JOB_BUDGET_COLUMNS / _USAGE_COLUMNS, in order (no budget: NULL
+// limits and on_exhausted '').
+void BindJobBudget(Binder& b, const std::optional<core::Budget>& budget);
+void BindJobUsage(Binder& b, const core::JobUsage& usage);
 
 // Bind only the ..._MUTABLE_COLUMNS, in order: the tail of BindJob / BindWorker.
 void BindJobMutable(Binder& b, const core::Job& j);

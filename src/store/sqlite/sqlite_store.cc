@@ -152,6 +152,12 @@ Status SqliteStore::ApplyRows(const ChangeSet& changes) {
   for (const WorkspaceHaltChange& h : changes.workspace_halts) {
     if (Status st = SetWorkspaceHalt(h); !st) return st;
   }
+  for (const JobBudgetChange& c : changes.job_budgets) {
+    if (Status st = SetJobBudget(c); !st) return st;
+  }
+  for (const JobUsageChange& c : changes.job_usages) {
+    if (Status st = SetJobUsage(c); !st) return st;
+  }
   for (const core::Allocation& a : changes.new_allocations) {
     if (Status st = InsertAllocation(a); !st) return st;
   }
