@@ -265,7 +265,7 @@ void Budgets::MarkDirty(const JobPtr& job) {
   if (flush_timer_ || ctx_.shutting_down) return;
   flush_timer_ = std::make_unique<asio::steady_timer>(ctx_.io, kFlushDelay);
   flush_timer_->async_wait([this](boost::system::error_code ec) {
-    if (ec) return;
+    if (ec || ctx_.shutting_down) return;  // the shutdown writes it
     flush_timer_.reset();
     ctx_.tasks.Spawn(Flush(), "usage");
   });

@@ -36,7 +36,7 @@ asio::awaitable<proc::Usage> LiveUsage(proc::Launcher& procs,
 }  // namespace
 
 asio::awaitable<Result<JobView>> Queries::GetJob(Caller caller, std::string id) {
-  Result<JobView> view = co_await RunBlocking(ctx_.pool, [&]() -> Result<JobView> {
+  Result<JobView> answer = co_await RunBlocking(ctx_.pool, [&]() -> Result<JobView> {
     Result<core::Job> j = ctx_.store.GetJob(caller.workspace_id, id);
     if (!j) return j.error();
     JobView view;
@@ -59,17 +59,17 @@ asio::awaitable<Result<JobView>> Queries::GetJob(Caller caller, std::string id) 
     view.allocations = std::move(*allocs);
     return view;
   });
-  if (!view) co_return view;
+  if (!answer) co_return answer;
   // Usage is written a moment after it changes: a live job answers its figures as of now,
   // and what is left of the budget it shares.
   if (JobPtr live = ctx_.FindJob(caller.workspace_id, id)) {
-    view->job.usage = live->rec.usage;
-    view->job.budget = live->rec.budget;
-    view->budget_left = BudgetLeftFor(*live);
+    answer->job.usage = live->rec.usage;
+    answer->job.budget = live->rec.budget;
+    answer->budget_left = BudgetLeftFor(*live);
   } else {
-    view->budget_left = BudgetLeftOf(view->job);
+    answer->budget_left = BudgetLeftOf(answer->job);
   }
-  co_return view;
+  co_return answer;
 }
 
 asio::awaitable<Result<store::Page<core::Job>>> Queries::ListJobs(Caller caller,

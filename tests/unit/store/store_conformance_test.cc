@@ -122,7 +122,10 @@ void ExpectSameJob(const Job& a, const Job& b) {
     EXPECT_EQ(a.halted->by, b.halted->by);
     EXPECT_EQ(a.halted->at, b.halted->at);
     EXPECT_EQ(a.halted->workspace_wide, b.halted->workspace_wide);
+    EXPECT_EQ(a.halted->budget, b.halted->budget);
   }
+  EXPECT_EQ(a.budget, b.budget);
+  EXPECT_EQ(a.usage, b.usage);
 }
 
 void ExpectSameWorker(const Worker& a, const Worker& b) {
@@ -924,6 +927,63 @@ TEST_P(StoreConformanceTest, JobHaltIsSetAndLiftedWithItsEventAndKeptByStatusUpd
   EXPECT_EQ(ev->at(ev->size() - 2).type, core::EventType::kJobHalted);
   EXPECT_EQ(ev->back().type, core::EventType::kJobUnhalted);
   EXPECT_EQ(ev->back().job_id, job.id);
+}
+
+// ---- budgets (SPEC §11) ---------------------------------------------------------------
+
+TEST_P(StoreConformanceTest, JobBudgetAndUsageAreWrittenWithTheRowAndChangedAlone) {
+  Job job = MakeJob("ws1", JobState::kRunning);
+  job.budget = core::Budget{5.25, 1'000'000, 3, std::nullopt, core::BudgetExhaustion::kTerminate};
+  job.usage = core::JobUsage{0.5, 1200, 2, 1};
+  Job plain = MakeJob("ws1", JobState::kRunning);
+  ASSERT_OK(store_->Apply(ChangeSet{{job, plain}, {}, {}, {}, {}, {}, {}, {}}));
+  Result<Job> got = store_->GetJob("ws1", job.id);
+  ASSERT_OK(got);
+  ExpectSameJob(*got, job);
+  got = store_->GetJob("ws1", plain.id);
+  ASSERT_OK(got);
+  EXPECT_FALSE(got->budget.has_value());
+  EXPECT_EQ(got->usage, core::JobUsage{});
+
+  // Usage and budget change alone; a status update leaves both as they are.
+  ChangeSet usage;
+  usage.job_usages.push_back(JobUsageChange{"ws1", job.id, core::JobUsage{4.75, 9000, 3, 2}});
+  usage.job_usages.push_back(JobUsageChange{"ws1", "j_missing", core::JobUsage{1, 1, 1, 1}});
+  ASSERT_OK(store_->Apply(usage));
+  ChangeSet budget;
+  budget.job_budgets.push_back(JobBudgetChange{"ws1", job.id, core::Budget{}});
+  ASSERT_OK(store_->Apply(budget));
+  JobUpdate done{job, JobState::kRunning};
+  done.job.status = JobState::kCompleted;
+  done.job.usage = core::JobUsage{};  // not a column of a status update
+  ASSERT_OK(store_->Apply(ChangeSet{{}, {}, {}, {done}, {}, {}, {}, {}}));
+  got = store_->GetJob("ws1", job.id);
+  ASSERT_OK(got);
+  EXPECT_EQ(got->status, JobState::kCompleted);
+  EXPECT_EQ(got->usage, (core::JobUsage{4.75, 9000, 3, 2}));
+  ASSERT_TRUE(got->budget.has_value());
+  EXPECT_EQ(*got->budget, core::Budget{});  // no limits, pause
+  ChangeSet remove;
+  remove.job_budgets.push_back(JobBudgetChange{"ws1", job.id, std::nullopt});
+  ASSERT_OK(store_->Apply(remove));
+  got = store_->GetJob("ws1", job.id);
+  ASSERT_OK(got);
+  EXPECT_FALSE(got->budget.has_value());
+  // Another workspace's job: not found, nothing written.
+  ChangeSet other;
+  other.job_budgets.push_back(JobBudgetChange{"ws2", job.id, core::Budget{}});
+  Status st = store_->Apply(other);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kNotFound);
+  // A budget halt is told apart from a caller's.
+  core::Halt halt{core::HaltMode::kFreeze, "budget spent", "budget", kT0, false, true};
+  ChangeSet set;
+  set.job_halts.push_back(JobHaltChange{"ws1", plain.id, halt});
+  ASSERT_OK(store_->Apply(set));
+  got = store_->GetJob("ws1", plain.id);
+  ASSERT_OK(got);
+  ASSERT_TRUE(got->halted.has_value());
+  EXPECT_TRUE(got->halted->budget);
 }
 
 TEST_P(StoreConformanceTest, JobHaltOfAnotherWorkspacesJobIsNotFoundAndWritesNothing) {
