@@ -285,6 +285,49 @@ req 200 POST /api/unhalt /api/unhalt -H "Authorization: Bearer $ADMIN"
 req 409 POST /api/unhalt /api/unhalt -H "Authorization: Bearer $ADMIN"
 req 200 POST /api/jobs/{id}/cancel "/api/jobs/$J8/cancel" "${auth[@]}" "${json[@]}" --data '{"grace_seconds":0}'
 
+# Budgets (SPEC §11): a budget on create, what is left of it, PATCH /api/jobs/{id}, and the
+# 422 BUDGET_EXCEEDED of a child budget, a raise and a fan-out that do not fit.
+create_job '{"name":"budgeted","task":{"runtime":"command","command":["sleep","600"]},"budget":{"usd":5,"max_children":2}}'
+J9=$JOB
+[[ "$(jget "$tmp/body" 'v.budget.usd + "/" + v.budget_left.usd + "/" + v.budget_left.tokens')" == 5/5/null ]] ||
+  fail "a budgeted job answered $(head -c 400 "$tmp/body")"
+req 422 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" \
+  --data "{\"parent_job_id\":\"$J9\",\"task\":{\"runtime\":\"command\",\"command\":[\"true\"]},\"budget\":{\"usd\":6}}"
+[[ "$(jget "$tmp/body" 'v.error.code + "/" + v.error.details.limit + "/" + v.error.details.job_id')" == "BUDGET_EXCEEDED/usd/$J9" ]] ||
+  fail "a child budget over what is left: $(head -c 300 "$tmp/body")"
+create_job "{\"parent_job_id\":\"$J9\",\"task\":{\"runtime\":\"command\",\"command\":[\"sleep\",\"600\"]},\"budget\":{\"usd\":2,\"tokens\":null,\"on_exhausted\":\"terminate\"}}"
+J10=$JOB
+req 200 GET /api/jobs/{id} "/api/jobs/$J9" "${auth[@]}"
+[[ "$(jget "$tmp/body" 'v.budget_left.usd + "/" + v.usage.children + "/" + v.usage.descendants')" == 3/1/1 ]] ||
+  fail "the pool after a reservation: $(head -c 400 "$tmp/body")"
+req 200 PATCH /api/jobs/{id} "/api/jobs/$J10" "${auth[@]}" "${json[@]}" --data '{"budget":{"usd":3}}'
+[[ "$(jget "$tmp/body" 'v.budget.usd + "/" + v.budget.on_exhausted')" == 3/pause ]] ||
+  fail "PATCH replaces the budget whole: $(head -c 300 "$tmp/body")"
+req 422 PATCH /api/jobs/{id} "/api/jobs/$J10" "${auth[@]}" "${json[@]}" --data '{"budget":{"usd":5.5}}'
+[[ "$(jget "$tmp/body" 'v.error.details.requested + "/" + v.error.details.left')" == 5.5/5 ]] ||
+  fail "a raise over what is left: $(head -c 300 "$tmp/body")"
+create_job "{\"parent_job_id\":\"$J9\",\"task\":{\"runtime\":\"command\",\"command\":[\"sleep\",\"600\"]}}"
+req 422 POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" \
+  --data "{\"parent_job_id\":\"$J9\",\"task\":{\"runtime\":\"command\",\"command\":[\"true\"]}}"
+[[ "$(jget "$tmp/body" 'v.error.details.limit')" == max_children ]] || fail "a third child of max_children 2: $(head -c 300 "$tmp/body")"
+req 200 GET /api/jobs/{id}/tree "/api/jobs/$J9/tree" "${auth[@]}"
+req 200 PATCH /api/jobs/{id} "/api/jobs/$J9" "${auth[@]}" "${json[@]}" --data '{"budget":null}'
+[[ "$(jget "$tmp/body" v.budget)" == null ]] || fail "PATCH budget null: $(head -c 300 "$tmp/body")"
+req 200 PATCH /api/jobs/{id} "/api/jobs/$J9" "${auth[@]}" "${json[@]}" --data '{"budget":{}}'
+reqx PATCH /api/jobs/{id} "/api/jobs/$J9" "${auth[@]}" "${json[@]}" --data '{"budget":{"usd":-1}}'
+reqx PATCH /api/jobs/{id} "/api/jobs/$J9" "${auth[@]}" "${json[@]}" --data '{"budget":{"usd":5,"colour":1}}'
+reqx PATCH /api/jobs/{id} "/api/jobs/$J9" "${auth[@]}" "${json[@]}" --data '{"budget":{"tokens":1.5}}'
+reqx PATCH /api/jobs/{id} "/api/jobs/$J9" "${auth[@]}" "${json[@]}" --data '{"budget":{"on_exhausted":"explode"}}'
+reqx PATCH /api/jobs/{id} "/api/jobs/$J9" "${auth[@]}" "${json[@]}" --data '{"budget":null,"status":"RUNNING"}'
+reqx PATCH /api/jobs/{id} "/api/jobs/$J9" "${auth[@]}" "${json[@]}" --data '{}'
+reqx POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data '{"task":{"runtime":"command","command":["true"]},"usage":{"usd":0}}'
+reqx POST /api/jobs /api/jobs "${auth[@]}" "${json[@]}" --data '{"task":{"runtime":"command","command":["true"]},"budget":{"max_children":-1}}'
+req 400 PATCH /api/jobs/{id} "/api/jobs/$J9?x=1" "${auth[@]}" "${json[@]}" --data '{"budget":null}'
+req 404 PATCH /api/jobs/{id} /api/jobs/j_nosuchjob "${auth[@]}" "${json[@]}" --data '{"budget":null}'
+req 404 PATCH /api/jobs/{id} /api/jobs/not-an-id "${auth[@]}" "${json[@]}" --data '{"budget":null}'
+req 409 PATCH /api/jobs/{id} "/api/jobs/$J6" "${auth[@]}" "${json[@]}" --data '{"budget":{"usd":1}}'
+req 200 POST /api/jobs/{id}/cancel "/api/jobs/$J9/cancel" "${auth[@]}" "${json[@]}" --data '{"grace_seconds":0}'
+
 # ---- Resources
 req 200 GET /api/resources/quotas /api/resources/quotas "${auth[@]}"
 [[ "$(jget "$tmp/body" 'v.quotas[0].max_workers')" == 10 ]] || fail "default quota of depth 0: $(head -c 300 "$tmp/body")"
@@ -407,6 +450,7 @@ for spec in "GET /api/supervisor/workers /api/supervisor/workers" \
             "GET /api/supervisor/workers/{id}/logs /api/supervisor/workers/$W2/logs" \
             "GET /api/supervisor/metrics /api/supervisor/metrics" \
             "POST /api/jobs /api/jobs" "GET /api/jobs /api/jobs" "GET /api/jobs/{id} /api/jobs/$J2" \
+            "PATCH /api/jobs/{id} /api/jobs/$J2" \
             "GET /api/jobs/{id}/tree /api/jobs/$J2/tree" "GET /api/jobs/{id}/wait /api/jobs/$J2/wait" \
             "POST /api/jobs/{id}/cancel /api/jobs/$J2/cancel" \
             "POST /api/jobs/{id}/halt /api/jobs/$J2/halt" "POST /api/jobs/{id}/unhalt /api/jobs/$J2/unhalt" \
@@ -420,7 +464,7 @@ for spec in "GET /api/supervisor/workers /api/supervisor/workers" \
   [[ "$m $r" == "GET /api/resources/"* ]] && lacking="$JOBS_ONLY"
   req 403 "$m" "$r" "$p" -H "Authorization: Bearer $lacking"
   req 415 "$m" "$r" "$p" "${auth[@]}" -H 'Content-Type: text/plain' --data 'x'
-  if [[ "$m" == POST || "$m" == PUT ]]; then
+  if [[ "$m" == POST || "$m" == PUT || "$m" == PATCH ]]; then
     req 413 "$m" "$r" "$p" "${auth[@]}" "${json[@]}" --data-binary "@$tmp/big.json"
   fi
 done
