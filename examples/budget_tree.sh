@@ -45,8 +45,17 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$TMP/home" "$TMP/work"
 
-say() { printf '\n\033[1m## %s\033[0m\n' "$*"; }
-run() { printf '$ %s\n' "$*"; "$@"; }
+if [[ -t 1 ]]; then
+  say() { printf '\n\033[1m## %s\033[0m\n' "$*"; }
+else
+  say() { printf '\n## %s\n' "$*"; }
+fi
+run() {  # prints the command (the binary as `overseer`), then runs it
+  local shown=("$@")
+  [[ "$1" == "$BIN" ]] && shown[0]=overseer
+  printf '$ %s\n' "${shown[*]}"
+  "$@"
+}
 
 # 1. The fake model: prints PORT=<n> first.
 node tests/fakes/fake_anthropic.js examples/budget_tree.fake.json --port 0 \
@@ -69,7 +78,7 @@ export OVERSEER_JWT_SECRET_FILE=$TMP/jwt-secret
   OVERSEER_JWT_SECRET_FILE="$TMP/jwt-secret" \
   ANTHROPIC_BASE_URL="http://127.0.0.1:$PORT" ANTHROPIC_API_KEY=sk-ant-fake-key \
   DISABLE_AUTOUPDATER=1 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_TELEMETRY=1 \
-  CLAUDE_CODE_MAX_RETRIES=1 \
+  CLAUDE_CODE_MAX_RETRIES=1 ${GCOV_PREFIX:+GCOV_PREFIX="$GCOV_PREFIX"} \
   "$BIN" serve --listen 127.0.0.1:0 --state-dir "$TMP/state" --no-access-log --log-level warn \
   --claude-bin "$CLAUDE") > "$TMP/daemon.out" 2> "$TMP/daemon.err" &
 DAEMON=$!
@@ -96,8 +105,9 @@ jget() {  # EXPR: evaluates EXPR (JavaScript, `j` = the JSON on stdin) and print
 }
 
 # The tree with its figures: each job's status, budget, subtree spend and what is left, then
-# each of its agents' tokens and cost. Reads GET /api/jobs/{id}/tree for the shape and GET
-# /api/jobs/{id} of each job (live usage, budget_left, workers with their `agent`).
+# each of its agents' tokens and cost. Reads GET /api/jobs/{id}/tree for the shape, GET
+# /api/jobs/{id} of each job (live usage, budget_left, its workers) and GET
+# /api/supervisor/workers/{id} of each worker (its `agent`: turns, tokens, cost).
 report() {
   node - "$URL" "$OVERSEER_TOKEN" "$1" <<'JS'
 const [url, token, root] = process.argv.slice(2);
@@ -106,7 +116,8 @@ const get = async (p) => {
   if (!r.ok) throw new Error(`GET ${p}: ${r.status} ${await r.text()}`);
   return r.json();
 };
-const usd = (v) => (v === undefined || v === null ? '-' : '$' + Number(v).toFixed(4));
+const usd = (v) => (v === undefined || v === null ? '-'
+  : (v < 0 ? '-$' : '$') + Math.abs(Number(v)).toFixed(4));
 const int = (v) => (v === undefined || v === null ? '-' : Number(v).toLocaleString('en-US'));
 (async () => {
   const tree = await get(`/api/jobs/${root}/tree`);
@@ -120,7 +131,9 @@ const int = (v) => (v === undefined || v === null ? '-' : Number(v).toLocaleStri
                usd(j.usage && j.usage.usd), left, int(j.usage && j.usage.tokens)]);
     const kids = node.children || [];
     const inner = top ? '' : prefix + (last ? '   ' : '│  ');
-    for (const w of j.workers || []) {
+    for (const jw of j.workers || []) {
+      // The worker's own answer: its agent record as the stream has told it so far.
+      const w = await get(`/api/supervisor/workers/${jw.id}`);
       const a = w.agent || {};
       const st = w.status + (w.status_reason ? ` ${w.status_reason}` : '');
       rows.push([inner + (kids.length ? '│  ' : '   ') + 'agent', w.id, st, '',
@@ -152,6 +165,12 @@ OUT=$(api POST /api/jobs "$BODY")
 JOB=$(sed '$d' <<< "$OUT" | jget 'j.id')
 echo "-> 201 $JOB"
 
+# A child's budget is reserved from what its parent's has left: $6 does not fit in $5.
+BODY='{"name":"too-big","parent_job_id":"'$JOB'","task":{"runtime":"command","command":["true"]},"budget":{"usd":6}}'
+echo
+echo "POST /api/jobs $BODY"
+api POST /api/jobs "$BODY" | sed '$!s/^/-> /;$s/^/-> HTTP /'
+
 # 4. Wait for the budget to be spent: the job is halted by the budget.
 say "Wait until the tree has spent its budget"
 for _ in $(seq 1 600); do
@@ -171,6 +190,9 @@ echo
 echo "The tree's figures (GET /api/jobs/{id} of each job; ~ = estimated by the daemon's price table while the agent runs):"
 report "$JOB"
 
+M=$(api GET "/api/jobs/$JOB" | sed '$d' | jget 'j.workers[0].id')
+echo
+run "$BIN" workers transcript "$M"
 W1_JOB=$(api GET "/api/jobs/$JOB" | sed '$d' | jget 'j.children[0]')
 W1=$(api GET "/api/jobs/$W1_JOB" | sed '$d' | jget 'j.workers[0].id')
 echo
@@ -185,7 +207,7 @@ api POST /api/jobs "$BODY" | sed '$!s/^/-> /;$s/^/-> HTTP /'
 
 # 5. Raise the budget: the tree resumes and finishes.
 say "Raise the budget to \$8: the tree resumes"
-run "$BIN" jobs budget "$JOB" --budget-usd 8 | grep -E '^(ID|Status|Halted|Budget|Usage|Budget left)\b' || true
+run "$BIN" jobs budget "$JOB" --budget-usd 8
 echo
 run "$BIN" jobs wait "$JOB" --timeout 300 || true
 sleep 1.5
@@ -194,8 +216,7 @@ run "$BIN" jobs tree "$JOB"
 echo
 report "$JOB"
 echo
-M=$(api GET "/api/jobs/$JOB" | sed '$d' | jget 'j.workers[0].id')
-run "$BIN" workers transcript "$M" --tail 4
+run "$BIN" workers transcript "$M" --tail 3
 
 say "What the fake model served"
 node -e 'const fs=require("fs");const n={};for(const l of fs.readFileSync(process.argv[1],"utf8").split("\n")){
