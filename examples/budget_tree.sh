@@ -27,7 +27,10 @@ if [[ -z "$BIN" ]]; then
     [[ -x "$b" ]] && { BIN=$ROOT_DIR/$b; break; }
   done
 fi
-[[ -n "$BIN" && -x "$BIN" ]] || { echo "budget_tree: no overseer binary (build it, or set OVERSEER_BIN)" >&2; exit 1; }
+if [[ -z "$BIN" || ! -x "$BIN" ]]; then
+  echo "budget_tree: no overseer binary (make build-ci or a release build; or set OVERSEER_BIN)" >&2
+  exit 1
+fi
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 CLAUDE=${CLAUDE_BIN:-$ROOT_DIR/node_modules/.bin/claude}
 [[ -x "$CLAUDE" ]] || { echo "budget_tree: $CLAUDE missing (make deps installs it)" >&2; exit 1; }
@@ -219,8 +222,9 @@ echo
 run "$BIN" workers transcript "$M" --tail 3
 
 say "What the fake model served"
+# shellcheck disable=SC2016 # JavaScript, not shell
 node -e 'const fs=require("fs");const n={};for(const l of fs.readFileSync(process.argv[1],"utf8").split("\n")){
   if(!l)continue;const r=JSON.parse(l);if(r.method!=="POST")continue;const k=(r.route??"top")+" "+r.model;n[k]=(n[k]||0)+1}
   const names=["manager","worker-1","worker-2","worker-3"];
-  for(const [k,v] of Object.entries(n)){const [r,m]=k.split(" ");console.log(`${names[r]??r}: ${v} requests (model ${m})`)}' \
+  for(const [k,v] of Object.entries(n).sort()){const [r,m]=k.split(" ");console.log(`${names[r]??r}: ${v} requests (model ${m})`)}' \
   "$TMP/fake-requests.jsonl"
