@@ -140,6 +140,15 @@ std::string Cell(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
   if (v == nullptr || v->is_null()) return "-";
   if (v->is_string()) return v->as_string().empty() ? "-" : std::string(v->as_string());
+  if (v->is_double()) {
+    // Amounts (USD to the micro-dollar) as people write them: 5.0415, not 5.0415E0.
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.6f", v->as_double());
+    std::string out = buf;
+    while (!out.empty() && out.back() == '0') out.pop_back();
+    if (!out.empty() && out.back() == '.') out.pop_back();
+    return out == "-0" ? "0" : out;
+  }
   return json::serialize(*v);
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <unordered_set>
 
+#include "core/budget.h"
 #include "core/events.h"
 #include "core/halt.h"
 #include "service/access.h"
@@ -55,6 +56,18 @@ Error HaltedError(const core::Job& halted, const std::string& message) {
                         message + ": the budget of job " + halted.id +
                             " is spent; raise it with PATCH /api/jobs/" + halted.id);
     e.With("job_id", halted.id).With("halt_reason", halted.halted->reason);
+    // Which limit, and what is left of it (nothing): as an admission refusal names them.
+    if (halted.budget) {
+      const std::string_view limit =
+          core::SpentLimit(*halted.budget, halted.usage)
+              .value_or(halted.budget->usd ? std::string_view("usd") : std::string_view("tokens"));
+      e.With("limit", std::string(limit)).With("requested", int64_t{0});
+      if (limit == "usd" && halted.budget->usd) {
+        e.With("left", *halted.budget->usd - halted.usage.usd);
+      } else if (halted.budget->tokens) {
+        e.With("left", *halted.budget->tokens - halted.usage.tokens);
+      }
+    }
     return e;
   }
   Error e = MakeError(ErrorCode::kHalted, message);

@@ -107,6 +107,10 @@ asio::awaitable<Status> WorkerRunner::TransitionManyHeld(std::vector<WorkerPtr> 
       co_return MakeError(ErrorCode::kInvalidStateTransition,
                           "a move of several workers at once must leave their job as it is");
     }
+    // Every row written carries its agent record as of now (as CommitPlan's do).
+    for (core::WorkerChange& c : plan->changes) {
+      if (c.row.id == w->rec.id) SyncAgentRow(*w, c.row);
+    }
     AddPlan(*w, *plan, now, cs);
     plans.push_back(std::move(*plan));
   }

@@ -35,6 +35,8 @@ constexpr Row kTable[] = {
     {ErrorCode::kUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", 415, false},
     {ErrorCode::kMaxDepthExceeded, "MAX_DEPTH_EXCEEDED", 422, true},
     {ErrorCode::kIdempotencyKeyReused, "IDEMPOTENCY_KEY_REUSED", 422, true},
+    // A budget can be raised: not stored, a retry after the PATCH runs.
+    {ErrorCode::kBudgetExceeded, "BUDGET_EXCEEDED", 422, false},
     {ErrorCode::kInternal, "INTERNAL", 500, false},
     {ErrorCode::kUnavailable, "UNAVAILABLE", 503, false},
     // Internal (logs); a client reads INVALID_STATE_TRANSITION (WireCodeFor). Not stored: a
@@ -172,6 +174,7 @@ TEST(ErrorResponseTest, WireCodeIsTheSpecNameForSpecCodes) {
                                                   {ErrorCode::kUnsupportedMediaType, 415},
                                                   {ErrorCode::kMaxDepthExceeded, 422},
                                                   {ErrorCode::kIdempotencyKeyReused, 422},
+                                                  {ErrorCode::kBudgetExceeded, 422},
                                                   {ErrorCode::kInternal, 500},
                                                   {ErrorCode::kUnavailable, 503}};
   for (const auto& [code, status] : kSpec) {
