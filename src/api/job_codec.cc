@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <unordered_map>
 
 #include "api/codec_util.h"
 #include "api/resource_codec.h"
 #include "api/worker_codec.h"
+#include "core/budget.h"
 #include "common/ids.h"
 #include "common/utf8.h"
 
@@ -64,8 +64,6 @@ constexpr std::string_view kReadOnlyJobFields[] = {
     "started_at", "completed_at", "result", "workers",       "children",    "usage",
     "budget_left", "halted"};
 
-// A USD amount to the micro-dollar (what the store and the claude flag keep).
-double Micros(double usd) { return static_cast<double>(std::llround(usd * 1e6)) / 1e6; }
 
 }  // namespace
 
@@ -151,7 +149,7 @@ json::value BudgetToJson(const std::optional<core::Budget>& b) {
 }
 
 json::object UsageToJson(const core::JobUsage& u) {
-  return json::object{{"usd", Micros(u.usd)},
+  return json::object{{"usd", core::MicroUsd(u.usd)},
                       {"tokens", u.tokens},
                       {"descendants", u.descendants},
                       {"children", u.children}};
@@ -160,7 +158,7 @@ json::object UsageToJson(const core::JobUsage& u) {
 json::value BudgetLeftToJson(const std::optional<core::BudgetLeft>& l) {
   if (!l) return nullptr;
   json::object o;
-  o["usd"] = l->usd ? json::value(Micros(*l->usd)) : json::value(nullptr);
+  o["usd"] = l->usd ? json::value(core::MicroUsd(*l->usd)) : json::value(nullptr);
   o["tokens"] = l->tokens ? json::value(*l->tokens) : json::value(nullptr);
   return o;
 }

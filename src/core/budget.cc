@@ -1,6 +1,7 @@
 #include "core/budget.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 namespace overseer::core {
@@ -69,6 +70,8 @@ std::optional<std::string_view> SpentLimit(const Budget& budget, const JobUsage&
   if (budget.tokens && usage.tokens >= *budget.tokens) return "tokens";
   return std::nullopt;
 }
+
+double MicroUsd(double usd) { return static_cast<double>(std::llround(usd * 1e6)) / 1e6; }
 
 Charge ChargeOf(double usd, int64_t tokens) {
   Charge c;

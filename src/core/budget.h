@@ -83,6 +83,10 @@ struct Charge {
 };
 Charge ChargeOf(double usd, int64_t tokens);
 
+// A USD amount rounded to the micro-dollar (what answers show; sums of streamed estimates
+// carry binary noise).
+double MicroUsd(double usd);
+
 // The budget's fields as one line for reasons and logs: "usd 5 (spent 5.0123)".
 std::string DescribeSpent(std::string_view limit, const Budget& budget, const JobUsage& usage);
 

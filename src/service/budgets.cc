@@ -49,7 +49,7 @@ Error Refused(const core::BudgetRefusal& r, const std::string& message) {
   Error e = MakeError(ErrorCode::kBudgetExceeded, message);
   e.With("limit", r.limit).With("job_id", r.job_id);
   if (r.money) {
-    e.With("requested", r.requested).With("left", r.left);
+    e.With("requested", core::MicroUsd(r.requested)).With("left", core::MicroUsd(r.left));
   } else {
     e.With("requested", static_cast<int64_t>(r.requested))
         .With("left", static_cast<int64_t>(r.left));
@@ -63,7 +63,7 @@ Error SpentError(const core::Job& j, std::string_view limit) {
                           "): raise it with PATCH /api/jobs/" + j.id);
   e.With("limit", std::string(limit)).With("job_id", j.id).With("requested", int64_t{0});
   if (limit == "usd" && j.budget && j.budget->usd) {
-    e.With("left", *j.budget->usd - j.usage.usd);
+    e.With("left", core::MicroUsd(*j.budget->usd - j.usage.usd));
   } else if (j.budget && j.budget->tokens) {
     e.With("left", *j.budget->tokens - j.usage.tokens);
   }

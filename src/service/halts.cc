@@ -63,7 +63,7 @@ Error HaltedError(const core::Job& halted, const std::string& message) {
               .value_or(halted.budget->usd ? std::string_view("usd") : std::string_view("tokens"));
       e.With("limit", std::string(limit)).With("requested", int64_t{0});
       if (limit == "usd" && halted.budget->usd) {
-        e.With("left", *halted.budget->usd - halted.usage.usd);
+        e.With("left", core::MicroUsd(*halted.budget->usd - halted.usage.usd));
       } else if (halted.budget->tokens) {
         e.With("left", *halted.budget->tokens - halted.usage.tokens);
       }
