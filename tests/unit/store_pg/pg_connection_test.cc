@@ -361,8 +361,7 @@ TEST(PgConnectionTest, PasswordsNeverAppearInErrorsOrLogs) {
 TEST(PgConnectionTest, TerminatedBackendIsUnavailable) {
   std::unique_ptr<PgConnection> conn = ConnectOrDie();
   ASSERT_TRUE(conn->CheckAlive());
-  std::unique_ptr<PgConnection> admin = ConnectOrDie();
-  ASSERT_TRUE(admin->Exec("SELECT pg_terminate_backend($1)", conn->backend_pid()).ok());
+  TerminateBackendAndWait(conn->backend_pid());
   Result<PgResult> r = conn->Exec("SELECT 1");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);

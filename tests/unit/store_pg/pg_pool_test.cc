@@ -22,24 +22,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// Terminates backend `pid` and waits until the server no longer lists it (its socket is
-// closed by then).
-void TerminateBackend(int pid) {
-  std::unique_ptr<PgConnection> admin = ConnectOrDie();
-  Result<PgResult> r = admin->Exec("SELECT pg_terminate_backend($1)", pid);
-  ASSERT_TRUE(r.ok());
-  ASSERT_EQ(r->Text(0, 0), "t");
-  const Clock::time_point deadline = Clock::now() + std::chrono::seconds(10);
-  while (true) {
-    Result<PgResult> left =
-        admin->Exec("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid);
-    ASSERT_TRUE(left.ok());
-    if (left->Int64(0, 0) == 0) return;
-    ASSERT_LT(Clock::now(), deadline) << "backend " << pid << " still there";
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-}
-
 TEST(PgPoolTest, NeverOpensMoreThanItsSizeAndWaitsUntilTheDeadline) {
   PgPool pool(ClusterConfig(), {.size = 2});
   Result<PgPool::Lease> a = pool.Acquire(milliseconds(5000));
@@ -108,7 +90,7 @@ TEST(PgPoolTest, IdleConnectionTerminatedByTheServerIsReplacedAtAcquire) {
     ASSERT_TRUE(lease.ok());
     old_pid = (*lease)->backend_pid();
   }
-  TerminateBackend(old_pid);
+  TerminateBackendAndWait(old_pid);
   Result<PgPool::Lease> lease = pool.Acquire(milliseconds(5000));
   ASSERT_TRUE(lease.ok());
   EXPECT_NE((*lease)->backend_pid(), old_pid);
@@ -125,7 +107,7 @@ TEST(PgPoolTest, ConnectionLostWhileLeasedIsDiscardedAndTheNextOneIsFresh) {
   {
     Result<PgPool::Lease> lease = pool.Acquire(milliseconds(5000));
     ASSERT_TRUE(lease.ok());
-    TerminateBackend((*lease)->backend_pid());
+    TerminateBackendAndWait((*lease)->backend_pid());
     Result<PgResult> r = (*lease)->Exec("SELECT 1");
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);

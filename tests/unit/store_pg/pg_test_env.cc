@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <fstream>
+#include <string>
+#include <thread>
 #include <utility>
 
 #include "common/check.h"
@@ -58,6 +61,33 @@ std::unique_ptr<PgConnection> ConnectOrDie() {
       PgConnection::Connect(ClusterConfig(), std::chrono::seconds(10));
   OVERSEER_CHECK(conn.ok());
   return std::move(*conn);
+}
+
+namespace {
+
+// True once process `pid` has exited (gone, or a zombie).
+bool ProcessGone(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string pid_field;
+  std::string comm;
+  char state = '?';
+  stat >> pid_field >> comm >> state;
+  return !stat || state == 'Z' || state == 'X';
+}
+
+}  // namespace
+
+void TerminateBackendAndWait(int pid) {
+  std::unique_ptr<PgConnection> admin = ConnectOrDie();
+  // The timeout argument (PostgreSQL 14+) makes it wait until the backend has ended.
+  Result<PgResult> r = admin->Exec("SELECT pg_terminate_backend($1, 10000)", pid);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->Text(0, 0), "t");
+  const Clock::time_point deadline = Clock::now() + std::chrono::seconds(10);
+  while (!ProcessGone(pid)) {
+    ASSERT_LT(Clock::now(), deadline) << "backend " << pid << " still running";
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 }  // namespace overseer::store::pg

@@ -17,5 +17,9 @@ test_support::PgCluster& Cluster();
 PgConfig ClusterConfig();
 // A new connection to the cluster as its superuser; aborts on failure (a test's precondition).
 std::unique_ptr<PgConnection> ConnectOrDie();
+// Terminates backend `pid` (pg_terminate_backend) and waits until its process has exited, so
+// its socket is closed (the server stops listing it in pg_stat_activity a little earlier).
+// A gtest failure if it is still there after 10 s.
+void TerminateBackendAndWait(int pid);
 
 }  // namespace overseer::store::pg
