@@ -138,6 +138,20 @@ TEST(PgPoolTest, LeaseReturnedInsideATransactionIsRolledBack) {
   EXPECT_EQ(pool.stats().connects, 1);  // kept, not reopened
 }
 
+TEST(PgPoolTest, MoveAssigningALeaseGivesBackTheOneItHeld) {
+  PgPool pool(ClusterConfig(), {.size = 2});
+  Result<PgPool::Lease> a = pool.Acquire(milliseconds(5000));
+  Result<PgPool::Lease> b = pool.Acquire(milliseconds(5000));
+  ASSERT_TRUE(a.ok() && b.ok());
+  const int b_pid = (*b)->backend_pid();
+  *a = std::move(*b);
+  EXPECT_EQ((*a)->backend_pid(), b_pid);
+  EXPECT_EQ(pool.stats().idle, 1);  // a's connection is back
+  Result<PgPool::Lease> c = pool.Acquire(milliseconds(0));
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(pool.stats().connects, 2);
+}
+
 TEST(PgPoolTest, UnreachableServerIsUnavailableAndFreesTheSlot) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
