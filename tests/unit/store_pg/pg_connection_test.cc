@@ -355,6 +355,20 @@ TEST(PgConnectionTest, PasswordsNeverAppearInErrorsOrLogs) {
       PgConnection::Connect(*no_password, std::chrono::seconds(5));
   ::unsetenv("PGPASSWORD");
   EXPECT_TRUE(from_env.ok());
+  // And from a password file (PGPASSFILE, else ~/.pgpass; libpq wants it 0600).
+  char passfile[] = "/tmp/overseer-pgpass-XXXXXX";
+  const int fd = ::mkstemp(passfile);
+  ASSERT_GE(fd, 0);
+  const std::string line =
+      "127.0.0.1:" + std::to_string(Cluster().port()) + ":overseer:conn_pw_user:Right-Secret-1\n";
+  ASSERT_EQ(::write(fd, line.data(), line.size()), static_cast<ssize_t>(line.size()));
+  ::close(fd);
+  ::setenv("PGPASSFILE", passfile, 1);
+  Result<std::unique_ptr<PgConnection>> from_file =
+      PgConnection::Connect(*no_password, std::chrono::seconds(5));
+  ::unsetenv("PGPASSFILE");
+  ::unlink(passfile);
+  EXPECT_TRUE(from_file.ok());
   EXPECT_THAT(log.text(), Not(HasSubstr("Right-Secret-1")));
 }
 
