@@ -285,10 +285,12 @@ Status PgCluster::Run(const std::vector<std::string>& argv, bool as_server_user)
 }
 
 PgCluster::~PgCluster() {
-  if (postmaster_pid_ != 0) {
-    if (Status st = Stop(); !st) {
-      ::kill(postmaster_pid_, SIGQUIT);  // immediate shutdown, as the watchdog would
-    }
+  // postmaster.pid also covers a server that pg_ctl started but did not see ready in time.
+  std::error_code exists_ec;
+  if (!dir_.empty() && fs::exists(dir_ + "/data/postmaster.pid", exists_ec)) {
+    Status st = Run(
+        {bindir_ + "/pg_ctl", "stop", "-D", dir_ + "/data", "-m", "immediate", "-w", "-s"}, true);
+    if (!st && postmaster_pid_ != 0) ::kill(postmaster_pid_, SIGQUIT);  // immediate shutdown
   }
   if (!dir_.empty()) {
     std::error_code ec;
