@@ -60,10 +60,13 @@ namespace {
 // are those of json::parse's handler, so a line fails here exactly when it fails there.
 class SkimHandler {
  public:
+  // The names basic_parser requires of a handler.
+  // NOLINTBEGIN(readability-identifier-naming)
   static constexpr size_t max_object_size = json::object::max_size();
   static constexpr size_t max_array_size = json::array::max_size();
   static constexpr size_t max_key_size = json::string::max_size();
   static constexpr size_t max_string_size = json::string::max_size();
+  // NOLINTEND(readability-identifier-naming)
 
   explicit SkimHandler(Skimmed* out) : out_(out) {}
 
