@@ -47,9 +47,64 @@ void Add(UsageDelta& a, const UsageDelta& b) {
 
 ClaudeStream::ClaudeStream(const PriceTable& prices) : prices_(prices) {}
 
+ClaudeStream::LineClass ClaudeStream::Classify(std::string_view line) {
+  // The CLI writes each line with its keys in one order: a line whose first bytes are not one
+  // of these is parsed, whatever it is.
+  constexpr std::string_view kStreamEvent = R"({"type":"stream_event","event":{"type":")";
+  constexpr std::string_view kUser = R"({"type":"user",)";
+  constexpr std::string_view kSystem = R"({"type":"system","subtype":")";
+  auto next_is = [&line](size_t at, std::string_view s) { return line.substr(at, s.size()) == s; };
+  if (line.starts_with(kStreamEvent)) {
+    if (next_is(kStreamEvent.size(), R"(message_start")") ||
+        next_is(kStreamEvent.size(), R"(message_delta")")) {
+      return LineClass::kParse;
+    }
+  } else if (line.starts_with(kSystem)) {
+    if (next_is(kSystem.size(), R"(init")") || next_is(kSystem.size(), R"(api_retry")")) {
+      return LineClass::kParse;
+    }
+  } else if (!line.starts_with(kUser)) {
+    return LineClass::kParse;
+  }
+  std::string_view body = line;
+  if (!body.empty() && body.back() == '\r') body.remove_suffix(1);
+  if (body.size() > sj::kLineMaxBytes) return LineClass::kParse;  // counted oversized there
+  // The prefix only guessed; the scan decides, on the whole line (a duplicate key or a
+  // different value later in it means a parse).
+  const sj::Skimmed k = sj::Skim(body);
+  if (!k.object) return LineClass::kMalformed;
+  using State = sj::SkimField::State;
+  if (k.type.Is("stream_event")) {
+    if (k.event_type.state() == State::kString && !k.event_type.Is("message_start") &&
+        !k.event_type.Is("message_delta")) {
+      return LineClass::kSkip;
+    }
+  } else if (k.type.Is("user")) {
+    return LineClass::kSkip;
+  } else if (k.type.Is("system")) {
+    if (k.subtype.state() == State::kString && !k.subtype.Is("init") &&
+        !k.subtype.Is("api_retry")) {
+      return LineClass::kSkip;
+    }
+  }
+  return LineClass::kParse;
+}
+
 void ClaudeStream::Feed(std::string_view line) {
-  json::value doc;
-  const json::object* o = sj::ParseLine(line, doc, usage_);
+  if (skipping_) {
+    switch (Classify(line)) {
+      case LineClass::kSkip:
+        ++usage_.lines;
+        return;
+      case LineClass::kMalformed:
+        ++usage_.lines;
+        ++usage_.malformed_lines;
+        return;
+      case LineClass::kParse:
+        break;
+    }
+  }
+  const json::object* o = parser_.Parse(line, usage_);
   if (o == nullptr) return;
   std::string_view type = sj::String(*o, "type");
   if (type == "stream_event") {

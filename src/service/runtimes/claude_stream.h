@@ -13,6 +13,12 @@
 // streamed stays), and the CLI's own total_cost_usd (or the modelUsage costUSD sum) replaces
 // the estimate when it is non-zero. The result can be lower than what was streamed (a cut
 // stream's message_start was charged): TakeDelta then answers negative fields.
+//
+// Most lines carry nothing read here (with --include-partial-messages, nearly every line is a
+// content_block_delta): Classify recognises them by a look at the line's first bytes and a
+// validating scan that builds nothing, and Feed counts them without parsing them. The counts
+// stay what a full parse gives: a skipped line is counted in `lines` only; one that is not
+// valid JSON is counted malformed as before.
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -24,6 +30,7 @@
 
 #include "service/runtimes/agent_usage.h"
 #include "service/runtimes/price_table.h"
+#include "service/runtimes/stream_json.h"
 
 namespace overseer::service {
 
@@ -36,6 +43,19 @@ class ClaudeStream {
 
   // One line of stdout, without its "\n".
   void Feed(std::string_view line);
+
+  // What Feed does with a line before parsing it. kSkip: a valid JSON object none of whose
+  // fields is read here: a stream_event whose event is not message_start or message_delta
+  // (content_block_start/delta/stop, message_stop, ping, ...), a `user` line (tool results),
+  // a `system` line whose subtype is not init or api_retry (status, ...). kMalformed: a line
+  // that starts like one of those but is not valid JSON. kParse: anything else (oversized
+  // lines too: Feed's parse counts them), and any line whose "type", "subtype" or "event"
+  // occurs more than once. Pure; public for tests.
+  enum class LineClass { kParse, kSkip, kMalformed };
+  static LineClass Classify(std::string_view line);
+
+  // Feed parses every line in full (tests compare both ways).
+  void DisableSkippingForTest() { skipping_ = false; }
 
   const AgentUsage& usage() const { return usage_; }
   // What the totals (tokens, cost) moved since the previous call (since the start for the
@@ -63,6 +83,8 @@ class ClaudeStream {
   void Observe(Message& m, const boost::json::object& usage);
 
   const PriceTable& prices_;
+  stream_json::LineParser parser_;
+  bool skipping_ = true;
   AgentUsage usage_;
   UsageDelta streamed_;  // tokens and estimated cost charged from messages
   bool streamed_default_price_ = false;

@@ -19,8 +19,7 @@ CodexStream::CodexStream(std::string_view model, const PriceTable& prices) : pri
 }
 
 void CodexStream::Feed(std::string_view line) {
-  json::value doc;
-  const json::object* o = sj::ParseLine(line, doc, usage_);
+  const json::object* o = parser_.Parse(line, usage_);
   if (o == nullptr) return;
   std::string_view type = sj::String(*o, "type");
   if (type == "item.completed") {

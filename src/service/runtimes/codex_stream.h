@@ -26,6 +26,7 @@
 
 #include "service/runtimes/agent_usage.h"
 #include "service/runtimes/price_table.h"
+#include "service/runtimes/stream_json.h"
 
 namespace overseer::service {
 
@@ -63,6 +64,7 @@ class CodexStream {
   void OnTurnUsage(const boost::json::object& usage);
 
   const PriceTable& prices_;
+  stream_json::LineParser parser_;
   ModelPrice price_;
   bool price_found_ = false;
   AgentUsage usage_;

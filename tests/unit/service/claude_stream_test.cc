@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <boost/json/parse.hpp>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "unit/service/agent_fixtures.h"
@@ -373,6 +377,229 @@ TEST(ClaudeStreamTest, AnUnknownModelIsPricedAtTheDefaultAndFlagged) {
   s.Feed(R"({"type":"assistant","message":{"id":"m","usage":{"input_tokens":1000000}}})");
   EXPECT_TRUE(s.usage().cost_default_price);
   EXPECT_NEAR(s.usage().usage.cost_usd, 5.0, 1e-9);  // the built-in default: $5 per M input
+}
+
+// --- skipping the lines nothing is read from (ClaudeStream::Classify) ---
+
+using LineClass = ClaudeStream::LineClass;
+
+const std::vector<std::string>& ClaudeFixtures() {
+  static const std::vector<std::string> names = {
+      "claude_api_error_500.jsonl", "claude_freeze_thaw.jsonl",       "claude_max_budget.jsonl",
+      "claude_max_turns.jsonl",     "claude_permission_denied.jsonl", "claude_resume.jsonl",
+      "claude_stall_killed.jsonl",  "claude_stream_cut.jsonl",        "claude_text.jsonl",
+      "claude_tool_bash.jsonl"};
+  return names;
+}
+
+// What a line is, read with a full parse: "stream_event/<event type>", "system/<subtype>", or
+// the type.
+std::string KindOf(const std::string& line) {
+  boost::json::object o = boost::json::parse(line).as_object();
+  std::string kind(o.at("type").as_string());
+  if (kind == "stream_event") kind += "/" + std::string(o.at("event").at("type").as_string());
+  if (kind == "system") kind += "/" + std::string(o.at("subtype").as_string());
+  return kind;
+}
+
+TEST(ClaudeStreamClassifyTest, EveryFixtureLineNothingIsReadFromIsSkippedAndTheRestParsed) {
+  const std::vector<std::string> skipped = {"stream_event/content_block_start",
+                                            "stream_event/content_block_delta",
+                                            "stream_event/content_block_stop",
+                                            "stream_event/message_stop",
+                                            "system/status",
+                                            "user"};
+  int skips = 0;
+  for (const std::string& name : ClaudeFixtures()) {
+    for (const std::string& line : FixtureLines(name)) {
+      const std::string kind = KindOf(line);
+      const bool skip = std::find(skipped.begin(), skipped.end(), kind) != skipped.end();
+      EXPECT_EQ(ClaudeStream::Classify(line), skip ? LineClass::kSkip : LineClass::kParse)
+          << name << ": " << kind;
+      skips += skip;
+    }
+  }
+  EXPECT_GT(skips, 50);  // most of them
+}
+
+TEST(ClaudeStreamClassifyTest, SkipsWhatIsNotReadWhateverTheTextInside) {
+  for (
+      const char* line : {
+          R"({"type":"stream_event","event":{"type":"ping"}})",
+          R"({"type":"stream_event","event":{"type":"message_stop"},"parent_tool_use_id":"toolu_1"})",
+          // Text that names the types read: a substring search would be fooled.
+          R"({"type":"stream_event","event":{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"message_delta"}}})",
+          R"({"type":"stream_event","event":{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"{\"type\":\"stream_event\",\"event\":{\"type\":\"message_delta\",\"usage\":{\"output_tokens\":9}}}"}}})",
+          // A "type" deeper down is not the event's.
+          R"({"type":"stream_event","event":{"type":"content_block_start","index":0,"content_block":{"type":"message_delta","usage":{"output_tokens":5}}}})",
+          R"({"type":"stream_event","event":{"type":"content_block_stop","index":0},"x":{"type":"result"},"y":[{"type":"assistant"}]})",
+          // Escapes are decoded as a parse decodes them.
+          R"({"type":"stream_event","event":{"type":"content\u005fblock_delta","index":0}})",
+          R"({"type":"user","message":{"role":"user","content":[{"type":"tool_result","content":"message_start result"}]}})",
+          R"({"type":"system","subtype":"status","status":"requesting"})",
+          R"({"type":"system","subtype":"hook_response","output":"init"})",
+          "{\"type\":\"stream_event\",\"event\":{\"type\":\"ping\"}}\r",  // CRLF
+      }) {
+    EXPECT_EQ(ClaudeStream::Classify(line), LineClass::kSkip) << line;
+  }
+}
+
+TEST(ClaudeStreamClassifyTest, ParsesEveryLineThatCanChangeTheRecordHoweverItIsWritten) {
+  const std::string huge_ping = R"({"type":"stream_event","event":{"type":"ping","pad":")" +
+                                std::string(5 * 1024 * 1024, 'x') + R"("}})";
+  for (
+      const std::string& line : std::vector<std::string>{
+          R"({"type":"stream_event","event":{"type":"message_start","message":{"id":"m","usage":{"input_tokens":3}}}})",
+          R"({"type":"stream_event","event":{"type":"message_delta","usage":{"output_tokens":9}}})",
+          // Another value in the text of a line that matters.
+          R"({"type":"stream_event","event":{"type":"message_delta","delta":{"stop_sequence":"content_block_delta"},"usage":{"output_tokens":9}}})",
+          // The type written with an escape: the prefix does not know it, the scan decodes it.
+          R"({"type":"stream_event","event":{"type":"message\u005fdelta","usage":{"output_tokens":9}}})",
+          // Duplicate keys: the parse keeps the last one; never skipped.
+          R"({"type":"stream_event","event":{"type":"content_block_delta","type":"message_delta","usage":{"output_tokens":9}}})",
+          R"({"type":"stream_event","event":{"type":"ping"},"event":{"type":"message_delta","usage":{"output_tokens":9}}})",
+          R"({"type":"stream_event","event":{"type":"ping"},"type":"result","subtype":"success"})",
+          R"({"type":"user","type":"result","subtype":"success","num_turns":4})",
+          R"({"type":"system","subtype":"status","subtype":"init","session_id":"s"})",
+          R"({"type":"system","subtype":"status","\u0073ubtype":"api_retry","error_status":529})",
+          R"({"type":"system","subtype":"init","session_id":"s","model":"m"})",
+          R"({"type":"system","subtype":"api_retry","error_status":529,"error":"overloaded"})",
+          // Shapes the prefix or the scan does not vouch for.
+          R"({"type":"stream_event","event":{"type":42}})",
+          R"({"type":"stream_event","event":{"type":"a_type_name_longer_than_thirty_two_bytes"}})",
+          R"({"type":"system","subtype":{"name":"status"}})",
+          R"({"type":"system","subtype":"status_with_a_name_longer_than_thirty_two_bytes"})",
+          R"( {"type":"stream_event","event":{"type":"ping"}})",
+          R"({"type": "stream_event","event":{"type":"ping"}})",
+          R"({"event":{"type":"ping"},"type":"stream_event"})",
+          R"({"type":"assistant","message":{"id":"m","content":[{"type":"text","text":"hi"}]}})",
+          R"({"type":"result","subtype":"success","is_error":false})",
+          R"({"type":"rate_limit_event"})",  // unknown: counted as such
+          huge_ping,                         // oversized: the parse counts it
+      }) {
+    EXPECT_EQ(ClaudeStream::Classify(line), LineClass::kParse) << line.substr(0, 200);
+  }
+}
+
+TEST(ClaudeStreamClassifyTest, ALineThatLooksSkippableButIsNotValidJsonIsMalformed) {
+  for (
+      const std::string& line : std::vector<std::string>{
+          R"({"type":"stream_event","event":{"type":"content_block_delta","index":0,"delta":{"type":"text_d)",
+          R"({"type":"stream_event","event":{"type":"ping"}}x)",
+          R"({"type":"stream_event","event":{"type":"ping"}}{})",
+          R"({"type":"stream_event","event":{"type":"ping",}})",
+          "{\"type\":\"stream_event\",\"event\":{\"type\":\"ping\",\"t\":\"\xff\"}}",
+          "{\"type\":\"user\",\"x\":\"a\nb\"}",
+          R"({"type":"user","x":)" + std::string(100, '[') + std::string(100, ']') + "}",
+          R"({"type":"system","subtype":"status","n":01})",
+      }) {
+    EXPECT_EQ(ClaudeStream::Classify(line), LineClass::kMalformed) << line;
+  }
+}
+
+// Everything AgentUsage holds, as text, to compare two streams.
+std::string Dump(const AgentUsage& u) {
+  std::string s;
+  auto add = [&s](const char* name, const auto& v) {
+    s += name;
+    s += '=';
+    if constexpr (std::is_convertible_v<decltype(v), std::string_view>) {
+      s += v;
+    } else {
+      s += std::to_string(v);
+    }
+    s += ' ';
+  };
+  add("session", u.session_id);
+  add("model", u.model);
+  add("turns", u.turns);
+  add("in", u.usage.input_tokens);
+  add("out", u.usage.output_tokens);
+  add("cr", u.usage.cache_read_tokens);
+  add("cw", u.usage.cache_write_tokens);
+  add("reasoning", u.usage.reasoning_tokens);
+  add("cost", u.usage.cost_usd);
+  add("estimated", u.cost_estimated);
+  add("default_price", u.cost_default_price);
+  add("result", u.result.text);
+  add("result_cut", u.result.truncated);
+  add("last_text", u.last_text.text);
+  add("is_error", u.is_error);
+  add("subtype", u.subtype);
+  add("terminal", u.terminal_reason);
+  add("api_status", u.api_error_status);
+  add("error", u.error_message.text);
+  add("denials", u.permission_denials);
+  for (const std::string& t : u.denied_tools) add("denied", t);
+  add("warnings", u.warnings);
+  add("warning", u.last_warning.text);
+  add("lines", u.lines);
+  add("malformed", u.malformed_lines);
+  add("oversized", u.oversized_lines);
+  add("unknown", u.unknown_lines);
+  add("has_result", u.has_result);
+  return s;
+}
+
+// Feeds `lines` to a stream that skips and to one that parses every line; after each line
+// both have the same usage, delta and verdict.
+void ExpectSkippingChangesNothing(const std::vector<std::string>& lines, const std::string& what) {
+  ClaudeStream skipping;
+  ClaudeStream parsing;
+  parsing.DisableSkippingForTest();
+  for (size_t i = 0; i < lines.size(); ++i) {
+    skipping.Feed(lines[i]);
+    parsing.Feed(lines[i]);
+    ASSERT_EQ(Dump(skipping.usage()), Dump(parsing.usage())) << what << " line " << i;
+    const UsageDelta a = skipping.TakeDelta();
+    const UsageDelta b = parsing.TakeDelta();
+    ASSERT_EQ(a.total_tokens(), b.total_tokens()) << what << " line " << i;
+    ASSERT_EQ(a.cost_usd, b.cost_usd) << what << " line " << i;
+    ASSERT_EQ(skipping.Succeeded(), parsing.Succeeded()) << what << " line " << i;
+  }
+}
+
+TEST(ClaudeStreamClassifyTest, SkippingGivesWhatParsingEveryLineGives) {
+  for (const std::string& name : ClaudeFixtures()) {
+    ExpectSkippingChangesNothing(FixtureLines(name), name);
+  }
+  // Hostile lines around a real run: duplicates, escapes, broken skippable lines.
+  std::vector<std::string> lines = FixtureLines("claude_tool_bash.jsonl");
+  lines.insert(
+      lines.begin() + 3,
+      {R"({"type":"stream_event","event":{"type":"content_block_delta","type":"message_delta","usage":{"output_tokens":900}}})",
+       R"({"type":"stream_event","event":{"type":"ping"},"event":{"type":"message_delta","usage":{"output_tokens":950}}})",
+       R"({"type":"stream_event","event":{"type":"message\u005fdelta","usage":{"output_tokens":990}}})",
+       R"({"type":"stream_event","event":{"type":"content_block_delta","index":0,"delta":{"type":"text_d)",
+       R"({"type":"system","subtype":"status","subtype":"api_retry","error_status":529,"error":"overloaded"})",
+       R"({"type":"user","type":"assistant","message":{"id":"x","content":[{"type":"text","text":"t"}]}})",
+       "{\"type\":\"user\",\"x\":\"\xc3\"}"});
+  ExpectSkippingChangesNothing(lines, "hostile");
+
+  // Cuts and one-byte changes all along every line of a run: skipped or not, the same counts
+  // (malformed where a parse fails) and the same figures.
+  std::vector<std::string> mutated;
+  for (const std::string& line : FixtureLines("claude_tool_bash.jsonl")) {
+    for (size_t n = 0; n <= line.size(); n += 4) mutated.push_back(line.substr(0, n));
+    for (size_t i = 0; i < line.size(); i += 4) {
+      for (char c : {'"', '}'}) {
+        std::string m = line;
+        m[i] = c;
+        mutated.push_back(m);
+      }
+    }
+  }
+  ExpectSkippingChangesNothing(mutated, "mutated");
+}
+
+TEST(ClaudeStreamClassifyTest, SkippedLinesAreCountedAsLinesAndBrokenOnesAsMalformed) {
+  ClaudeStream s;
+  s.Feed(R"({"type":"stream_event","event":{"type":"ping"}})");
+  s.Feed(R"({"type":"user","message":{}})");
+  s.Feed(R"({"type":"stream_event","event":{"type":"content_block_delta","delta":{"text":"cut)");
+  EXPECT_EQ(s.usage().lines, 3);
+  EXPECT_EQ(s.usage().malformed_lines, 1);
+  EXPECT_EQ(s.usage().unknown_lines, 0);
 }
 
 }  // namespace
