@@ -23,19 +23,43 @@ constexpr std::string_view kJobStatus = "SELECT status FROM jobs WHERE id = ? AN
 constexpr std::string_view kGetJob =
     "SELECT " OVERSEER_SQLITE_JOB_READ_COLUMNS " FROM jobs WHERE id = ? AND workspace_id = ?";
 
-// Breadth first over parent_job_id (index jobs_workspace_parent), then the rows themselves.
+// The closure table (0007): the root's descendants in one indexed lookup, then the rows.
 constexpr std::string_view kJobSubtree =
-    "WITH RECURSIVE sub(id) AS (SELECT id FROM jobs WHERE id = ?1 AND workspace_id = ?2 "
-    "UNION ALL SELECT j.id FROM jobs j JOIN sub ON j.parent_job_id = sub.id "
-    "WHERE j.workspace_id = ?2) "
     "SELECT " OVERSEER_SQLITE_JOB_READ_COLUMNS
-    " FROM jobs WHERE id IN (SELECT id FROM sub) ORDER BY depth, id LIMIT ?3";
+    " FROM jobs WHERE workspace_id = ?2 AND id IN (SELECT descendant_id FROM job_hierarchy "
+    "WHERE ancestor_id = ?1 AND workspace_id = ?2) ORDER BY depth, id LIMIT ?3";
+// A new job's closure rows: itself at distance 0, and every ancestor of its parent one further
+// (none for a root, or for a parent of another workspace).
+constexpr std::string_view kInsertHierarchy =
+    "INSERT INTO job_hierarchy (workspace_id, ancestor_id, descendant_id, distance) "
+    "SELECT ?1, ?2, ?2, 0 UNION ALL "
+    "SELECT workspace_id, ancestor_id, ?2, distance + 1 FROM job_hierarchy "
+    "WHERE descendant_id = ?3 AND workspace_id = ?1";
+constexpr std::string_view kInsertDependency =
+    "INSERT OR IGNORE INTO job_dependencies (workspace_id, job_id, depends_on_id) VALUES (?,?,?)";
 
 }  // namespace
 
 Status SqliteStore::InsertJob(const Job& j) {
   if (Status st = Exec(kInsertJob, [&](Binder& b) { BindJob(b, j); }, "insert job"); !st) {
     return st;
+  }
+  // SPEC §8's job_hierarchy and job_dependencies, in the same transaction (a parent is
+  // inserted before its children).
+  if (Status st = Exec(
+          kInsertHierarchy,
+          [&](Binder& b) { b.Text(j.workspace_id).Text(j.id).TextOrNull(j.parent_job_id); },
+          "insert job hierarchy");
+      !st) {
+    return st;
+  }
+  for (const std::string& dep : j.depends_on) {
+    if (Status st = Exec(
+            kInsertDependency, [&](Binder& b) { b.Text(j.workspace_id).Text(j.id).Text(dep); },
+            "insert job dependency");
+        !st) {
+      return st;
+    }
   }
   // Budget and usage columns default to none / zero; set only when the job has them.
   if (j.budget) {
