@@ -66,6 +66,11 @@ asio::awaitable<Result<JobView>> Queries::GetJob(Caller caller, std::string id) 
     answer->job.usage = live->rec.usage;
     answer->job.budget = live->rec.budget;
     answer->budget_left = BudgetLeftFor(*live);
+    // Its agents' figures as their streams told them so far (a row holds them as of the
+    // worker's last transition), as GET worker answers them.
+    for (core::Worker& row : answer->workers) {
+      if (WorkerPtr w = ctx_.FindWorker(caller.workspace_id, row.id)) SyncAgentRow(*w, row);
+    }
   } else {
     answer->budget_left = BudgetLeftOf(answer->job);
   }

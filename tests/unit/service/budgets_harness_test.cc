@@ -130,7 +130,13 @@ TEST(BudgetsTest, UsageIsChargedUpTheTreeAndASpentSubtreePausesUntilItsBudgetIsR
   ASSERT_TRUE(view.ok());
   EXPECT_EQ(view->job.usage.tokens, 8000);
   EXPECT_EQ(*view->budget_left->tokens, 2000);
-  EXPECT_EQ(h.Run(h.sup().queries().GetJob(kOperator, a->id))->job.usage.tokens, 4000);
+  Result<JobView> a_view = h.Run(h.sup().queries().GetJob(kOperator, a->id));
+  ASSERT_TRUE(a_view.ok());
+  EXPECT_EQ(a_view->job.usage.tokens, 4000);
+  // Its worker's agent record is the live one (not the row as of its spawn).
+  ASSERT_EQ(a_view->workers.size(), 1u);
+  EXPECT_NE(a_view->workers[0].agent_json.find("\"input_tokens\":4000"), std::string::npos)
+      << a_view->workers[0].agent_json;
   EXPECT_FALSE(h.JobRow(root->id).halted.has_value());
 
   // The message that spends it: the whole subtree pauses (BUDGET_EXHAUSTED).
