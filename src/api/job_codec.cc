@@ -7,9 +7,9 @@
 #include "api/codec_util.h"
 #include "api/resource_codec.h"
 #include "api/worker_codec.h"
-#include "core/budget.h"
 #include "common/ids.h"
 #include "common/utf8.h"
+#include "core/budget.h"
 
 namespace overseer::api {
 namespace json = boost::json;
@@ -60,10 +60,9 @@ Result<core::RetryPolicy> ParseRetry(const json::value& v) {
 }
 
 constexpr std::string_view kReadOnlyJobFields[] = {
-    "id",         "workspace_id", "status", "status_reason", "created_at",  "updated_at",
-    "started_at", "completed_at", "result", "workers",       "children",    "usage",
-    "budget_left", "halted"};
-
+    "id",         "workspace_id", "status",       "status_reason", "created_at",
+    "updated_at", "started_at",   "completed_at", "result",        "workers",
+    "children",   "usage",        "budget_left",  "halted"};
 
 }  // namespace
 

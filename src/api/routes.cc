@@ -221,8 +221,8 @@ Awaitable PatchJob(ApiContext& ctx, Request& req, const auth::Principal& p) {
     e.With("id", EchoText(id));
     co_return ErrorResponse(e, req.request_id);
   }
-  Result<core::Job> job = co_await ctx.supervisor.budgets().SetBudget(
-      CallerOf(p), std::string(id), std::move(*budget));
+  Result<core::Job> job =
+      co_await ctx.supervisor.budgets().SetBudget(CallerOf(p), std::string(id), std::move(*budget));
   if (!job) co_return ErrorResponse(job.error(), req.request_id);
   co_return Json(200, JobToJson(*job));
 }

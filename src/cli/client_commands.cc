@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli/client_util.h"
 #include "cli/format.h"
 #include "cli/http_client.h"
 #include "common/time.h"
@@ -30,97 +31,6 @@ constexpr const char* kDefaultUrl = "http://127.0.0.1:8080";
 // drawn, so its elapsed time and worker counts move.
 constexpr int64_t kLongPollSeconds = 30;
 constexpr int64_t kLiveRefreshSeconds = 1;
-
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): main thread, at start
-  return v == nullptr ? std::string() : std::string(v);
-}
-
-// Percent-encodes everything but RFC 3986 unreserved characters.
-std::string Escape(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
-    }
-  }
-  return out;
-}
-
-std::string Upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-
-void PrintOut(const std::string& text) {
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fflush(stdout);
-}
-
-int PrintError(const std::string& line) {
-  std::fprintf(stderr, "%s\n", line.c_str());
-  return 1;
-}
-
-int UsageError(const std::string& message) {
-  std::fprintf(stderr, "overseer: %s (see --help)\n", message.c_str());
-  return 2;
-}
-
-TimeMs Now() { return SystemClock::Instance().NowMs(); }
-
-// One request; on a non-2xx answer or a transport failure prints the error line and
-// returns nullopt.
-std::optional<HttpResult> Call(
-    HttpClient& client, const std::string& method, const std::string& target,
-    const std::string& body = "",
-    const std::vector<std::pair<std::string, std::string>>& headers = {}) {
-  Result<HttpResult> r = client.Send(method, target, body, headers);
-  if (!r) {
-    PrintError(ErrorLine(r.error()));
-    return std::nullopt;
-  }
-  if (r->status < 200 || r->status >= 300) {
-    PrintError(ErrorLine(r->status, r->body));
-    return std::nullopt;
-  }
-  return std::move(*r);
-}
-
-std::optional<json::object> ParseBody(const HttpResult& r) {
-  boost::system::error_code ec;
-  json::value v = json::parse(r.body, ec);
-  if (ec || !v.is_object()) {
-    PrintError("overseer: the daemon answered something that is not a JSON object (HTTP " +
-               std::to_string(r.status) + ")");
-    return std::nullopt;
-  }
-  return std::move(v.as_object());
-}
-
-std::string StatusOf(const json::object& o) {
-  const json::value* v = o.if_contains("status");
-  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-// "j_x COMPLETED" or "j_x FAILED (WORKER_FAILED)": the reason only where it explains an
-// unhappy end.
-std::string Summary(const json::object& o) {
-  const std::string status = Cell(o, "status");
-  std::string line = Cell(o, "id") + " " + status;
-  const json::value* reason = o.if_contains("status_reason");
-  const bool unhappy = status == "FAILED" || status == "CANCELED" || status == "TERMINATED";
-  if (unhappy && reason != nullptr && reason->is_string() && !reason->as_string().empty()) {
-    line += " (" + std::string(reason->as_string()) + ")";
-  }
-  return line + "\n";
-}
 
 }  // namespace
 
@@ -583,8 +493,9 @@ struct ClientCommands::State {
              [this](HttpClient& h) {
                std::optional<json::object> b = BudgetOptions();
                if (!b && !budget_none) {
-                 return UsageError("give the new budget (--budget-usd, --budget-tokens, ...) or "
-                                   "--none to remove it");
+                 return UsageError(
+                     "give the new budget (--budget-usd, --budget-tokens, ...) or "
+                     "--none to remove it");
                }
                json::object body;
                body["budget"] = b ? json::value(std::move(*b)) : json::value(nullptr);

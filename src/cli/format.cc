@@ -258,8 +258,9 @@ std::string FormatJobDetail(const json::object& j, TimeMs now) {
   if (ObjectAt(j, "halted") != nullptr) AddLine(out, "Halted", HaltText(j.if_contains("halted")));
   if (const json::object* b = ObjectAt(j, "budget")) AddLine(out, "Budget", BudgetText(*b));
   if (const json::object* u = ObjectAt(j, "usage")) {
-    AddLine(out, "Usage", "usd " + Cell(*u, "usd") + " · tokens " + Cell(*u, "tokens") +
-                              " · jobs below " + Cell(*u, "descendants"));
+    AddLine(out, "Usage",
+            "usd " + Cell(*u, "usd") + " · tokens " + Cell(*u, "tokens") + " · jobs below " +
+                Cell(*u, "descendants"));
   }
   if (const json::object* l = ObjectAt(j, "budget_left")) {
     AddLine(out, "Budget left", "usd " + Cell(*l, "usd") + " · tokens " + Cell(*l, "tokens"));

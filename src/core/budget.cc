@@ -48,18 +48,16 @@ std::optional<BudgetRefusal> CheckFanOut(const std::vector<FanOutLink>& above) {
     const FanOutLink& a = above[i];
     if (!a.budget) continue;
     if (i == 0 && a.budget->max_children && a.usage.children + 1 > *a.budget->max_children) {
-      return BudgetRefusal{"max_children", static_cast<double>(a.usage.children + 1),
-                           static_cast<double>(
-                               std::max<int64_t>(0, *a.budget->max_children - a.usage.children)),
-                           a.job_id, false};
-    }
-    if (a.budget->max_descendants &&
-        a.usage.descendants + 1 > *a.budget->max_descendants) {
       return BudgetRefusal{
-          "max_descendants", static_cast<double>(a.usage.descendants + 1),
-          static_cast<double>(
-              std::max<int64_t>(0, *a.budget->max_descendants - a.usage.descendants)),
+          "max_children", static_cast<double>(a.usage.children + 1),
+          static_cast<double>(std::max<int64_t>(0, *a.budget->max_children - a.usage.children)),
           a.job_id, false};
+    }
+    if (a.budget->max_descendants && a.usage.descendants + 1 > *a.budget->max_descendants) {
+      return BudgetRefusal{"max_descendants", static_cast<double>(a.usage.descendants + 1),
+                           static_cast<double>(std::max<int64_t>(
+                               0, *a.budget->max_descendants - a.usage.descendants)),
+                           a.job_id, false};
     }
   }
   return std::nullopt;

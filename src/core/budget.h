@@ -37,8 +37,8 @@ struct Reservation {
 struct BudgetPool {
   std::string job_id;
   Budget budget;
-  JobUsage usage;     // its subtree's
-  Reservation held;   // the unspent reservations of the budgeted jobs drawing on it
+  JobUsage usage;    // its subtree's
+  Reservation held;  // the unspent reservations of the budgeted jobs drawing on it
 };
 
 // Why a job or a budget is refused (422 BUDGET_EXCEEDED): the limit ("usd", "tokens",

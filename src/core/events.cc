@@ -138,11 +138,12 @@ Event BudgetExhaustedEvent(const Job& j, std::string_view limit, TimeMs now) {
   e.job_id = j.id;
   e.reason = "BUDGET_EXHAUSTED";
   const BudgetExhaustion mode = j.budget ? j.budget->on_exhausted : BudgetExhaustion::kPause;
-  e.data_json = "{" + Field("limit", limit) + "," + Field("on_exhausted", BudgetExhaustionName(mode));
+  e.data_json =
+      "{" + Field("limit", limit) + "," + Field("on_exhausted", BudgetExhaustionName(mode));
   if (j.budget && j.budget->usd) e.data_json += "," + number("budget_usd", *j.budget->usd);
   if (j.budget && j.budget->tokens) e.data_json += "," + Field("budget_tokens", *j.budget->tokens);
-  e.data_json += "," + number("usage_usd", j.usage.usd) + "," +
-                 Field("usage_tokens", j.usage.tokens) + "}";
+  e.data_json +=
+      "," + number("usage_usd", j.usage.usd) + "," + Field("usage_tokens", j.usage.tokens) + "}";
   e.created_at = now;
   return e;
 }

@@ -58,9 +58,9 @@ Error Refused(const core::BudgetRefusal& r, const std::string& message) {
 }
 
 Error SpentError(const core::Job& j, std::string_view limit) {
-  Error e = MakeError(ErrorCode::kBudgetExceeded,
-                      "the budget of job " + j.id + " is spent (" + std::string(limit) +
-                          "): raise it with PATCH /api/jobs/" + j.id);
+  Error e = MakeError(ErrorCode::kBudgetExceeded, "the budget of job " + j.id + " is spent (" +
+                                                      std::string(limit) +
+                                                      "): raise it with PATCH /api/jobs/" + j.id);
   e.With("limit", std::string(limit)).With("job_id", j.id).With("requested", int64_t{0});
   if (limit == "usd" && j.budget && j.budget->usd) {
     e.With("left", core::MicroUsd(*j.budget->usd - j.usage.usd));
@@ -129,8 +129,8 @@ Result<BudgetAdmission> Budgets::Admit(const JobPtr& parent,
   a.pool = PoolAt(parent);
   if (budget && a.pool) {
     if (std::optional<core::BudgetRefusal> r = core::CheckReservation(PoolOf(*a.pool), *budget)) {
-      return Refused(*r, "the budget does not fit what job " + r->job_id + " has left (" +
-                             r->limit + ")");
+      return Refused(
+          *r, "the budget does not fit what job " + r->job_id + " has left (" + r->limit + ")");
     }
     a.reserved = core::Reservation{budget->usd.value_or(0), budget->tokens.value_or(0)};
     a.pool->pending_reserved.usd += a.reserved.usd;
@@ -186,7 +186,7 @@ asio::awaitable<void> Budgets::Exhaust(JobPtr job, std::string limit) {
   const core::Budget& b = *job->rec.budget;
   core::Halt halt;
   halt.mode = b.on_exhausted == core::BudgetExhaustion::kPause ? core::HaltMode::kFreeze
-                                                                : core::HaltMode::kTerminate;
+                                                               : core::HaltMode::kTerminate;
   halt.reason = core::DescribeSpent(limit, b, job->rec.usage);
   halt.by = "budget";
   halt.at = ctx_.clock.NowMs();
@@ -239,15 +239,15 @@ asio::awaitable<Result<core::Job>> Budgets::SetBudget(Caller caller, std::string
         const core::Reservation current{old.usd.value_or(0), old.tokens.value_or(0)};
         if (std::optional<core::BudgetRefusal> r =
                 core::CheckReservation(PoolOf(*pool), *budget, current)) {
-          co_return Refused(*r, "the budget does not fit what job " + r->job_id + " has left (" +
-                                    r->limit + ")");
+          co_return Refused(
+              *r, "the budget does not fit what job " + r->job_id + " has left (" + r->limit + ")");
         }
       }
     }
     store::ChangeSet cs;
     cs.job_budgets.push_back(store::JobBudgetChange{job->rec.workspace_id, job->rec.id, budget});
-    cs.job_usages.push_back(store::JobUsageChange{job->rec.workspace_id, job->rec.id,
-                                                  job->rec.usage});
+    cs.job_usages.push_back(
+        store::JobUsageChange{job->rec.workspace_id, job->rec.id, job->rec.usage});
     if (Status st = co_await ctx_.commits.Commit(cs); !st) co_return st.error();
     job->rec.budget = budget;
   }

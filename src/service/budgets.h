@@ -42,9 +42,9 @@ std::optional<double> UsdLeftFor(const LiveJob& job);
 // Taken by Admit for a job being created; handed back by Abandon if it is not created, or by
 // Linked once it is a child of its parent.
 struct BudgetAdmission {
-  JobPtr parent;                // nullptr: a root job
-  JobPtr pool;                  // the budgeted job the new budget is reserved from, or nullptr
-  core::Reservation reserved;   // pending on `pool` until linked
+  JobPtr parent;               // nullptr: a root job
+  JobPtr pool;                 // the budgeted job the new budget is reserved from, or nullptr
+  core::Reservation reserved;  // pending on `pool` until linked
 };
 
 class Budgets {

@@ -216,7 +216,8 @@ asio::awaitable<Result<core::Job>> Halts::UnhaltJob(Caller caller, std::string b
   if (job->rec.halted->budget) {
     Error e = MakeError(ErrorCode::kInvalidStateTransition,
                         "the job was halted by its spent budget: raise the budget with PATCH "
-                        "/api/jobs/" + id + " {\"budget\":{...}} to resume it");
+                        "/api/jobs/" +
+                            id + " {\"budget\":{...}} to resume it");
     e.With("job_id", id).With("halt_reason", job->rec.halted->reason);
     co_return e;
   }

@@ -27,8 +27,8 @@ struct JobSpec {
   std::optional<int64_t> stall_seconds;  // nullopt = the runtime's default; 0 = none
   core::RetryPolicy retry;
   std::optional<core::Budget> budget;  // SPEC §11; nullopt: shares the budget above it
-  Task task;                  // parsed once, by its runtime
-  std::string metadata_json;  // "{}" if none
+  Task task;                           // parsed once, by its runtime
+  std::string metadata_json;           // "{}" if none
 };
 
 // Who asks: the workspace, and the job a worker token is bound to ("" for operators).

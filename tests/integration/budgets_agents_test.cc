@@ -32,9 +32,10 @@ TEST_F(BudgetsAgentsTest, TwoAgentsSpendingPastTheirSubtreesBudgetArePausedUntil
       "turns":[]})"));
   ASSERT_TRUE(fake.running());
   const int64_t budget = 6 * kMessageTokens;  // six of the eighteen replies
-  Reply root = api().Post("/api/jobs", json::object{
-      {"task", {{"runtime", "command"}, {"command", json::array{"sleep", "120"}}}},
-      {"budget", {{"tokens", budget}}}});
+  Reply root = api().Post(
+      "/api/jobs",
+      json::object{{"task", {{"runtime", "command"}, {"command", json::array{"sleep", "120"}}}},
+                   {"budget", {{"tokens", budget}}}});
   ASSERT_EQ(root.status, 201u) << Describe(root);
   const std::string root_id = root.Str({"id"});
   std::vector<std::string> agents;
@@ -61,10 +62,11 @@ TEST_F(BudgetsAgentsTest, TwoAgentsSpendingPastTheirSubtreesBudgetArePausedUntil
   EXPECT_EQ(spent.Str({"halted", "by"}), "budget") << Describe(spent);
   const int64_t used = spent.Int({"usage", "tokens"});
   const int64_t overshoot = used - budget;
-  std::printf("[ budget ] tokens %lld of %lld: overshoot %lld (target <= %lld: one message per "
-              "running agent)\n",
-              static_cast<long long>(used), static_cast<long long>(budget),
-              static_cast<long long>(overshoot), static_cast<long long>(2 * kMessageTokens));
+  std::printf(
+      "[ budget ] tokens %lld of %lld: overshoot %lld (target <= %lld: one message per "
+      "running agent)\n",
+      static_cast<long long>(used), static_cast<long long>(budget),
+      static_cast<long long>(overshoot), static_cast<long long>(2 * kMessageTokens));
   EXPECT_GE(used, budget);
   EXPECT_LE(overshoot, 2 * kMessageTokens) << Describe(spent);
   EXPECT_EQ(spent.Int({"usage", "descendants"}), 2);
@@ -80,15 +82,15 @@ TEST_F(BudgetsAgentsTest, TwoAgentsSpendingPastTheirSubtreesBudgetArePausedUntil
   EXPECT_EQ(by_agents, used);
 
   // Nothing new inside it; an unhalt is not the way out; raising the budget is.
-  Reply refused = api().Post(
-      "/api/jobs", json::object{{"task", {{"runtime", "command"}, {"command", json::array{"true"}}}},
-                                {"parent_job_id", root_id}});
+  Reply refused =
+      api().Post("/api/jobs",
+                 json::object{{"task", {{"runtime", "command"}, {"command", json::array{"true"}}}},
+                              {"parent_job_id", root_id}});
   EXPECT_EQ(refused.status, 422u) << Describe(refused);
   EXPECT_EQ(refused.Str({"error", "code"}), "BUDGET_EXCEEDED");
   Reply unhalt = api().Post("/api/jobs/" + root_id + "/unhalt", "{}");
   EXPECT_EQ(unhalt.status, 409u) << Describe(unhalt);
-  Reply raised = api().Send("PATCH", "/api/jobs/" + root_id,
-                            R"({"budget":{"tokens":1000000}})");
+  Reply raised = api().Send("PATCH", "/api/jobs/" + root_id, R"({"budget":{"tokens":1000000}})");
   ASSERT_EQ(raised.status, 200u) << Describe(raised);
   EXPECT_EQ(raised.Int({"budget", "tokens"}), 1000000);
   for (const std::string& w : agents) {

@@ -41,7 +41,9 @@ constexpr std::string_view kInsertDependency =
 }  // namespace
 
 Status SqliteStore::InsertJob(const Job& j) {
-  if (Status st = Exec(kInsertJob, [&](Binder& b) { BindJob(b, j); }, "insert job"); !st) {
+  if (Status st = Exec(
+          kInsertJob, [&](Binder& b) { BindJob(b, j); }, "insert job");
+      !st) {
     return st;
   }
   // SPEC §8's job_hierarchy and job_dependencies, in the same transaction (a parent is

@@ -169,7 +169,7 @@ Result<Job> ReadJob(sqlite3_stmt* s) {
   if (!halt_mode.empty()) {
     const std::optional<core::HaltMode> mode = core::ParseHaltMode(halt_mode);
     if (!mode) return CorruptRow("job halt_mode " + halt_mode);
-    j.halted = core::Halt{*mode,         ColText(s, 24),      ColText(s, 25),
+    j.halted = core::Halt{*mode,         ColText(s, 24),     ColText(s, 25),
                           ColInt(s, 26), ColInt(s, 27) != 0, ColInt(s, 28) != 0};
   }
   // OVERSEER_SQLITE_JOB_BUDGET_COLUMNS: a budget is a row with on_exhausted set.
@@ -181,8 +181,8 @@ Result<Job> ReadJob(sqlite3_stmt* s) {
                             ColOptInt64(s, 32), *mode};
   }
   // OVERSEER_SQLITE_JOB_USAGE_COLUMNS
-  j.usage = core::JobUsage{sqlite3_column_double(s, 34), ColInt(s, 35), ColInt(s, 36),
-                           ColInt(s, 37)};
+  j.usage =
+      core::JobUsage{sqlite3_column_double(s, 34), ColInt(s, 35), ColInt(s, 36), ColInt(s, 37)};
   return j;
 }
 

@@ -31,14 +31,15 @@
   "halt_mode, halt_reason, halt_by, halt_at, halt_workspace_wide, halt_budget"
 // Its budget (0006), written with the row and by ChangeSet::job_budgets, and its subtree's
 // usage, written by ChangeSet::job_usages.
-#define OVERSEER_SQLITE_JOB_BUDGET_COLUMNS                                              \
+#define OVERSEER_SQLITE_JOB_BUDGET_COLUMNS                                   \
   "budget_usd, budget_tokens, budget_max_children, budget_max_descendants, " \
   "budget_on_exhausted"
 #define OVERSEER_SQLITE_JOB_USAGE_COLUMNS \
   "usage_usd, usage_tokens, usage_descendants, usage_children"
-#define OVERSEER_SQLITE_JOB_READ_COLUMNS                                \
-  OVERSEER_SQLITE_JOB_COLUMNS ", " OVERSEER_SQLITE_JOB_HALT_COLUMNS ", " \
-  OVERSEER_SQLITE_JOB_BUDGET_COLUMNS ", " OVERSEER_SQLITE_JOB_USAGE_COLUMNS
+#define OVERSEER_SQLITE_JOB_READ_COLUMNS                              \
+  OVERSEER_SQLITE_JOB_COLUMNS ", " OVERSEER_SQLITE_JOB_HALT_COLUMNS   \
+                              ", " OVERSEER_SQLITE_JOB_BUDGET_COLUMNS \
+                              ", " OVERSEER_SQLITE_JOB_USAGE_COLUMNS
 #define OVERSEER_SQLITE_WORKER_MUTABLE_COLUMNS                                         \
   "status, status_reason, pid, pgid, exit_code, exit_signal, attempt, metadata_json, " \
   "cgroup_path, log_path, updated_at, started_at, ended_at, agent_json"

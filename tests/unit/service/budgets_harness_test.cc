@@ -22,8 +22,7 @@ core::Budget Usd(double usd) {
   return b;
 }
 
-core::Budget Tokens(int64_t tokens,
-                    core::BudgetExhaustion mode = core::BudgetExhaustion::kPause) {
+core::Budget Tokens(int64_t tokens, core::BudgetExhaustion mode = core::BudgetExhaustion::kPause) {
   core::Budget b;
   b.tokens = tokens;
   b.on_exhausted = mode;
@@ -85,7 +84,7 @@ TEST(BudgetsTest, AChildBudgetIsReservedFromWhatItsParentHasLeft) {
   EXPECT_TRUE(h.Submit(WithBudget(CommandJob(1, a->id), Usd(3))).ok());
   Result<JobView> view = h.Run(h.sup().queries().GetJob(kOperator, root->id));
   ASSERT_TRUE(view.ok());
-  EXPECT_EQ(view->job.usage.children, 3);  // a, the $2 one, the shared one
+  EXPECT_EQ(view->job.usage.children, 3);     // a, the $2 one, the shared one
   EXPECT_EQ(view->job.usage.descendants, 4);  // and a's child
   ASSERT_TRUE(view->budget_left.has_value());
   EXPECT_DOUBLE_EQ(*view->budget_left->usd, 0.0);
@@ -165,9 +164,8 @@ TEST(BudgetsTest, UsageIsChargedUpTheTreeAndASpentSubtreePausesUntilItsBudgetIsR
   ASSERT_FALSE(unhalt.ok());
   EXPECT_EQ(unhalt.error().code, ErrorCode::kInvalidStateTransition);
   // An agent of the subtree cannot raise it (its token may only read while halted).
-  EXPECT_FALSE(h.Run(h.sup().budgets().SetBudget(Caller{"ws", a->id}, root->id,
-                                                 Tokens(1'000'000)))
-                   .ok());
+  EXPECT_FALSE(
+      h.Run(h.sup().budgets().SetBudget(Caller{"ws", a->id}, root->id, Tokens(1'000'000))).ok());
   Result<core::Job> raised =
       h.Run(h.sup().budgets().SetBudget(kOperator, root->id, Tokens(20'000)));
   ASSERT_TRUE(raised.ok()) << raised.error().message;

@@ -28,16 +28,36 @@ bool ParsesToObject(std::string_view line) {
 // Lines of every kind: each fixture's, and broken, odd or deep ones.
 std::vector<std::string> SampleLines() {
   std::vector<std::string> lines;
-  for (const char* name : {"claude_tool_bash.jsonl", "claude_permission_denied.jsonl",
-                           "claude_api_error_500.jsonl", "codex_tool_exec.jsonl",
-                           "codex_unknown_model_tool.jsonl"}) {
+  for (const char* name :
+       {"claude_tool_bash.jsonl", "claude_permission_denied.jsonl", "claude_api_error_500.jsonl",
+        "codex_tool_exec.jsonl", "codex_unknown_model_tool.jsonl"}) {
     for (const std::string& l : FixtureLines(name)) lines.push_back(l);
   }
   for (const std::string& l : std::vector<std::string>{
-           "", " ", "{}", "[]", "[1,2]", "\"s\"", "42", "null", "{} ", " {}", "{}\r", "{}\r\r",
-           "{}{}", "{\"a\":1,}", "{\"a\":01}", "{\"a\":1e400}", "{\"a\":-0.0e-7}",
-           "{\"a\":\"\\ud800\"}", "{\"a\":\"\xed\xa0\x80\"}", "{\"a\":\"\xf4\x90\x80\x80\"}",
-           "{\"a\":\"\\u00e9\\n\\\"\"}", "{\"a\":/*c*/1}", "{\"a\":tru}", "{\"a\" 1}",
+           "",
+           " ",
+           "{}",
+           "[]",
+           "[1,2]",
+           "\"s\"",
+           "42",
+           "null",
+           "{} ",
+           " {}",
+           "{}\r",
+           "{}\r\r",
+           "{}{}",
+           "{\"a\":1,}",
+           "{\"a\":01}",
+           "{\"a\":1e400}",
+           "{\"a\":-0.0e-7}",
+           "{\"a\":\"\\ud800\"}",
+           "{\"a\":\"\xed\xa0\x80\"}",
+           "{\"a\":\"\xf4\x90\x80\x80\"}",
+           "{\"a\":\"\\u00e9\\n\\\"\"}",
+           "{\"a\":/*c*/1}",
+           "{\"a\":tru}",
+           "{\"a\" 1}",
            std::string(32, '[') + std::string(32, ']'),
            "{\"a\":" + std::string(31, '[') + std::string(31, ']') + "}",
            "{\"a\":" + std::string(32, '[') + std::string(32, ']') + "}",
@@ -52,7 +72,7 @@ TEST(SkimTest, AcceptsExactlyWhatAParseAcceptsAsAnObject) {
   for (const std::string& line : SampleLines()) {
     EXPECT_EQ(Skim(line).object, ParsesToObject(line)) << line.substr(0, 120);
     // Every cut of it too.
-    for (size_t n = 0; n < line.size() && n < 2000; n += line.size() > 600 ? 7 : 1) {
+    for (size_t n = 0; n < line.size() && n<2000; n += line.size()> 600 ? 7 : 1) {
       std::string_view cut(line.data(), n);
       ASSERT_EQ(Skim(cut).object, ParsesToObject(cut)) << cut;
     }
@@ -60,9 +80,9 @@ TEST(SkimTest, AcceptsExactlyWhatAParseAcceptsAsAnObject) {
 }
 
 TEST(SkimTest, ReadsTheTopLevelTypeSubtypeAndTheEventsType) {
-  Skimmed k = Skim(
-      R"({"x":{"type":"deep","event":{"type":"deeper"}},"type":"stream_event","subtype":"",)"
-      R"("event":{"index":0,"delta":{"type":"text_delta"},"type":"content_block_delta"}})");
+  Skimmed k =
+      Skim(R"({"x":{"type":"deep","event":{"type":"deeper"}},"type":"stream_event","subtype":"",)"
+           R"("event":{"index":0,"delta":{"type":"text_delta"},"type":"content_block_delta"}})");
   ASSERT_TRUE(k.object);
   EXPECT_EQ(k.type.state(), State::kString);
   EXPECT_EQ(k.type.text(), "stream_event");
