@@ -24,7 +24,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr char kAllVersions[] =
-    "1|init\n2|resources\n3|typed_events\n4|agents\n5|halts\n6|budgets\n7|job_hierarchy";
+    "1|init\n2|resources\n3|typed_events\n4|agents\n5|halts\n6|budgets\n7|job_hierarchy\n8|held_"
+    "slots";
 
 // Every row of `sql`'s answer: columns joined by '|', rows by '\n', NULL as "NULL". A failed
 // query is a test failure (and "<error>").
@@ -119,7 +120,7 @@ TEST_F(PgMigrationsTest, UpAppliesEveryVersionOnceAndASecondUpIsANoOp) {
   // Describe on an empty database creates schema_migrations and reports nothing applied.
   Result<std::vector<MigrationInfo>> before = DescribePgMigrations(*conn_, known_);
   ASSERT_TRUE(before.ok());
-  ASSERT_EQ(before->size(), 7u);
+  ASSERT_EQ(before->size(), 8u);
   for (const MigrationInfo& m : *before) EXPECT_FALSE(m.applied) << m.version;
   EXPECT_EQ(Tables(), "schema_migrations");
 
@@ -131,7 +132,7 @@ TEST_F(PgMigrationsTest, UpAppliesEveryVersionOnceAndASecondUpIsANoOp) {
             "resource_allocations,schema_migrations,state_transitions,workers,workspace_halts");
   Result<std::vector<MigrationInfo>> infos = DescribePgMigrations(*conn_, known_);
   ASSERT_TRUE(infos.ok());
-  ASSERT_EQ(infos->size(), 7u);
+  ASSERT_EQ(infos->size(), 8u);
   const TimeMs start_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(start.time_since_epoch()).count();
   for (size_t i = 0; i < infos->size(); ++i) {
@@ -297,7 +298,7 @@ TEST_F(PgMigrationsTest, DownStepByStepAndUpAgainKeepsTheRowsOfTablesThatSurvive
   const std::string dependencies = Rows(*conn_, kDependencyRows);
   ASSERT_EQ(Rows(*conn_, "SELECT count(*) FROM jobs"), "5");
 
-  for (int version = 6; version >= 2; --version) {
+  for (int version = 7; version >= 2; --version) {
     ASSERT_TRUE(MigratePgDown(*conn_, known_, 1).ok()) << "down to " << version;
     EXPECT_EQ(Rows(*conn_, "SELECT max(version) FROM schema_migrations"), std::to_string(version));
     EXPECT_EQ(Rows(*conn_, kJobRows), jobs) << version;
@@ -375,7 +376,7 @@ TEST_F(PgMigrationsTest, AllTheWayDownAndUpAgainWithRowsInEveryTable) {
         "resource_allocations", "workspace_halts", "job_hierarchy", "job_dependencies"}) {
     EXPECT_NE(Rows(*conn_, std::string("SELECT count(*) FROM ") + table), "0") << table;
   }
-  ASSERT_TRUE(MigratePgDown(*conn_, known_, 7).ok());
+  ASSERT_TRUE(MigratePgDown(*conn_, known_, 8).ok());
   EXPECT_EQ(Tables(), "schema_migrations");
   EXPECT_EQ(Applied(), "");
   EXPECT_EQ(AppliedCount(), 0);
@@ -383,7 +384,7 @@ TEST_F(PgMigrationsTest, AllTheWayDownAndUpAgainWithRowsInEveryTable) {
 
   ASSERT_TRUE(MigratePgUp(*conn_, known_).ok());
   EXPECT_EQ(Applied(), kAllVersions);
-  EXPECT_EQ(AppliedCount(), 7);
+  EXPECT_EQ(AppliedCount(), 8);
   EXPECT_EQ(Tables(),
             "events,idempotency_keys,job_dependencies,job_hierarchy,jobs,quotas,"
             "resource_allocations,schema_migrations,state_transitions,workers,workspace_halts");
@@ -395,7 +396,7 @@ TEST_F(PgMigrationsTest, AllTheWayDownAndUpAgainWithRowsInEveryTable) {
 TEST_F(PgMigrationsTest, TwoProcessesMigratingAnEmptyDatabaseAtOnceApplyEachStepOnce) {
   for (int round = 0; round < 3; ++round) {
     if (round > 0) {
-      ASSERT_TRUE(MigratePgDown(*conn_, known_, 7).ok());
+      ASSERT_TRUE(MigratePgDown(*conn_, known_, 8).ok());
       ASSERT_TRUE(conn_->ExecScript("DROP TABLE schema_migrations").ok());
     }
     std::unique_ptr<PgConnection> a = Connect();
@@ -417,7 +418,7 @@ TEST_F(PgMigrationsTest, TwoProcessesMigratingAnEmptyDatabaseAtOnceApplyEachStep
     ASSERT_TRUE(result_b.ok()) << round << ": " << result_b.error().message;
     EXPECT_EQ(Applied(), kAllVersions) << round;
     EXPECT_EQ(Rows(*conn_, "SELECT count(*), count(DISTINCT version) FROM schema_migrations"),
-              "7|7");
+              "8|8");
     EXPECT_TRUE(LockFree()) << round;
   }
 }
@@ -439,7 +440,7 @@ TEST_F(PgMigrationsTest, UpWaitsForTheLockAndReadsWhatIsAppliedAfterTakingIt) {
   ASSERT_EQ(Rows(*holder, "SELECT pg_advisory_unlock(" + key + ")"), "t");
   t.join();
   ASSERT_TRUE(result.ok()) << result.error().message;
-  EXPECT_EQ(Rows(*holder, "SELECT count(*) FROM schema_migrations"), "7");
+  EXPECT_EQ(Rows(*holder, "SELECT count(*) FROM schema_migrations"), "8");
 }
 
 TEST_F(PgMigrationsTest, NegativeStepsAreInvalidAndAnUnknownAppliedVersionIsInternal) {
@@ -448,9 +449,9 @@ TEST_F(PgMigrationsTest, NegativeStepsAreInvalidAndAnUnknownAppliedVersionIsInte
   ASSERT_FALSE(negative.ok());
   EXPECT_EQ(negative.error().code, ErrorCode::kInvalidRequest);
 
-  // A newer overseer applied version 8: this binary has no down script for it.
+  // A newer overseer applied version 9: this binary has no down script for it.
   ASSERT_TRUE(conn_
-                  ->ExecScript("INSERT INTO schema_migrations VALUES (8, 'from_the_future', "
+                  ->ExecScript("INSERT INTO schema_migrations VALUES (9, 'from_the_future', "
                                "'2026-02-01T00:00:00Z')")
                   .ok());
   Status down = MigratePgDown(*conn_, known_, 1);
@@ -458,13 +459,13 @@ TEST_F(PgMigrationsTest, NegativeStepsAreInvalidAndAnUnknownAppliedVersionIsInte
   EXPECT_EQ(down.error().code, ErrorCode::kInternal);
   EXPECT_THAT(down.error().message, Not(HasSubstr("SELECT")));
   EXPECT_TRUE(LockFree());
-  EXPECT_EQ(Rows(*conn_, "SELECT count(*) FROM schema_migrations"), "8");
+  EXPECT_EQ(Rows(*conn_, "SELECT count(*) FROM schema_migrations"), "9");
   // Up leaves it alone; Describe lists it by its recorded name.
   ASSERT_TRUE(MigratePgUp(*conn_, known_).ok());
   Result<std::vector<MigrationInfo>> infos = DescribePgMigrations(*conn_, known_);
   ASSERT_TRUE(infos.ok());
-  ASSERT_EQ(infos->size(), 8u);
-  EXPECT_EQ(infos->back().version, 8);
+  ASSERT_EQ(infos->size(), 9u);
+  EXPECT_EQ(infos->back().version, 9);
   EXPECT_EQ(infos->back().name, "from_the_future");
   EXPECT_TRUE(infos->back().applied);
   EXPECT_EQ(infos->back().applied_at, 1769904000000);
@@ -472,7 +473,7 @@ TEST_F(PgMigrationsTest, NegativeStepsAreInvalidAndAnUnknownAppliedVersionIsInte
 
 TEST_F(PgMigrationsTest, FailingStepIsRolledBackUnrecordedAndReleasesTheLock) {
   std::vector<Migration> known = known_;
-  known.push_back(Migration{8, "broken", "CREATE TABLE half_done (x bigint); SELECT 1 / 0;",
+  known.push_back(Migration{9, "broken", "CREATE TABLE half_done (x bigint); SELECT 1 / 0;",
                             "DROP TABLE half_done;"});
   Status up = MigratePgUp(*conn_, known);
   ASSERT_FALSE(up.ok());
