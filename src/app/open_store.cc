@@ -38,10 +38,9 @@ Error Invalid(std::string message) {
 
 Result<std::unique_ptr<store::Store>> OpenStore(const std::string& url) {
   if (store::pg::IsPgUrl(url)) {
-    // The daemon runs every store call on one BlockingPool thread (as for SQLite), so two
-    // connections: one for it, one for a call that overlaps at shutdown or in `migrate`.
+    // One connection per BlockingPool thread (StoreThreads), and one spare.
     store::PostgresOptions options;
-    options.pool_size = 2;
+    options.pool_size = StoreThreads(url) + 1;
     return store::OpenPostgresStore(url, options);
   }
   std::string_view path = url;
@@ -55,6 +54,8 @@ Result<std::unique_ptr<store::Store>> OpenStore(const std::string& url) {
   if (path.empty()) return Invalid("--db: no database path; use " + std::string(kAcceptedForms));
   return store::OpenSqliteStore(std::string(path));
 }
+
+int StoreThreads(const std::string& url) { return store::pg::IsPgUrl(url) ? 4 : 1; }
 
 std::string DisplayUrl(const std::string& url) {
   return store::pg::IsPgUrl(url) ? store::pg::MaskPgUrl(url) : url;

@@ -23,6 +23,12 @@ namespace overseer::app {
 // accepted forms. Errors of the backend's open pass through (kUnavailable, kInternal).
 Result<std::unique_ptr<store::Store>> OpenStore(const std::string& url);
 
+// The BlockingPool threads that call the store: 1 for SQLite (its single writer, one
+// connection), 4 for PostgreSQL (a pooled connection each: reads are not queued behind a commit,
+// nor behind a connect that waits for an unreachable server; the group commit stays one at a
+// time).
+int StoreThreads(const std::string& url);
+
 // `url` as it may be shown (logs, messages): a PostgreSQL URL with its password masked.
 std::string DisplayUrl(const std::string& url);
 

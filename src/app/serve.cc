@@ -159,7 +159,7 @@ int Serve(const Config& config) {
   // GET /api/supervisor/metrics (JSON) and, with #13, by GET /metrics.
   MetricsRegistry metrics;
   asio::io_context io(1);
-  service::BlockingPool pool(1);  // SQLite: one connection, one thread
+  service::BlockingPool pool(StoreThreads(db_url));
   proc::ProcessManager procs(io, proc::ProcessManagerOptions{InstanceId(config.state_dir),
                                                              config.use_cgroup, ExecHelperPath()});
   std::string host = listen->first;
