@@ -261,6 +261,15 @@ class Scanner {
 
   // The rest of a string after its opening quote, up to and past its closing one.
   bool String(bool& escaped) {
+    SkipPlain();
+    if (p_ != end_ && *p_ == '"') {  // most strings: plain ASCII
+      ++p_;
+      return true;
+    }
+    return StringRest(escaped);
+  }
+
+  [[gnu::noinline]] bool StringRest(bool& escaped) {
     for (;;) {
       SkipPlain();
       if (p_ == end_) return false;

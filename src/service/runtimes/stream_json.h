@@ -63,13 +63,13 @@ class ScanSink {
 };
 
 // A hand-written validating pass over one line that reads the chosen fields in place,
-// building nothing and allocating nothing (several times cheaper than parsing). kObject: the
-// line (a trailing "\r" ignored, at most kLineMaxBytes) is one JSON object that json::parse
-// accepts, and what the sink was told is what a parse gives: no key of a path occurs twice in
-// one object (a parse keeps the last), and no key that could be one is written with escapes.
-// kUnsure: anything else (not JSON; JSON that Scan does not vouch for: nested over 31 deep,
-// a \u escape of a UTF-16 surrogate, an exponent of over 4 digits; a duplicate or escaped key
-// on a path; the sink stopped): a parse decides.
+// building nothing and allocating nothing (cheaper than a parse, which builds the document).
+// kObject: the line (a trailing "\r" ignored, at most kLineMaxBytes) is one JSON object that
+// json::parse accepts, and what the sink was told is what a parse gives: no key of a path
+// occurs twice in one object (a parse keeps the last), and no key of an object a path goes
+// through is written with escapes. kUnsure: anything else (not JSON; JSON that Scan does not
+// vouch for: nested over 31 deep, a \u escape of a UTF-16 surrogate, an exponent of over 4
+// digits; a duplicate or escaped key where a path goes; the sink stopped): a parse decides.
 enum class ScanResult { kObject, kUnsure };
 ScanResult Scan(std::string_view line, const ScanPaths& paths, ScanSink& sink);
 
