@@ -261,7 +261,11 @@ asio::awaitable<Result<core::Job>> Budgets::SetBudget(Caller caller, std::string
 }
 
 void Budgets::MarkDirty(const JobPtr& job) {
-  dirty_.emplace(job->rec.id, job);
+  // Called for every usage report of every agent: a flag, not a lookup.
+  if (!job->usage_dirty) {
+    job->usage_dirty = true;
+    dirty_.push_back(job);
+  }
   if (flush_timer_ || ctx_.shutting_down) return;
   flush_timer_ = std::make_unique<asio::steady_timer>(ctx_.io, kFlushDelay);
   flush_timer_->async_wait([this](boost::system::error_code ec) {
@@ -273,15 +277,21 @@ void Budgets::MarkDirty(const JobPtr& job) {
 
 asio::awaitable<void> Budgets::Flush() {
   if (dirty_.empty()) co_return;
-  std::unordered_map<std::string, JobPtr> jobs;
+  std::vector<JobPtr> jobs;
   jobs.swap(dirty_);
   store::ChangeSet cs;
-  for (const auto& [id, j] : jobs) {
-    cs.job_usages.push_back(store::JobUsageChange{j->rec.workspace_id, id, j->rec.usage});
+  for (const JobPtr& j : jobs) {
+    j->usage_dirty = false;  // a change while this write runs lists the job again
+    cs.job_usages.push_back(store::JobUsageChange{j->rec.workspace_id, j->rec.id, j->rec.usage});
   }
   if (Status st = co_await ctx_.commits.Commit(cs); !st) {
     spdlog::warn("writing the usage of {} job(s): {}", jobs.size(), st.error().message);
-    for (auto& [id, j] : jobs) dirty_.emplace(id, j);  // the next write tries again
+    for (const JobPtr& j : jobs) {  // the next write tries again
+      if (!j->usage_dirty) {
+        j->usage_dirty = true;
+        dirty_.push_back(j);
+      }
+    }
   }
 }
 

@@ -20,7 +20,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
-#include <unordered_map>
+#include <vector>
 
 #include "core/budget.h"
 #include "service/context.h"
@@ -92,7 +92,7 @@ class Budgets {
   Context& ctx_;
   Halts& halts_;
   Access& access_;
-  std::unordered_map<std::string, JobPtr> dirty_;  // usage changed since the last write
+  std::vector<JobPtr> dirty_;  // usage changed since the last write (LiveJob::usage_dirty)
   std::unique_ptr<boost::asio::steady_timer> flush_timer_;
 };
 

@@ -102,9 +102,11 @@ struct LiveJob {
   // Dependencies not yet COMPLETED (the job waits PENDING until this is empty).
   std::vector<std::string> waiting_on;
   // Budgets (service/budgets.h): the reservations of jobs being created below this one and
-  // not linked yet, and whether a halt for its spent budget is under way.
+  // not linked yet, whether a halt for its spent budget is under way, and whether its usage
+  // changed since it was last written (then it is on Budgets' list of jobs to write).
   core::Reservation pending_reserved;
   bool budget_exhausting = false;
+  bool usage_dirty = false;
 };
 using JobPtr = std::shared_ptr<LiveJob>;
 

@@ -1,7 +1,10 @@
 #include "service/runtimes/claude_stream.h"
 
 #include <algorithm>
+#include <array>
 #include <boost/json/value.hpp>
+#include <optional>
+#include <string>
 
 #include "service/runtimes/stream_json.h"
 
@@ -45,63 +48,257 @@ void Add(UsageDelta& a, const UsageDelta& b) {
 
 }  // namespace
 
-ClaudeStream::ClaudeStream(const PriceTable& prices) : prices_(prices) {}
+namespace {
+
+// The fields Feed reads from a Scan, in the order of Paths().
+enum Field : int {
+  kType,
+  kSubtype,
+  kParent,
+  kEventType,
+  kStartMessage,
+  kStartId,
+  kStartModel,
+  kStartUsage,
+  kStartTokens,  // 4 fields: input, output, cache read, cache write (as TokenField)
+  kDeltaUsage = kStartTokens + 4,
+  kDeltaTokens,
+  kMessage = kDeltaTokens + 4,
+  kMessageId,
+  kMessageModel,
+  kMessageUsage,
+  kMessageTokens,
+  kBlock = kMessageTokens + 4,
+  kBlockType,
+  kBlockText,
+  kFields
+};
+
+const sj::ScanPaths& Paths() {
+  static const sj::ScanPaths paths{
+      "type",
+      "subtype",
+      "parent_tool_use_id",
+      "event.type",
+      "event.message",
+      "event.message.id",
+      "event.message.model",
+      "event.message.usage",
+      "event.message.usage.input_tokens",
+      "event.message.usage.output_tokens",
+      "event.message.usage.cache_read_input_tokens",
+      "event.message.usage.cache_creation_input_tokens",
+      "event.usage",
+      "event.usage.input_tokens",
+      "event.usage.output_tokens",
+      "event.usage.cache_read_input_tokens",
+      "event.usage.cache_creation_input_tokens",
+      "message",
+      "message.id",
+      "message.model",
+      "message.usage",
+      "message.usage.input_tokens",
+      "message.usage.output_tokens",
+      "message.usage.cache_read_input_tokens",
+      "message.usage.cache_creation_input_tokens",
+      "message.content[]",
+      "message.content[].type",
+      "message.content[].text",
+  };
+  return paths;
+}
+
+// A token count in the order of Tokens' fields (0..3).
+int64_t& TokenField(UsageDelta& t, int i) {
+  switch (i) {
+    case 0:
+      return t.input_tokens;
+    case 1:
+      return t.output_tokens;
+    case 2:
+      return t.cache_read_tokens;
+    default:
+      return t.cache_write_tokens;
+  }
+}
+
+}  // namespace
+
+struct ClaudeStream::MessageLine {
+  std::string_view parent;   // parent_tool_use_id
+  bool has_message = false;  // message_start, assistant: "message" is an object
+  std::string_view id;
+  std::string_view model;
+  bool has_usage = false;  // the message's (message_delta: the event's) "usage" is an object
+  UsageDelta tokens;
+  bool has_text = false;  // assistant: a text block was seen ...
+  std::string_view text;  // ... and this is the last one's text
+};
+
+// A ScanSink that keeps what Feed reads: strings as views into the line, or decoded into
+// buffers kept across lines.
+class ClaudeStream::Scanned final : public sj::ScanSink {
+ public:
+  void Reset() {
+    for (Text& t : text_) t.Clear();
+    for (bool& k : object_) k = false;
+    start_ = delta_ = message_ = UsageDelta{};
+    has_text_ = false;
+    last_text_.Clear();
+  }
+
+  bool OnValue(int field, const sj::ScanValue& v) override {
+    using Kind = sj::ScanValue::Kind;
+    const auto f = static_cast<size_t>(field);
+    if (field == kBlock) {  // an element of message.content ends: a text block?
+      if (v.kind == Kind::kObject && text_[kBlockType].view == "text") {
+        has_text_ = true;
+        Text& text = text_[kBlockText];
+        if (text.decoded) {
+          last_text_.buffer.swap(text.buffer);
+          last_text_.view = last_text_.buffer;
+        } else {
+          last_text_.view = text.view;
+        }
+      }
+      text_[kBlockType].Clear();
+      text_[kBlockText].Clear();
+      return true;
+    }
+    if (IsTokens(field, kStartTokens, start_) || IsTokens(field, kDeltaTokens, delta_) ||
+        IsTokens(field, kMessageTokens, message_)) {
+      std::optional<int64_t> n = sj::ScanCount(v);
+      if (!n) return false;  // a number written otherwise: the parse reads it
+      TokenField(*token_target_, token_index_) = *n;
+      return true;
+    }
+    if (field == kStartMessage || field == kStartUsage || field == kDeltaUsage ||
+        field == kMessage || field == kMessageUsage) {
+      object_[f] = v.kind == Kind::kObject;
+      return true;
+    }
+    if (v.kind != Kind::kString) return true;  // read as "" (absent)
+    Text& t = text_[f];
+    t.decoded = v.escaped;
+    if (v.escaped) {
+      sj::Unescape(v.text, t.buffer);
+      t.view = t.buffer;
+    } else {
+      t.view = v.text;
+    }
+    return true;
+  }
+
+  std::string_view Str(Field f) const { return text_[static_cast<size_t>(f)].view; }
+  bool Object(Field f) const { return object_[static_cast<size_t>(f)]; }
+
+  // The line's message fields: `message` is kStartMessage / kMessage / kDeltaUsage's event.
+  MessageLine Message(Field message) const {
+    MessageLine l;
+    l.parent = Str(kParent);
+    if (message == kStartMessage) {
+      l.has_message = Object(kStartMessage);
+      l.id = Str(kStartId);
+      l.model = Str(kStartModel);
+      l.has_usage = Object(kStartUsage);
+      l.tokens = start_;
+    } else if (message == kMessage) {
+      l.has_message = Object(kMessage);
+      l.id = Str(kMessageId);
+      l.model = Str(kMessageModel);
+      l.has_usage = Object(kMessageUsage);
+      l.tokens = message_;
+      l.has_text = has_text_;
+      l.text = last_text_.view;
+    } else {
+      l.has_usage = Object(kDeltaUsage);
+      l.tokens = delta_;
+    }
+    return l;
+  }
+
+ private:
+  struct Text {
+    std::string_view view;  // into the line, or `buffer` when decoded
+    bool decoded = false;
+    std::string buffer;  // an escaped string, decoded
+
+    void Clear() {
+      view = {};
+      decoded = false;
+    }
+  };
+
+  bool IsTokens(int field, int first, UsageDelta& target) {
+    if (field < first || field >= first + 4) return false;
+    token_target_ = &target;
+    token_index_ = field - first;
+    return true;
+  }
+
+  std::array<Text, kFields> text_;
+  std::array<bool, kFields> object_{};
+  UsageDelta start_;    // event.message.usage
+  UsageDelta delta_;    // event.usage
+  UsageDelta message_;  // message.usage
+  bool has_text_ = false;
+  Text last_text_;
+  UsageDelta* token_target_ = nullptr;
+  int token_index_ = 0;
+};
+
+namespace {
+
+// What Feed does with a line Scan vouched for.
+ClaudeStream::LineClass ClassOf(const std::string_view type, const std::string_view subtype,
+                                const std::string_view event_type) {
+  using LineClass = ClaudeStream::LineClass;
+  if (type == "stream_event") {
+    return event_type == "message_start" || event_type == "message_delta" ? LineClass::kRead
+                                                                          : LineClass::kSkip;
+  }
+  if (type == "assistant") return LineClass::kRead;
+  if (type == "user") return LineClass::kSkip;
+  if (type == "system" && subtype != "init" && subtype != "api_retry") return LineClass::kSkip;
+  return LineClass::kParse;
+}
+
+}  // namespace
+
+ClaudeStream::ClaudeStream(const PriceTable& prices)
+    : prices_(prices), scanned_(std::make_unique<Scanned>()) {}
+ClaudeStream::~ClaudeStream() = default;
+ClaudeStream::ClaudeStream(ClaudeStream&&) noexcept = default;
 
 ClaudeStream::LineClass ClaudeStream::Classify(std::string_view line) {
-  // The CLI writes each line with its keys in one order: a line whose first bytes are not one
-  // of these is parsed, whatever it is.
-  constexpr std::string_view kStreamEvent = R"({"type":"stream_event","event":{"type":")";
-  constexpr std::string_view kUser = R"({"type":"user",)";
-  constexpr std::string_view kSystem = R"({"type":"system","subtype":")";
-  auto next_is = [&line](size_t at, std::string_view s) { return line.substr(at, s.size()) == s; };
-  if (line.starts_with(kStreamEvent)) {
-    if (next_is(kStreamEvent.size(), R"(message_start")") ||
-        next_is(kStreamEvent.size(), R"(message_delta")")) {
-      return LineClass::kParse;
-    }
-  } else if (line.starts_with(kSystem)) {
-    if (next_is(kSystem.size(), R"(init")") || next_is(kSystem.size(), R"(api_retry")")) {
-      return LineClass::kParse;
-    }
-  } else if (!line.starts_with(kUser)) {
-    return LineClass::kParse;
-  }
-  std::string_view body = line;
-  if (!body.empty() && body.back() == '\r') body.remove_suffix(1);
-  if (body.size() > sj::kLineMaxBytes) return LineClass::kParse;  // counted oversized there
-  // The prefix only guessed; the scan decides, on the whole line (a duplicate key or a
-  // different value later in it means a parse).
-  const sj::Skimmed k = sj::Skim(body);
-  if (!k.object) return LineClass::kMalformed;
-  using State = sj::SkimField::State;
-  if (k.type.Is("stream_event")) {
-    if (k.event_type.state() == State::kString && !k.event_type.Is("message_start") &&
-        !k.event_type.Is("message_delta")) {
-      return LineClass::kSkip;
-    }
-  } else if (k.type.Is("user")) {
-    return LineClass::kSkip;
-  } else if (k.type.Is("system")) {
-    if (k.subtype.state() == State::kString && !k.subtype.Is("init") &&
-        !k.subtype.Is("api_retry")) {
-      return LineClass::kSkip;
-    }
-  }
-  return LineClass::kParse;
+  Scanned k;
+  k.Reset();
+  if (sj::Scan(line, Paths(), k) != sj::ScanResult::kObject) return LineClass::kParse;
+  return ClassOf(k.Str(kType), k.Str(kSubtype), k.Str(kEventType));
 }
 
 void ClaudeStream::Feed(std::string_view line) {
   if (skipping_) {
-    switch (Classify(line)) {
-      case LineClass::kSkip:
-        ++usage_.lines;
-        return;
-      case LineClass::kMalformed:
-        ++usage_.lines;
-        ++usage_.malformed_lines;
-        return;
-      case LineClass::kParse:
-        break;
+    Scanned& k = *scanned_;
+    k.Reset();
+    if (sj::Scan(line, Paths(), k) == sj::ScanResult::kObject) {
+      switch (ClassOf(k.Str(kType), k.Str(kSubtype), k.Str(kEventType))) {
+        case LineClass::kSkip:
+          ++usage_.lines;
+          return;
+        case LineClass::kRead:
+          ++usage_.lines;
+          if (k.Str(kType) == "assistant") {
+            OnAssistant(k.Message(kMessage));
+          } else if (k.Str(kEventType) == "message_start") {
+            OnMessageStart(k.Message(kStartMessage));
+          } else {
+            OnMessageDelta(k.Message(kDeltaUsage));
+          }
+          return;
+        case LineClass::kParse:
+          break;
+      }
     }
   }
   const json::object* o = parser_.Parse(line, usage_);
@@ -168,8 +365,7 @@ ClaudeStream::Message& ClaudeStream::Track(std::string_view id, std::string_view
   return m;
 }
 
-void ClaudeStream::Observe(Message& m, const json::object& u) {
-  UsageDelta now = Tokens(u);
+void ClaudeStream::Observe(Message& m, const UsageDelta& now) {
   UsageDelta grown;
   grown.input_tokens = std::max<int64_t>(0, now.input_tokens - m.seen.input_tokens);
   grown.output_tokens = std::max<int64_t>(0, now.output_tokens - m.seen.output_tokens);
@@ -187,52 +383,82 @@ void ClaudeStream::Observe(Message& m, const json::object& u) {
   usage_.cost_default_price = streamed_default_price_;
 }
 
+// A message's id, model and usage as a parse reads them.
+void ClaudeStream::ReadMessage(const json::object* message, MessageLine& l) {
+  l.has_message = message != nullptr;
+  if (message == nullptr) return;
+  l.id = sj::String(*message, "id");
+  l.model = sj::String(*message, "model");
+  const json::object* u = sj::Object(*message, "usage");
+  l.has_usage = u != nullptr;
+  if (u != nullptr) l.tokens = Tokens(*u);
+}
+
 void ClaudeStream::OnStreamEvent(const json::object& o) {
   const json::object* event = sj::Object(o, "event");
   if (event == nullptr) return;
   std::string_view type = sj::String(*event, "type");
-  std::string_view parent = sj::String(o, "parent_tool_use_id");
+  MessageLine l;
+  l.parent = sj::String(o, "parent_tool_use_id");
   if (type == "message_start") {
-    const json::object* message = sj::Object(*event, "message");
-    if (message == nullptr) return;
-    Message& m = Track(sj::String(*message, "id"), parent, sj::String(*message, "model"));
-    if (const json::object* u = sj::Object(*message, "usage")) Observe(m, *u);
+    ReadMessage(sj::Object(*event, "message"), l);
+    OnMessageStart(l);
   } else if (type == "message_delta") {
     const json::object* u = sj::Object(*event, "usage");
-    if (u == nullptr) return;
-    // No id: the delta belongs to the last message started under the same parent.
-    for (auto it = messages_.rbegin(); it != messages_.rend(); ++it) {
-      if (it->parent == Bounded(parent, AgentUsage::kIdMaxBytes)) {
-        Observe(*it, *u);
-        return;
-      }
-    }
-    Observe(Track("", parent, ""), *u);
+    l.has_usage = u != nullptr;
+    if (u != nullptr) l.tokens = Tokens(*u);
+    OnMessageDelta(l);
   }
 }
 
 void ClaudeStream::OnAssistant(const json::object& o) {
+  MessageLine l;
+  l.parent = sj::String(o, "parent_tool_use_id");
   const json::object* message = sj::Object(o, "message");
+  ReadMessage(message, l);
   if (message == nullptr) return;
-  std::string_view parent = sj::String(o, "parent_tool_use_id");
-  std::string_view id = sj::String(*message, "id");
-  Message& m = Track(id, parent, sj::String(*message, "model"));
-  if (const json::object* u = sj::Object(*message, "usage")) Observe(m, *u);
-  if (!parent.empty()) return;  // a sub-agent's message
+  if (const json::array* content = sj::Array(*message, "content")) {
+    for (const json::value& block : *content) {
+      const json::object* b = block.if_object();
+      if (b != nullptr && sj::String(*b, "type") == "text") {
+        l.has_text = true;
+        l.text = sj::String(*b, "text");
+      }
+    }
+  }
+  OnAssistant(l);
+}
+
+void ClaudeStream::OnMessageStart(const MessageLine& l) {
+  if (!l.has_message) return;
+  Message& m = Track(l.id, l.parent, l.model);
+  if (l.has_usage) Observe(m, l.tokens);
+}
+
+void ClaudeStream::OnMessageDelta(const MessageLine& l) {
+  if (!l.has_usage) return;
+  // No id: the delta belongs to the last message started under the same parent.
+  for (auto it = messages_.rbegin(); it != messages_.rend(); ++it) {
+    if (it->parent == Bounded(l.parent, AgentUsage::kIdMaxBytes)) {
+      Observe(*it, l.tokens);
+      return;
+    }
+  }
+  Observe(Track("", l.parent, ""), l.tokens);
+}
+
+void ClaudeStream::OnAssistant(const MessageLine& l) {
+  if (!l.has_message) return;
+  Message& m = Track(l.id, l.parent, l.model);
+  if (l.has_usage) Observe(m, l.tokens);
+  if (!l.parent.empty()) return;  // a sub-agent's message
   // Blocks of one reply arrive as several lines sharing the message id: one turn.
   if (!m.turn_counted) {
     m.turn_counted = true;
     ++streamed_turns_;
   }
   if (!usage_.has_result) usage_.turns = streamed_turns_;
-  if (const json::array* content = sj::Array(*message, "content")) {
-    for (const json::value& block : *content) {
-      const json::object* b = block.if_object();
-      if (b != nullptr && sj::String(*b, "type") == "text") {
-        usage_.last_text.Set(sj::String(*b, "text"), AgentUsage::kTextMaxBytes);
-      }
-    }
-  }
+  if (l.has_text) usage_.last_text.Set(l.text, AgentUsage::kTextMaxBytes);
 }
 
 void ClaudeStream::OnResult(const json::object& o) {

@@ -15,15 +15,18 @@
 // stream's message_start was charged): TakeDelta then answers negative fields.
 //
 // Most lines carry nothing read here (with --include-partial-messages, nearly every line is a
-// content_block_delta): Classify recognises them by a look at the line's first bytes and a
-// validating scan that builds nothing, and Feed counts them without parsing them. The counts
-// stay what a full parse gives: a skipped line is counted in `lines` only; one that is not
-// valid JSON is counted malformed as before.
+// content_block_delta), and most of the rest are message_start / message_delta events and
+// assistant lines: Feed reads each line with stream_json::Scan, a validating pass that builds
+// nothing, and from what it read skips the first kind and charges the second; only the rare
+// other lines (init, api_retry, result, unknown ones) and any line Scan does not vouch for (not
+// JSON, duplicate keys, escaped keys, numbers written oddly, ...) get a full parse. Either way
+// the figures and counts are what a full parse of every line gives.
 #pragma once
 
 #include <boost/json/object.hpp>
 #include <cstddef>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,18 +43,20 @@ class ClaudeStream {
 
   // `prices` must outlive the stream.
   explicit ClaudeStream(const PriceTable& prices = PriceTable::BuiltIn());
+  ~ClaudeStream();
+  ClaudeStream(ClaudeStream&&) noexcept;
+  ClaudeStream& operator=(ClaudeStream&&) = delete;  // prices_ is a reference
 
   // One line of stdout, without its "\n".
   void Feed(std::string_view line);
 
-  // What Feed does with a line before parsing it. kSkip: a valid JSON object none of whose
-  // fields is read here: a stream_event whose event is not message_start or message_delta
-  // (content_block_start/delta/stop, message_stop, ping, ...), a `user` line (tool results),
-  // a `system` line whose subtype is not init or api_retry (status, ...). kMalformed: a line
-  // that starts like one of those but is not valid JSON. kParse: anything else (oversized
-  // lines too: Feed's parse counts them), and any line whose "type", "subtype" or "event"
-  // occurs more than once. Pure; public for tests.
-  enum class LineClass { kParse, kSkip, kMalformed };
+  // What Feed does with a line, from its Scan. kSkip: a JSON object none of whose fields is read
+  // here: a stream_event whose event is not message_start or message_delta (content_block_*,
+  // message_stop, ping, ...), a `user` line (tool results), a `system` line whose subtype is
+  // not init or api_retry (status, ...). kRead: a message_start or message_delta event or an
+  // assistant line, its fields read from the Scan. kParse: anything else, and any line Scan
+  // does not vouch for (not valid JSON included: the parse counts it). Pure; public for tests.
+  enum class LineClass { kParse, kSkip, kRead };
   static LineClass Classify(std::string_view line);
 
   // Feed parses every line in full (tests compare both ways).
@@ -75,15 +80,23 @@ class ClaudeStream {
     UsageDelta seen;            // the largest value of each token field seen
   };
 
+  struct MessageLine;  // what a message_start, message_delta or assistant line carries
+  class Scanned;       // what Scan read of a line
+
   void OnSystem(const boost::json::object& line);
   void OnStreamEvent(const boost::json::object& line);
   void OnAssistant(const boost::json::object& line);
   void OnResult(const boost::json::object& line);
+  static void ReadMessage(const boost::json::object* message, MessageLine& l);
+  void OnMessageStart(const MessageLine& l);
+  void OnMessageDelta(const MessageLine& l);
+  void OnAssistant(const MessageLine& l);
   Message& Track(std::string_view id, std::string_view parent, std::string_view model);
-  void Observe(Message& m, const boost::json::object& usage);
+  void Observe(Message& m, const UsageDelta& tokens);
 
   const PriceTable& prices_;
   stream_json::LineParser parser_;
+  std::unique_ptr<Scanned> scanned_;
   bool skipping_ = true;
   AgentUsage usage_;
   UsageDelta streamed_;  // tokens and estimated cost charged from messages

@@ -1,181 +1,451 @@
 #include "service/runtimes/stream_json.h"
 
-#include <boost/json/basic_parser_impl.hpp>
+#include <algorithm>
+#include <array>
+#include <bit>
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/parser.hpp>
 #include <boost/system/error_code.hpp>
 #include <cmath>
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "common/check.h"
 
 namespace overseer::service::stream_json {
 
 namespace json = boost::json;
 
 namespace {
+
 constexpr int64_t kCountMax = int64_t{1} << 50;
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 }  // namespace
 
-const json::object* ParseLine(std::string_view line, json::value& out, AgentUsage& u) {
-  ++u.lines;
+ScanPaths::ScanPaths(std::initializer_list<std::string_view> paths) {
+  nodes_.emplace_back();  // the top-level object
+  int field = 0;
+  for (std::string_view path : paths) {
+    int at = 0;
+    while (!path.empty()) {
+      int next = -1;
+      if (path.starts_with("[]")) {
+        path.remove_prefix(2);
+        next = nodes_[static_cast<size_t>(at)].element;
+        if (next < 0) {
+          next = static_cast<int>(nodes_.size());
+          nodes_[static_cast<size_t>(at)].element = next;
+          nodes_.emplace_back();
+        }
+      } else {
+        const size_t end = std::min(path.find_first_of(".["), path.size());
+        const std::string_view key = path.substr(0, end);
+        path.remove_prefix(end);
+        for (int k : nodes_[static_cast<size_t>(at)].keys) {
+          if (nodes_[static_cast<size_t>(k)].key == key) next = k;
+        }
+        if (next < 0) {
+          next = static_cast<int>(nodes_.size());
+          nodes_[static_cast<size_t>(at)].keys.push_back(next);
+          nodes_[static_cast<size_t>(at)].key_lengths |= uint64_t{1}
+                                                         << std::min<size_t>(key.size(), 63);
+          OVERSEER_CHECK(nodes_[static_cast<size_t>(at)].keys.size() <= 64);
+          nodes_.emplace_back().key = key;
+        }
+      }
+      if (path.starts_with('.')) path.remove_prefix(1);
+      at = next;
+    }
+    OVERSEER_CHECK(at != 0 && nodes_[static_cast<size_t>(at)].field < 0);
+    nodes_[static_cast<size_t>(at)].field = field++;
+  }
+}
+
+// Scan's state: one pass, no allocation (containers recurse, at most kMaxDepth deep).
+class Scanner {
+ public:
+  Scanner(std::string_view line, const ScanPaths& paths, ScanSink& sink)
+      : p_(line.data()), end_(line.data() + line.size()), nodes_(paths.nodes_), sink_(sink) {}
+
+  // true: the line is one object, every value of a path reported (kObject).
+  bool Run() {
+    SkipSpace();
+    if (p_ == end_ || *p_ != '{' || !Object(0, 1)) return false;
+    SkipSpace();
+    return p_ == end_;  // nothing after the object
+  }
+
+ private:
+  // json::parse fails past 32 levels: Scan vouches for one less.
+  static constexpr int kMaxDepth = 31;
+
+  static constexpr std::array<bool, 256> kPlain = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0x20; c < 0x80; ++c) t[static_cast<size_t>(c)] = c != '"' && c != '\\';
+    return t;
+  }();
+
+  const ScanPaths::Node& NodeAt(int n) const { return nodes_[static_cast<size_t>(n)]; }
+
+  void SkipSpace() {
+    while (p_ != end_ && static_cast<unsigned char>(*p_) <= ' ' &&
+           (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) {
+      ++p_;
+    }
+  }
+
+  bool Report(int node, const ScanValue& v) {
+    if (node < 0 || NodeAt(node).field < 0) return true;
+    return sink_.OnValue(NodeAt(node).field, v);
+  }
+
+  // A value at path node `node` (-1: on no path), inside `depth` containers.
+  bool Value(int node, int depth) {
+    SkipSpace();
+    if (p_ == end_) return false;
+    if (*p_ == '{') return Object(node, depth + 1);
+    if (*p_ == '[') return Array(node, depth + 1);
+    return Scalar(node);
+  }
+
+  bool Object(int node, int depth) {
+    if (depth > kMaxDepth) return false;
+    ++p_;               // {
+    uint64_t seen = 0;  // the keys on a path seen so far (bit: index in Node::keys)
+    SkipSpace();
+    if (p_ != end_ && *p_ == '}') {
+      ++p_;
+      return Report(node, ScanValue{ScanValue::Kind::kObject, false, {}});
+    }
+    for (;;) {
+      SkipSpace();
+      if (p_ == end_ || *p_ != '"') return false;
+      ++p_;
+      const char* begin = p_;
+      bool escaped = false;
+      if (!String(escaped)) return false;
+      int child = -1;
+      if (node >= 0 && NodeAt(node).key_lengths != 0) {
+        const std::string_view key(begin, static_cast<size_t>(p_ - 1 - begin));
+        if (escaped) return false;  // it might be one of ours, written otherwise
+        if (!Match(NodeAt(node), key, seen, child)) return false;
+      }
+      SkipSpace();
+      if (p_ == end_ || *p_ != ':') return false;
+      ++p_;
+      if (!Value(child, depth)) return false;
+      SkipSpace();
+      if (p_ == end_) return false;
+      if (*p_ == ',') {
+        ++p_;
+      } else if (*p_ == '}') {
+        ++p_;
+        return Report(node, ScanValue{ScanValue::Kind::kObject, false, {}});
+      } else {
+        return false;
+      }
+    }
+  }
+
+  // The child of `parent` named `key` (-1: none); false on a duplicate (a parse keeps the
+  // last one).
+  bool Match(const ScanPaths::Node& parent, std::string_view key, uint64_t& seen,
+             int& child) const {
+    if ((parent.key_lengths & (uint64_t{1} << std::min<size_t>(key.size(), 63))) == 0) {
+      return true;
+    }
+    for (size_t i = 0; i < parent.keys.size(); ++i) {
+      const std::string& k = NodeAt(parent.keys[i]).key;
+      if (k.size() != key.size() || k.empty() || k[0] != key[0] || k != key) continue;
+      const uint64_t bit = uint64_t{1} << i;
+      if ((seen & bit) != 0) return false;
+      seen |= bit;
+      child = parent.keys[i];
+      return true;
+    }
+    return true;
+  }
+
+  bool Array(int node, int depth) {
+    if (depth > kMaxDepth) return false;
+    ++p_;  // [
+    const int element = node >= 0 ? NodeAt(node).element : -1;
+    SkipSpace();
+    if (p_ != end_ && *p_ == ']') {
+      ++p_;
+      return Report(node, ScanValue{ScanValue::Kind::kArray, false, {}});
+    }
+    for (;;) {
+      if (!Value(element, depth)) return false;
+      SkipSpace();
+      if (p_ == end_) return false;
+      if (*p_ == ',') {
+        ++p_;
+      } else if (*p_ == ']') {
+        ++p_;
+        return Report(node, ScanValue{ScanValue::Kind::kArray, false, {}});
+      } else {
+        return false;
+      }
+    }
+  }
+
+  bool Scalar(int node) {
+    ScanValue v;
+    const char* begin = p_;
+    const char c = *p_;
+    if (c == '"') {
+      ++p_;
+      if (!String(v.escaped)) return false;
+      v.kind = ScanValue::Kind::kString;
+      v.text = std::string_view(begin + 1, static_cast<size_t>(p_ - 2 - begin));
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+      if (!Number()) return false;
+      v.kind = ScanValue::Kind::kNumber;
+      v.text = std::string_view(begin, static_cast<size_t>(p_ - begin));
+    } else if (Literal("true")) {
+      v.kind = ScanValue::Kind::kTrue;
+    } else if (Literal("false")) {
+      v.kind = ScanValue::Kind::kFalse;
+    } else if (Literal("null")) {
+      v.kind = ScanValue::Kind::kNull;
+    } else {
+      return false;
+    }
+    return Report(node, v);
+  }
+
+  bool Literal(std::string_view word) {
+    if (static_cast<size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word) {
+      return false;
+    }
+    p_ += word.size();
+    return true;
+  }
+
+  // Past the plain run of a string's bytes at p_ (none a quote, a backslash, a control or a
+  // non-ASCII byte).
+  void SkipPlain() {
+    const char* p = p_;
+#if defined(__SSE2__)
+    // 16 bytes at a time: a signed compare below 0x20 also flags every byte from 0x80.
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i slash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(0x20);
+    while (end_ - p >= 16) {
+      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      const __m128i stop =
+          _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, slash)),
+                       _mm_cmplt_epi8(x, space));
+      const auto mask = static_cast<unsigned>(_mm_movemask_epi8(stop));
+      if (mask != 0) {
+        p_ = p + std::countr_zero(mask);
+        return;
+      }
+      p += 16;
+    }
+#endif
+    while (p != end_ && kPlain[static_cast<unsigned char>(*p)]) ++p;
+    p_ = p;
+  }
+
+  // The rest of a string after its opening quote, up to and past its closing one.
+  bool String(bool& escaped) {
+    SkipPlain();
+    if (p_ != end_ && *p_ == '"') {  // most strings: plain ASCII
+      ++p_;
+      return true;
+    }
+    return StringRest(escaped);
+  }
+
+  [[gnu::noinline]] bool StringRest(bool& escaped) {
+    for (;;) {
+      SkipPlain();
+      if (p_ == end_) return false;
+      const auto c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        ++p_;
+        return true;
+      }
+      if (c == '\\') {
+        escaped = true;
+        if (!Escape()) return false;
+      } else if (c < 0x20 || !Utf8()) {
+        return false;
+      }
+    }
+  }
+
+  bool Escape() {
+    ++p_;  // the backslash
+    if (p_ == end_) return false;
+    switch (*p_++) {
+      case '"':
+      case '\\':
+      case '/':
+      case 'b':
+      case 'f':
+      case 'n':
+      case 'r':
+      case 't':
+        return true;
+      case 'u': {
+        if (end_ - p_ < 4) return false;
+        unsigned cp = 0;
+        for (int i = 0; i < 4; ++i) {
+          const int h = HexDigit(*p_++);
+          if (h < 0) return false;
+          cp = cp * 16 + static_cast<unsigned>(h);
+        }
+        return cp < 0xd800 || cp > 0xdfff;  // surrogates: json::parse pairs them or fails
+      }
+      default:
+        return false;
+    }
+  }
+
+  // One UTF-8 sequence of 2 to 4 bytes (well-formed: no overlong form, no surrogate, at most
+  // U+10FFFF).
+  bool Utf8() {
+    const auto b0 = static_cast<unsigned char>(*p_);
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xbf;
+    int more = 0;
+    if (b0 >= 0xc2 && b0 <= 0xdf) {
+      more = 1;
+    } else if (b0 >= 0xe0 && b0 <= 0xef) {
+      more = 2;
+      if (b0 == 0xe0) lo = 0xa0;
+      if (b0 == 0xed) hi = 0x9f;
+    } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+      more = 3;
+      if (b0 == 0xf0) lo = 0x90;
+      if (b0 == 0xf4) hi = 0x8f;
+    } else {
+      return false;
+    }
+    if (end_ - p_ <= more) return false;
+    for (int i = 1; i <= more; ++i) {
+      const auto b = static_cast<unsigned char>(p_[i]);
+      if (b < (i == 1 ? lo : 0x80) || b > (i == 1 ? hi : 0xbf)) return false;
+    }
+    p_ += more + 1;
+    return true;
+  }
+
+  bool Digits(int& count) {
+    const char* begin = p_;
+    while (p_ != end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    count = static_cast<int>(std::min<ptrdiff_t>(p_ - begin, 1000));
+    return p_ != begin;
+  }
+
+  bool Number() {
+    int n = 0;
+    if (*p_ == '-') ++p_;
+    if (p_ == end_) return false;
+    if (*p_ == '0') {
+      ++p_;
+    } else if (!Digits(n)) {
+      return false;
+    }
+    if (p_ != end_ && *p_ == '.') {
+      ++p_;
+      if (!Digits(n)) return false;
+    }
+    if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
+      ++p_;
+      if (p_ != end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      // json::parse fails on exponents past INT_MAX: Scan vouches for 4 digits.
+      if (!Digits(n) || n > 4) return false;
+    }
+    return true;
+  }
+
+  const char* p_;
+  const char* const end_;
+  const std::vector<ScanPaths::Node>& nodes_;
+  ScanSink& sink_;
+};
+
+ScanResult Scan(std::string_view line, const ScanPaths& paths, ScanSink& sink) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  if (line.size() > kLineMaxBytes) {
-    ++u.oversized_lines;
-    ++u.malformed_lines;
-    return nullptr;
-  }
-  boost::system::error_code ec;
-  out = json::parse(line, ec);
-  if (ec || !out.is_object()) {
-    out = nullptr;
-    ++u.malformed_lines;
-    return nullptr;
-  }
-  return &out.get_object();
+  if (line.size() > kLineMaxBytes) return ScanResult::kUnsure;
+  return Scanner(line, paths, sink).Run() ? ScanResult::kObject : ScanResult::kUnsure;
 }
 
-void SkimField::Key() {
-  if (seen_) {
-    state_ = State::kOther;  // a duplicate: which one a parse keeps is not Skim's call
-    return;
+void Unescape(std::string_view text, std::string& out) {
+  out.clear();
+  for (size_t i = 0; i < text.size();) {
+    const size_t slash = std::min(text.find('\\', i), text.size());
+    out.append(text, i, slash - i);
+    if (slash + 1 >= text.size()) break;
+    const char e = text[slash + 1];
+    i = slash + 2;
+    switch (e) {
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'u': {
+        unsigned cp = 0;
+        for (size_t k = 0; k < 4 && i < text.size(); ++k, ++i) {
+          cp = cp * 16 + static_cast<unsigned>(std::max(HexDigit(text[i]), 0));
+        }
+        // A code point of the Basic Multilingual Plane, not a surrogate (Scan vouched).
+        if (cp < 0x80) {
+          out += static_cast<char>(cp);
+        } else if (cp < 0x800) {
+          out += static_cast<char>(0xc0 | (cp >> 6));
+          out += static_cast<char>(0x80 | (cp & 0x3f));
+        } else {
+          out += static_cast<char>(0xe0 | (cp >> 12));
+          out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+          out += static_cast<char>(0x80 | (cp & 0x3f));
+        }
+        break;
+      }
+      default:  // " \ /
+        out += e;
+    }
   }
-  seen_ = true;
-  state_ = State::kString;
-  size_ = 0;
 }
 
-void SkimField::Append(std::string_view part) {
-  if (state_ != State::kString) return;
-  if (part.size() > kMaxBytes - size_) {
-    state_ = State::kOther;
-    return;
-  }
-  std::memcpy(text_ + size_, part.data(), part.size());
-  size_ += part.size();
+std::optional<int64_t> ScanCount(const ScanValue& v) {
+  if (v.kind != ScanValue::Kind::kNumber) return 0;
+  std::string_view digits = v.text;
+  if (digits.find_first_of(".eE") != std::string_view::npos) return std::nullopt;
+  const bool negative = digits.starts_with('-');
+  if (negative) digits.remove_prefix(1);
+  if (negative || digits.size() > 18) return 0;  // below 0 or past 2^50
+  int64_t n = 0;
+  for (char c : digits) n = n * 10 + (c - '0');
+  return n <= kCountMax ? n : 0;
 }
 
 namespace {
-
-// basic_parser's handler for Skim: builds nothing, notes the fields Skimmed names. Its limits
-// are those of json::parse's handler, so a line fails here exactly when it fails there.
-class SkimHandler {
- public:
-  // The names basic_parser requires of a handler.
-  // NOLINTBEGIN(readability-identifier-naming)
-  static constexpr size_t max_object_size = json::object::max_size();
-  static constexpr size_t max_array_size = json::array::max_size();
-  static constexpr size_t max_key_size = json::string::max_size();
-  static constexpr size_t max_string_size = json::string::max_size();
-  // NOLINTEND(readability-identifier-naming)
-
-  explicit SkimHandler(Skimmed* out) : out_(out) {}
-
-  bool on_document_begin(boost::system::error_code&) { return true; }
-  bool on_document_end(boost::system::error_code&) { return true; }
-  bool on_object_begin(boost::system::error_code&) {
-    if (depth_ == 0) out_->object = true;
-    const bool event = event_value_ && depth_ == 1;
-    Value();
-    ++depth_;
-    if (event) in_event_ = true;
-    return true;
-  }
-  bool on_object_end(size_t, boost::system::error_code&) {
-    if (depth_ == 2) in_event_ = false;
-    --depth_;
-    return true;
-  }
-  bool on_array_begin(boost::system::error_code&) {
-    Value();
-    ++depth_;
-    return true;
-  }
-  bool on_array_end(size_t, boost::system::error_code&) {
-    --depth_;
-    return true;
-  }
-  bool on_key_part(json::string_view part, size_t, boost::system::error_code&) {
-    if (KeyMatters()) AppendKey(part);
-    return true;
-  }
-  bool on_key(json::string_view part, size_t, boost::system::error_code&) {
-    if (!KeyMatters()) return true;
-    AppendKey(part);
-    const std::string_view key = key_long_ ? std::string_view() : std::string_view(key_, key_size_);
-    key_size_ = 0;
-    key_long_ = false;
-    if (depth_ == 1) {
-      if (key == "type") {
-        Expect(out_->type);
-      } else if (key == "subtype") {
-        Expect(out_->subtype);
-      } else if (key == "event") {
-        if (++events_ == 1) {
-          event_value_ = true;
-        } else {
-          out_->event_type.NotString();
-        }
-      }
-    } else if (depth_ == 2 && in_event_ && key == "type") {
-      Expect(out_->event_type);
-    }
-    return true;
-  }
-  bool on_string_part(json::string_view part, size_t, boost::system::error_code&) {
-    if (string_ != nullptr) string_->Append(part);
-    event_value_ = false;
-    return true;
-  }
-  bool on_string(json::string_view part, size_t, boost::system::error_code&) {
-    if (string_ != nullptr) string_->Append(part);
-    string_ = nullptr;
-    event_value_ = false;
-    return true;
-  }
-  bool on_number_part(json::string_view, boost::system::error_code&) { return Value(); }
-  bool on_int64(int64_t, json::string_view, boost::system::error_code&) { return Value(); }
-  bool on_uint64(uint64_t, json::string_view, boost::system::error_code&) { return Value(); }
-  bool on_double(double, json::string_view, boost::system::error_code&) { return Value(); }
-  bool on_bool(bool, boost::system::error_code&) { return Value(); }
-  bool on_null(boost::system::error_code&) { return Value(); }
-  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
-  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
-
- private:
-  static constexpr size_t kKeyMaxBytes = 16;  // longer keys are none of ours
-
-  // Only the top level's keys and the "event" object's are looked at.
-  bool KeyMatters() const { return depth_ == 1 || (depth_ == 2 && in_event_); }
-  void Expect(SkimField& f) {
-    f.Key();
-    string_ = &f;
-  }
-  // A value other than a string begins: the key it belongs to is not a string field.
-  bool Value() {
-    if (string_ != nullptr) string_->NotString();
-    string_ = nullptr;
-    event_value_ = false;
-    return true;
-  }
-  void AppendKey(json::string_view part) {
-    if (key_long_ || part.size() > kKeyMaxBytes - key_size_) {
-      key_long_ = true;
-      return;
-    }
-    std::memcpy(key_ + key_size_, part.data(), part.size());
-    key_size_ += part.size();
-  }
-
-  Skimmed* out_;
-  int depth_ = 0;                // open objects and arrays
-  SkimField* string_ = nullptr;  // the field the value being read belongs to
-  bool event_value_ = false;     // the value being read is the first top-level "event"'s
-  bool in_event_ = false;        // inside that "event" object (it is at depth 2)
-  int events_ = 0;               // top-level "event" keys seen
-  char key_[kKeyMaxBytes] = {};
-  size_t key_size_ = 0;
-  bool key_long_ = false;
-};
 
 // LineParser's arena: lines up to this size parse without allocating.
 constexpr size_t kArenaBytes = 16 * 1024;
@@ -183,17 +453,6 @@ constexpr size_t kArenaBytes = 16 * 1024;
 constexpr size_t kStackBytes = 4 * 1024;
 
 }  // namespace
-
-Skimmed Skim(std::string_view line) {
-  Skimmed out;
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  if (line.size() > kLineMaxBytes) return out;
-  json::basic_parser<SkimHandler> p(json::parse_options(), &out);
-  boost::system::error_code ec;
-  const size_t n = p.write_some(false, line.data(), line.size(), ec);
-  if (ec || n != line.size()) out = Skimmed();  // as json::parser::write: extra data fails
-  return out;
-}
 
 struct LineParser::State {
   // Declared in the order they depend on each other: the document uses the arena.

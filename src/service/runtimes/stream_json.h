@@ -1,7 +1,8 @@
 // Lenient readers of the JSON lines agent CLIs print, shared by ClaudeStream and CodexStream:
 // a field of the wrong type reads as absent, numbers are clamped, nothing throws. LineParser
-// parses lines one after another without allocating per line, and Skim classifies a line
-// without building it (to skip, cheaply, the many lines a stream parser reads nothing from).
+// parses lines one after another without allocating per line, and Scan reads chosen fields of
+// a line without building it (to classify, cheaply, the many lines a stream parser reads
+// nothing from, and to read the few fields it needs from the frequent lines that matter).
 // Free functions: any thread; a LineParser has one owner.
 #pragma once
 
@@ -9,9 +10,12 @@
 #include <boost/json/value.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "service/runtimes/agent_usage.h"
 
@@ -21,61 +25,64 @@ namespace overseer::service::stream_json {
 // skipped unparsed, so one line costs at most a few times this in memory.
 inline constexpr size_t kLineMaxBytes = 4 * 1024 * 1024;
 
-// Parses one line (a trailing "\r" is ignored) into `out` if it is a JSON object; otherwise
-// counts it in `u` (malformed, oversized) and answers nullptr. Counts every line in u.lines.
-const boost::json::object* ParseLine(std::string_view line, boost::json::value& out, AgentUsage& u);
+// What Scan found at one of the paths it was asked for.
+struct ScanValue {
+  enum class Kind : uint8_t { kString, kNumber, kObject, kArray, kTrue, kFalse, kNull };
+  Kind kind = Kind::kNull;
+  bool escaped = false;   // kString: written with backslash escapes (Unescape decodes it)
+  std::string_view text;  // kString: between the quotes, as written; kNumber: as written
+};
 
-// A top-level string field as Skim saw it.
-class SkimField {
+// The paths a Scan reads, compiled once: dotted keys from the top-level object, "[]" for any
+// element of an array ("event.usage.output_tokens", "message.content[].text"). A path's
+// index in the list is the field Scan reports it under. At most 64 keys under one object.
+class ScanPaths {
  public:
-  static constexpr size_t kMaxBytes = 32;  // longer strings read as kOther
-
-  // kString: the key occurs once and its value is a string of at most kMaxBytes (decoded);
-  // kOther: it occurs more than once, or its value is no such string.
-  enum class State { kAbsent, kString, kOther };
-
-  State state() const { return state_; }
-  // The string when kString, else "".
-  std::string_view text() const {
-    return state_ == State::kString ? std::string_view(text_, size_) : std::string_view();
-  }
-  // true when kString and equal to `s`.
-  bool Is(std::string_view s) const { return state_ == State::kString && text() == s; }
-
-  // For Skim's scan: the key occurs (again), its value is a string ...
-  void Key();
-  void Append(std::string_view part);
-  // ... or something else (for good: a later Key() does not make it a string again).
-  void NotString() {
-    seen_ = true;
-    state_ = State::kOther;
-  }
+  explicit ScanPaths(std::initializer_list<std::string_view> paths);
 
  private:
-  State state_ = State::kAbsent;
-  bool seen_ = false;
-  char text_[kMaxBytes] = {};
-  size_t size_ = 0;
+  friend class Scanner;
+  struct Node {
+    std::string key;           // "" for an array's element
+    int field = -1;            // the path that ends here, or -1
+    int element = -1;          // the node of this array's elements, or -1
+    std::vector<int> keys;     // the nodes of this object's keys
+    uint64_t key_lengths = 0;  // bit n: a key of n bytes (63: 63 or more)
+  };
+  std::vector<Node> nodes_;  // [0]: the top-level object
 };
 
-// What Skim found in a line.
-struct Skimmed {
-  // The line is a JSON object: exactly when ParseLine would parse it into one (Skim runs the
-  // same parser, options and limits; it only builds nothing).
-  bool object = false;
-  SkimField type;        // the top-level "type"
-  SkimField subtype;     // the top-level "subtype"
-  SkimField event_type;  // the "type" of the top-level "event" object (kOther: "event" occurs
-                         // more than once; kAbsent: no "event" object)
+// Told each value Scan finds at a path, as the value ends (so a container's values come
+// before the container itself); answers false to stop the scan (the line is then kUnsure).
+class ScanSink {
+ public:
+  virtual bool OnValue(int field, const ScanValue& v) = 0;
+
+ protected:
+  ~ScanSink() = default;
 };
 
-// Scans one line (a trailing "\r" is ignored; at most kLineMaxBytes, longer ones answer
-// object false) without building a document or allocating: a few times cheaper than parsing.
-Skimmed Skim(std::string_view line);
+// A hand-written validating pass over one line that reads the chosen fields in place,
+// building nothing and allocating nothing (cheaper than a parse, which builds the document).
+// kObject: the line (a trailing "\r" ignored, at most kLineMaxBytes) is one JSON object that
+// json::parse accepts, and what the sink was told is what a parse gives: no key of a path
+// occurs twice in one object (a parse keeps the last), and no key of an object a path goes
+// through is written with escapes. kUnsure: anything else (not JSON; JSON that Scan does not
+// vouch for: nested over 31 deep, a \u escape of a UTF-16 surrogate, an exponent of over 4
+// digits; a duplicate or escaped key where a path goes; the sink stopped): a parse decides.
+enum class ScanResult { kObject, kUnsure };
+ScanResult Scan(std::string_view line, const ScanPaths& paths, ScanSink& sink);
 
-// Parses lines one after another as ParseLine does (the same result and counts), into memory
-// kept across lines: no allocation per line for lines up to a few KiB, and what a longer line
-// took is given back after it. Movable; one owner.
+// A string value's text decoded (its escapes, as Scan vouched for them) into `out`.
+void Unescape(std::string_view text, std::string& out);
+
+// A token count as Count reads it from the value: 0 when not a number, negative or over
+// 2^50; nullopt when it is a number not written as a plain integer (a parse decides).
+std::optional<int64_t> ScanCount(const ScanValue& v);
+
+// Parses lines one after another into memory kept across lines: no allocation per line for
+// lines up to a few KiB, and what a longer line took is given back after it. Movable; one
+// owner.
 class LineParser {
  public:
   LineParser();
@@ -83,7 +90,9 @@ class LineParser {
   LineParser(LineParser&&) noexcept;
   LineParser& operator=(LineParser&&) noexcept;
 
-  // As ParseLine. The object answered stays valid until the next call.
+  // Parses one line (a trailing "\r" is ignored) if it is a JSON object (as json::parse reads
+  // it); otherwise counts it in `u` (malformed, oversized) and answers nullptr. Counts every
+  // line in u.lines. The object answered stays valid until the next call.
   const boost::json::object* Parse(std::string_view line, AgentUsage& u);
 
  private:

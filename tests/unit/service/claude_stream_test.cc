@@ -402,24 +402,32 @@ std::string KindOf(const std::string& line) {
   return kind;
 }
 
-TEST(ClaudeStreamClassifyTest, EveryFixtureLineNothingIsReadFromIsSkippedAndTheRestParsed) {
+TEST(ClaudeStreamClassifyTest, EveryFixtureLineIsSkippedReadFromItsScanOrParsedAsItsKindSays) {
   const std::vector<std::string> skipped = {"stream_event/content_block_start",
                                             "stream_event/content_block_delta",
                                             "stream_event/content_block_stop",
                                             "stream_event/message_stop",
                                             "system/status",
                                             "user"};
+  const std::vector<std::string> read = {"stream_event/message_start", "stream_event/message_delta",
+                                         "assistant"};
   int skips = 0;
+  int reads = 0;
   for (const std::string& name : ClaudeFixtures()) {
     for (const std::string& line : FixtureLines(name)) {
       const std::string kind = KindOf(line);
       const bool skip = std::find(skipped.begin(), skipped.end(), kind) != skipped.end();
-      EXPECT_EQ(ClaudeStream::Classify(line), skip ? LineClass::kSkip : LineClass::kParse)
+      const bool scanned = std::find(read.begin(), read.end(), kind) != read.end();
+      EXPECT_EQ(ClaudeStream::Classify(line), skip      ? LineClass::kSkip
+                                              : scanned ? LineClass::kRead
+                                                        : LineClass::kParse)
           << name << ": " << kind;
       skips += skip;
+      reads += scanned;
     }
   }
   EXPECT_GT(skips, 50);  // most of them
+  EXPECT_GT(reads, 20);  // most of the rest
 }
 
 TEST(ClaudeStreamClassifyTest, SkipsWhatIsNotReadWhateverTheTextInside) {
@@ -439,49 +447,68 @@ TEST(ClaudeStreamClassifyTest, SkipsWhatIsNotReadWhateverTheTextInside) {
           R"({"type":"system","subtype":"status","status":"requesting"})",
           R"({"type":"system","subtype":"hook_response","output":"init"})",
           "{\"type\":\"stream_event\",\"event\":{\"type\":\"ping\"}}\r",  // CRLF
-      }) {
-    EXPECT_EQ(ClaudeStream::Classify(line), LineClass::kSkip) << line;
-  }
-}
-
-TEST(ClaudeStreamClassifyTest, ParsesEveryLineThatCanChangeTheRecordHoweverItIsWritten) {
-  const std::string huge_ping = R"({"type":"stream_event","event":{"type":"ping","pad":")" +
-                                std::string(5 * 1024 * 1024, 'x') + R"("}})";
-  for (
-      const std::string& line : std::vector<std::string>{
-          R"({"type":"stream_event","event":{"type":"message_start","message":{"id":"m","usage":{"input_tokens":3}}}})",
-          R"({"type":"stream_event","event":{"type":"message_delta","usage":{"output_tokens":9}}})",
-          // Another value in the text of a line that matters.
-          R"({"type":"stream_event","event":{"type":"message_delta","delta":{"stop_sequence":"content_block_delta"},"usage":{"output_tokens":9}}})",
-          // The type written with an escape: the prefix does not know it, the scan decodes it.
-          R"({"type":"stream_event","event":{"type":"message\u005fdelta","usage":{"output_tokens":9}}})",
-          // Duplicate keys: the parse keeps the last one; never skipped.
-          R"({"type":"stream_event","event":{"type":"content_block_delta","type":"message_delta","usage":{"output_tokens":9}}})",
-          R"({"type":"stream_event","event":{"type":"ping"},"event":{"type":"message_delta","usage":{"output_tokens":9}}})",
-          R"({"type":"stream_event","event":{"type":"ping"},"type":"result","subtype":"success"})",
-          R"({"type":"user","type":"result","subtype":"success","num_turns":4})",
-          R"({"type":"system","subtype":"status","subtype":"init","session_id":"s"})",
-          R"({"type":"system","subtype":"status","\u0073ubtype":"api_retry","error_status":529})",
-          R"({"type":"system","subtype":"init","session_id":"s","model":"m"})",
-          R"({"type":"system","subtype":"api_retry","error_status":529,"error":"overloaded"})",
-          // Shapes the prefix or the scan does not vouch for.
+          // Shapes a parse reads nothing from either, however written.
           R"({"type":"stream_event","event":{"type":42}})",
+          R"({"type":"stream_event","event":"message_start"})",
           R"({"type":"stream_event","event":{"type":"a_type_name_longer_than_thirty_two_bytes"}})",
           R"({"type":"system","subtype":{"name":"status"}})",
           R"({"type":"system","subtype":"status_with_a_name_longer_than_thirty_two_bytes"})",
           R"( {"type":"stream_event","event":{"type":"ping"}})",
           R"({"type": "stream_event","event":{"type":"ping"}})",
           R"({"event":{"type":"ping"},"type":"stream_event"})",
-          R"({"type":"assistant","message":{"id":"m","content":[{"type":"text","text":"hi"}]}})",
-          R"({"type":"result","subtype":"success","is_error":false})",
-          R"({"type":"rate_limit_event"})",  // unknown: counted as such
-          huge_ping,                         // oversized: the parse counts it
       }) {
-    EXPECT_EQ(ClaudeStream::Classify(line), LineClass::kParse) << line.substr(0, 200);
+    EXPECT_EQ(ClaudeStream::Classify(line), LineClass::kSkip) << line;
   }
 }
 
-TEST(ClaudeStreamClassifyTest, ALineThatLooksSkippableButIsNotValidJsonIsMalformed) {
+TEST(ClaudeStreamClassifyTest, NeverSkipsALineThatCanChangeTheRecordHoweverItIsWritten) {
+  const std::string huge_ping = R"({"type":"stream_event","event":{"type":"ping","pad":")" +
+                                std::string(5 * 1024 * 1024, 'x') + R"("}})";
+  for (
+      const auto& [line, want] : std::vector<std::pair<std::string, LineClass>>{
+          {R"({"type":"stream_event","event":{"type":"message_start","message":{"id":"m","usage":{"input_tokens":3}}}})",
+           LineClass::kRead},
+          {R"({"type":"stream_event","event":{"type":"message_delta","usage":{"output_tokens":9}}})",
+           LineClass::kRead},
+          // Another value in the text of a line that matters.
+          {R"({"type":"stream_event","event":{"type":"message_delta","delta":{"stop_sequence":"content_block_delta"},"usage":{"output_tokens":9}}})",
+           LineClass::kRead},
+          // The type written with an escape: decoded.
+          {R"({"type":"stream_event","event":{"type":"message\u005fdelta","usage":{"output_tokens":9}}})",
+           LineClass::kRead},
+          {R"({"type":"assistant","message":{"id":"m","content":[{"type":"text","text":"hi"}]}})",
+           LineClass::kRead},
+          // Duplicate keys: the parse keeps the last one; never skipped.
+          {R"({"type":"stream_event","event":{"type":"content_block_delta","type":"message_delta","usage":{"output_tokens":9}}})",
+           LineClass::kParse},
+          {R"({"type":"stream_event","event":{"type":"ping"},"event":{"type":"message_delta","usage":{"output_tokens":9}}})",
+           LineClass::kParse},
+          {R"({"type":"stream_event","event":{"type":"ping"},"type":"result","subtype":"success"})",
+           LineClass::kParse},
+          {R"({"type":"user","type":"result","subtype":"success","num_turns":4})",
+           LineClass::kParse},
+          {R"({"type":"system","subtype":"status","subtype":"init","session_id":"s"})",
+           LineClass::kParse},
+          // A key read here written with an escape.
+          {R"({"type":"system","subtype":"status","\u0073ubtype":"api_retry","error_status":529})",
+           LineClass::kParse},
+          {R"({"type":"assistant","message":{"id":"m","\u0075sage":{"input_tokens":9}}})",
+           LineClass::kParse},
+          // A count not written as a plain integer.
+          {R"({"type":"assistant","message":{"id":"m","usage":{"input_tokens":9.0}}})",
+           LineClass::kParse},
+          {R"({"type":"system","subtype":"init","session_id":"s","model":"m"})", LineClass::kParse},
+          {R"({"type":"system","subtype":"api_retry","error_status":529,"error":"overloaded"})",
+           LineClass::kParse},
+          {R"({"type":"result","subtype":"success","is_error":false})", LineClass::kParse},
+          {R"({"type":"rate_limit_event"})", LineClass::kParse},  // unknown: counted as such
+          {huge_ping, LineClass::kParse},                         // oversized: the parse counts it
+      }) {
+    EXPECT_EQ(ClaudeStream::Classify(line), want) << line.substr(0, 200);
+  }
+}
+
+TEST(ClaudeStreamClassifyTest, ALineThatIsNotValidJsonIsParsedAndCountedMalformed) {
   for (
       const std::string& line : std::vector<std::string>{
           R"({"type":"stream_event","event":{"type":"content_block_delta","index":0,"delta":{"type":"text_d)",
@@ -492,8 +519,14 @@ TEST(ClaudeStreamClassifyTest, ALineThatLooksSkippableButIsNotValidJsonIsMalform
           "{\"type\":\"user\",\"x\":\"a\nb\"}",
           R"({"type":"user","x":)" + std::string(100, '[') + std::string(100, ']') + "}",
           R"({"type":"system","subtype":"status","n":01})",
+          R"({"type":"assistant","message":{"id":"m","usage":{"input_tokens":9}})",
+          R"({"type":"stream_event","event":{"type":"message_start","message":{"id":"m"}}},)",
       }) {
-    EXPECT_EQ(ClaudeStream::Classify(line), LineClass::kMalformed) << line;
+    EXPECT_EQ(ClaudeStream::Classify(line), LineClass::kParse) << line;
+    ClaudeStream s;
+    s.Feed(line);
+    EXPECT_EQ(s.usage().lines, 1) << line;
+    EXPECT_EQ(s.usage().malformed_lines, 1) << line;
   }
 }
 
@@ -576,13 +609,63 @@ TEST(ClaudeStreamClassifyTest, SkippingGivesWhatParsingEveryLineGives) {
        "{\"type\":\"user\",\"x\":\"\xc3\"}"});
   ExpectSkippingChangesNothing(lines, "hostile");
 
+  // Lines read from their scan, written every way: the figures are the parse's.
+  ExpectSkippingChangesNothing(
+      {
+          R"({"type":"system","subtype":"init","session_id":"s","model":"claude-sonnet-4-5"})",
+          // Escapes in the strings read; a sub-agent's message; a model of its own.
+          R"({"type":"stream_event","event":{"type":"message_start","message":{"id":"m\u0031","model":"claude-opus-4-1","usage":{"input_tokens":10,"output_tokens":1}}},"parent_tool_use_id":null})",
+          R"({"type":"assistant","message":{"id":"m\u0031","content":[{"type":"text","text":"caf\u00e9 \"q\" \\ \/ \n\t\u20ac"}],"usage":{"input_tokens":10,"output_tokens":3}}})",
+          R"({"type":"stream_event","event":{"type":"message_start","message":{"id":"s1","usage":{"input_tokens":7}}},"parent_tool_use_id":"toolu_\u0031"})",
+          R"({"type":"stream_event","event":{"type":"message_delta","usage":{"output_tokens":4}},"parent_tool_use_id":"toolu_1"})",
+          R"({"type":"assistant","message":{"id":"s1","content":[{"type":"text","text":"sub"}]},"parent_tool_use_id":"toolu_1"})",
+          // The names read, elsewhere: in strings, deeper objects, arrays.
+          R"({"type":"assistant","message":{"id":"m2","content":[{"type":"tool_use","input":{"type":"text","text":"no","usage":{"input_tokens":900}}},{"text":"no"},"text",["text"],{"type":"text","text":"yes"},{"type":"image"}],"x":{"usage":{"output_tokens":800}},"usage":{"input_tokens":20,"output_tokens":2,"cache_read_input_tokens":5,"cache_creation_input_tokens":6}}})",
+          R"({"type":"stream_event","event":{"type":"message_delta","delta":{"usage":{"output_tokens":700},"type":"message_start"},"usage":{"output_tokens":9,"x":{"output_tokens":600}}},"note":"\"usage\":{\"output_tokens\":500}"})",
+          // A text block whose text is not a string; no text block; content not an array.
+          R"({"type":"assistant","message":{"id":"m2","content":[{"type":"text","text":7}]}})",
+          R"({"type":"assistant","message":{"id":"m2","content":[{"type":"text"}]}})",
+          R"({"type":"assistant","message":{"id":"m3","content":{"type":"text","text":"obj"}}})",
+          R"({"type":"assistant","message":{"id":"m3","content":[]}})",
+          // Counts of every shape: negative, huge, strings, null, fractions, exponents.
+          R"({"type":"stream_event","event":{"type":"message_start","message":{"id":"n","usage":{"input_tokens":-5,"output_tokens":"7","cache_read_input_tokens":null,"cache_creation_input_tokens":99999999999999999999999}}}})",
+          R"({"type":"stream_event","event":{"type":"message_delta","usage":{"input_tokens":1125899906842624,"output_tokens":1125899906842625}}})",
+          R"({"type":"stream_event","event":{"type":"message_delta","usage":{"output_tokens":12.0,"input_tokens":1e2}}})",
+          R"({"type":"stream_event","event":{"type":"message_delta","usage":{"output_tokens":-0}}})",
+          // Missing or odd pieces: no message, message not an object, usage not an object.
+          R"({"type":"stream_event","event":{"type":"message_start"}})",
+          R"({"type":"stream_event","event":{"type":"message_start","message":"m"}})",
+          R"({"type":"stream_event","event":{"type":"message_start","message":{"id":"u","usage":[1]}}})",
+          R"({"type":"stream_event","event":{"type":"message_delta","usage":null}})",
+          R"({"type":"stream_event","event":{"type":"message_delta"}})",
+          R"({"type":"assistant"})",
+          R"({"type":"assistant","message":null,"parent_tool_use_id":7})",
+          R"({"type":"assistant","message":{"id":5,"model":["x"],"usage":{"output_tokens":3}}})",
+          // Duplicates and escaped keys: the parse reads them.
+          R"({"type":"assistant","message":{"id":"d","usage":{"output_tokens":3,"output_tokens":30}}})",
+          R"({"type":"assistant","message":{"id":"d","content":[{"type":"text","text":"a","text":"b"}]}})",
+          R"({"type":"assistant","message":{"id":"d","\u0069d":"e","usage":{"output_tokens":31}}})",
+          R"({"type":"assistant","message":{"id":"d"},"message":{"id":"f","usage":{"output_tokens":32}}})",
+          // Surrogates, spaces, CRLF, a long text over the kept bound.
+          R"({"type":"assistant","message":{"id":"g","content":[{"type":"text","text":"\ud83d\ude00"}]}})",
+          " { \"type\" : \"assistant\" , \"message\" : { \"id\" : \"h\" , \"usage\" : { "
+          "\"output_tokens\" : 40 } } } \r",
+          R"({"type":"assistant","message":{"id":"i","content":[{"type":"text","text":")" +
+              std::string(AgentUsage::kTextMaxBytes + 10, 'x') + R"("}]}})",
+          R"({"type":"assistant","message":{"id":"i","content":[{"type":"text","text":")" +
+              std::string(AgentUsage::kTextMaxBytes - 1, 'x') + R"(\u00e9"}]}})",
+          R"({"type":"result","subtype":"success","is_error":false,"num_turns":3,"result":"done"})",
+          R"({"type":"assistant","message":{"id":"late","usage":{"output_tokens":50}}})",
+      },
+      "read");
+
   // Cuts and one-byte changes all along every line of a run: skipped or not, the same counts
   // (malformed where a parse fails) and the same figures.
   std::vector<std::string> mutated;
   for (const std::string& line : FixtureLines("claude_tool_bash.jsonl")) {
     for (size_t n = 0; n <= line.size(); n += 4) mutated.push_back(line.substr(0, n));
     for (size_t i = 0; i < line.size(); i += 4) {
-      for (char c : {'"', '}'}) {
+      for (char c : {'"', '}', '\\', '1', 'x', ' ', '\xc3'}) {
         std::string m = line;
         m[i] = c;
         mutated.push_back(m);
