@@ -34,9 +34,13 @@ namespace overseer::test_support {
 
 class PgCluster {
  public:
+  struct Options {
+    int max_connections = 40;  // a cluster shared by parallel test processes needs more
+  };
   // Starts a new cluster; kUnavailable with the reason and the server log's tail if any step
   // fails (nothing is left behind then).
-  static Result<std::unique_ptr<PgCluster>> Start();
+  static Result<std::unique_ptr<PgCluster>> Start(Options options);
+  static Result<std::unique_ptr<PgCluster>> Start() { return Start(Options{}); }
   ~PgCluster();
   PgCluster(const PgCluster&) = delete;
   PgCluster& operator=(const PgCluster&) = delete;
@@ -71,7 +75,7 @@ class PgCluster {
 
  private:
   PgCluster() = default;
-  Status Init();
+  Status Init(const Options& options);
   Status StartServer(bool retry_ports);
   Status Run(const std::vector<std::string>& argv, bool as_server_user) const;
 
