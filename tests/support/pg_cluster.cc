@@ -206,7 +206,8 @@ Status PgCluster::Init(const Options& options) {
     conf << "\n# overseer tests\n"
          << "listen_addresses = '127.0.0.1'\n"
          << "unix_socket_directories = '" << dir_ << "'\n"
-         << "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+         << "fsync = off\nfull_page_writes = off\n"
+         << "synchronous_commit = " << (options.commits_survive_stop ? "on" : "off") << "\n"
          << "max_connections = " << options.max_connections << "\nshared_buffers = 16MB\n"
          << "lc_messages = 'C'\nlog_min_messages = warning\n";
     std::ofstream hba(data + "/pg_hba.conf", std::ios::trunc);
