@@ -6,6 +6,9 @@
 //                                                    connection: {"p50_ms":…,"p99_ms":…}
 //   overseer-bench-submit burst URL TOKEN N CONC     N submits over CONC connections, started
 //                                                    together: {"seconds":…,"per_second":…}
+//   overseer-bench-submit sustain URL TOKEN SECS CONC  submits back to back over CONC connections
+//                                                    for SECS seconds: {"jobs":…,"per_second":…,
+//                                                    "p50_ms":…,"p99_ms":…,"max_ms":…,"over_1s":…}
 //
 // Every POST /api/jobs answers once its worker is RUNNING (or later), so the time of a
 // request is "submit -> process running" as a client sees it. URL: http://HOST:PORT.
@@ -95,6 +98,47 @@ int Burst(const Target& t, const std::string& token, int n, int conc) {
   return 0;
 }
 
+int Sustain(const Target& t, const std::string& token, int seconds, int conc) {
+  std::vector<std::unique_ptr<Connection>> conns;
+  conns.reserve(static_cast<size_t>(conc));
+  for (int i = 0; i < conc; ++i) conns.push_back(std::make_unique<Connection>(t));
+  const std::string request = SubmitRequest(*conns[0], token);
+  std::barrier start(conc + 1);
+  std::vector<std::vector<double>> samples(static_cast<size_t>(conc));
+  Clock::time_point end;
+  std::vector<std::thread> threads;
+  threads.reserve(static_cast<size_t>(conc));
+  for (int i = 0; i < conc; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      std::vector<double>& mine = samples[static_cast<size_t>(i)];
+      while (Clock::now() < end) {
+        const auto t0 = Clock::now();
+        Submit(*conns[static_cast<size_t>(i)], request);
+        mine.push_back(Ms(Clock::now() - t0));
+      }
+    });
+  }
+  const auto t0 = Clock::now();
+  end = t0 + std::chrono::seconds(seconds);
+  start.arrive_and_wait();
+  for (std::thread& th : threads) th.join();
+  const double took = Ms(Clock::now() - t0) / 1000.0;
+  std::vector<double> all;
+  for (const auto& v : samples) all.insert(all.end(), v.begin(), v.end());
+  if (all.empty()) Die("no submit finished");
+  std::sort(all.begin(), all.end());
+  const auto at = [&](double q) {
+    return all[std::min(all.size() - 1, static_cast<size_t>(static_cast<double>(all.size()) * q))];
+  };
+  const auto over = std::count_if(all.begin(), all.end(), [](double ms) { return ms > 1000.0; });
+  std::printf(
+      "{\"jobs\": %zu, \"per_second\": %.1f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, "
+      "\"max_ms\": %.3f, \"over_1s\": %td}\n",
+      all.size(), static_cast<double>(all.size()) / took, at(0.5), at(0.99), all.back(), over);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -107,8 +151,13 @@ int main(int argc, char** argv) {
     return Burst(ParseUrl(args[1]), args[2], std::atoi(args[3].c_str()),
                  std::atoi(args[4].c_str()));
   }
+  if (args.size() == 5 && args[0] == "sustain") {
+    return Sustain(ParseUrl(args[1]), args[2], std::atoi(args[3].c_str()),
+                   std::atoi(args[4].c_str()));
+  }
   std::fprintf(stderr,
-               "usage: overseer-bench-submit latency URL TOKEN N\n"
-               "       overseer-bench-submit burst URL TOKEN N CONCURRENCY\n");
+               "usage: overseer-bench-submit latency URL TOKEN N [GAP_MS]\n"
+               "       overseer-bench-submit burst URL TOKEN N CONCURRENCY\n"
+               "       overseer-bench-submit sustain URL TOKEN SECONDS CONCURRENCY\n");
   return 2;
 }

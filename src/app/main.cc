@@ -43,7 +43,9 @@ int Fail(const std::string& message) {
 int Migrate(const Config& c, const std::string& action, int steps) {
   const std::string url = overseer::app::DatabaseUrl(c);
   auto store = overseer::app::OpenStore(url);
-  if (!store) return Fail("cannot open " + url + ": " + store.error().message);
+  if (!store) {
+    return Fail("cannot open " + overseer::app::DisplayUrl(url) + ": " + store.error().message);
+  }
   if (action == "up") {
     Status s = (*store)->MigrateUp();
     if (!s) return Fail(s.error().message);

@@ -2,13 +2,16 @@
 
 #include <string_view>
 
+#include "store/postgres/pg_connection.h"
+#include "store/postgres/pg_store.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace overseer::app {
 namespace {
 
 constexpr std::string_view kAcceptedForms =
-    "a file path, sqlite:///absolute/path, sqlite:relative/path or :memory:";
+    "a file path, sqlite:///absolute/path, sqlite:relative/path, :memory:, or "
+    "postgresql://user@host:port/database";
 
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
@@ -34,9 +37,11 @@ Error Invalid(std::string message) {
 }  // namespace
 
 Result<std::unique_ptr<store::Store>> OpenStore(const std::string& url) {
-  if (StartsWith(url, "postgresql://") || StartsWith(url, "postgres://")) {
-    return Invalid("PostgreSQL support is not built yet (issue #12); use " +
-                   std::string(kAcceptedForms));
+  if (store::pg::IsPgUrl(url)) {
+    // One connection per BlockingPool thread (StoreThreads), and one spare.
+    store::PostgresOptions options;
+    options.pool_size = StoreThreads(url) + 1;
+    return store::OpenPostgresStore(url, options);
   }
   std::string_view path = url;
   if (StartsWith(path, "sqlite:")) {
@@ -44,11 +49,16 @@ Result<std::unique_ptr<store::Store>> OpenStore(const std::string& url) {
     // sqlite:///abs keeps its leading "/"; sqlite://rel (an older spelling) is relative.
     if (StartsWith(path, "//")) path.remove_prefix(2);
   } else if (url != ":memory:" && HasScheme(url)) {
-    return Invalid("--db: unknown database URL scheme; use " + std::string(kAcceptedForms) +
-                   " (PostgreSQL: issue #12)");
+    return Invalid("--db: unknown database URL scheme; use " + std::string(kAcceptedForms));
   }
   if (path.empty()) return Invalid("--db: no database path; use " + std::string(kAcceptedForms));
   return store::OpenSqliteStore(std::string(path));
+}
+
+int StoreThreads(const std::string& url) { return store::pg::IsPgUrl(url) ? 4 : 1; }
+
+std::string DisplayUrl(const std::string& url) {
+  return store::pg::IsPgUrl(url) ? store::pg::MaskPgUrl(url) : url;
 }
 
 }  // namespace overseer::app

@@ -16,9 +16,20 @@ namespace overseer::app {
 //   sqlite:///abs/path             the same, absolute
 //   sqlite:rel/path, sqlite://rel  the same, relative to the working directory
 //   :memory: or sqlite::memory:    a private SQLite database in memory
-//   postgresql://... or postgres://...  kInvalidRequest: not built yet (issue #12)
+//   postgresql://[user[:password]@][host][:port][/database][?param=value...] or postgres://...
+//                                  a PostgreSQL database (the password from the URL,
+//                                  PGPASSWORD or ~/.pgpass; nothing connects until first use)
 // Anything else with a scheme ("x://", "x:") or an empty path is kInvalidRequest naming the
 // accepted forms. Errors of the backend's open pass through (kUnavailable, kInternal).
 Result<std::unique_ptr<store::Store>> OpenStore(const std::string& url);
+
+// The BlockingPool threads that call the store: 1 for SQLite (its single writer, one
+// connection), 4 for PostgreSQL (a pooled connection each: reads are not queued behind a commit,
+// nor behind a connect that waits for an unreachable server; the group commit stays one at a
+// time).
+int StoreThreads(const std::string& url);
+
+// `url` as it may be shown (logs, messages): a PostgreSQL URL with its password masked.
+std::string DisplayUrl(const std::string& url);
 
 }  // namespace overseer::app

@@ -142,7 +142,7 @@ int Serve(const Config& config) {
   const std::string db_url = DatabaseUrl(config);
   Result<std::unique_ptr<store::Store>> store = OpenStore(db_url);
   if (!store) {
-    spdlog::error("cannot open database {}: {}", db_url, store.error().message);
+    spdlog::error("cannot open database {}: {}", DisplayUrl(db_url), store.error().message);
     return store.error().code == ErrorCode::kInvalidRequest ? 2 : 1;  // 2: a bad --db
   }
   if (Status s = (*store)->MigrateUp(); !s) {
@@ -159,7 +159,7 @@ int Serve(const Config& config) {
   // GET /api/supervisor/metrics (JSON) and, with #13, by GET /metrics.
   MetricsRegistry metrics;
   asio::io_context io(1);
-  service::BlockingPool pool(1);  // SQLite: one connection, one thread
+  service::BlockingPool pool(StoreThreads(db_url));
   proc::ProcessManager procs(io, proc::ProcessManagerOptions{InstanceId(config.state_dir),
                                                              config.use_cgroup, ExecHelperPath()});
   std::string host = listen->first;
@@ -263,8 +263,8 @@ int Serve(const Config& config) {
         // Machine-readable line first (tests and scripts wait for it), then the human one.
         std::printf("overseer listening on %s\n", url.c_str());
         std::fflush(stdout);
-        spdlog::info("ready: {} (state {}, database {}, cgroups {})", url, config.state_dir, db_url,
-                     procs.cgroups_enabled() ? "v2" : "off");
+        spdlog::info("ready: {} (state {}, database {}, cgroups {})", url, config.state_dir,
+                     DisplayUrl(db_url), procs.cgroups_enabled() ? "v2" : "off");
       },
       [&](const std::exception_ptr& e) {
         if (e) {

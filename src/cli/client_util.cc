@@ -53,9 +53,9 @@ int UsageError(const std::string& message) {
 
 TimeMs Now() { return SystemClock::Instance().NowMs(); }
 
-std::optional<HttpResult> Call(
-    HttpClient& client, const std::string& method, const std::string& target,
-    const std::string& body, const std::vector<std::pair<std::string, std::string>>& headers) {
+std::optional<HttpResult> Call(HttpClient& client, const std::string& method,
+                               const std::string& target, const std::string& body,
+                               const std::vector<std::pair<std::string, std::string>>& headers) {
   Result<HttpResult> r = client.Send(method, target, body, headers);
   if (!r) {
     PrintError(ErrorLine(r.error()));

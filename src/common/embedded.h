@@ -16,6 +16,8 @@ struct File {
 // The accessors are named after their resource sets (cmake/embed.cmake generates them).
 // NOLINTBEGIN(readability-identifier-naming)
 std::span<const File> sqlite_migrations();
+// src/store/migrations/postgres/*.sql: the PostgreSQL forms of the same migrations.
+std::span<const File> postgres_migrations();
 // api/openapi.yaml and its JSON conversion: "openapi.json", "openapi.yaml".
 std::span<const File> openapi_docs();
 // The Swagger UI page served at /docs: index.html, its initializer, swagger-ui-dist files.

@@ -16,18 +16,20 @@ asio::awaitable<bool> Access::CallerReaches(Caller caller, std::string job_id) {
 
 asio::awaitable<bool> Access::WithinSubtree(std::string workspace_id, std::string ancestor,
                                             std::string id) {
+  // Up through the jobs this daemon holds (a parent never changes); the first one it does not
+  // hold (ended and dropped, or another daemon's) is answered by the database's closure table
+  // in one lookup.
   std::string cur = std::move(id);
   for (int hops = 0; !cur.empty() && hops <= ctx_.options.max_depth + 1; ++hops) {
     if (cur == ancestor) co_return true;
     auto it = ctx_.jobs.find(cur);
-    if (it != ctx_.jobs.end()) {
-      cur = it->second->rec.parent_job_id;
-      continue;
+    if (it == ctx_.jobs.end()) {
+      Result<bool> within = co_await RunBlocking(
+          ctx_.pool, [&] { return ctx_.store.JobInSubtree(workspace_id, ancestor, cur); });
+      co_return within.ok() && *within;
     }
-    Result<core::Job> up =
-        co_await RunBlocking(ctx_.pool, [&] { return ctx_.store.GetJob(workspace_id, cur); });
-    if (!up) co_return false;
-    cur = up->parent_job_id;
+    if (it->second->rec.workspace_id != workspace_id) co_return false;
+    cur = it->second->rec.parent_job_id;
   }
   co_return false;
 }

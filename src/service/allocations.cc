@@ -65,6 +65,7 @@ asio::awaitable<Result<core::Allocation>> Allocations::Allocate(Caller caller, s
   a.worker_count = worker_count;
   store::ChangeSet cs;
   cs.new_allocations.push_back(a);
+  cs.slot_limits.push_back(scheduler_.SlotLimitOf(ws, depth));
   cs.events.push_back(
       core::AllocationEvent(core::EventType::kAllocationCreated, a, a.allocated_at));
   Status st = co_await ctx_.commits.Commit(cs);

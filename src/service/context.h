@@ -62,6 +62,9 @@ struct LiveWorker {
   std::shared_ptr<boost::asio::steady_timer> signal_waiter;
   std::optional<proc::ExitStatus> exit;  // of the current attempt, once reaped
   bool terminating = false;
+  // Set while OnExit / OnTimeout record how the process ended: what already happened cannot be
+  // refused, so those commits wait out a database outage (Durability::kUntilWritten).
+  bool recording_end = false;
   // Every transition row of this worker, oldest first, when this daemon wrote all of them
   // (created here); a worker loaded from the store at start has `history_complete` false.
   std::vector<core::Transition> history;

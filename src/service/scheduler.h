@@ -58,6 +58,11 @@ class Scheduler {
   void Adopt(const std::string& ws, int depth, int n);
 
   int max_depth() const { return quotas_.max_depth(); }
+  // The quota of (ws, depth) as a ChangeSet check: the database refuses the commit if the
+  // slots held there, by every writer, would exceed it (several daemons on one database).
+  store::SlotLimit SlotLimitOf(const std::string& ws, int depth) const {
+    return store::SlotLimit{ws, depth, quotas_.Limit(ws, depth)};
+  }
 
  private:
   // The 409 QUOTA_EXCEEDED of a request for `requested` slots at (ws, depth), with the

@@ -31,6 +31,9 @@ asio::awaitable<Status> Supervisor::Recover() {
 asio::awaitable<void> Supervisor::Shutdown(std::chrono::milliseconds grace) {
   ctx_.shutting_down = true;
   ctx_.bus.Close();  // long polls answer now
+  // Exits waiting for an unavailable database stop waiting (a bounded shutdown): the next
+  // start finds those workers RUNNING and records them as after any restart.
+  ctx_.commits.Close();
   std::vector<WorkerPtr> active;
   for (auto& [id, w] : ctx_.workers) {
     // An IDLE worker has no process: its job (waiting for slots or dependencies) stays

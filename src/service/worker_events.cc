@@ -11,11 +11,28 @@ namespace asio = boost::asio;
 using core::WorkerEvent;
 using core::WorkerState;
 
+namespace {
+
+// Marks `w` as recording how its process ended for the scope (LiveWorker::recording_end).
+class RecordingEnd {
+ public:
+  explicit RecordingEnd(LiveWorker& w) : w_(w) { w_.recording_end = true; }
+  ~RecordingEnd() { w_.recording_end = false; }
+  RecordingEnd(const RecordingEnd&) = delete;
+  RecordingEnd& operator=(const RecordingEnd&) = delete;
+
+ private:
+  LiveWorker& w_;
+};
+
+}  // namespace
+
 asio::awaitable<void> WorkerRunner::OnExit(WorkerPtr w, int attempt) {
   auto lock = co_await ScopedLock::Acquire(w->mu);
   if (w->rec.attempt != attempt || w->terminating) co_return;
   if (w->rec.status != WorkerState::kRunning && w->rec.status != WorkerState::kPaused) co_return;
   StopTimeoutClock(*w);
+  RecordingEnd recording(*w);
   const proc::ExitStatus st = w->exit.value_or(proc::ExitStatus{});
   // An agent's stream has the last word on how its run went (its result line), not the exit
   // code; without a result the exit code decides.
@@ -49,6 +66,7 @@ asio::awaitable<void> WorkerRunner::OnTimeout(WorkerPtr w, int attempt, uint64_t
   if (w->rec.attempt != attempt || w->terminating || w->timeout_gen != gen) co_return;
   if (w->rec.status != WorkerState::kRunning) co_return;
   w->timeout_running = false;
+  RecordingEnd recording(*w);
   spdlog::info("worker {}: timeout after {} s", w->rec.id,
                w->job ? w->job->rec.timeout_seconds : 0);
   co_await KillTree(w, ctx_.options.timeout_grace);

@@ -130,7 +130,8 @@ asio::awaitable<Result<bool>> WorkerRunner::CommitPlan(LiveWorker& w, core::Work
   }
   store::ChangeSet cs;
   AddPlan(w, plan, now, cs);
-  Status st = co_await ctx_.commits.Commit(cs);
+  Status st = co_await ctx_.commits.Commit(
+      cs, w.recording_end ? Durability::kUntilWritten : Durability::kAnswerNow);
   if (!st) co_return st.error();
   const bool job_changed = CommitPlanned(w, std::move(plan));
   ctx_.bus.Publish(cs.events);

@@ -205,6 +205,7 @@ asio::awaitable<Result<std::vector<WorkerPtr>>> WorkerRunner::StartWorkers(
     AddPlanRows(*plan, cs);
     plans.push_back(std::move(*plan));
   }
+  cs.slot_limits.push_back(scheduler_.SlotLimitOf(ws, depth));
   // The start is written while the processes spawn (the two are the bulk of a submit and use
   // different threads): each worker's record says RUNNING at attempt 1 with no pid yet, and
   // the pids follow in the next commit. A crash in between is safe either way: a record

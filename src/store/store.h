@@ -148,6 +148,18 @@ struct WorkspaceHalt {
   core::Halt halt;
 };
 
+// A quota the ChangeSet's allocations must fit (SPEC §1), decided inside its transaction so that
+// writers on several connections (several daemons) cannot together exceed it: once the
+// ChangeSet's rows are written, the worker slots held at (workspace_id, depth) — every allocation
+// not released, whoever wrote it — must be at most max_workers, else the whole ChangeSet fails
+// with kQuotaExceeded {depth, quota, used, requested} (requested: what this ChangeSet adds
+// there). A backend with concurrent writers serializes these checks per workspace and depth.
+struct SlotLimit {
+  std::string workspace_id;
+  int depth = 0;
+  int max_workers = 0;
+};
+
 // Everything in one ChangeSet commits in one transaction, or nothing does. Its preconditions
 // are checked first: a job that is not in an allowed status fails the whole ChangeSet with
 // kConflict {job_id, current_state}; one that is not there (in that workspace) with
@@ -167,7 +179,14 @@ struct ChangeSet {
   std::vector<WorkspaceHaltChange> workspace_halts = {};
   std::vector<JobBudgetChange> job_budgets = {};  // after the job rows above
   std::vector<JobUsageChange> job_usages = {};    // after the job rows above
+  std::vector<SlotLimit> slot_limits = {};        // checked after every write above
 };
+
+// The kQuotaExceeded of a SlotLimit that `held` slots (after this ChangeSet) break, of which
+// this ChangeSet added `requested`.
+Error SlotLimitExceeded(const SlotLimit& limit, int64_t held, int64_t requested);
+// What `changes` adds at (workspace_id, depth): the worker slots of its new allocations.
+int64_t SlotsRequested(const ChangeSet& changes, const std::string& workspace_id, int depth);
 
 enum class IdempotencyOutcome {
   kStarted,     // new key: the caller proceeds and later calls Finish or Drop
@@ -217,6 +236,11 @@ class Store {
   virtual Result<std::vector<core::Job>> ListJobSubtree(const std::string& workspace_id,
                                                         const std::string& root_id,
                                                         int max_jobs) = 0;
+  // True if `job_id` is `ancestor_id` or one of its descendants, both of the workspace (SPEC
+  // §8's job_hierarchy: one indexed lookup, whatever the depth); false for an id that is not
+  // there.
+  virtual Result<bool> JobInSubtree(const std::string& workspace_id, const std::string& ancestor_id,
+                                    const std::string& job_id) = 0;
   virtual Result<core::Worker> GetWorker(const std::string& workspace_id,
                                          const std::string& id) = 0;
   virtual Result<Page<core::Worker>> ListWorkers(const std::string& workspace_id,

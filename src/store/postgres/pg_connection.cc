@@ -371,6 +371,13 @@ Result<PgResult> PgConnection::ExecPreparedParams(const std::string& name,
   return Finish(res, name);
 }
 
+Status PgConnection::DeallocateAll() {
+  prepared_.clear();
+  Result<PgResult> r = Exec("DEALLOCATE ALL");
+  if (!r) return std::move(r).error();
+  return OkStatus();
+}
+
 bool PgConnection::CheckAlive() {
   if (PQstatus(conn_) != CONNECTION_OK) return false;
   pollfd pfd{};

@@ -137,6 +137,9 @@ class PgConnection {
   // Prepares `sql` under `name` unless this connection already has it.
   Status EnsurePrepared(const std::string& name, std::string_view sql);
   bool IsPrepared(const std::string& name) const { return prepared_.contains(name); }
+  // DEALLOCATE ALL: forgets every prepared statement (a migration changed the tables they were
+  // planned for: PostgreSQL would refuse them with "cached plan must not change result type").
+  Status DeallocateAll();
   template <typename... Args>
   Result<PgResult> ExecPrepared(const std::string& name, const Args&... args) {
     return ExecPreparedParams(name, {ToPgParam(args)...});

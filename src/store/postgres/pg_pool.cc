@@ -106,6 +106,16 @@ void PgPool::Return(std::unique_ptr<PgConnection> conn) {
   // `closing` is finished here, outside the lock.
 }
 
+void PgPool::CloseIdle() {
+  std::vector<std::unique_ptr<PgConnection>> closing;  // finished outside the lock
+  {
+    std::lock_guard lock(mu_);
+    closing.swap(idle_);
+    stats_.open -= static_cast<int>(closing.size());
+  }
+  returned_.notify_all();
+}
+
 PgPool::Stats PgPool::stats() const {
   std::lock_guard lock(mu_);
   Stats s = stats_;

@@ -69,6 +69,10 @@ class PgPool {
   // URL's connect_timeout).
   Result<Lease> Acquire(std::chrono::milliseconds wait);
 
+  // Closes every idle connection (the next Acquire opens new ones): after a migration, so that
+  // no connection keeps statements prepared for the old tables.
+  void CloseIdle();
+
   Stats stats() const;
   int size() const { return options_.size; }
   const PgConfig& config() const { return config_; }

@@ -67,6 +67,8 @@ class SqliteStore final : public Store {
   Result<Page<core::Job>> ListJobs(const std::string& workspace_id, const JobQuery& query) override;
   Result<std::vector<core::Job>> ListJobSubtree(const std::string& workspace_id,
                                                 const std::string& root_id, int max_jobs) override;
+  Result<bool> JobInSubtree(const std::string& workspace_id, const std::string& ancestor_id,
+                            const std::string& job_id) override;
   Result<core::Worker> GetWorker(const std::string& workspace_id, const std::string& id) override;
   Result<Page<core::Worker>> ListWorkers(const std::string& workspace_id,
                                          const WorkerQuery& query) override;
@@ -275,6 +277,9 @@ class SqliteStore final : public Store {
   Status InsertAllocation(const core::Allocation& a);
   Status ReleaseAllocation(const AllocationRelease& r);
   Status UpsertQuota(const core::Quota& q);
+  // kQuotaExceeded if the slots held at the limit's depth exceed it (SQLite's single writer
+  // makes the check and the writes before it one step).
+  Status CheckSlotLimit(const SlotLimit& limit, int64_t requested);
 
   // sqlite_halts.cc
   Status SetJobHalt(const JobHaltChange& c);

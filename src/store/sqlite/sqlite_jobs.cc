@@ -35,6 +35,8 @@ constexpr std::string_view kInsertHierarchy =
     "SELECT ?1, ?2, ?2, 0 UNION ALL "
     "SELECT workspace_id, ancestor_id, ?2, distance + 1 FROM job_hierarchy "
     "WHERE descendant_id = ?3 AND workspace_id = ?1";
+constexpr std::string_view kJobInSubtree =
+    "SELECT 1 FROM job_hierarchy WHERE ancestor_id = ? AND descendant_id = ? AND workspace_id = ?";
 constexpr std::string_view kInsertDependency =
     "INSERT OR IGNORE INTO job_dependencies (workspace_id, job_id, depends_on_id) VALUES (?,?,?)";
 
@@ -125,6 +127,19 @@ Result<std::vector<Job>> SqliteStore::ListJobSubtree(const std::string& workspac
       [&](sqlite3_stmt* s) { return Collect<Job>(s, ReadJob, "list job subtree"); });
   if (rows && rows->empty()) return MakeError(ErrorCode::kNotFound, "job not found");
   return rows;
+}
+
+Result<bool> SqliteStore::JobInSubtree(const std::string& workspace_id,
+                                       const std::string& ancestor_id, const std::string& job_id) {
+  std::lock_guard lock(mu_);
+  return Query(
+      kJobInSubtree, [&](Binder& b) { b.Text(ancestor_id).Text(job_id).Text(workspace_id); },
+      [&](sqlite3_stmt* s) -> Result<bool> {
+        const int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) return true;
+        if (rc == SQLITE_DONE) return false;
+        return DatabaseError(db_, rc, "job in subtree");
+      });
 }
 
 Result<Page<Job>> SqliteStore::ListJobs(const std::string& workspace_id, const JobQuery& query) {

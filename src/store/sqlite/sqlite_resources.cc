@@ -26,6 +26,9 @@ constexpr std::string_view kHeldAllocations =
 constexpr std::string_view kJobAllocations =
     "SELECT " OVERSEER_SQLITE_ALLOCATION_COLUMNS
     " FROM resource_allocations WHERE workspace_id = ? AND job_id = ? ORDER BY id LIMIT 1000";
+constexpr std::string_view kHeldSlots =
+    "SELECT COALESCE(SUM(worker_count), 0) FROM resource_allocations "
+    "WHERE workspace_id = ? AND depth = ? AND released_at IS NULL";
 constexpr std::string_view kListQuotas =
     "SELECT workspace_id, depth, max_workers, updated_at FROM quotas ORDER BY workspace_id, depth";
 constexpr std::string_view kUpsertQuota =
@@ -103,6 +106,19 @@ Status SqliteStore::UpsertQuota(const Quota& q) {
       kUpsertQuota,
       [&](Binder& b) { b.Text(q.workspace_id).Int(q.depth).Int(q.max_workers).Int(q.updated_at); },
       "set quota");
+}
+
+Status SqliteStore::CheckSlotLimit(const SlotLimit& limit, int64_t requested) {
+  Result<int64_t> held = Query(
+      kHeldSlots, [&](Binder& b) { b.Text(limit.workspace_id).Int(limit.depth); },
+      [&](sqlite3_stmt* s) -> Result<int64_t> {
+        const int rc = sqlite3_step(s);
+        if (rc != SQLITE_ROW) return DatabaseError(db_, rc, "held slots");
+        return ColInt(s, 0);
+      });
+  if (!held) return std::move(held).error();
+  if (*held > limit.max_workers) return SlotLimitExceeded(limit, *held, requested);
+  return OkStatus();
 }
 
 Result<std::vector<Allocation>> SqliteStore::ListHeldAllocations() {

@@ -173,6 +173,11 @@ Status SqliteStore::ApplyRows(const ChangeSet& changes) {
   for (const WorkerProcess& p : changes.worker_processes) {
     if (Status st = SetWorkerProcess(p); !st) return st;
   }
+  for (const SlotLimit& l : changes.slot_limits) {
+    if (Status st = CheckSlotLimit(l, SlotsRequested(changes, l.workspace_id, l.depth)); !st) {
+      return st;
+    }
+  }
   return OkStatus();
 }
 

@@ -75,15 +75,25 @@ TEST(OpenStoreTest, EverySpellingOfAFileOpensTheSameSqliteFile) {
   EXPECT_TRUE(HoldsJob("sqlite://" + relative));  // the older relative spelling
 }
 
-TEST(OpenStoreTest, PostgresqlIsNotBuiltYet) {
-  for (const char* url : {"postgresql://overseer@db.example/overseer", "postgres://localhost/x"}) {
+TEST(OpenStoreTest, PostgresqlUrlsOpenAPostgresStoreThatConnectsOnFirstUse) {
+  // Nothing listens on port 1: opening succeeds (no connection yet), the first call says the
+  // database is unavailable, and the password shows nowhere.
+  for (const char* url : {"postgresql://overseer:s3cret@127.0.0.1:1/overseer?connect_timeout=2",
+                          "postgres://overseer:s3cret@127.0.0.1:1/x"}) {
     Result<std::unique_ptr<store::Store>> store = OpenStore(url);
-    ASSERT_FALSE(store.ok()) << url;
-    EXPECT_EQ(store.error().code, ErrorCode::kInvalidRequest);
-    EXPECT_NE(store.error().message.find("PostgreSQL support is not built yet (issue #12)"),
-              std::string::npos)
-        << store.error().message;
+    ASSERT_TRUE(store.ok()) << url << ": " << store.error().message;
+    Status ping = (*store)->Ping();
+    ASSERT_FALSE(ping.ok());
+    EXPECT_EQ(ping.error().code, ErrorCode::kUnavailable);
+    EXPECT_EQ(ping.error().message.find("s3cret"), std::string::npos) << ping.error().message;
+    EXPECT_EQ(DisplayUrl(url).find("s3cret"), std::string::npos) << DisplayUrl(url);
+    EXPECT_NE(DisplayUrl(url).find("127.0.0.1:1"), std::string::npos) << DisplayUrl(url);
   }
+  Result<std::unique_ptr<store::Store>> bad = OpenStore("postgresql://u:s3cret@[::1/db");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(bad.error().message.find("s3cret"), std::string::npos) << bad.error().message;
+  EXPECT_EQ(DisplayUrl("/var/lib/overseer/overseer.db"), "/var/lib/overseer/overseer.db");
 }
 
 TEST(OpenStoreTest, OtherSchemesAndEmptyPathsNameTheAcceptedForms) {

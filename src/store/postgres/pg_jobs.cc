@@ -1,0 +1,206 @@
+// PgStore: job rows (insert with their closure and dependency rows, compare-and-set update,
+// get, list, subtree) and a ChangeSet's preconditions.
+#include <algorithm>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/postgres/pg_rows.h"
+#include "store/postgres/pg_store_internal.h"
+
+namespace overseer::store::pg {
+namespace {
+
+using core::Job;
+using core::JobState;
+
+constexpr std::string_view kSelectJobs = "SELECT " OVERSEER_PG_JOB_READ_COLUMNS " FROM jobs";
+
+constexpr Stmt kInsertJob{
+    "insert_job",
+    "INSERT INTO jobs (id, workspace_id, name, depth, parent_job_id, depends_on, worker_count, "
+    "timeout_seconds, retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, "
+    "retry_multiplier, retry_jitter, task_json, metadata_json, created_at, stall_seconds, "
+    "status, status_reason, started_at, completed_at, result_json, updated_at, budget_usd, "
+    "budget_tokens, budget_max_children, budget_max_descendants, budget_on_exhausted, "
+    "usage_usd, usage_tokens, usage_descendants, usage_children) VALUES ($1, $2, $3, $4, $5, "
+    "$6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb, " OVERSEER_PG_TS(
+        16) ", $17, $18, $19, " OVERSEER_PG_TS(20) ", " OVERSEER_PG_TS(21) ", $22::jsonb, "
+        OVERSEER_PG_TS(23) ", $24, $25, $26, $27, $28, $29, $30, $31, $32)"};
+constexpr Stmt kUpdateJob{
+    "update_job",
+    "UPDATE jobs SET (status, status_reason, started_at, completed_at, result_json, "
+    "updated_at) = ($1, $2, " OVERSEER_PG_TS(3) ", " OVERSEER_PG_TS(
+        4) ", $5::jsonb, " OVERSEER_PG_TS(6) ") WHERE id = $7 AND workspace_id = $8 AND "
+                                             "status = $9"};
+constexpr Stmt kJobStatus{"job_status",
+                          "SELECT status FROM jobs WHERE id = $1 AND workspace_id = $2"};
+// A precondition holds the row until the transaction ends: a concurrent writer that would
+// change the job's status waits for it (and then sees the children inserted under it).
+constexpr Stmt kJobStatusForShare{
+    "job_status_for_share",
+    "SELECT status FROM jobs WHERE id = $1 AND workspace_id = $2 FOR SHARE"};
+constexpr Stmt kGetJob{"get_job", "SELECT " OVERSEER_PG_JOB_READ_COLUMNS
+                                  " FROM jobs WHERE id = $1 AND workspace_id = $2"};
+// The closure table: the root's descendants in one indexed lookup, then their rows.
+constexpr Stmt kJobSubtree{
+    "job_subtree",
+    "SELECT " OVERSEER_PG_JOB_READ_COLUMNS
+    " FROM jobs WHERE workspace_id = $2 AND id IN (SELECT descendant_id FROM job_hierarchy "
+    "WHERE ancestor_id = $1 AND workspace_id = $2) ORDER BY depth, id LIMIT $3"};
+// A new job's closure rows: itself at distance 0, and every ancestor of its parent one further.
+constexpr Stmt kInsertHierarchy{
+    "insert_job_hierarchy",
+    "INSERT INTO job_hierarchy (workspace_id, ancestor_id, descendant_id, distance) "
+    "SELECT $1::text, $2::text, $2::text, 0::bigint UNION ALL "
+    "SELECT workspace_id, ancestor_id, $2::text, distance + 1 FROM job_hierarchy "
+    "WHERE descendant_id = $3::text AND workspace_id = $1::text"};
+constexpr Stmt kJobInSubtree{
+    "job_in_subtree",
+    "SELECT 1 FROM job_hierarchy WHERE ancestor_id = $1 AND descendant_id = $2 AND "
+    "workspace_id = $3"};
+constexpr Stmt kInsertDependency{
+    "insert_job_dependency",
+    "INSERT INTO job_dependencies (workspace_id, job_id, depends_on_id) VALUES ($1, $2, $3) "
+    "ON CONFLICT DO NOTHING"};
+
+}  // namespace
+
+Status PgStore::InsertJob(PgConnection& c, const Job& j) {
+  if (Result<PgResult> r = Run(c, kInsertJob, JobInsertParams(j)); !r) {
+    return std::move(r).error();
+  }
+  if (Result<PgResult> r =
+          RunWith(c, kInsertHierarchy, j.workspace_id, j.id, TextOrNull(j.parent_job_id));
+      !r) {
+    return std::move(r).error();
+  }
+  for (const std::string& dep : j.depends_on) {
+    if (Result<PgResult> r = RunWith(c, kInsertDependency, j.workspace_id, j.id, dep); !r) {
+      return std::move(r).error();
+    }
+  }
+  return OkStatus();
+}
+
+Status PgStore::UpdateJob(PgConnection& c, const JobUpdate& u) {
+  const Job& j = u.job;
+  std::vector<PgParam> params = JobMutableParams(j);
+  params.push_back(ToPgParam(j.id));
+  params.push_back(ToPgParam(j.workspace_id));
+  params.push_back(ToPgParam(core::JobStateName(u.expected_status)));
+  Result<PgResult> r = Run(c, kUpdateJob, params);
+  if (!r) return std::move(r).error();
+  if (r->affected_rows() > 0) return OkStatus();
+  Result<PgResult> cur = RunWith(c, kJobStatus, j.id, j.workspace_id);
+  if (!cur) return std::move(cur).error();
+  if (cur->rows() == 0) return MakeError(ErrorCode::kNotFound, "job not found");
+  const std::string current = ColText(*cur, 0, 0);
+  Error err = MakeError(ErrorCode::kConflict, "job " + j.id + " is " + current);
+  err.With("current_state", current)
+      .With("requested_state", std::string(core::JobStateName(j.status)));
+  return err;
+}
+
+Status PgStore::CheckPreconditions(PgConnection& c, std::span<const JobPrecondition> pre) {
+  for (const JobPrecondition& p : pre) {
+    if (p.allowed.empty()) {
+      return MakeError(ErrorCode::kInvalidRequest, "a job precondition allows no status");
+    }
+    Result<PgResult> r = RunWith(c, kJobStatusForShare, p.job_id, p.workspace_id);
+    if (!r) return std::move(r).error();
+    if (r->rows() == 0) return NotFound("job", p.job_id);
+    const std::string current = ColText(*r, 0, 0);
+    const bool allowed = std::any_of(p.allowed.begin(), p.allowed.end(), [&](JobState st) {
+      return core::JobStateName(st) == current;
+    });
+    if (!allowed) {
+      Error err = MakeError(ErrorCode::kConflict, "job " + p.job_id + " is " + current);
+      err.With("job_id", p.job_id).With("current_state", current);
+      return err;
+    }
+  }
+  return OkStatus();
+}
+
+Result<Job> PgStore::GetJob(const std::string& workspace_id, const std::string& id) {
+  Result<PgPool::Lease> lease = Lease();
+  if (!lease) return std::move(lease).error();
+  Result<PgResult> r = RunWith(**lease, kGetJob, id, workspace_id);
+  if (!r) return std::move(r).error();
+  if (r->rows() == 0) return MakeError(ErrorCode::kNotFound, "job not found");
+  return ReadJob(*r, 0);
+}
+
+Result<std::vector<Job>> PgStore::ListJobSubtree(const std::string& workspace_id,
+                                                 const std::string& root_id, int max_jobs) {
+  if (max_jobs < 1) return MakeError(ErrorCode::kInvalidRequest, "max_jobs must be >= 1");
+  Result<PgPool::Lease> lease = Lease();
+  if (!lease) return std::move(lease).error();
+  Result<PgResult> r = RunWith(**lease, kJobSubtree, root_id, workspace_id, max_jobs);
+  if (!r) return std::move(r).error();
+  if (r->rows() == 0) return MakeError(ErrorCode::kNotFound, "job not found");
+  return ReadAll<Job>(*r, ReadJob);
+}
+
+Result<bool> PgStore::JobInSubtree(const std::string& workspace_id, const std::string& ancestor_id,
+                                   const std::string& job_id) {
+  Result<PgPool::Lease> lease = Lease();
+  if (!lease) return std::move(lease).error();
+  Result<PgResult> r = RunWith(**lease, kJobInSubtree, ancestor_id, job_id, workspace_id);
+  if (!r) return std::move(r).error();
+  return r->rows() > 0;
+}
+
+Result<Page<Job>> PgStore::ListJobs(const std::string& workspace_id, const JobQuery& query) {
+  if (query.limit < 1) return MakeError(ErrorCode::kInvalidRequest, "limit must be >= 1");
+  std::string sql = std::string(kSelectJobs) + " WHERE workspace_id = $1";
+  std::vector<PgParam> params = {ToPgParam(workspace_id)};
+  auto next = [&] { return "$" + std::to_string(params.size()); };
+  if (query.status) {
+    params.push_back(ToPgParam(core::JobStateName(*query.status)));
+    sql += " AND status = " + next();
+  }
+  if (query.parent_job_id) {
+    if (query.parent_job_id->empty()) {
+      sql += " AND parent_job_id IS NULL";
+    } else {
+      params.push_back(ToPgParam(*query.parent_job_id));
+      sql += " AND parent_job_id = " + next();
+    }
+  }
+  if (query.depth) {
+    params.push_back(ToPgParam(*query.depth));
+    sql += " AND depth = " + next();
+  }
+  params.push_back(ToPgParam(query.after_id));
+  sql += " AND id > " + next();
+  params.push_back(ToPgParam(static_cast<int64_t>(query.limit) + 1));
+  sql += " ORDER BY id LIMIT " + next();
+  Result<PgPool::Lease> lease = Lease();
+  if (!lease) return std::move(lease).error();
+  Result<PgResult> r = (*lease)->ExecParams(sql, params);
+  if (!r) return std::move(r).error();
+  Result<std::vector<Job>> rows = ReadAll<Job>(*r, ReadJob);
+  if (!rows) return std::move(rows).error();
+  return ToPage(std::move(*rows), query.limit);
+}
+
+Result<std::vector<Job>> PgStore::ListJobsInStates(const std::vector<JobState>& states) {
+  if (states.empty()) return std::vector<Job>{};
+  std::string sql = std::string(kSelectJobs) + " WHERE status IN (";
+  std::vector<PgParam> params;
+  for (JobState st : states) {
+    params.push_back(ToPgParam(core::JobStateName(st)));
+    sql += (params.size() == 1 ? "$" : ", $") + std::to_string(params.size());
+  }
+  sql += ") ORDER BY id";
+  Result<PgPool::Lease> lease = Lease();
+  if (!lease) return std::move(lease).error();
+  Result<PgResult> r = (*lease)->ExecParams(sql, params);
+  if (!r) return std::move(r).error();
+  return ReadAll<Job>(*r, ReadJob);
+}
+
+}  // namespace overseer::store::pg

@@ -1,0 +1,199 @@
+// PgStore: worker rows and their state_transitions (insert, compare-and-set update, get, list,
+// count).
+#include <array>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "store/postgres/pg_rows.h"
+#include "store/postgres/pg_store_internal.h"
+
+namespace overseer::store::pg {
+namespace {
+
+using core::Worker;
+using core::WorkerState;
+
+constexpr std::string_view kSelectWorkers =
+    "SELECT " OVERSEER_PG_WORKER_READ_COLUMNS " FROM workers";
+constexpr Stmt kInsertWorker{
+    "insert_worker",
+    "INSERT INTO workers (id, workspace_id, job_id, created_at, status, status_reason, pid, "
+    "pgid, exit_code, exit_signal, attempt, metadata_json, cgroup_path, log_path, updated_at, "
+    "started_at, ended_at, agent_json) VALUES ($1, $2, $3, " OVERSEER_PG_TS(
+        4) ", $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, " OVERSEER_PG_TS(15) ", "
+        OVERSEER_PG_TS(16) ", " OVERSEER_PG_TS(17) ", $18::jsonb)"};
+constexpr Stmt kUpdateWorker{
+    "update_worker",
+    "UPDATE workers SET (status, status_reason, pid, pgid, exit_code, exit_signal, attempt, "
+    "metadata_json, cgroup_path, log_path, updated_at, started_at, ended_at, agent_json) = "
+    "($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, " OVERSEER_PG_TS(11) ", " OVERSEER_PG_TS(
+        12) ", " OVERSEER_PG_TS(13) ", $14::jsonb) WHERE id = $15 AND workspace_id = $16 AND "
+                                    "status = $17"};
+constexpr Stmt kSetWorkerProcess{"set_worker_process",
+                                 "UPDATE workers SET pid = $1, pgid = $2, cgroup_path = $3 "
+                                 "WHERE id = $4 AND workspace_id = $5 AND attempt = $6"};
+constexpr Stmt kWorkerStatus{"worker_status",
+                             "SELECT status FROM workers WHERE id = $1 AND workspace_id = $2"};
+constexpr Stmt kGetWorker{"get_worker", "SELECT " OVERSEER_PG_WORKER_READ_COLUMNS
+                                        " FROM workers WHERE id = $1 AND workspace_id = $2"};
+constexpr Stmt kInsertTransition{
+    "insert_transition",
+    "INSERT INTO state_transitions (worker_id, workspace_id, from_state, to_state, reason, ts) "
+    "VALUES ($1, $2, $3, $4, $5, " OVERSEER_PG_TS(6) ")"};
+constexpr Stmt kListTransitions{
+    "list_transitions",
+    "SELECT from_state, to_state, reason, " OVERSEER_PG_MS(
+        "ts") " FROM state_transitions WHERE worker_id = $1 AND workspace_id = $2 ORDER BY id"};
+constexpr Stmt kCountByStatus{
+    "count_workers_by_status",
+    "SELECT status, COUNT(*) FROM workers WHERE workspace_id = $1 GROUP BY status"};
+
+Result<core::Transition> ReadTransition(const PgResult& r, int i) {
+  return core::Transition{ColText(r, i, 0), ColText(r, i, 1), ColText(r, i, 2), ColInt(r, i, 3)};
+}
+
+}  // namespace
+
+Status PgStore::InsertWorkerUpdated(PgConnection& c, const Worker& w,
+                                    std::span<const WorkerUpdate* const> updates) {
+  Worker row = w;
+  for (const WorkerUpdate* u : updates) row = WithMutableColumns(row, u->worker);
+  if (Result<PgResult> r = Run(c, kInsertWorker, WorkerInsertParams(row)); !r) {
+    return std::move(r).error();
+  }
+  core::Transition t;
+  t.to_state = std::string(core::WorkerStateName(w.status));
+  t.reason = w.status_reason.empty() ? "CREATED" : w.status_reason;
+  t.timestamp = w.created_at;
+  if (Status st = InsertTransition(c, w.id, w.workspace_id, t); !st) return st;
+  for (const WorkerUpdate* u : updates) {
+    if (Status st = InsertTransition(c, w.id, w.workspace_id, TransitionOf(*u)); !st) return st;
+  }
+  return OkStatus();
+}
+
+Status PgStore::UpdateWorker(PgConnection& c, const WorkerUpdate& u) {
+  const Worker& w = u.worker;
+  std::vector<PgParam> params = WorkerMutableParams(w);
+  params.push_back(ToPgParam(w.id));
+  params.push_back(ToPgParam(w.workspace_id));
+  params.push_back(ToPgParam(core::WorkerStateName(u.expected_status)));
+  Result<PgResult> r = Run(c, kUpdateWorker, params);
+  if (!r) return std::move(r).error();
+  if (r->affected_rows() == 0) {
+    Result<PgResult> cur = RunWith(c, kWorkerStatus, w.id, w.workspace_id);
+    if (!cur) return std::move(cur).error();
+    if (cur->rows() == 0) return MakeError(ErrorCode::kNotFound, "worker not found");
+    const std::string current = ColText(*cur, 0, 0);
+    Error err = MakeError(ErrorCode::kConflict, "worker " + w.id + " is " + current);
+    err.With("current_state", current)
+        .With("requested_state", std::string(core::WorkerStateName(w.status)));
+    return err;
+  }
+  return InsertTransition(c, w.id, w.workspace_id, TransitionOf(u));
+}
+
+Status PgStore::SetWorkerProcess(PgConnection& c, const WorkerProcess& p) {
+  Result<PgResult> r = RunWith(c, kSetWorkerProcess, IntOrNull(p.pid), IntOrNull(p.pgid),
+                               p.cgroup_path, p.worker_id, p.workspace_id, p.attempt);
+  if (!r) return std::move(r).error();
+  return OkStatus();
+}
+
+Status PgStore::InsertTransition(PgConnection& c, const std::string& worker_id,
+                                 const std::string& workspace_id, const core::Transition& t) {
+  Result<PgResult> r = RunWith(c, kInsertTransition, worker_id, workspace_id, t.from_state,
+                               t.to_state, t.reason, t.timestamp);
+  if (!r) return std::move(r).error();
+  return OkStatus();
+}
+
+Result<Worker> PgStore::GetWorker(const std::string& workspace_id, const std::string& id) {
+  Result<PgPool::Lease> lease = Lease();
+  if (!lease) return std::move(lease).error();
+  Result<PgResult> r = RunWith(**lease, kGetWorker, id, workspace_id);
+  if (!r) return std::move(r).error();
+  if (r->rows() == 0) return MakeError(ErrorCode::kNotFound, "worker not found");
+  return ReadWorker(*r, 0);
+}
+
+Result<Page<Worker>> PgStore::ListWorkers(const std::string& workspace_id,
+                                          const WorkerQuery& query) {
+  if (query.limit < 1) return MakeError(ErrorCode::kInvalidRequest, "limit must be >= 1");
+  std::string sql = std::string(kSelectWorkers) + " WHERE workspace_id = $1";
+  std::vector<PgParam> params = {ToPgParam(workspace_id)};
+  auto next = [&] { return "$" + std::to_string(params.size()); };
+  if (query.status) {
+    params.push_back(ToPgParam(core::WorkerStateName(*query.status)));
+    sql += " AND status = " + next();
+  }
+  if (!query.job_id.empty()) {
+    params.push_back(ToPgParam(query.job_id));
+    sql += " AND job_id = " + next();
+  }
+  params.push_back(ToPgParam(query.after_id));
+  sql += " AND id > " + next();
+  params.push_back(ToPgParam(static_cast<int64_t>(query.limit) + 1));
+  sql += " ORDER BY id LIMIT " + next();
+  Result<PgPool::Lease> lease = Lease();
+  if (!lease) return std::move(lease).error();
+  Result<PgResult> r = (*lease)->ExecParams(sql, params);
+  if (!r) return std::move(r).error();
+  Result<std::vector<Worker>> rows = ReadAll<Worker>(*r, ReadWorker);
+  if (!rows) return std::move(rows).error();
+  return ToPage(std::move(*rows), query.limit);
+}
+
+Result<std::vector<core::Transition>> PgStore::ListTransitions(const std::string& workspace_id,
+                                                               const std::string& worker_id) {
+  Result<PgPool::Lease> lease = Lease();
+  if (!lease) return std::move(lease).error();
+  Result<PgResult> r = RunWith(**lease, kListTransitions, worker_id, workspace_id);
+  if (!r) return std::move(r).error();
+  return ReadAll<core::Transition>(*r, ReadTransition);
+}
+
+Result<std::vector<Worker>> PgStore::ListWorkersInStates(const std::vector<WorkerState>& states) {
+  if (states.empty()) return std::vector<Worker>{};
+  std::string sql = std::string(kSelectWorkers) + " WHERE status IN (";
+  std::vector<PgParam> params;
+  for (WorkerState st : states) {
+    params.push_back(ToPgParam(core::WorkerStateName(st)));
+    sql += (params.size() == 1 ? "$" : ", $") + std::to_string(params.size());
+  }
+  sql += ") ORDER BY id";
+  Result<PgPool::Lease> lease = Lease();
+  if (!lease) return std::move(lease).error();
+  Result<PgResult> r = (*lease)->ExecParams(sql, params);
+  if (!r) return std::move(r).error();
+  return ReadAll<Worker>(*r, ReadWorker);
+}
+
+Result<std::vector<std::pair<WorkerState, int64_t>>> PgStore::CountWorkersByStatus(
+    const std::string& workspace_id) {
+  constexpr std::array<WorkerState, 7> kAll = {WorkerState::kIdle,      WorkerState::kRunning,
+                                               WorkerState::kPaused,    WorkerState::kCompleted,
+                                               WorkerState::kFailed,    WorkerState::kRetrying,
+                                               WorkerState::kTerminated};
+  std::vector<std::pair<WorkerState, int64_t>> out;
+  out.reserve(kAll.size());
+  for (WorkerState st : kAll) out.emplace_back(st, 0);
+  Result<PgPool::Lease> lease = Lease();
+  if (!lease) return std::move(lease).error();
+  Result<PgResult> r = RunWith(**lease, kCountByStatus, workspace_id);
+  if (!r) return std::move(r).error();
+  for (int i = 0; i < r->rows(); ++i) {
+    const std::string name = ColText(*r, i, 0);
+    const std::optional<WorkerState> st = core::ParseWorkerState(name);
+    if (!st) return CorruptRow("worker status " + name);
+    for (auto& [state, count] : out) {
+      if (state == *st) count = ColInt(*r, i, 1);
+    }
+  }
+  return out;
+}
+
+}  // namespace overseer::store::pg
