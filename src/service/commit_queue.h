@@ -11,9 +11,9 @@
 // nothing changed). A commit that records what already happened and cannot be refused — a
 // process exited — is queued with Durability::kUntilWritten instead: it is retried, with the
 // ones behind it and in order, every 250 ms .. 5 s until the database takes it, and answered
-// then (at most until Close()). While such commits wait, every other commit is answered kUnavailable at once (without
-// a round trip), so nothing overtakes them and API calls fail fast. Close() (at shutdown)
-// answers the waiting ones kUnavailable.
+// then (at most until Close()). While such commits wait, every other commit is answered
+// kUnavailable at once (without a round trip), so nothing overtakes them and API calls fail fast.
+// Close() (at shutdown) answers the waiting ones kUnavailable.
 #pragma once
 
 #include <boost/asio/any_completion_handler.hpp>

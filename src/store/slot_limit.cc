@@ -15,9 +15,9 @@ int64_t SlotsRequested(const ChangeSet& changes, const std::string& workspace_id
 }
 
 Error SlotLimitExceeded(const SlotLimit& limit, int64_t held, int64_t requested) {
-  Error e = MakeError(ErrorCode::kQuotaExceeded,
-                      "not enough free worker slots at depth " + std::to_string(limit.depth) +
-                          " (held by this and other writers)");
+  Error e = MakeError(ErrorCode::kQuotaExceeded, "not enough free worker slots at depth " +
+                                                     std::to_string(limit.depth) +
+                                                     " (held by this and other writers)");
   e.With("depth", limit.depth)
       .With("quota", limit.max_workers)
       .With("used", held - requested)

@@ -67,33 +67,33 @@ constexpr Stmt kInsertDependency{
 
 }  // namespace
 
-Status PgStore::InsertJob(PgConnection& c, const Job& j) {
-  if (Result<PgResult> r = Run(c, kInsertJob, JobInsertParams(j)); !r) {
+Status PgRowWriter::InsertJob(const Job& j) {
+  if (Result<PgResult> r = Run(conn_, kInsertJob, JobInsertParams(j)); !r) {
     return std::move(r).error();
   }
   if (Result<PgResult> r =
-          RunWith(c, kInsertHierarchy, j.workspace_id, j.id, TextOrNull(j.parent_job_id));
+          RunWith(conn_, kInsertHierarchy, j.workspace_id, j.id, TextOrNull(j.parent_job_id));
       !r) {
     return std::move(r).error();
   }
   for (const std::string& dep : j.depends_on) {
-    if (Result<PgResult> r = RunWith(c, kInsertDependency, j.workspace_id, j.id, dep); !r) {
+    if (Result<PgResult> r = RunWith(conn_, kInsertDependency, j.workspace_id, j.id, dep); !r) {
       return std::move(r).error();
     }
   }
   return OkStatus();
 }
 
-Status PgStore::UpdateJob(PgConnection& c, const JobUpdate& u) {
+Status PgRowWriter::UpdateJob(const JobUpdate& u) {
   const Job& j = u.job;
   std::vector<PgParam> params = JobMutableParams(j);
   params.push_back(ToPgParam(j.id));
   params.push_back(ToPgParam(j.workspace_id));
   params.push_back(ToPgParam(core::JobStateName(u.expected_status)));
-  Result<PgResult> r = Run(c, kUpdateJob, params);
+  Result<PgResult> r = Run(conn_, kUpdateJob, params);
   if (!r) return std::move(r).error();
   if (r->affected_rows() > 0) return OkStatus();
-  Result<PgResult> cur = RunWith(c, kJobStatus, j.id, j.workspace_id);
+  Result<PgResult> cur = RunWith(conn_, kJobStatus, j.id, j.workspace_id);
   if (!cur) return std::move(cur).error();
   if (cur->rows() == 0) return MakeError(ErrorCode::kNotFound, "job not found");
   const std::string current = ColText(*cur, 0, 0);
@@ -103,12 +103,12 @@ Status PgStore::UpdateJob(PgConnection& c, const JobUpdate& u) {
   return err;
 }
 
-Status PgStore::CheckPreconditions(PgConnection& c, std::span<const JobPrecondition> pre) {
+Status PgRowWriter::CheckPreconditions(std::span<const JobPrecondition> pre) {
   for (const JobPrecondition& p : pre) {
     if (p.allowed.empty()) {
       return MakeError(ErrorCode::kInvalidRequest, "a job precondition allows no status");
     }
-    Result<PgResult> r = RunWith(c, kJobStatusForShare, p.job_id, p.workspace_id);
+    Result<PgResult> r = RunWith(conn_, kJobStatusForShare, p.job_id, p.workspace_id);
     if (!r) return std::move(r).error();
     if (r->rows() == 0) return NotFound("job", p.job_id);
     const std::string current = ColText(*r, 0, 0);

@@ -75,9 +75,9 @@ Result<StoredEvent> ReadEvent(const PgResult& r, int i) {
 
 }  // namespace
 
-Status PgStore::InsertEvent(PgConnection& c, const core::Event& e) {
+Status PgRowWriter::InsertEvent(const core::Event& e) {
   Result<PgResult> r =
-      Run(c, kInsertEvent,
+      Run(conn_, kInsertEvent,
           {ToPgParam(e.workspace_id), ToPgParam(core::EventTypeName(e.type)), ToPgParam(e.job_id),
            ToPgParam(e.worker_id), ToPgParam(e.from_state), ToPgParam(e.to_state),
            ToPgParam(e.reason), Json(e.data_json), ToPgParam(e.created_at)});

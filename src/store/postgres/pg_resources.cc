@@ -37,10 +37,9 @@ constexpr Stmt kJobAllocations{
 // collision only serializes two unrelated checks).
 constexpr Stmt kLockSlots{"lock_slots",
                           "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))"};
-constexpr Stmt kHeldSlots{
-    "held_slots",
-    "SELECT COALESCE(SUM(worker_count), 0) FROM resource_allocations "
-    "WHERE workspace_id = $1 AND depth = $2 AND released_at IS NULL"};
+constexpr Stmt kHeldSlots{"held_slots",
+                          "SELECT COALESCE(SUM(worker_count), 0) FROM resource_allocations "
+                          "WHERE workspace_id = $1 AND depth = $2 AND released_at IS NULL"};
 constexpr Stmt kListQuotas{"list_quotas",
                            "SELECT workspace_id, depth, max_workers, " OVERSEER_PG_MS(
                                "updated_at") " FROM quotas ORDER BY workspace_id, depth"};
@@ -119,16 +118,17 @@ Status UpdateJobColumns(PgConnection& c, const Stmt& stmt, const std::vector<PgP
 
 }  // namespace
 
-Status PgStore::InsertAllocation(PgConnection& c, const Allocation& a) {
+Status PgRowWriter::InsertAllocation(const Allocation& a) {
   Result<PgResult> r =
-      RunWith(c, kInsertAllocation, a.id, a.workspace_id, a.job_id, TextOrNull(a.worker_id),
+      RunWith(conn_, kInsertAllocation, a.id, a.workspace_id, a.job_id, TextOrNull(a.worker_id),
               a.depth, a.worker_count, a.allocated_at, IntOrNull(a.released_at));
   if (!r) return std::move(r).error();
   return OkStatus();
 }
 
-Status PgStore::ReleaseAllocation(PgConnection& c, const AllocationRelease& rel) {
-  Result<PgResult> r = RunWith(c, kReleaseAllocation, rel.released_at, rel.id, rel.workspace_id);
+Status PgRowWriter::ReleaseAllocation(const AllocationRelease& rel) {
+  Result<PgResult> r =
+      RunWith(conn_, kReleaseAllocation, rel.released_at, rel.id, rel.workspace_id);
   if (!r) return std::move(r).error();
   if (r->affected_rows() == 0) {
     return MakeError(ErrorCode::kNotFound, "allocation not found or already released");
@@ -136,9 +136,9 @@ Status PgStore::ReleaseAllocation(PgConnection& c, const AllocationRelease& rel)
   return OkStatus();
 }
 
-Status PgStore::UpsertQuota(PgConnection& c, const Quota& q) {
+Status PgRowWriter::UpsertQuota(const Quota& q) {
   Result<PgResult> r =
-      RunWith(c, kUpsertQuota, q.workspace_id, q.depth, q.max_workers, q.updated_at);
+      RunWith(conn_, kUpsertQuota, q.workspace_id, q.depth, q.max_workers, q.updated_at);
   if (!r) return std::move(r).error();
   return OkStatus();
 }
@@ -154,22 +154,21 @@ Result<std::vector<Quota>> PgStore::ListQuotas() {
 Status PgStore::SetQuotas(const std::vector<Quota>& quotas) {
   return InTransaction([&](PgConnection& c) -> Status {
     for (const Quota& q : quotas) {
-      if (Status st = UpsertQuota(c, q); !st) return st;
+      if (Status st = PgRowWriter(c).UpsertQuota(q); !st) return st;
     }
     return OkStatus();
   });
 }
 
-Status PgStore::CheckSlotLimit(PgConnection& c, const SlotLimit& limit, int64_t requested) {
-  if (Result<PgResult> r = RunWith(c, kLockSlots, limit.workspace_id, std::to_string(limit.depth));
+Result<int64_t> PgRowWriter::HeldSlots(const SlotLimit& limit) {
+  if (Result<PgResult> r =
+          RunWith(conn_, kLockSlots, limit.workspace_id, std::to_string(limit.depth));
       !r) {
     return std::move(r).error();
   }
-  Result<PgResult> held = RunWith(c, kHeldSlots, limit.workspace_id, limit.depth);
+  Result<PgResult> held = RunWith(conn_, kHeldSlots, limit.workspace_id, limit.depth);
   if (!held) return std::move(held).error();
-  const int64_t n = ColInt(*held, 0, 0);
-  if (n > limit.max_workers) return SlotLimitExceeded(limit, n, requested);
-  return OkStatus();
+  return ColInt(*held, 0, 0);
 }
 
 Result<std::vector<Allocation>> PgStore::ListHeldAllocations() {
@@ -189,22 +188,22 @@ Result<std::vector<Allocation>> PgStore::ListJobAllocations(const std::string& w
   return ReadAll<Allocation>(*r, ReadAllocation);
 }
 
-Status PgStore::SetJobHalt(PgConnection& c, const JobHaltChange& ch) {
+Status PgRowWriter::SetJobHalt(const JobHaltChange& ch) {
   const core::Halt none{};
   const core::Halt& h = ch.halt ? *ch.halt : none;
   return UpdateJobColumns(
-      c, kSetJobHalt,
+      conn_, kSetJobHalt,
       {ToPgParam(ch.halt ? core::HaltModeName(h.mode) : std::string_view("")), ToPgParam(h.reason),
        ToPgParam(h.by), IntOrNull(h.at), ToPgParam(h.workspace_wide), ToPgParam(h.budget),
        ToPgParam(ch.job_id), ToPgParam(ch.workspace_id)},
       ch.job_id);
 }
 
-Status PgStore::SetWorkspaceHalt(PgConnection& c, const WorkspaceHaltChange& ch) {
-  Result<PgResult> r =
-      ch.halt ? RunWith(c, kUpsertWorkspaceHalt, ch.workspace_id, core::HaltModeName(ch.halt->mode),
-                        ch.halt->reason, ch.halt->by, ch.halt->at)
-              : RunWith(c, kDeleteWorkspaceHalt, ch.workspace_id);
+Status PgRowWriter::SetWorkspaceHalt(const WorkspaceHaltChange& ch) {
+  Result<PgResult> r = ch.halt ? RunWith(conn_, kUpsertWorkspaceHalt, ch.workspace_id,
+                                         core::HaltModeName(ch.halt->mode), ch.halt->reason,
+                                         ch.halt->by, ch.halt->at)
+                               : RunWith(conn_, kDeleteWorkspaceHalt, ch.workspace_id);
   if (!r) return std::move(r).error();
   return OkStatus();
 }
@@ -217,18 +216,18 @@ Result<std::vector<WorkspaceHalt>> PgStore::ListWorkspaceHalts() {
   return ReadAll<WorkspaceHalt>(*r, ReadWorkspaceHalt);
 }
 
-Status PgStore::SetJobBudget(PgConnection& c, const JobBudgetChange& ch) {
+Status PgRowWriter::SetJobBudget(const JobBudgetChange& ch) {
   std::vector<PgParam> params = JobBudgetParams(ch.budget);
   params.push_back(ToPgParam(ch.job_id));
   params.push_back(ToPgParam(ch.workspace_id));
-  return UpdateJobColumns(c, kSetJobBudget, params, ch.job_id);
+  return UpdateJobColumns(conn_, kSetJobBudget, params, ch.job_id);
 }
 
-Status PgStore::SetJobUsage(PgConnection& c, const JobUsageChange& ch) {
+Status PgRowWriter::SetJobUsage(const JobUsageChange& ch) {
   std::vector<PgParam> params = JobUsageParams(ch.usage);
   params.push_back(ToPgParam(ch.job_id));
   params.push_back(ToPgParam(ch.workspace_id));
-  Result<PgResult> r = Run(c, kSetJobUsage, params);  // a job that is not there: skipped
+  Result<PgResult> r = Run(conn_, kSetJobUsage, params);  // a job that is not there: skipped
   if (!r) return std::move(r).error();
   return OkStatus();
 }

@@ -92,44 +92,6 @@ std::vector<PgParam> WorkerInsertParams(const Worker& w) {
   return p;
 }
 
-Job WithMutableColumns(const Job& base, const Job& update) {
-  Job j = base;  // the fields of JobMutableParams, in its order
-  j.status = update.status;
-  j.status_reason = update.status_reason;
-  j.started_at = update.started_at;
-  j.completed_at = update.completed_at;
-  j.result_json = update.result_json;
-  j.updated_at = update.updated_at;
-  return j;
-}
-
-Worker WithMutableColumns(const Worker& base, const Worker& update) {
-  Worker w = base;  // the fields of WorkerMutableParams, in its order
-  w.status = update.status;
-  w.status_reason = update.status_reason;
-  w.pid = update.pid;
-  w.pgid = update.pgid;
-  w.exit_code = update.exit_code;
-  w.exit_signal = update.exit_signal;
-  w.attempt = update.attempt;
-  w.metadata_json = update.metadata_json;
-  w.cgroup_path = update.cgroup_path;
-  w.log_path = update.log_path;
-  w.updated_at = update.updated_at;
-  w.started_at = update.started_at;
-  w.ended_at = update.ended_at;
-  w.agent_json = update.agent_json;
-  return w;
-}
-
-core::Transition TransitionOf(const WorkerUpdate& u) {
-  core::Transition t = u.transition;
-  if (t.from_state.empty()) t.from_state = std::string(core::WorkerStateName(u.expected_status));
-  if (t.to_state.empty()) t.to_state = std::string(core::WorkerStateName(u.worker.status));
-  if (t.timestamp == 0) t.timestamp = u.worker.updated_at;
-  return t;
-}
-
 int64_t ColInt(const PgResult& r, int row, int col) { return r.Int64(row, col).value_or(0); }
 
 std::optional<int64_t> ColOptInt(const PgResult& r, int row, int col) {

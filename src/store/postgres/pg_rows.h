@@ -68,12 +68,6 @@ std::vector<PgParam> WorkerInsertParams(const core::Worker& w);
 // cgroup_path, log_path, updated_at, started_at, ended_at, agent_json.
 std::vector<PgParam> WorkerMutableParams(const core::Worker& w);
 
-// `base` with the mutable columns of `update`: the row an UPDATE of `base` leaves.
-core::Job WithMutableColumns(const core::Job& base, const core::Job& update);
-core::Worker WithMutableColumns(const core::Worker& base, const core::Worker& update);
-// The state_transitions row of an update (from/to/timestamp filled where left empty).
-core::Transition TransitionOf(const WorkerUpdate& u);
-
 // Column readers: NULL reads as "" / 0 / nullopt / false.
 int64_t ColInt(const PgResult& r, int row, int col);
 std::optional<int64_t> ColOptInt(const PgResult& r, int row, int col);

@@ -66,82 +66,11 @@ Status PgStore::InTransaction(const std::function<Status(PgConnection&)>& write)
   }
 }
 
-Status PgStore::ApplyRows(PgConnection& c, const ChangeSet& changes) {
-  // As the SQLite backend: a job or worker inserted and updated in the same ChangeSet is
-  // inserted with the values its leading matching updates leave (one row write each).
-  if (Status st = CheckPreconditions(c, changes.require_jobs); !st) return st;
-  std::vector<bool> folded_jobs(changes.job_updates.size());
-  for (const core::Job& job : changes.new_jobs) {
-    core::Job row = job;
-    for (size_t i = 0; i < changes.job_updates.size(); ++i) {
-      const JobUpdate& u = changes.job_updates[i];
-      if (u.job.id != job.id || u.job.workspace_id != job.workspace_id) continue;
-      if (u.expected_status != row.status) break;
-      row = WithMutableColumns(row, u.job);
-      folded_jobs[i] = true;
-    }
-    if (Status st = InsertJob(c, row); !st) return st;
-  }
-  std::vector<bool> folded_workers(changes.worker_updates.size());
-  std::vector<const WorkerUpdate*> chain;
-  for (const core::Worker& w : changes.new_workers) {
-    chain.clear();
-    core::WorkerState status = w.status;
-    for (size_t i = 0; i < changes.worker_updates.size(); ++i) {
-      const WorkerUpdate& u = changes.worker_updates[i];
-      if (u.worker.id != w.id || u.worker.workspace_id != w.workspace_id) continue;
-      if (u.expected_status != status) break;
-      status = u.worker.status;
-      chain.push_back(&u);
-      folded_workers[i] = true;
-    }
-    if (Status st = InsertWorkerUpdated(c, w, chain); !st) return st;
-  }
-  for (size_t i = 0; i < changes.worker_updates.size(); ++i) {
-    if (folded_workers[i]) continue;
-    if (Status st = UpdateWorker(c, changes.worker_updates[i]); !st) return st;
-  }
-  for (size_t i = 0; i < changes.job_updates.size(); ++i) {
-    if (folded_jobs[i]) continue;
-    if (Status st = UpdateJob(c, changes.job_updates[i]); !st) return st;
-  }
-  for (const JobHaltChange& h : changes.job_halts) {
-    if (Status st = SetJobHalt(c, h); !st) return st;
-  }
-  for (const WorkspaceHaltChange& h : changes.workspace_halts) {
-    if (Status st = SetWorkspaceHalt(c, h); !st) return st;
-  }
-  for (const JobBudgetChange& b : changes.job_budgets) {
-    if (Status st = SetJobBudget(c, b); !st) return st;
-  }
-  for (const JobUsageChange& u : changes.job_usages) {
-    if (Status st = SetJobUsage(c, u); !st) return st;
-  }
-  for (const core::Allocation& a : changes.new_allocations) {
-    if (Status st = InsertAllocation(c, a); !st) return st;
-  }
-  for (const AllocationRelease& r : changes.released_allocations) {
-    if (Status st = ReleaseAllocation(c, r); !st) return st;
-  }
-  for (const core::Quota& q : changes.quotas) {
-    if (Status st = UpsertQuota(c, q); !st) return st;
-  }
-  for (const core::Event& e : changes.events) {
-    if (Status st = InsertEvent(c, e); !st) return st;
-  }
-  for (const WorkerProcess& p : changes.worker_processes) {
-    if (Status st = SetWorkerProcess(c, p); !st) return st;
-  }
-  for (const SlotLimit& l : changes.slot_limits) {
-    if (Status st = CheckSlotLimit(c, l, SlotsRequested(changes, l.workspace_id, l.depth)); !st) {
-      return st;
-    }
-  }
-  return OkStatus();
-}
-
 Status PgStore::Apply(const ChangeSet& changes) {
-  return InTransaction([&](PgConnection& c) { return ApplyRows(c, changes); });
+  return InTransaction([&](PgConnection& c) {
+    PgRowWriter rows(c);
+    return WriteChangeSet(changes, rows);
+  });
 }
 
 std::vector<Status> PgStore::ApplyAll(std::span<const ChangeSet* const> changes) {
@@ -151,7 +80,8 @@ std::vector<Status> PgStore::ApplyAll(std::span<const ChangeSet* const> changes)
       results[i] = OkStatus();
       Result<PgSavepoint> sp = PgSavepoint::Begin(c, "apply_one");
       if (!sp) return std::move(sp).error();
-      Status st = ApplyRows(c, *changes[i]);
+      PgRowWriter rows(c);
+      Status st = WriteChangeSet(*changes[i], rows);
       if (st) {
         if (Status rel = sp->Release(); !rel) return rel;
         continue;

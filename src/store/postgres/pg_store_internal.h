@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "store/change_writer.h"
 #include "store/migrations.h"
 #include "store/postgres/pg_connection.h"
 #include "store/postgres/pg_pool.h"
@@ -47,6 +48,39 @@ Error CorruptRow(std::string_view what);
 
 // kNotFound "<kind> not found" with details {job_id} when kind is "job".
 Error NotFound(std::string_view kind, const std::string& id);
+
+// A ChangeSet's rows on one connection, inside the transaction (and savepoint) its caller opened;
+// WriteChangeSet drives it. Split by concern: pg_jobs.cc, pg_workers.cc, pg_resources.cc,
+// pg_log.cc.
+class PgRowWriter final : public RowWriter {
+ public:
+  explicit PgRowWriter(PgConnection& conn) : conn_(conn) {}
+
+  Status CheckPreconditions(std::span<const JobPrecondition> preconditions) override;
+  Status InsertJob(const core::Job& j) override;
+  Status InsertWorker(const core::Worker& row,
+                      std::span<const core::Transition> transitions) override;
+  Status UpdateWorker(const WorkerUpdate& u) override;
+  Status UpdateJob(const JobUpdate& u) override;
+  Status SetJobHalt(const JobHaltChange& c) override;
+  Status SetWorkspaceHalt(const WorkspaceHaltChange& c) override;
+  Status SetJobBudget(const JobBudgetChange& c) override;
+  Status SetJobUsage(const JobUsageChange& c) override;
+  Status InsertAllocation(const core::Allocation& a) override;
+  Status ReleaseAllocation(const AllocationRelease& r) override;
+  Status UpsertQuota(const core::Quota& q) override;
+  Status InsertEvent(const core::Event& e) override;
+  Status SetWorkerProcess(const WorkerProcess& p) override;
+  // Takes a transaction lock on (workspace, depth) first, so that concurrent checks run one
+  // after the other and each sees the allocations of those that committed before it.
+  Result<int64_t> HeldSlots(const SlotLimit& limit) override;
+
+ private:
+  Status InsertTransition(const std::string& worker_id, const std::string& workspace_id,
+                          const core::Transition& t);
+
+  PgConnection& conn_;
+};
 
 class PgStore final : public Store {
  public:
@@ -113,38 +147,6 @@ class PgStore final : public Store {
 
   // Runs migrate(conn) on a leased connection, then drops every prepared statement.
   Status Migrate(const std::function<Status(PgConnection&)>& migrate);
-
-  // pg_store.cc: the rows of one ChangeSet, inside an open transaction.
-  Status ApplyRows(PgConnection& c, const ChangeSet& changes);
-
-  // pg_jobs.cc
-  Status InsertJob(PgConnection& c, const core::Job& j);
-  Status UpdateJob(PgConnection& c, const JobUpdate& u);
-  Status CheckPreconditions(PgConnection& c, std::span<const JobPrecondition> preconditions);
-
-  // pg_workers.cc
-  Status InsertWorkerUpdated(PgConnection& c, const core::Worker& w,
-                             std::span<const WorkerUpdate* const> updates);
-  Status UpdateWorker(PgConnection& c, const WorkerUpdate& u);
-  Status SetWorkerProcess(PgConnection& c, const WorkerProcess& p);
-  Status InsertTransition(PgConnection& c, const std::string& worker_id,
-                          const std::string& workspace_id, const core::Transition& t);
-
-  // pg_resources.cc
-  Status InsertAllocation(PgConnection& c, const core::Allocation& a);
-  Status ReleaseAllocation(PgConnection& c, const AllocationRelease& r);
-  Status UpsertQuota(PgConnection& c, const core::Quota& q);
-  // kQuotaExceeded if the slots held at the limit's depth exceed it. Takes a transaction lock
-  // on (workspace, depth) first, so that concurrent checks run one after the other and each
-  // sees the allocations of those that committed before it.
-  Status CheckSlotLimit(PgConnection& c, const SlotLimit& limit, int64_t requested);
-  Status SetJobHalt(PgConnection& c, const JobHaltChange& h);
-  Status SetWorkspaceHalt(PgConnection& c, const WorkspaceHaltChange& h);
-  Status SetJobBudget(PgConnection& c, const JobBudgetChange& b);
-  Status SetJobUsage(PgConnection& c, const JobUsageChange& u);
-
-  // pg_log.cc
-  Status InsertEvent(PgConnection& c, const core::Event& e);
 
   const PostgresOptions options_;
   const std::vector<Migration> migrations_;

@@ -57,34 +57,26 @@ Result<core::Transition> ReadTransition(const PgResult& r, int i) {
 
 }  // namespace
 
-Status PgStore::InsertWorkerUpdated(PgConnection& c, const Worker& w,
-                                    std::span<const WorkerUpdate* const> updates) {
-  Worker row = w;
-  for (const WorkerUpdate* u : updates) row = WithMutableColumns(row, u->worker);
-  if (Result<PgResult> r = Run(c, kInsertWorker, WorkerInsertParams(row)); !r) {
+Status PgRowWriter::InsertWorker(const Worker& row, std::span<const core::Transition> transitions) {
+  if (Result<PgResult> r = Run(conn_, kInsertWorker, WorkerInsertParams(row)); !r) {
     return std::move(r).error();
   }
-  core::Transition t;
-  t.to_state = std::string(core::WorkerStateName(w.status));
-  t.reason = w.status_reason.empty() ? "CREATED" : w.status_reason;
-  t.timestamp = w.created_at;
-  if (Status st = InsertTransition(c, w.id, w.workspace_id, t); !st) return st;
-  for (const WorkerUpdate* u : updates) {
-    if (Status st = InsertTransition(c, w.id, w.workspace_id, TransitionOf(*u)); !st) return st;
+  for (const core::Transition& t : transitions) {
+    if (Status st = InsertTransition(row.id, row.workspace_id, t); !st) return st;
   }
   return OkStatus();
 }
 
-Status PgStore::UpdateWorker(PgConnection& c, const WorkerUpdate& u) {
+Status PgRowWriter::UpdateWorker(const WorkerUpdate& u) {
   const Worker& w = u.worker;
   std::vector<PgParam> params = WorkerMutableParams(w);
   params.push_back(ToPgParam(w.id));
   params.push_back(ToPgParam(w.workspace_id));
   params.push_back(ToPgParam(core::WorkerStateName(u.expected_status)));
-  Result<PgResult> r = Run(c, kUpdateWorker, params);
+  Result<PgResult> r = Run(conn_, kUpdateWorker, params);
   if (!r) return std::move(r).error();
   if (r->affected_rows() == 0) {
-    Result<PgResult> cur = RunWith(c, kWorkerStatus, w.id, w.workspace_id);
+    Result<PgResult> cur = RunWith(conn_, kWorkerStatus, w.id, w.workspace_id);
     if (!cur) return std::move(cur).error();
     if (cur->rows() == 0) return MakeError(ErrorCode::kNotFound, "worker not found");
     const std::string current = ColText(*cur, 0, 0);
@@ -93,19 +85,19 @@ Status PgStore::UpdateWorker(PgConnection& c, const WorkerUpdate& u) {
         .With("requested_state", std::string(core::WorkerStateName(w.status)));
     return err;
   }
-  return InsertTransition(c, w.id, w.workspace_id, TransitionOf(u));
+  return InsertTransition(w.id, w.workspace_id, TransitionOf(u));
 }
 
-Status PgStore::SetWorkerProcess(PgConnection& c, const WorkerProcess& p) {
-  Result<PgResult> r = RunWith(c, kSetWorkerProcess, IntOrNull(p.pid), IntOrNull(p.pgid),
+Status PgRowWriter::SetWorkerProcess(const WorkerProcess& p) {
+  Result<PgResult> r = RunWith(conn_, kSetWorkerProcess, IntOrNull(p.pid), IntOrNull(p.pgid),
                                p.cgroup_path, p.worker_id, p.workspace_id, p.attempt);
   if (!r) return std::move(r).error();
   return OkStatus();
 }
 
-Status PgStore::InsertTransition(PgConnection& c, const std::string& worker_id,
-                                 const std::string& workspace_id, const core::Transition& t) {
-  Result<PgResult> r = RunWith(c, kInsertTransition, worker_id, workspace_id, t.from_state,
+Status PgRowWriter::InsertTransition(const std::string& worker_id, const std::string& workspace_id,
+                                     const core::Transition& t) {
+  Result<PgResult> r = RunWith(conn_, kInsertTransition, worker_id, workspace_id, t.from_state,
                                t.to_state, t.reason, t.timestamp);
   if (!r) return std::move(r).error();
   return OkStatus();

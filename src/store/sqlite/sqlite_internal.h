@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "store/change_writer.h"
 #include "store/migrations.h"
 #include "store/sqlite/sqlite_rows.h"
 #include "store/store.h"
@@ -43,7 +44,7 @@ Error DatabaseError(sqlite3* db, int rc, std::string_view what);
 // "?,?,?" with n marks.
 std::string Marks(size_t n);
 
-class SqliteStore final : public Store {
+class SqliteStore final : public Store, private RowWriter {
  public:
   // Takes ownership of the open connection `db`.
   SqliteStore(sqlite3* db, bool in_memory, std::vector<Migration> migrations);
@@ -141,8 +142,9 @@ class SqliteStore final : public Store {
 
   // sqlite_store.cc: statements and transactions.
 
-  // The rows of one ChangeSet, inside an open transaction (Apply, ApplyAll).
-  Status ApplyRows(const ChangeSet& changes);
+  // The rows of one ChangeSet, inside an open transaction (Apply, ApplyAll): WriteChangeSet
+  // through this store's RowWriter methods below.
+  Status ApplyRows(const ChangeSet& changes) { return WriteChangeSet(changes, *this); }
 
   // The cached statement for `sql`, prepared on first use.
   Result<sqlite3_stmt*> Prepare(std::string_view sql);
@@ -255,37 +257,35 @@ class SqliteStore final : public Store {
                    const std::string& id, std::string_view kind, std::string_view requested);
 
   // sqlite_jobs.cc
-  Status InsertJob(const core::Job& j);
-  Status UpdateJob(const JobUpdate& u);
+  Status InsertJob(const core::Job& j) override;
+  Status UpdateJob(const JobUpdate& u) override;
 
   // sqlite_workers.cc
-  // Inserts `w` as its `updates` (all of it, CAS already checked by the caller) leave it: the
-  // row once, with its final values, then the creation transition and one per update.
-  Status InsertWorkerUpdated(const core::Worker& w, std::span<const WorkerUpdate* const> updates);
-  Status UpdateWorker(const WorkerUpdate& u);
-  Status SetWorkerProcess(const WorkerProcess& p);
+  Status InsertWorker(const core::Worker& row,
+                      std::span<const core::Transition> transitions) override;
+  Status UpdateWorker(const WorkerUpdate& u) override;
+  Status SetWorkerProcess(const WorkerProcess& p) override;
   Status InsertTransition(const std::string& worker_id, const std::string& workspace_id,
                           const core::Transition& t);
 
   // sqlite_events.cc
-  Status InsertEvent(const core::Event& e);
+  Status InsertEvent(const core::Event& e) override;
 
   // sqlite_jobs.cc: a ChangeSet's preconditions, before its writes.
-  Status CheckPreconditions(std::span<const JobPrecondition> preconditions);
+  Status CheckPreconditions(std::span<const JobPrecondition> preconditions) override;
 
   // sqlite_resources.cc
-  Status InsertAllocation(const core::Allocation& a);
-  Status ReleaseAllocation(const AllocationRelease& r);
-  Status UpsertQuota(const core::Quota& q);
-  // kQuotaExceeded if the slots held at the limit's depth exceed it (SQLite's single writer
-  // makes the check and the writes before it one step).
-  Status CheckSlotLimit(const SlotLimit& limit, int64_t requested);
+  Status InsertAllocation(const core::Allocation& a) override;
+  Status ReleaseAllocation(const AllocationRelease& r) override;
+  Status UpsertQuota(const core::Quota& q) override;
+  // SQLite's single writer makes the sum and the writes before it one step.
+  Result<int64_t> HeldSlots(const SlotLimit& limit) override;
 
   // sqlite_halts.cc
-  Status SetJobHalt(const JobHaltChange& c);
-  Status SetJobBudget(const JobBudgetChange& c);
-  Status SetJobUsage(const JobUsageChange& c);
-  Status SetWorkspaceHalt(const WorkspaceHaltChange& c);
+  Status SetJobHalt(const JobHaltChange& c) override;
+  Status SetJobBudget(const JobBudgetChange& c) override;
+  Status SetJobUsage(const JobUsageChange& c) override;
+  Status SetWorkspaceHalt(const WorkspaceHaltChange& c) override;
 
   // sqlite_migrations.cc
   Result<AppliedMap> ReadApplied();

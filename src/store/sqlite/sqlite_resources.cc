@@ -108,17 +108,14 @@ Status SqliteStore::UpsertQuota(const Quota& q) {
       "set quota");
 }
 
-Status SqliteStore::CheckSlotLimit(const SlotLimit& limit, int64_t requested) {
-  Result<int64_t> held = Query(
+Result<int64_t> SqliteStore::HeldSlots(const SlotLimit& limit) {
+  return Query(
       kHeldSlots, [&](Binder& b) { b.Text(limit.workspace_id).Int(limit.depth); },
       [&](sqlite3_stmt* s) -> Result<int64_t> {
         const int rc = sqlite3_step(s);
         if (rc != SQLITE_ROW) return DatabaseError(db_, rc, "held slots");
         return ColInt(s, 0);
       });
-  if (!held) return std::move(held).error();
-  if (*held > limit.max_workers) return SlotLimitExceeded(limit, *held, requested);
-  return OkStatus();
 }
 
 Result<std::vector<Allocation>> SqliteStore::ListHeldAllocations() {

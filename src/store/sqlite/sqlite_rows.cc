@@ -94,44 +94,6 @@ void BindWorkerMutable(Binder& b, const Worker& w) {
       .Text(w.agent_json);
 }
 
-Job WithMutableColumns(const Job& base, const Job& update) {
-  Job j = base;  // the fields of BindJobMutable, in its order
-  j.status = update.status;
-  j.status_reason = update.status_reason;
-  j.started_at = update.started_at;
-  j.completed_at = update.completed_at;
-  j.result_json = update.result_json;
-  j.updated_at = update.updated_at;
-  return j;
-}
-
-Worker WithMutableColumns(const Worker& base, const Worker& update) {
-  Worker w = base;  // the fields of BindWorkerMutable, in its order
-  w.status = update.status;
-  w.status_reason = update.status_reason;
-  w.pid = update.pid;
-  w.pgid = update.pgid;
-  w.exit_code = update.exit_code;
-  w.exit_signal = update.exit_signal;
-  w.attempt = update.attempt;
-  w.metadata_json = update.metadata_json;
-  w.cgroup_path = update.cgroup_path;
-  w.log_path = update.log_path;
-  w.updated_at = update.updated_at;
-  w.started_at = update.started_at;
-  w.ended_at = update.ended_at;
-  w.agent_json = update.agent_json;
-  return w;
-}
-
-core::Transition TransitionOf(const WorkerUpdate& u) {
-  core::Transition t = u.transition;
-  if (t.from_state.empty()) t.from_state = std::string(core::WorkerStateName(u.expected_status));
-  if (t.to_state.empty()) t.to_state = std::string(core::WorkerStateName(u.worker.status));
-  if (t.timestamp == 0) t.timestamp = u.worker.updated_at;
-  return t;
-}
-
 Result<Job> ReadJob(sqlite3_stmt* s) {
   Job j;
   // Status before depends_on: when both are unreadable, the log names the status.

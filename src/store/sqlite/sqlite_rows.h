@@ -118,14 +118,6 @@ void BindJobUsage(Binder& b, const core::JobUsage& usage);
 void BindJobMutable(Binder& b, const core::Job& j);
 void BindWorkerMutable(Binder& b, const core::Worker& w);
 
-// `base` with the ..._MUTABLE_COLUMNS of `update`: the row an UPDATE of `base` leaves.
-core::Job WithMutableColumns(const core::Job& base, const core::Job& update);
-core::Worker WithMutableColumns(const core::Worker& base, const core::Worker& update);
-
-// The state_transitions row of an update, with from/to/timestamp filled from the update's
-// expected and new status and updated_at where the caller left them empty.
-core::Transition TransitionOf(const WorkerUpdate& u);
-
 // Read a row selected with OVERSEER_SQLITE_JOB_READ_COLUMNS / _WORKER_COLUMNS. CorruptRow if the
 // status or depends_on cannot be parsed.
 Result<core::Job> ReadJob(sqlite3_stmt* s);

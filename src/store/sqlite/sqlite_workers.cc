@@ -43,22 +43,14 @@ Result<core::Transition> ReadTransition(sqlite3_stmt* s) {
 
 }  // namespace
 
-Status SqliteStore::InsertWorkerUpdated(const Worker& w,
-                                        std::span<const WorkerUpdate* const> updates) {
-  Worker row = w;
-  for (const WorkerUpdate* u : updates) row = WithMutableColumns(row, u->worker);
+Status SqliteStore::InsertWorker(const Worker& row, std::span<const core::Transition> transitions) {
   if (Status st = Exec(
           kInsertWorker, [&](Binder& b) { BindWorker(b, row); }, "insert worker");
       !st) {
     return st;
   }
-  core::Transition t;
-  t.to_state = std::string(core::WorkerStateName(w.status));
-  t.reason = w.status_reason.empty() ? "CREATED" : w.status_reason;
-  t.timestamp = w.created_at;
-  if (Status st = InsertTransition(w.id, w.workspace_id, t); !st) return st;
-  for (const WorkerUpdate* u : updates) {
-    if (Status st = InsertTransition(w.id, w.workspace_id, TransitionOf(*u)); !st) return st;
+  for (const core::Transition& t : transitions) {
+    if (Status st = InsertTransition(row.id, row.workspace_id, t); !st) return st;
   }
   return OkStatus();
 }

@@ -70,7 +70,8 @@ TEST(PgClusterTest, StopsRestartsAndLeavesNothingBehind) {
   EXPECT_FALSE(std::filesystem::exists(dir));
   EXPECT_TRUE(ProcessGone(restarted));
   EXPECT_EQ(PQping(url.c_str()), PQPING_NO_RESPONSE);
-  EXPECT_TRUE(ProcessGone(watchdog));
+  // The watchdog sees its pipe close and exits on its own, a moment later on a busy machine.
+  EXPECT_TRUE(Eventually([&] { return ProcessGone(watchdog); }));
   std::fprintf(stderr, "[ PgCluster ] own cluster: start %lld ms, stop %lld ms\n",
                static_cast<long long>(
                    std::chrono::duration_cast<std::chrono::milliseconds>(started).count()),

@@ -130,7 +130,7 @@ TEST_F(PgStoreTest, TwoWritersRacingOnOneWorkerOneWins) {
   core::WorkerState from = core::WorkerState::kRunning;
   for (int round = 0; round < 20; ++round) {
     const core::WorkerState to = from == core::WorkerState::kRunning ? core::WorkerState::kPaused
-                                                                      : core::WorkerState::kRunning;
+                                                                     : core::WorkerState::kRunning;
     core::Worker next = MakeWorker("w1", "j1");
     next.status = to;
     ChangeSet cs;
@@ -191,9 +191,9 @@ TEST_F(PgStoreTest, ConcurrentAllocationsAtOneDepthNeverExceedTheQuota) {
     for (int i = 0; i < kWriters; ++i) {
       threads.emplace_back([&, i] {
         ChangeSet cs;
-        cs.new_allocations = {core::Allocation{"a_" + std::to_string(round) + "_" +
-                                                   std::to_string(i),
-                                               "ws", "j1", "", 2, 1, 1700000000000, 0}};
+        cs.new_allocations = {
+            core::Allocation{"a_" + std::to_string(round) + "_" + std::to_string(i), "ws", "j1", "",
+                             2, 1, 1700000000000, 0}};
         cs.slot_limits = {SlotLimit{"ws", 2, kQuota}};
         got[i] = stores[i]->Apply(cs);
       });
