@@ -14,7 +14,7 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export OVERSEER_CONTRACT_CAPTURE=$PWD/$CAPTURE
 
-echo "test: [1/6] unit and integration suites (ctest)"
+echo "test: [1/6] unit and integration suites (ctest; the integration suite twice: SQLite, and PostgreSQL on a throwaway cluster, label integration_pg)"
 ctest --test-dir "$BUILD" --output-on-failure -j 2 --timeout 600
 
 echo "test: [2/6] OpenAPI lint (spectral)"

@@ -20,6 +20,7 @@
 #include "auth/jwt.h"
 #include "common/base64url.h"
 #include "common/ids.h"
+#include "integration/it_db.h"
 
 extern char** environ;
 
@@ -140,6 +141,19 @@ Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
   mark_ = "IT_DAEMON_MARK=" + RandomHex(8);
   std::ofstream(secret_file_) << secret_ << "\n";
   ::chmod(secret_file_.c_str(), 0600);
+  if (!options_.db_url.empty()) {
+    db_ = options_.db_url;
+  } else if (OnPostgres()) {
+    Result<std::string> url = CreateTestDatabase();
+    if (url) {
+      db_ = *url;
+      owns_pg_db_ = true;
+    } else {
+      db_error_ = "cannot create the test database: " + url.error().message;
+    }
+  } else {
+    db_ = state_dir_ + "/overseer.db";
+  }
 }
 
 Daemon::~Daemon() {
@@ -148,11 +162,13 @@ Daemon::~Daemon() {
   if (std::getenv("OVERSEER_IT_KEEP") == nullptr) {  // NOLINT(concurrency-mt-unsafe)
     std::error_code ec;
     std::filesystem::remove_all(root_, ec);
+    if (owns_pg_db_) DropTestDatabase(db_);
   }
 }
 
 ::testing::AssertionResult Daemon::Start() {
   if (pid_ > 0) return ::testing::AssertionFailure() << "daemon already running";
+  if (!db_error_.empty()) return ::testing::AssertionFailure() << db_error_;
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) {
     return ::testing::AssertionFailure() << "pipe2: " << std::strerror(errno);
@@ -164,6 +180,7 @@ Daemon::~Daemon() {
                                    "127.0.0.1:0",
                                    "--state-dir",
                                    state_dir_};
+  if (owns_pg_db_ || !options_.db_url.empty()) args.insert(args.end(), {"--db", db_});
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {

@@ -1,6 +1,8 @@
 // Integration-test harness: runs the real `overseer serve` binary on 127.0.0.1:0 with a fresh
-// state directory, mints tokens for it in-process, and inspects the processes it supervises
-// through /proc. One Daemon per fixture (or per suite); not thread-safe.
+// state directory and a fresh database (SQLite in the state directory, or with
+// OVERSEER_IT_DB=postgres a database of its own on the test server: it_db.h), mints tokens for
+// it in-process, and inspects the processes it supervises through /proc. One Daemon per
+// fixture (or per suite); not thread-safe.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -35,12 +37,16 @@ struct DaemonOptions {
   std::vector<std::string> extra_args;  // e.g. {"--max-depth", "1"}
   // NAME=value entries set in the daemon's environment (replacing an inherited NAME).
   std::vector<std::string> extra_env = {};
+  // A database URL for `--db`, used as given (neither created nor dropped by the harness).
+  // "": the harness's choice (see the top of the file).
+  std::string db_url = {};
 };
 
 class Daemon {
  public:
   explicit Daemon(DaemonOptions options = {});
-  // Kills the daemon and every process it (or an earlier run on this state) started.
+  // Kills the daemon and every process it (or an earlier run on this state) started, and
+  // drops the database the harness created for it (kept with OVERSEER_IT_KEEP, as the files).
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
@@ -52,7 +58,7 @@ class Daemon {
   int Stop();
   // SIGKILL the daemon alone (its workers live on) and reap it.
   void Kill9();
-  // Starts again on the same state directory (the daemon must be stopped).
+  // Starts again on the same state directory and database (the daemon must be stopped).
   ::testing::AssertionResult Restart() { return Start(); }
 
   bool running() const { return pid_ > 0; }
@@ -60,6 +66,9 @@ class Daemon {
   const std::string& url() const { return url_; }
   const std::string& state_dir() const { return state_dir_; }
   const std::string& root_dir() const { return root_; }
+  // The daemon's database: the SQLite file's path, or a postgresql:// URL.
+  const std::string& db() const { return db_; }
+  bool on_postgres() const { return db_.rfind("postgres", 0) == 0; }
   // Everything the daemon wrote to stderr (over all its runs).
   std::string Stderr() const;
   // The last `lines` lines of Stderr(), preceded by the head of a sanitizer report if any
@@ -88,6 +97,9 @@ class Daemon {
   DaemonOptions options_;
   std::string root_;
   std::string state_dir_;
+  std::string db_;
+  bool owns_pg_db_ = false;  // created by the harness: dropped by the destructor
+  std::string db_error_;     // why the database could not be created (Start() reports it)
   std::string secret_;
   std::string secret_file_;
   std::string stderr_path_;

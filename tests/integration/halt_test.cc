@@ -3,11 +3,10 @@
 // subtree's own tokens; its unhalt resumes exactly what it paused; terminate ends the subtree;
 // PENDING jobs are canceled; the workspace halt needs supervisor:admin; a halt survives a
 // restart; each halt and unhalt is an event with who and why.
-#include <sqlite3.h>
-
 #include <chrono>
 #include <thread>
 
+#include "integration/db_reader.h"
 #include "integration/fixture.h"
 
 namespace overseer::it {
@@ -20,35 +19,20 @@ struct HaltEvent {
   json::value data;
 };
 
-// The job.halted / job.unhalted events of `ws`, oldest first, read from the daemon's database.
-std::vector<HaltEvent> HaltEvents(const std::string& db_path, const std::string& ws) {
+// The job.halted / job.unhalted events of `ws`, oldest first, read from the daemon's database
+// (Daemon::db(): SQLite or PostgreSQL).
+std::vector<HaltEvent> HaltEvents(const std::string& db_location, const std::string& ws) {
   std::vector<HaltEvent> out;
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    ADD_FAILURE() << "cannot open " << db_path;
-    sqlite3_close(db);
-    return out;
-  }
-  sqlite3_busy_timeout(db, 5000);
-  sqlite3_stmt* s = nullptr;
-  const char* sql =
-      "SELECT type, job_id, data_json FROM events WHERE workspace_id = ? AND type IN "
-      "('job.halted', 'job.unhalted') ORDER BY seq";
-  if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK) {
-    sqlite3_bind_text(s, 1, ws.c_str(), -1, SQLITE_TRANSIENT);
-    while (sqlite3_step(s) == SQLITE_ROW) {
-      auto text = [&](int i) {
-        const unsigned char* p = sqlite3_column_text(s, i);
-        return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p));
-      };
-      boost::system::error_code ec;
-      out.push_back(HaltEvent{text(0), text(1), json::parse(text(2), ec)});
-    }
-  } else {
-    ADD_FAILURE() << "cannot read events: " << sqlite3_errmsg(db);
-  }
-  sqlite3_finalize(s);
-  sqlite3_close(db);
+  std::unique_ptr<DbReader> db = DbReader::Open(db_location);
+  const bool ok = db->Query(
+      "SELECT type, job_id, " + db->JsonText("data_json") +
+          " FROM events WHERE workspace_id = $1 AND type IN ('job.halted', 'job.unhalted') "
+          "ORDER BY seq",
+      ws, [&](const DbRow& row) {
+        boost::system::error_code ec;
+        out.push_back(HaltEvent{row.Text(0), row.Text(1), json::parse(row.Text(2), ec)});
+      });
+  if (!ok) ADD_FAILURE() << "cannot read events: " << db->error();
   return out;
 }
 
@@ -87,7 +71,7 @@ class HaltTest : public SharedDaemonTest<HaltTest>, protected HaltHelpers {
   std::string Submit(const std::vector<std::string>& argv, const std::string& parent = "") {
     return HaltHelpers::Submit(api(), argv, parent);
   }
-  std::vector<HaltEvent> Events() { return HaltEvents(d().state_dir() + "/overseer.db", ws()); }
+  std::vector<HaltEvent> Events() { return HaltEvents(d().db(), ws()); }
 };
 
 TEST_F(HaltTest, FreezeStopsEveryProcessOfTheTreeAndRefusesNewWork) {

@@ -1,61 +1,17 @@
 #include "integration/invariant_checks.h"
 
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <boost/json.hpp>
 #include <set>
 #include <sstream>
 #include <utility>
 
+#include "integration/db_reader.h"
+
 namespace overseer::it::invariant {
 namespace {
 
 namespace json = boost::json;
-
-// ---- reading ------------------------------------------------------------------------------
-
-class Db {
- public:
-  explicit Db(const std::string& path) {
-    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-      error_ = "open " + path + ": " + (db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory");
-    }
-  }
-  ~Db() { sqlite3_close(db_); }
-  Db(const Db&) = delete;
-  Db& operator=(const Db&) = delete;
-  const std::string& error() const { return error_; }
-
-  // Runs `sql` with `?1` bound to `param`, calling `row` for each row.
-  template <typename F>
-  bool Query(const std::string& sql, const std::string& param, F row) {
-    if (!error_.empty()) return false;
-    sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
-      error_ = "prepare: " + std::string(sqlite3_errmsg(db_)) + " in " + sql;
-      return false;
-    }
-    sqlite3_bind_text(st, 1, param.c_str(), -1, SQLITE_TRANSIENT);
-    int rc = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) row(st);
-    if (rc != SQLITE_DONE) error_ = "step: " + std::string(sqlite3_errmsg(db_)) + " in " + sql;
-    sqlite3_finalize(st);
-    return error_.empty();
-  }
-
- private:
-  sqlite3* db_ = nullptr;
-  std::string error_;
-};
-
-std::string Text(sqlite3_stmt* st, int col) {
-  const unsigned char* t = sqlite3_column_text(st, col);
-  return t == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(t));
-}
-int64_t Int(sqlite3_stmt* st, int col) {  // 0 for null
-  return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, col);
-}
 
 // ---- helpers ------------------------------------------------------------------------------
 
@@ -158,75 +114,75 @@ int64_t FirstRun(const Records& r, const std::string& job_id) {
 
 // ---- loading ------------------------------------------------------------------------------
 
-bool LoadRecords(const std::string& db_path, const std::string& workspace, Records* out,
+bool LoadRecords(const std::string& db_location, const std::string& workspace, Records* out,
                  std::string* error) {
-  Db db(db_path);
+  std::unique_ptr<DbReader> db = DbReader::Open(db_location);
   Records& r = *out;
-  bool ok = db.Query(
-      "SELECT id, status, status_reason, COALESCE(parent_job_id, ''), depends_on, depth, "
-      "worker_count, retry_max_attempts, created_at, started_at, completed_at FROM jobs "
-      "WHERE workspace_id = ?1",
-      workspace, [&](sqlite3_stmt* st) {
-        JobRow j;
-        j.id = Text(st, 0);
-        j.status = Text(st, 1);
-        j.reason = Text(st, 2);
-        j.parent = Text(st, 3);
-        boost::system::error_code ec;
-        json::value deps = json::parse(Text(st, 4), ec);
-        if (!ec && deps.is_array()) {
-          for (const json::value& d : deps.as_array()) {
-            if (d.is_string()) j.depends_on.emplace_back(d.as_string());
-          }
-        }
-        j.depth = static_cast<int>(Int(st, 5));
-        j.worker_count = static_cast<int>(Int(st, 6));
-        j.max_attempts = static_cast<int>(Int(st, 7));
-        j.created_at = Int(st, 8);
-        j.started_at = Int(st, 9);
-        j.completed_at = Int(st, 10);
-        r.jobs[j.id] = std::move(j);
-      });
-  ok = ok && db.Query(
+  bool ok =
+      db->Query("SELECT id, status, status_reason, COALESCE(parent_job_id, ''), " +
+                    db->JsonText("depends_on") + ", depth, worker_count, retry_max_attempts, " +
+                    db->Ms("created_at") + ", " + db->Ms("started_at") + ", " +
+                    db->Ms("completed_at") + " FROM jobs WHERE workspace_id = $1",
+                workspace, [&](const DbRow& row) {
+                  JobRow j;
+                  j.id = row.Text(0);
+                  j.status = row.Text(1);
+                  j.reason = row.Text(2);
+                  j.parent = row.Text(3);
+                  boost::system::error_code ec;
+                  json::value deps = json::parse(row.Text(4), ec);
+                  if (!ec && deps.is_array()) {
+                    for (const json::value& d : deps.as_array()) {
+                      if (d.is_string()) j.depends_on.emplace_back(d.as_string());
+                    }
+                  }
+                  j.depth = static_cast<int>(row.Int(5));
+                  j.worker_count = static_cast<int>(row.Int(6));
+                  j.max_attempts = static_cast<int>(row.Int(7));
+                  j.created_at = row.Int(8);
+                  j.started_at = row.Int(9);
+                  j.completed_at = row.Int(10);
+                  r.jobs[j.id] = std::move(j);
+                });
+  ok = ok && db->Query(
                  "SELECT id, job_id, status, status_reason, attempt FROM workers "
-                 "WHERE workspace_id = ?1",
-                 workspace, [&](sqlite3_stmt* st) {
+                 "WHERE workspace_id = $1",
+                 workspace, [&](const DbRow& row) {
                    WorkerRow w;
-                   w.id = Text(st, 0);
-                   w.job_id = Text(st, 1);
-                   w.status = Text(st, 2);
-                   w.reason = Text(st, 3);
-                   w.attempt = static_cast<int>(Int(st, 4));
+                   w.id = row.Text(0);
+                   w.job_id = row.Text(1);
+                   w.status = row.Text(2);
+                   w.reason = row.Text(3);
+                   w.attempt = static_cast<int>(row.Int(4));
                    r.workers[w.id] = std::move(w);
                  });
-  ok = ok && db.Query(
-                 "SELECT worker_id, id, from_state, to_state, reason, ts FROM state_transitions "
-                 "WHERE workspace_id = ?1 ORDER BY worker_id, id",
-                 workspace, [&](sqlite3_stmt* st) {
-                   TransitionRow t;
-                   t.seq = Int(st, 1);
-                   t.from = Text(st, 2);
-                   t.to = Text(st, 3);
-                   t.reason = Text(st, 4);
-                   t.ts = Int(st, 5);
-                   r.transitions[Text(st, 0)].push_back(std::move(t));
-                 });
-  ok = ok && db.Query(
-                 "SELECT id, job_id, COALESCE(worker_id, ''), depth, worker_count, allocated_at, "
-                 "released_at FROM resource_allocations WHERE workspace_id = ?1 ORDER BY "
-                 "allocated_at, id",
-                 workspace, [&](sqlite3_stmt* st) {
-                   AllocationRow a;
-                   a.id = Text(st, 0);
-                   a.job_id = Text(st, 1);
-                   a.worker_id = Text(st, 2);
-                   a.depth = static_cast<int>(Int(st, 3));
-                   a.count = static_cast<int>(Int(st, 4));
-                   a.allocated_at = Int(st, 5);
-                   if (sqlite3_column_type(st, 6) != SQLITE_NULL) a.released_at = Int(st, 6);
-                   r.allocations.push_back(std::move(a));
-                 });
-  if (!ok) *error = db.error();
+  ok = ok && db->Query("SELECT worker_id, id, from_state, to_state, reason, " + db->Ms("ts") +
+                           " FROM state_transitions WHERE workspace_id = $1 ORDER BY worker_id, id",
+                       workspace, [&](const DbRow& row) {
+                         TransitionRow t;
+                         t.seq = row.Int(1);
+                         t.from = row.Text(2);
+                         t.to = row.Text(3);
+                         t.reason = row.Text(4);
+                         t.ts = row.Int(5);
+                         r.transitions[row.Text(0)].push_back(std::move(t));
+                       });
+  ok = ok && db->Query("SELECT id, job_id, COALESCE(worker_id, ''), depth, worker_count, " +
+                           db->Ms("allocated_at") + ", " + db->Ms("released_at") +
+                           " FROM resource_allocations WHERE workspace_id = $1 ORDER BY "
+                           "allocated_at, id",
+                       workspace, [&](const DbRow& row) {
+                         AllocationRow a;
+                         a.id = row.Text(0);
+                         a.job_id = row.Text(1);
+                         a.worker_id = row.Text(2);
+                         a.depth = static_cast<int>(row.Int(3));
+                         a.count = static_cast<int>(row.Int(4));
+                         a.allocated_at = row.Int(5);
+                         if (!row.Null(6)) a.released_at = row.Int(6);
+                         r.allocations.push_back(std::move(a));
+                       });
+  if (!ok) *error = db->error();
   return ok;
 }
 

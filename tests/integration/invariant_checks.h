@@ -1,6 +1,6 @@
 // The record side of the randomized invariant test (invariant_test.cc): the daemon's database
-// read back after the run (SQLite, read-only, the daemon stopped), and the invariants checked
-// against it. Pure functions over the rows; no daemon, no clock.
+// read back after the run (SQLite or PostgreSQL through db_reader.h, the daemon stopped), and
+// the invariants checked against it. Pure functions over the rows; no daemon, no clock.
 //
 // Timestamps are the database's milliseconds. Tie rule, everywhere: two events in the same
 // millisecond are taken in the order that favours the daemon (a release and a grant in the
@@ -64,8 +64,9 @@ struct Records {
   std::vector<AllocationRow> allocations;
 };
 
-// Reads `db_path` (read-only). False with `error` set if the file or a table cannot be read.
-bool LoadRecords(const std::string& db_path, const std::string& workspace, Records* out,
+// Reads `db_location` (a SQLite file, read-only, or a postgresql:// URL: Daemon::db()). False
+// with `error` set if the database or a table cannot be read.
+bool LoadRecords(const std::string& db_location, const std::string& workspace, Records* out,
                  std::string* error);
 
 // The quotas the test set: its initial values and every change with the test's clock at its

@@ -801,7 +801,7 @@ TEST_F(InvariantTest, RandomOperationsKeepEveryInvariant) {
   // The records.
   invariant::Records rec;
   std::string db_error;
-  if (!invariant::LoadRecords(d().state_dir() + "/overseer.db", ws(), &rec, &db_error)) {
+  if (!invariant::LoadRecords(d().db(), ws(), &rec, &db_error)) {
     add("harness", "cannot read the database: " + db_error);
   } else {
     auto take = [&](const std::string& name, std::vector<Violation> v) {
@@ -875,6 +875,7 @@ TEST_F(InvariantTest, RandomOperationsKeepEveryInvariant) {
          << "):";
   for (const auto& [c, n] : count) report << " " << c << "x" << n;
   report << "\n  every operation: " << dir << "/ops.jsonl (t0 " << run.t0 << ")\n";
+  if (d().on_postgres()) report << "  database: " << d().db() << "\n";
   for (const OpRecord& op : run.log) {
     if (op.method == "RESTART") report << "  restart:" << FormatOp(run, op).substr(5);
   }
@@ -915,11 +916,14 @@ TEST_F(InvariantTest, RandomOperationsKeepEveryInvariant) {
   const std::string head = report.str();
   report << shown_text.str();
   std::ofstream(dir + "/report.txt") << head << full.str();
-  // Keep the records for a look by hand.
+  // Keep the records for a look by hand (PostgreSQL: the database is kept with
+  // OVERSEER_IT_KEEP, on a server that lives as long as the test run).
   std::error_code ec;
-  for (const char* f : {"overseer.db", "overseer.db-wal", "overseer.db-shm"}) {
-    fs::copy_file(d().state_dir() + "/" + f, dir + "/" + f, fs::copy_options::overwrite_existing,
-                  ec);
+  if (!d().on_postgres()) {
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      fs::copy_file(d().db() + suffix, dir + "/overseer.db" + suffix,
+                    fs::copy_options::overwrite_existing, ec);
+    }
   }
   std::ofstream(dir + "/daemon-stderr.log") << d().Stderr();
   ADD_FAILURE() << report.str();

@@ -103,13 +103,14 @@ pid_t Spawn(const std::vector<std::string>& argv, posix_spawn_file_actions_t* ac
 
 }  // namespace
 
-Result<std::unique_ptr<PgCluster>> PgCluster::Start() {
+Result<std::unique_ptr<PgCluster>> PgCluster::Start(Options options) {
   std::unique_ptr<PgCluster> cluster(new PgCluster());
-  if (Status st = cluster->Init(); !st) return std::move(st).error();  // destructor cleans up
+  if (Status st = cluster->Init(options); !st)
+    return std::move(st).error();  // destructor cleans up
   return cluster;
 }
 
-Status PgCluster::Init() {
+Status PgCluster::Init(const Options& options) {
   bindir_ = FindBinDir();
   if (bindir_.empty()) {
     return Fail(
@@ -205,8 +206,9 @@ Status PgCluster::Init() {
     conf << "\n# overseer tests\n"
          << "listen_addresses = '127.0.0.1'\n"
          << "unix_socket_directories = '" << dir_ << "'\n"
-         << "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
-         << "max_connections = 40\nshared_buffers = 16MB\n"
+         << "fsync = off\nfull_page_writes = off\n"
+         << "synchronous_commit = " << (options.commits_survive_stop ? "on" : "off") << "\n"
+         << "max_connections = " << options.max_connections << "\nshared_buffers = 16MB\n"
          << "lc_messages = 'C'\nlog_min_messages = warning\n";
     std::ofstream hba(data + "/pg_hba.conf", std::ios::trunc);
     hba << "local all all trust\n"

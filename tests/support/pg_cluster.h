@@ -4,8 +4,8 @@
 // with pg_ctl on 127.0.0.1 and a free port (its unix socket in the temp directory), waits
 // until it accepts connections and creates the database `overseer`, owned by the trusted
 // superuser `overseer`. Test settings: initdb --no-sync, fsync/full_page_writes/synchronous_
-// commit off, trust authentication on loopback only (except roles made by
-// CreatePasswordRole, which need their password: scram-sha-256).
+// commit off (synchronous_commit: see Options), trust authentication on loopback only (except roles
+// made by CreatePasswordRole, which need their password: scram-sha-256).
 //
 // Cleanup: the destructor stops the server (pg_ctl stop -m immediate) and removes the
 // directory. So that a test process that dies without running destructors (a crash, abort,
@@ -34,9 +34,17 @@ namespace overseer::test_support {
 
 class PgCluster {
  public:
+  struct Options {
+    int max_connections = 40;  // a cluster shared by parallel test processes needs more
+    // synchronous_commit on: a commit has reached the server's WAL (not the disk: fsync stays
+    // off) before it is answered, so it survives Stop() (an immediate shutdown, i.e. a crash
+    // of the server). Off by default (faster): the last commits may then be lost by Stop().
+    bool commits_survive_stop = false;
+  };
   // Starts a new cluster; kUnavailable with the reason and the server log's tail if any step
   // fails (nothing is left behind then).
-  static Result<std::unique_ptr<PgCluster>> Start();
+  static Result<std::unique_ptr<PgCluster>> Start(Options options);
+  static Result<std::unique_ptr<PgCluster>> Start() { return Start(Options{}); }
   ~PgCluster();
   PgCluster(const PgCluster&) = delete;
   PgCluster& operator=(const PgCluster&) = delete;
@@ -71,7 +79,7 @@ class PgCluster {
 
  private:
   PgCluster() = default;
-  Status Init();
+  Status Init(const Options& options);
   Status StartServer(bool retry_ports);
   Status Run(const std::vector<std::string>& argv, bool as_server_user) const;
 
