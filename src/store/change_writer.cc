@@ -107,7 +107,8 @@ Status WriteChangeSet(const ChangeSet& changes, RowWriter& w) {
     st = Each(changes.workspace_halts,
               [&](const WorkspaceHaltChange& c) { return w.SetWorkspaceHalt(c); });
   }
-  if (st) st = Each(changes.job_budgets, [&](const JobBudgetChange& c) { return w.SetJobBudget(c); });
+  if (st)
+    st = Each(changes.job_budgets, [&](const JobBudgetChange& c) { return w.SetJobBudget(c); });
   if (st) st = Each(changes.job_usages, [&](const JobUsageChange& c) { return w.SetJobUsage(c); });
   if (st) {
     st = Each(changes.new_allocations,
