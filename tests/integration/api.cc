@@ -49,7 +49,10 @@ void Capture(const std::string& method, const std::string& target, const Reply& 
   if (file == nullptr || *file == '\0' || r.status == 0) return;
   const std::string path = target.substr(0, target.find('?'));
   json::value body;
-  if (!r.json.is_null() || r.body == "null") {
+  // A text body (a log) that happens to be one JSON line is still text: only a JSON answer is
+  // recorded parsed.
+  const bool json_answer = r.Header("Content-Type").find("json") != std::string::npos;
+  if (json_answer && (!r.json.is_null() || r.body == "null")) {
     body = r.json;
   } else {
     body = json::string(ValidUtf8(r.body));  // the line itself stays UTF-8
