@@ -47,6 +47,27 @@ core::Transition TransitionOf(const WorkerUpdate& u) {
 
 namespace {
 
+// What `changes` adds at (workspace_id, depth): the worker slots of its new allocations.
+int64_t SlotsRequested(const ChangeSet& changes, const std::string& workspace_id, int depth) {
+  int64_t n = 0;
+  for (const core::Allocation& a : changes.new_allocations) {
+    if (a.workspace_id == workspace_id && a.depth == depth) n += a.worker_count;
+  }
+  return n;
+}
+
+// The kQuotaExceeded of a SlotLimit that `held` slots (after this ChangeSet) break.
+Error SlotLimitExceeded(const SlotLimit& limit, int64_t held, int64_t requested) {
+  Error e = MakeError(ErrorCode::kQuotaExceeded, "not enough free worker slots at depth " +
+                                                     std::to_string(limit.depth) +
+                                                     " (held by this and other writers)");
+  e.With("depth", limit.depth)
+      .With("quota", limit.max_workers)
+      .With("used", held - requested)
+      .With("requested", requested);
+  return e;
+}
+
 // Applies `write` to every item of `items`; the first error wins.
 template <typename T, typename Fn>
 Status Each(const std::vector<T>& items, Fn write) {

@@ -44,7 +44,7 @@ class RowWriter {
 };
 
 // Writes `changes` through `w`: preconditions, jobs, workers, updates, halts, budgets, usage,
-// allocations, quotas, events, processes, then the slot limits (SlotLimitExceeded).
+// allocations, quotas, events, processes, then the slot limits.
 Status WriteChangeSet(const ChangeSet& changes, RowWriter& w);
 
 // `base` with the mutable columns of `update` (status, status_reason, times, result /

@@ -182,12 +182,6 @@ struct ChangeSet {
   std::vector<SlotLimit> slot_limits = {};        // checked after every write above
 };
 
-// The kQuotaExceeded of a SlotLimit that `held` slots (after this ChangeSet) break, of which
-// this ChangeSet added `requested`.
-Error SlotLimitExceeded(const SlotLimit& limit, int64_t held, int64_t requested);
-// What `changes` adds at (workspace_id, depth): the worker slots of its new allocations.
-int64_t SlotsRequested(const ChangeSet& changes, const std::string& workspace_id, int depth);
-
 enum class IdempotencyOutcome {
   kStarted,     // new key: the caller proceeds and later calls Finish or Drop
   kReplay,      // same key, same request, finished: replay status + body

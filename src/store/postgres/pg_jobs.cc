@@ -125,9 +125,7 @@ Status PgRowWriter::CheckPreconditions(std::span<const JobPrecondition> pre) {
 }
 
 Result<Job> PgStore::GetJob(const std::string& workspace_id, const std::string& id) {
-  Result<PgPool::Lease> lease = Lease();
-  if (!lease) return std::move(lease).error();
-  Result<PgResult> r = RunWith(**lease, kGetJob, id, workspace_id);
+  Result<PgResult> r = Query(kGetJob, id, workspace_id);
   if (!r) return std::move(r).error();
   if (r->rows() == 0) return MakeError(ErrorCode::kNotFound, "job not found");
   return ReadJob(*r, 0);
@@ -136,71 +134,43 @@ Result<Job> PgStore::GetJob(const std::string& workspace_id, const std::string& 
 Result<std::vector<Job>> PgStore::ListJobSubtree(const std::string& workspace_id,
                                                  const std::string& root_id, int max_jobs) {
   if (max_jobs < 1) return MakeError(ErrorCode::kInvalidRequest, "max_jobs must be >= 1");
-  Result<PgPool::Lease> lease = Lease();
-  if (!lease) return std::move(lease).error();
-  Result<PgResult> r = RunWith(**lease, kJobSubtree, root_id, workspace_id, max_jobs);
-  if (!r) return std::move(r).error();
-  if (r->rows() == 0) return MakeError(ErrorCode::kNotFound, "job not found");
-  return ReadAll<Job>(*r, ReadJob);
+  Result<std::vector<Job>> rows =
+      ReadAll<Job>(Query(kJobSubtree, root_id, workspace_id, max_jobs), ReadJob);
+  if (rows && rows->empty()) return MakeError(ErrorCode::kNotFound, "job not found");
+  return rows;
 }
 
 Result<bool> PgStore::JobInSubtree(const std::string& workspace_id, const std::string& ancestor_id,
                                    const std::string& job_id) {
-  Result<PgPool::Lease> lease = Lease();
-  if (!lease) return std::move(lease).error();
-  Result<PgResult> r = RunWith(**lease, kJobInSubtree, ancestor_id, job_id, workspace_id);
+  Result<PgResult> r = Query(kJobInSubtree, ancestor_id, job_id, workspace_id);
   if (!r) return std::move(r).error();
   return r->rows() > 0;
 }
 
 Result<Page<Job>> PgStore::ListJobs(const std::string& workspace_id, const JobQuery& query) {
   if (query.limit < 1) return MakeError(ErrorCode::kInvalidRequest, "limit must be >= 1");
-  std::string sql = std::string(kSelectJobs) + " WHERE workspace_id = $1";
-  std::vector<PgParam> params = {ToPgParam(workspace_id)};
-  auto next = [&] { return "$" + std::to_string(params.size()); };
-  if (query.status) {
-    params.push_back(ToPgParam(core::JobStateName(*query.status)));
-    sql += " AND status = " + next();
-  }
+  SqlParams p;
+  std::string sql = std::string(kSelectJobs) + " WHERE workspace_id = " + p.Add(workspace_id);
+  if (query.status) sql += " AND status = " + p.Add(ToPgParam(core::JobStateName(*query.status)));
   if (query.parent_job_id) {
-    if (query.parent_job_id->empty()) {
-      sql += " AND parent_job_id IS NULL";
-    } else {
-      params.push_back(ToPgParam(*query.parent_job_id));
-      sql += " AND parent_job_id = " + next();
-    }
+    sql += query.parent_job_id->empty() ? std::string(" AND parent_job_id IS NULL")
+                                        : " AND parent_job_id = " + p.Add(*query.parent_job_id);
   }
-  if (query.depth) {
-    params.push_back(ToPgParam(*query.depth));
-    sql += " AND depth = " + next();
-  }
-  params.push_back(ToPgParam(query.after_id));
-  sql += " AND id > " + next();
-  params.push_back(ToPgParam(static_cast<int64_t>(query.limit) + 1));
-  sql += " ORDER BY id LIMIT " + next();
-  Result<PgPool::Lease> lease = Lease();
-  if (!lease) return std::move(lease).error();
-  Result<PgResult> r = (*lease)->ExecParams(sql, params);
-  if (!r) return std::move(r).error();
-  Result<std::vector<Job>> rows = ReadAll<Job>(*r, ReadJob);
+  if (query.depth) sql += " AND depth = " + p.Add(ToPgParam(*query.depth));
+  sql += KeysetPage(p, query.after_id, query.limit);
+  Result<std::vector<Job>> rows = ReadAll<Job>(QuerySql(sql, p), ReadJob);
   if (!rows) return std::move(rows).error();
   return ToPage(std::move(*rows), query.limit);
 }
 
 Result<std::vector<Job>> PgStore::ListJobsInStates(const std::vector<JobState>& states) {
   if (states.empty()) return std::vector<Job>{};
-  std::string sql = std::string(kSelectJobs) + " WHERE status IN (";
-  std::vector<PgParam> params;
-  for (JobState st : states) {
-    params.push_back(ToPgParam(core::JobStateName(st)));
-    sql += (params.size() == 1 ? "$" : ", $") + std::to_string(params.size());
-  }
-  sql += ") ORDER BY id";
-  Result<PgPool::Lease> lease = Lease();
-  if (!lease) return std::move(lease).error();
-  Result<PgResult> r = (*lease)->ExecParams(sql, params);
-  if (!r) return std::move(r).error();
-  return ReadAll<Job>(*r, ReadJob);
+  std::vector<std::string_view> names;
+  for (JobState st : states) names.push_back(core::JobStateName(st));
+  SqlParams p;
+  const std::string sql =
+      std::string(kSelectJobs) + " WHERE " + StatusIn(p, names) + " ORDER BY id";
+  return ReadAll<Job>(QuerySql(sql, p), ReadJob);
 }
 
 }  // namespace overseer::store::pg

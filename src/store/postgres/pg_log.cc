@@ -108,9 +108,7 @@ Result<std::vector<core::Event>> PgStore::ListEvents(const std::string& workspac
 }
 
 Result<int64_t> PgStore::OldestEventSeq(const std::string& workspace_id) {
-  Result<PgPool::Lease> lease = Lease();
-  if (!lease) return std::move(lease).error();
-  Result<PgResult> r = RunWith(**lease, kOldestEvent, workspace_id);
+  Result<PgResult> r = Query(kOldestEvent, workspace_id);
   if (!r) return std::move(r).error();
   return ColInt(*r, 0, 0);  // NULL (no events) reads as 0
 }
@@ -148,18 +146,14 @@ Result<IdempotencyRecord> PgStore::BeginIdempotent(const std::string& workspace_
 Status PgStore::FinishIdempotent(const std::string& workspace_id, const std::string& key,
                                  int status, const std::string& body, TimeMs now) {
   if (status <= 0) return MakeError(ErrorCode::kInvalidRequest, "status must be > 0");
-  Result<PgPool::Lease> lease = Lease();
-  if (!lease) return std::move(lease).error();
-  Result<PgResult> r = RunWith(**lease, kIdemFinish, status, body, now, workspace_id, key);
+  Result<PgResult> r = Query(kIdemFinish, status, body, now, workspace_id, key);
   if (!r) return std::move(r).error();
   if (r->affected_rows() == 0) return MakeError(ErrorCode::kNotFound, "idempotency key not found");
   return OkStatus();
 }
 
 Status PgStore::DropIdempotent(const std::string& workspace_id, const std::string& key) {
-  Result<PgPool::Lease> lease = Lease();
-  if (!lease) return std::move(lease).error();
-  Result<PgResult> r = RunWith(**lease, kIdemDrop, workspace_id, key);
+  Result<PgResult> r = Query(kIdemDrop, workspace_id, key);
   if (!r) return std::move(r).error();
   return OkStatus();
 }

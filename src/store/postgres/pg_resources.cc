@@ -144,11 +144,7 @@ Status PgRowWriter::UpsertQuota(const Quota& q) {
 }
 
 Result<std::vector<Quota>> PgStore::ListQuotas() {
-  Result<PgPool::Lease> lease = Lease();
-  if (!lease) return std::move(lease).error();
-  Result<PgResult> r = RunWith(**lease, kListQuotas);
-  if (!r) return std::move(r).error();
-  return ReadAll<Quota>(*r, ReadQuota);
+  return ReadAll<Quota>(Query(kListQuotas), ReadQuota);
 }
 
 Status PgStore::SetQuotas(const std::vector<Quota>& quotas) {
@@ -172,20 +168,12 @@ Result<int64_t> PgRowWriter::HeldSlots(const SlotLimit& limit) {
 }
 
 Result<std::vector<Allocation>> PgStore::ListHeldAllocations() {
-  Result<PgPool::Lease> lease = Lease();
-  if (!lease) return std::move(lease).error();
-  Result<PgResult> r = RunWith(**lease, kHeldAllocations);
-  if (!r) return std::move(r).error();
-  return ReadAll<Allocation>(*r, ReadAllocation);
+  return ReadAll<Allocation>(Query(kHeldAllocations), ReadAllocation);
 }
 
 Result<std::vector<Allocation>> PgStore::ListJobAllocations(const std::string& workspace_id,
                                                             const std::string& job_id) {
-  Result<PgPool::Lease> lease = Lease();
-  if (!lease) return std::move(lease).error();
-  Result<PgResult> r = RunWith(**lease, kJobAllocations, workspace_id, job_id);
-  if (!r) return std::move(r).error();
-  return ReadAll<Allocation>(*r, ReadAllocation);
+  return ReadAll<Allocation>(Query(kJobAllocations, workspace_id, job_id), ReadAllocation);
 }
 
 Status PgRowWriter::SetJobHalt(const JobHaltChange& ch) {
@@ -209,11 +197,7 @@ Status PgRowWriter::SetWorkspaceHalt(const WorkspaceHaltChange& ch) {
 }
 
 Result<std::vector<WorkspaceHalt>> PgStore::ListWorkspaceHalts() {
-  Result<PgPool::Lease> lease = Lease();
-  if (!lease) return std::move(lease).error();
-  Result<PgResult> r = RunWith(**lease, kListWorkspaceHalts);
-  if (!r) return std::move(r).error();
-  return ReadAll<WorkspaceHalt>(*r, ReadWorkspaceHalt);
+  return ReadAll<WorkspaceHalt>(Query(kListWorkspaceHalts), ReadWorkspaceHalt);
 }
 
 Status PgRowWriter::SetJobBudget(const JobBudgetChange& ch) {

@@ -92,6 +92,18 @@ std::vector<PgParam> WorkerInsertParams(const Worker& w) {
   return p;
 }
 
+std::string StatusIn(SqlParams& p, const std::vector<std::string_view>& names) {
+  std::string sql = "status IN (";
+  for (size_t i = 0; i < names.size(); ++i)
+    sql += (i == 0 ? "" : ", ") + p.Add(ToPgParam(names[i]));
+  return sql + ")";
+}
+
+std::string KeysetPage(SqlParams& p, const std::string& after_id, int limit) {
+  std::string sql = " AND id > " + p.Add(ToPgParam(after_id));
+  return sql + " ORDER BY id LIMIT " + p.Add(ToPgParam(static_cast<int64_t>(limit) + 1));
+}
+
 int64_t ColInt(const PgResult& r, int row, int col) { return r.Int64(row, col).value_or(0); }
 
 std::optional<int64_t> ColOptInt(const PgResult& r, int row, int col) {

@@ -93,6 +93,27 @@ Result<std::vector<T>> ReadAll(const PgResult& r, Result<T> (*read)(const PgResu
   return out;
 }
 
+// ReadAll of a query's answer, or its error.
+template <typename T>
+Result<std::vector<T>> ReadAll(Result<PgResult> r, Result<T> (*read)(const PgResult&, int)) {
+  if (!r) return std::move(r).error();
+  return ReadAll<T>(*r, read);
+}
+
+// The parameters of SQL built at run time (list filters): Add returns the placeholder ("$3").
+struct SqlParams {
+  std::vector<PgParam> values;
+  std::string Add(PgParam v) {
+    values.push_back(std::move(v));
+    return "$" + std::to_string(values.size());
+  }
+};
+// "status IN ($i, ...)" for `names` (at least one).
+std::string StatusIn(SqlParams& p, const std::vector<std::string_view>& names);
+// " AND id > $i ORDER BY id LIMIT $j": a keyset page after `after_id`, one row more than
+// `limit` (ToPage tells from it whether there is a next page).
+std::string KeysetPage(SqlParams& p, const std::string& after_id, int limit);
+
 // A keyset page of `rows`, read with limit + 1: the extra row, if any, only says that there is
 // a next page (after the last row kept).
 template <typename T>

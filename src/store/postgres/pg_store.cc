@@ -48,6 +48,18 @@ PgStore::PgStore(PgConfig config, PostgresOptions options, std::vector<Migration
 
 Result<PgPool::Lease> PgStore::Lease() { return pool_.Acquire(options_.acquire_wait); }
 
+Result<PgResult> PgStore::QueryParams(const Stmt& stmt, const std::vector<PgParam>& params) {
+  Result<PgPool::Lease> lease = Lease();
+  if (!lease) return std::move(lease).error();
+  return Run(**lease, stmt, params);
+}
+
+Result<PgResult> PgStore::QuerySql(const std::string& sql, const SqlParams& params) {
+  Result<PgPool::Lease> lease = Lease();
+  if (!lease) return std::move(lease).error();
+  return (*lease)->ExecParams(sql, params.values);
+}
+
 Status PgStore::InTransaction(const std::function<Status(PgConnection&)>& write) {
   Result<PgPool::Lease> lease = Lease();
   if (!lease) return std::move(lease).error();
@@ -99,9 +111,7 @@ std::vector<Status> PgStore::ApplyAll(std::span<const ChangeSet* const> changes)
 }
 
 Status PgStore::Ping() {
-  Result<PgPool::Lease> lease = Lease();
-  if (!lease) return std::move(lease).error();
-  Result<PgResult> r = RunWith(**lease, kPing);
+  Result<PgResult> r = Query(kPing);
   if (!r) return std::move(r).error();
   return OkStatus();
 }

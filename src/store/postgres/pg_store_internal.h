@@ -25,6 +25,7 @@
 #include "store/migrations.h"
 #include "store/postgres/pg_connection.h"
 #include "store/postgres/pg_pool.h"
+#include "store/postgres/pg_rows.h"
 #include "store/postgres/pg_store.h"
 #include "store/store.h"
 
@@ -139,6 +140,14 @@ class PgStore final : public Store {
  private:
   // A leased connection, or kUnavailable within options_.acquire_wait.
   Result<PgPool::Lease> Lease();
+  // `stmt` with `args` on a connection leased for the call; QuerySql for SQL built at run time
+  // (list filters), which is not prepared.
+  template <typename... Args>
+  Result<PgResult> Query(const Stmt& stmt, const Args&... args) {
+    return QueryParams(stmt, {ToPgParam(args)...});
+  }
+  Result<PgResult> QueryParams(const Stmt& stmt, const std::vector<PgParam>& params);
+  Result<PgResult> QuerySql(const std::string& sql, const SqlParams& params);
 
   // Runs write(conn) inside one transaction and commits it. A transaction the server aborted
   // (serialization failure, deadlock) is run again, up to options_.conflict_retries times; then

@@ -104,9 +104,7 @@ Status PgRowWriter::InsertTransition(const std::string& worker_id, const std::st
 }
 
 Result<Worker> PgStore::GetWorker(const std::string& workspace_id, const std::string& id) {
-  Result<PgPool::Lease> lease = Lease();
-  if (!lease) return std::move(lease).error();
-  Result<PgResult> r = RunWith(**lease, kGetWorker, id, workspace_id);
+  Result<PgResult> r = Query(kGetWorker, id, workspace_id);
   if (!r) return std::move(r).error();
   if (r->rows() == 0) return MakeError(ErrorCode::kNotFound, "worker not found");
   return ReadWorker(*r, 0);
@@ -115,53 +113,32 @@ Result<Worker> PgStore::GetWorker(const std::string& workspace_id, const std::st
 Result<Page<Worker>> PgStore::ListWorkers(const std::string& workspace_id,
                                           const WorkerQuery& query) {
   if (query.limit < 1) return MakeError(ErrorCode::kInvalidRequest, "limit must be >= 1");
-  std::string sql = std::string(kSelectWorkers) + " WHERE workspace_id = $1";
-  std::vector<PgParam> params = {ToPgParam(workspace_id)};
-  auto next = [&] { return "$" + std::to_string(params.size()); };
+  SqlParams p;
+  std::string sql = std::string(kSelectWorkers) + " WHERE workspace_id = " + p.Add(workspace_id);
   if (query.status) {
-    params.push_back(ToPgParam(core::WorkerStateName(*query.status)));
-    sql += " AND status = " + next();
+    sql += " AND status = " + p.Add(ToPgParam(core::WorkerStateName(*query.status)));
   }
-  if (!query.job_id.empty()) {
-    params.push_back(ToPgParam(query.job_id));
-    sql += " AND job_id = " + next();
-  }
-  params.push_back(ToPgParam(query.after_id));
-  sql += " AND id > " + next();
-  params.push_back(ToPgParam(static_cast<int64_t>(query.limit) + 1));
-  sql += " ORDER BY id LIMIT " + next();
-  Result<PgPool::Lease> lease = Lease();
-  if (!lease) return std::move(lease).error();
-  Result<PgResult> r = (*lease)->ExecParams(sql, params);
-  if (!r) return std::move(r).error();
-  Result<std::vector<Worker>> rows = ReadAll<Worker>(*r, ReadWorker);
+  if (!query.job_id.empty()) sql += " AND job_id = " + p.Add(query.job_id);
+  sql += KeysetPage(p, query.after_id, query.limit);
+  Result<std::vector<Worker>> rows = ReadAll<Worker>(QuerySql(sql, p), ReadWorker);
   if (!rows) return std::move(rows).error();
   return ToPage(std::move(*rows), query.limit);
 }
 
 Result<std::vector<core::Transition>> PgStore::ListTransitions(const std::string& workspace_id,
                                                                const std::string& worker_id) {
-  Result<PgPool::Lease> lease = Lease();
-  if (!lease) return std::move(lease).error();
-  Result<PgResult> r = RunWith(**lease, kListTransitions, worker_id, workspace_id);
-  if (!r) return std::move(r).error();
-  return ReadAll<core::Transition>(*r, ReadTransition);
+  return ReadAll<core::Transition>(Query(kListTransitions, worker_id, workspace_id),
+                                   ReadTransition);
 }
 
 Result<std::vector<Worker>> PgStore::ListWorkersInStates(const std::vector<WorkerState>& states) {
   if (states.empty()) return std::vector<Worker>{};
-  std::string sql = std::string(kSelectWorkers) + " WHERE status IN (";
-  std::vector<PgParam> params;
-  for (WorkerState st : states) {
-    params.push_back(ToPgParam(core::WorkerStateName(st)));
-    sql += (params.size() == 1 ? "$" : ", $") + std::to_string(params.size());
-  }
-  sql += ") ORDER BY id";
-  Result<PgPool::Lease> lease = Lease();
-  if (!lease) return std::move(lease).error();
-  Result<PgResult> r = (*lease)->ExecParams(sql, params);
-  if (!r) return std::move(r).error();
-  return ReadAll<Worker>(*r, ReadWorker);
+  std::vector<std::string_view> names;
+  for (WorkerState st : states) names.push_back(core::WorkerStateName(st));
+  SqlParams p;
+  const std::string sql =
+      std::string(kSelectWorkers) + " WHERE " + StatusIn(p, names) + " ORDER BY id";
+  return ReadAll<Worker>(QuerySql(sql, p), ReadWorker);
 }
 
 Result<std::vector<std::pair<WorkerState, int64_t>>> PgStore::CountWorkersByStatus(
@@ -173,9 +150,7 @@ Result<std::vector<std::pair<WorkerState, int64_t>>> PgStore::CountWorkersByStat
   std::vector<std::pair<WorkerState, int64_t>> out;
   out.reserve(kAll.size());
   for (WorkerState st : kAll) out.emplace_back(st, 0);
-  Result<PgPool::Lease> lease = Lease();
-  if (!lease) return std::move(lease).error();
-  Result<PgResult> r = RunWith(**lease, kCountByStatus, workspace_id);
+  Result<PgResult> r = Query(kCountByStatus, workspace_id);
   if (!r) return std::move(r).error();
   for (int i = 0; i < r->rows(); ++i) {
     const std::string name = ColText(*r, i, 0);

@@ -1,12 +1,20 @@
+// CommitQueue: group commit (one transaction for the ChangeSets that wait together, each
+// answered on its own) and its behaviour through a database outage.
 #include "service/commit_queue.h"
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "common/ids.h"
@@ -135,6 +143,219 @@ TEST_F(CommitQueueTest, WaitRightAfterStartSuspendsUntilTheAnswer) {
   ASSERT_TRUE(answer.has_value());
   EXPECT_TRUE(answer->ok());
   EXPECT_TRUE(store_->GetJob("ws", cs.new_jobs[0].id).ok());
+}
+
+// ---- Database outages: commits that record what already happened (Durability::kUntilWritten)
+// wait, in order, and are written when the database is back; everything else is answered
+// 503-style at once meanwhile; Close() ends the wait.
+
+using std::chrono::milliseconds;
+
+// A SQLite store whose writes fail kUnavailable while `down` is set, as a database that cannot
+// be reached does. Reads and everything else pass through.
+class OutageStore final : public store::Store {
+ public:
+  explicit OutageStore(std::unique_ptr<store::Store> inner) : s_(std::move(inner)) {}
+  std::atomic<bool> down{false};
+  std::atomic<int> write_attempts{0};
+
+  std::vector<Status> ApplyAll(std::span<const store::ChangeSet* const> changes) override {
+    ++write_attempts;
+    if (down) {
+      return std::vector<Status>(changes.size(),
+                                 MakeError(ErrorCode::kUnavailable, "database unavailable"));
+    }
+    return s_->ApplyAll(changes);
+  }
+  Status Apply(const store::ChangeSet& c) override {
+    const store::ChangeSet* one[] = {&c};
+    return ApplyAll(one)[0];
+  }
+  Status MigrateUp() override { return s_->MigrateUp(); }
+  Status MigrateDown(int steps) override { return s_->MigrateDown(steps); }
+  Result<std::vector<store::MigrationInfo>> Migrations() override { return s_->Migrations(); }
+  Status Ping() override { return s_->Ping(); }
+  Result<core::Job> GetJob(const std::string& ws, const std::string& id) override {
+    return s_->GetJob(ws, id);
+  }
+  Result<store::Page<core::Job>> ListJobs(const std::string& ws,
+                                          const store::JobQuery& q) override {
+    return s_->ListJobs(ws, q);
+  }
+  Result<std::vector<core::Job>> ListJobSubtree(const std::string& ws, const std::string& root,
+                                                int max_jobs) override {
+    return s_->ListJobSubtree(ws, root, max_jobs);
+  }
+  Result<bool> JobInSubtree(const std::string& ws, const std::string& a,
+                            const std::string& id) override {
+    return s_->JobInSubtree(ws, a, id);
+  }
+  Result<core::Worker> GetWorker(const std::string& ws, const std::string& id) override {
+    return s_->GetWorker(ws, id);
+  }
+  Result<store::Page<core::Worker>> ListWorkers(const std::string& ws,
+                                                const store::WorkerQuery& q) override {
+    return s_->ListWorkers(ws, q);
+  }
+  Result<std::vector<core::Transition>> ListTransitions(const std::string& ws,
+                                                        const std::string& id) override {
+    return s_->ListTransitions(ws, id);
+  }
+  Result<std::vector<core::Worker>> ListWorkersInStates(
+      const std::vector<core::WorkerState>& states) override {
+    return s_->ListWorkersInStates(states);
+  }
+  Result<std::vector<core::Job>> ListJobsInStates(
+      const std::vector<core::JobState>& states) override {
+    return s_->ListJobsInStates(states);
+  }
+  Result<std::vector<core::Event>> ListEvents(const std::string& ws, int64_t after,
+                                              int limit) override {
+    return s_->ListEvents(ws, after, limit);
+  }
+  Result<int64_t> OldestEventSeq(const std::string& ws) override { return s_->OldestEventSeq(ws); }
+  Result<std::vector<std::pair<core::WorkerState, int64_t>>> CountWorkersByStatus(
+      const std::string& ws) override {
+    return s_->CountWorkersByStatus(ws);
+  }
+  Result<std::vector<core::Quota>> ListQuotas() override { return s_->ListQuotas(); }
+  Status SetQuotas(const std::vector<core::Quota>& q) override { return s_->SetQuotas(q); }
+  Result<std::vector<store::WorkspaceHalt>> ListWorkspaceHalts() override {
+    return s_->ListWorkspaceHalts();
+  }
+  Result<std::vector<core::Allocation>> ListHeldAllocations() override {
+    return s_->ListHeldAllocations();
+  }
+  Result<std::vector<core::Allocation>> ListJobAllocations(const std::string& ws,
+                                                           const std::string& job) override {
+    return s_->ListJobAllocations(ws, job);
+  }
+  Result<store::IdempotencyRecord> BeginIdempotent(const std::string& ws, const std::string& key,
+                                                   const std::string& fp, TimeMs now) override {
+    return s_->BeginIdempotent(ws, key, fp, now);
+  }
+  Status FinishIdempotent(const std::string& ws, const std::string& key, int status,
+                          const std::string& body, TimeMs now) override {
+    return s_->FinishIdempotent(ws, key, status, body, now);
+  }
+  Status DropIdempotent(const std::string& ws, const std::string& key) override {
+    return s_->DropIdempotent(ws, key);
+  }
+  Status PurgeIdempotent(TimeMs cutoff, bool in_flight) override {
+    return s_->PurgeIdempotent(cutoff, in_flight);
+  }
+
+ private:
+  std::unique_ptr<store::Store> s_;
+};
+
+class CommitOutageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened = store::OpenSqliteStore(":memory:");
+    ASSERT_TRUE(opened.ok());
+    ASSERT_TRUE((*opened)->MigrateUp().ok());
+    store_ = std::make_unique<OutageStore>(std::move(*opened));
+  }
+  void Spawn(CommitQueue& q, const store::ChangeSet& cs, Durability d,
+             std::optional<Status>& answer) {
+    asio::co_spawn(
+        io_,
+        [&q, &cs, d, &answer]() -> asio::awaitable<void> { answer = co_await q.Commit(cs, d); },
+        asio::detached);
+  }
+  // Runs the loop for `d` (the pool's thread answers in between).
+  void RunFor(milliseconds d) {
+    io_.restart();
+    io_.run_for(d);
+  }
+
+  asio::io_context io_;
+  // run_for runs its whole time even while the answer is on the pool's thread.
+  asio::executor_work_guard<asio::io_context::executor_type> guard_ = asio::make_work_guard(io_);
+  std::unique_ptr<OutageStore> store_;
+  BlockingPool pool_{1};  // joined before the store goes
+};
+
+TEST_F(CommitOutageTest, ExitsWaitInOrderAndAreWrittenWhenTheDatabaseIsBack) {
+  CommitQueue queue(io_, pool_, *store_);
+  store_->down = true;
+  // A job's insert, then its move that only applies after it: written in this order or not at
+  // all.
+  core::Job job = MakeJob("ws", core::JobState::kPending);
+  store::ChangeSet insert;
+  insert.new_jobs.push_back(job);
+  core::Job running = job;
+  running.status = core::JobState::kRunning;
+  store::ChangeSet move;
+  move.job_updates.push_back(store::JobUpdate{running, core::JobState::kPending});
+  std::optional<Status> first;
+  std::optional<Status> second;
+  std::optional<Status> fast;
+  Spawn(queue, insert, Durability::kUntilWritten, first);
+  Spawn(queue, move, Durability::kUntilWritten, second);
+  RunFor(milliseconds(700));
+  EXPECT_FALSE(first.has_value());
+  EXPECT_FALSE(second.has_value());
+  EXPECT_EQ(queue.waiting_for_database(), 2u);
+  EXPECT_GE(store_->write_attempts.load(), 2);  // retried, not given up
+  // Meanwhile any other commit is answered at once, without touching the database.
+  const int attempts = store_->write_attempts;
+  store::ChangeSet other;
+  other.new_jobs.push_back(MakeJob("ws", core::JobState::kPending));
+  Spawn(queue, other, Durability::kAnswerNow, fast);
+  RunFor(milliseconds(20));
+  ASSERT_TRUE(fast.has_value());
+  ASSERT_FALSE(fast->ok());
+  EXPECT_EQ(fast->error().code, ErrorCode::kUnavailable);
+  EXPECT_LE(store_->write_attempts.load(), attempts + 1);
+
+  store_->down = false;
+  RunFor(milliseconds(3000));
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(second.has_value());
+  EXPECT_TRUE(first->ok()) << first->error().message;
+  EXPECT_TRUE(second->ok()) << second->error().message;
+  Result<core::Job> stored = store_->GetJob("ws", job.id);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->status, core::JobState::kRunning);
+  EXPECT_EQ(queue.waiting_for_database(), 0u);
+  EXPECT_FALSE(store_->GetJob("ws", other.new_jobs[0].id).ok());  // refused, never written
+}
+
+TEST_F(CommitOutageTest, CloseEndsTheWaitAndAnsweredNowCommitsNeverWait) {
+  CommitQueue queue(io_, pool_, *store_);
+  store_->down = true;
+  store::ChangeSet now_cs;
+  now_cs.new_jobs.push_back(MakeJob("ws", core::JobState::kPending));
+  std::optional<Status> now_answer;
+  Spawn(queue, now_cs, Durability::kAnswerNow, now_answer);
+  RunFor(milliseconds(50));
+  ASSERT_TRUE(now_answer.has_value());
+  EXPECT_EQ(now_answer->error().code, ErrorCode::kUnavailable);
+
+  store::ChangeSet exit_cs;
+  exit_cs.new_jobs.push_back(MakeJob("ws", core::JobState::kPending));
+  std::optional<Status> exit_answer;
+  Spawn(queue, exit_cs, Durability::kUntilWritten, exit_answer);
+  RunFor(milliseconds(300));
+  EXPECT_FALSE(exit_answer.has_value());
+  queue.Close();
+  RunFor(milliseconds(300));
+  ASSERT_TRUE(exit_answer.has_value());
+  EXPECT_EQ(exit_answer->error().code, ErrorCode::kUnavailable);
+  // After Close a commit that must be written is answered like any other.
+  std::optional<Status> later;
+  Spawn(queue, exit_cs, Durability::kUntilWritten, later);
+  RunFor(milliseconds(100));
+  ASSERT_TRUE(later.has_value());
+  EXPECT_EQ(later->error().code, ErrorCode::kUnavailable);
+  store_->down = false;
+  std::optional<Status> back;
+  Spawn(queue, exit_cs, Durability::kUntilWritten, back);
+  RunFor(milliseconds(100));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_TRUE(back->ok());
 }
 
 }  // namespace
