@@ -143,7 +143,8 @@ TEST_F(ResourcesTest, RaisingAQuotaStartsTheJobsWaitingAndCancelLeavesTheQueue) 
   Reply canceled = api().Post("/api/jobs/" + a + "/cancel", "{}");
   ASSERT_EQ(canceled.status, 200u) << Describe(canceled);
   EXPECT_EQ(canceled.Str({"status"}), "CANCELED");
-  EXPECT_EQ(api().Get("/api/supervisor/workers/" + FirstWorker(a)).Str({"status"}), "TERMINATED");
+  // Its IDLE worker is ended right after the job's cancel is written.
+  EXPECT_EQ(WaitWorker(api(), FirstWorker(a), "TERMINATED").Str({"status"}), "TERMINATED");
   EXPECT_EQ(api().Get("/api/jobs/" + b).Str({"status"}), "PENDING");
   ASSERT_EQ(SetQuota(0, 2).status, 200u);
   EXPECT_EQ(WaitJob(api(), b, "COMPLETED").Str({"status"}), "COMPLETED");
