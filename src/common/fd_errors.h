@@ -28,4 +28,13 @@ inline Error OutOfFdsError(int err, std::string_view what) {
   return MakeError(ErrorCode::kUnavailable, OutOfFdsMessage(err, what));
 }
 
+// The descriptors a worker's start takes at its peak (output pipe, log file, pidfd, the cgroup
+// file it is moved in with) and one to spare: what a submit checks is left before anything is
+// written.
+inline constexpr int kDescriptorsPerSpawn = 6;
+
+// OK when this process can open `n` more descriptors right now (at most 16 are tried: opened,
+// then closed at once); OutOfFdsError(`what`) otherwise. A few syscalls; any thread.
+Status CheckDescriptorsLeft(int n, std::string_view what);
+
 }  // namespace overseer

@@ -1,6 +1,7 @@
 // JobOperations: creating a job.
 #include "service/job_operations.h"
 
+#include "common/fd_errors.h"
 #include "common/ids.h"
 #include "core/events.h"
 #include "service/access.h"
@@ -149,6 +150,13 @@ asio::awaitable<Result<core::Job>> JobOperations::CreateJob(Caller caller, JobSp
       }
       co_return ParentEnded(parent_id, parent->status);
     }
+  }
+
+  // Out of descriptors, a job would be written and its workers fail to start (on PostgreSQL the
+  // pool's connections are already open; SQLite's commit would fail first): a transient
+  // shortage is refused before anything is written (503, Retry-After), on both databases.
+  if (Status fds = CheckDescriptorsLeft(kDescriptorsPerSpawn, "accepting a job"); !fds) {
+    co_return fds.error();
   }
 
   // Budgets (SPEC §11): the new budget reserved from the pool above, the fan-out caps, a

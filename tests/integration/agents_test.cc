@@ -153,11 +153,13 @@ TEST_F(AgentsTest, AStalledStreamIsFailedByTheWatchdogWithinStallSecondsPlusOne)
   ASSERT_TRUE(fake.running());
   std::string job_id, worker_id;
   ASSERT_NO_FATAL_FAILURE(
-      Submit(ClaudeJob(fake, {{"prompt", "hang"}}, {{"stall_seconds", 2}}), &job_id, &worker_id));
+      Submit(ClaudeJob(fake, {{"prompt", "hang"}}, {{"stall_seconds", 4}}), &job_id, &worker_id));
   Reply w = Worker(worker_id, "FAILED");
   EXPECT_EQ(w.Str({"status_reason"}), "STALLED") << Describe(w);
   // The stall clock counts from the last line (the stream's message_start), so the attempt
-  // ends 2 s after it plus the CLI's start; checked loosely here, measured in bench/.
+  // ends 4 s after it plus the CLI's start; checked loosely here, measured in bench/. (4 s,
+  // not 2: on a loaded 2-core machine the CLI itself can take over 2 s to start and reach the
+  // model, and the clock runs from the spawn.)
   EXPECT_EQ(fake.Requests().size(), 1u);
 }
 
