@@ -1,5 +1,8 @@
 // overseer: one binary. `serve` runs the daemon; `migrate` manages the schema; `token
 // create` mints tokens; the client commands (workers, jobs) talk to a running daemon.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
@@ -40,21 +43,28 @@ int Fail(const std::string& message) {
   return 1;
 }
 
+// `migrate`: its log (steps applied, waits for another migrator) goes to stderr, so stdout
+// holds the listing alone. Failures name the database (password masked); exit 2 for a bad
+// --db or --steps (kInvalidRequest), else 1.
 int Migrate(const Config& c, const std::string& action, int steps) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("overseer"));
   const std::string url = overseer::app::DatabaseUrl(c);
+  const std::string shown = overseer::app::DisplayUrl(url);
+  const auto fail = [&](const std::string& what, const overseer::Error& e) {
+    Fail(what + " " + shown + ": " + e.message);
+    return e.code == overseer::ErrorCode::kInvalidRequest ? 2 : 1;
+  };
   auto store = overseer::app::OpenStore(url);
-  if (!store) {
-    return Fail("cannot open " + overseer::app::DisplayUrl(url) + ": " + store.error().message);
-  }
+  if (!store) return fail("cannot open", store.error());
   if (action == "up") {
     Status s = (*store)->MigrateUp();
-    if (!s) return Fail(s.error().message);
+    if (!s) return fail("migrate up on", s.error());
   } else if (action == "down") {
     Status s = (*store)->MigrateDown(steps);
-    if (!s) return Fail(s.error().message);
+    if (!s) return fail("migrate down on", s.error());
   }
   auto list = (*store)->Migrations();
-  if (!list) return Fail(list.error().message);
+  if (!list) return fail("cannot read the migrations of", list.error());
   for (const auto& m : *list) {
     std::printf(
         "%04d  %-24s %s\n", m.version, m.name.c_str(),
