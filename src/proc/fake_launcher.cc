@@ -133,6 +133,11 @@ bool FakeLauncher::Live(const std::string& name) const {
   return u != nullptr && u->state != MainState::kExited;
 }
 
+MainState FakeLauncher::StateOf(const std::string& name) const {
+  const Unit* u = Find(name);
+  return u == nullptr ? MainState::kExited : u->state;
+}
+
 const SpawnSpec* FakeLauncher::Spec(const std::string& name) const {
   const Unit* u = Find(name);
   return u == nullptr ? nullptr : &u->spec;

@@ -46,6 +46,8 @@ class FakeLauncher final : public Launcher {
 
   // The live unit `name` (spawned, main process not yet exited).
   bool Live(const std::string& name) const;
+  // What the main process of unit `name` is doing (kExited if there is none).
+  MainState StateOf(const std::string& name) const;
   // Its spawn spec (the last spawn of that name), or nullptr.
   const SpawnSpec* Spec(const std::string& name) const;
   int spawns() const { return spawns_; }

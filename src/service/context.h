@@ -70,9 +70,13 @@ struct LiveWorker {
   std::vector<core::Transition> history;
   bool history_complete = false;
   // The slot this worker holds (while RUNNING or RETRYING, or stopped from outside), and
-  // one to be inserted with its next transition (resume).
+  // one to be inserted with its next transition (resume). A slot taken within the quota (a
+  // resume, an unhalt) carries that quota to its commit too (`new_allocation_limit`): the
+  // database refuses the commit when writers on other connections (another daemon on the same
+  // database) have filled the depth meanwhile.
   std::string allocation_id;
   std::optional<core::Allocation> new_allocation;
+  std::optional<store::SlotLimit> new_allocation_limit;
   // Agent runtimes (worker_agent.h): the parser of the current attempt's stream (of attempt
   // `parser_attempt`), the `agent` record as the attempt started, and whether the attempt
   // resumed that record's conversation.

@@ -193,14 +193,30 @@ asio::awaitable<void> Halts::ResumeJobWorkers(JobPtr job, std::vector<WorkerPtr>
   }
   if (ready.empty()) co_return;
   const std::string reason(kUnhaltReason);
-  if (Status st = co_await runner_.TransitionManyHeld(ready, core::WorkerEvent::kResume, reason);
-      !st) {
-    spdlog::error("job {}: recording its workers RUNNING (unhalt): {}", job->rec.id,
-                  st.error().message);
-    for (const WorkerPtr& w : ready) scheduler_.ReturnUnusedSlot(*w);
+  Status st = co_await runner_.TransitionManyHeld(ready, core::WorkerEvent::kResume, reason);
+  if (st) {
+    for (const WorkerPtr& w : ready) runner_.StartTimeoutClock(w);
     co_return;
   }
-  for (const WorkerPtr& w : ready) runner_.StartTimeoutClock(w);
+  if (st.error().code != ErrorCode::kQuotaExceeded) {
+    spdlog::error("job {}: recording its workers RUNNING (unhalt): {}", job->rec.id,
+                  st.error().message);
+    for (const WorkerPtr& w : ready) co_await runner_.UndoResume(w);
+    co_return;
+  }
+  // The database refused the slots (writers on other connections filled the depth since the
+  // book said they were free): each worker on its own, in order, as far as the slots go; the
+  // others stay PAUSED (reason HALTED) and stopped, as when the book has no slot.
+  for (const WorkerPtr& w : ready) {
+    Result<bool> one =
+        co_await runner_.TransitionHeld(w, core::WorkerEvent::kResume, reason, nullptr);
+    if (one) {
+      runner_.StartTimeoutClock(w);
+      continue;
+    }
+    spdlog::info("worker {}: stays PAUSED after the unhalt: {}", w->rec.id, one.error().message);
+    co_await runner_.UndoResume(w);
+  }
 }
 
 asio::awaitable<Result<core::Job>> Halts::HaltOne(JobPtr job, core::Halt halt,

@@ -36,6 +36,7 @@ Error Scheduler::QuotaExceeded(const std::string& ws, int depth, int requested,
 void Scheduler::TakeSlotFor(LiveWorker& w) {
   quotas_.Take(w.rec.workspace_id, w.job->rec.depth, 1);
   w.new_allocation = NewAllocation(*w.job, w.rec.id, ctx_.clock.NowMs());
+  w.new_allocation_limit.reset();
 }
 
 Status Scheduler::TakeFreeSlotFor(LiveWorker& w) {
@@ -50,6 +51,7 @@ Status Scheduler::TakeFreeSlotFor(LiveWorker& w) {
     return e;
   }
   TakeSlotFor(w);
+  w.new_allocation_limit = SlotLimitOf(ws, depth);
   return OkStatus();
 }
 
@@ -80,6 +82,7 @@ void Scheduler::Adopt(const std::string& ws, int depth, int n) { quotas_.Take(ws
 void Scheduler::ReturnUnusedSlot(LiveWorker& w) {
   if (!w.new_allocation || !w.job) return;
   w.new_allocation.reset();
+  w.new_allocation_limit.reset();
   ReleaseSlots(w.rec.workspace_id, w.job->rec.depth, 1);
 }
 

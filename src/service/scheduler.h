@@ -44,7 +44,9 @@ class Scheduler {
 
   // A worker going back to RUNNING without a slot takes one as its `new_allocation` (written
   // by its next transition): TakeSlotFor even over the quota (the process runs anyway),
-  // TakeFreeSlotFor only within it (else 409 QUOTA_EXCEEDED: a resume).
+  // TakeFreeSlotFor only within it (else 409 QUOTA_EXCEEDED: a resume), and then the commit
+  // of that transition carries the quota (`new_allocation_limit`, see SlotLimitOf) so the
+  // database refuses it (kQuotaExceeded) if other writers filled the depth meanwhile.
   void TakeSlotFor(LiveWorker& w);
   Status TakeFreeSlotFor(LiveWorker& w);
   // Gives back a slot taken for `w` whose transition did not happen (nothing if none).

@@ -119,8 +119,18 @@ asio::awaitable<Result<core::Worker>> WorkerCommands::Resume(Caller caller, std:
   Result<bool> changed =
       co_await runner_.TransitionHeld(w, WorkerEvent::kResume, "RESUME_REQUESTED", nullptr);
   if (!changed) {
-    scheduler_.ReturnUnusedSlot(*w);
-    co_return changed.error();
+    // Still PAUSED: the process stops again and the slot goes back.
+    co_await runner_.UndoResume(w);
+    Error e = std::move(changed).error();
+    if (e.code == ErrorCode::kQuotaExceeded && job) {
+      // Refused by the database: writers on other connections (another daemon on the same
+      // database) hold the depth's slots, though this daemon's book had one free.
+      e.message = "no free worker slot at depth " + std::to_string(job->rec.depth) +
+                  " (held by other writers on the database): resume once a worker there has "
+                  "ended or paused, or raise the quota (PUT /api/resources/quotas)";
+      e.With("worker_id", id);
+    }
+    co_return e;
   }
   runner_.StartTimeoutClock(w);
   job_lock.Release();

@@ -127,7 +127,8 @@ asio::awaitable<void> WorkerRunner::OnStopOrContinue(WorkerPtr w) {
     if (!s) StartTimeoutClock(w);
   } else if (now == proc::MainState::kRunning && w->rec.status == WorkerState::kPaused) {
     // Someone else's SIGCONT: the whole tree runs again, whatever the quota says: its slot is
-    // counted again, even over the limit.
+    // counted again, even over the limit (TakeSlotFor: no SlotLimit, the database records
+    // what already happened).
     (void)ctx_.procs.Resume(*w->process);
     if (NeedsSlot(*w)) scheduler_.TakeSlotFor(*w);
     s = co_await Transition(w, WorkerEvent::kContinuedOutside, "CONTINUED_EXTERNALLY", nullptr);

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <random>
@@ -19,6 +20,9 @@ using core::WorkerEvent;
 using core::WorkerState;
 
 namespace {
+
+// How long UndoResume waits for the kernel to report the process stopped again.
+constexpr std::chrono::milliseconds kStopAgainWait{1000};
 
 double Random01() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -57,7 +61,17 @@ void WorkerRunner::AddPlan(const LiveWorker& w, const core::WorkerPlan& plan, Ti
     cs.released_allocations.push_back(
         store::AllocationRelease{w.allocation_id, w.rec.workspace_id, now});
   }
-  if (w.new_allocation) cs.new_allocations.push_back(*w.new_allocation);
+  if (w.new_allocation) {
+    cs.new_allocations.push_back(*w.new_allocation);
+    // Once per (workspace, depth) in a ChangeSet of several workers (an unhalt).
+    const std::optional<store::SlotLimit>& limit = w.new_allocation_limit;
+    if (limit &&
+        std::none_of(cs.slot_limits.begin(), cs.slot_limits.end(), [&](const store::SlotLimit& l) {
+          return l.workspace_id == limit->workspace_id && l.depth == limit->depth;
+        })) {
+      cs.slot_limits.push_back(*limit);
+    }
+  }
   AddPlanRows(plan, cs);
 }
 
@@ -73,6 +87,7 @@ bool WorkerRunner::CommitPlanned(LiveWorker& w, core::WorkerPlan&& plan) {
   if (w.new_allocation) {
     w.allocation_id = w.new_allocation->id;
     w.new_allocation.reset();
+    w.new_allocation_limit.reset();
   }
   if (!plan.job || !w.job) return false;
   w.job->rec = std::move(plan.job->row);
@@ -120,6 +135,19 @@ asio::awaitable<Status> WorkerRunner::TransitionManyHeld(std::vector<WorkerPtr> 
   for (size_t i = 0; i < workers.size(); ++i) CommitPlanned(*workers[i], std::move(plans[i]));
   ctx_.bus.Publish(cs.events);
   co_return OkStatus();
+}
+
+asio::awaitable<void> WorkerRunner::UndoResume(const WorkerPtr& w) {
+  // Stopped first, then the slot given back: a queued job that gets it does not run beside it.
+  if (w->process && ctx_.procs.Pause(*w->process)) {
+    const proc::MainState state = co_await AwaitStoppedOrGone(w, kStopAgainWait);
+    if (state == proc::MainState::kRunning) {
+      spdlog::warn("worker {}: not stopped {} ms after SIGSTOP (resume undone)", w->rec.id,
+                   kStopAgainWait.count());
+    }
+  }
+  // A process that is gone meanwhile: OnExit records its end (EXITED_WHILE_PAUSED).
+  scheduler_.ReturnUnusedSlot(*w);
 }
 
 asio::awaitable<Result<bool>> WorkerRunner::CommitPlan(LiveWorker& w, core::WorkerPlan plan,

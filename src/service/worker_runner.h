@@ -71,6 +71,11 @@ class WorkerRunner {
   // answers its state then (kRunning if neither happened in time). Caller holds w->mu.
   boost::asio::awaitable<proc::MainState> AwaitStoppedOrGone(const WorkerPtr& w,
                                                              std::chrono::milliseconds limit);
+  // A resume (or unhalt) whose commit failed after its SIGCONT — the database refused its slot
+  // (kQuotaExceeded: other writers filled the depth), or could not write: the process is
+  // stopped again so that it matches its record, still PAUSED, then the slot taken for it goes
+  // back to the book. Caller holds w->mu.
+  boost::asio::awaitable<void> UndoResume(const WorkerPtr& w);
   // Starts (resume) or stops (pause) the clocks of `w`'s current attempt: its timeout and its
   // stall clock (neither counts paused time).
   void StartTimeoutClock(const WorkerPtr& w);

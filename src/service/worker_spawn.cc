@@ -132,7 +132,9 @@ asio::awaitable<Status> WorkerRunner::Spawn(const WorkerPtr& w) {
     co_return e;
   }
   // A worker runs on a slot; one that starts again keeps the slot it held while it waited
-  // (RETRYING). One that has none (recovered without it) takes one with its start.
+  // (RETRYING): its respawn writes no allocation, so there is no quota to check. One that has
+  // none (recovered without it) takes one with its start, over the quota if need be, as the
+  // book does (no SlotLimit: the database does not refuse it either).
   if (NeedsSlot(*w)) scheduler_.TakeSlotFor(*w);
   const int attempt = w->rec.attempt + 1;
   Result<std::shared_ptr<proc::Process>> p = StartProcess(w, attempt);

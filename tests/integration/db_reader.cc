@@ -1,11 +1,12 @@
-// DbReader's two backends: SQLite (read-only file, busy timeout) and PostgreSQL (libpq, text
-// results).
+// DbReader's two backends: SQLite (the file, read-only unless writable; busy timeout) and
+// PostgreSQL (libpq, text results).
 #include "integration/db_reader.h"
 
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include <cstdlib>
+#include <string>
 
 namespace overseer::it {
 namespace {
@@ -26,8 +27,9 @@ class SqliteRow final : public DbRow {
 
 class SqliteReader final : public DbReader {
  public:
-  explicit SqliteReader(const std::string& path) {
-    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+  SqliteReader(const std::string& path, bool writable) {
+    const int flags = writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
+    if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
       error_ = "open " + path + ": " + (db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory");
       return;
     }
@@ -38,6 +40,7 @@ class SqliteReader final : public DbReader {
   SqliteReader& operator=(const SqliteReader&) = delete;
 
   std::string Ms(const std::string& col) const override { return col; }
+  std::string MsValue(int64_t ms) const override { return std::to_string(ms); }
   std::string JsonText(const std::string& col) const override { return col; }
 
   bool Query(const std::string& sql, const std::string& param,
@@ -85,8 +88,18 @@ class PgRow final : public DbRow {
 
 class PgReader final : public DbReader {
  public:
-  explicit PgReader(const std::string& url) : conn_(PQconnectdb(url.c_str())) {
-    if (PQstatus(conn_) != CONNECTION_OK) error_ = "connect: " + std::string(PQerrorMessage(conn_));
+  PgReader(const std::string& url, bool writable) : conn_(PQconnectdb(url.c_str())) {
+    if (PQstatus(conn_) != CONNECTION_OK) {
+      error_ = "connect: " + std::string(PQerrorMessage(conn_));
+      return;
+    }
+    if (!writable) {
+      PGresult* res = PQexec(conn_, "SET default_transaction_read_only = on");
+      if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        error_ = "read-only: " + std::string(PQresultErrorMessage(res));
+      }
+      PQclear(res);
+    }
   }
   ~PgReader() override { PQfinish(conn_); }
   PgReader(const PgReader&) = delete;
@@ -94,6 +107,9 @@ class PgReader final : public DbReader {
 
   std::string Ms(const std::string& col) const override {
     return "(extract(epoch from " + col + ") * 1000)::bigint";
+  }
+  std::string MsValue(int64_t ms) const override {
+    return "to_timestamp(" + std::to_string(ms) + " / 1000.0)";
   }
   std::string JsonText(const std::string& col) const override { return col + "::text"; }
 
@@ -104,7 +120,8 @@ class PgReader final : public DbReader {
     const char* values[1] = {param.c_str()};
     PGresult* res = PQexecParams(conn_, sql.c_str(), has_param ? 1 : 0, nullptr,
                                  has_param ? values : nullptr, nullptr, nullptr, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    const ExecStatusType status = PQresultStatus(res);
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
       error_ = "query: " + std::string(PQresultErrorMessage(res)) + " in " + sql;
     } else {
       for (int i = 0; i < PQntuples(res); ++i) row(PgRow(res, i));
@@ -119,11 +136,11 @@ class PgReader final : public DbReader {
 
 }  // namespace
 
-std::unique_ptr<DbReader> DbReader::Open(const std::string& db) {
+std::unique_ptr<DbReader> DbReader::Open(const std::string& db, bool writable) {
   if (db.rfind("postgresql://", 0) == 0 || db.rfind("postgres://", 0) == 0) {
-    return std::make_unique<PgReader>(db);
+    return std::make_unique<PgReader>(db, writable);
   }
-  return std::make_unique<SqliteReader>(db);
+  return std::make_unique<SqliteReader>(db, writable);
 }
 
 }  // namespace overseer::it

@@ -1,8 +1,14 @@
 // Quotas and worker slots against the real daemon: defaults and changes, jobs waiting for a
 // slot (FIFO) and starting when one is freed, pause giving its slot back and resume taking
-// it again (or 409 QUOTA_EXCEEDED), usage warnings, errors, and quotas kept over a restart.
+// it again (or 409 QUOTA_EXCEEDED, also when another writer on the database holds the slots),
+// usage warnings, errors, and quotas kept over a restart.
 #include <signal.h>
+#include <unistd.h>
 
+#include <memory>
+#include <string>
+
+#include "integration/db_reader.h"
 #include "integration/fixture.h"
 
 namespace overseer::it {
@@ -109,6 +115,49 @@ TEST_F(ResourcesTest, PauseGivesTheSlotBackAndResumeNeedsOne) {
   EXPECT_EQ(QuotaRow(api().Get("/api/resources/quotas"), 0)["used"], 1);
   EXPECT_EQ(api().Post("/api/jobs/" + a + "/cancel", "{}").status, 200u);
   EXPECT_EQ(QuotaRow(api().Get("/api/resources/quotas"), 0)["used"], 0);
+}
+
+TEST_F(ResourcesTest, AResumeIsRefusedWhenAnotherWriterFilledTheDepthInTheDatabase) {
+  // Another writer on the same database (a second daemon) holds the depth's slots: this
+  // daemon's book has the slot free, the database refuses the commit of the resume.
+  ASSERT_EQ(SetQuota(0, 1).status, 200u);
+  const std::string a = Submit({"sleep", "60"});
+  const std::string wa = FirstWorker(a);
+  Reply running = WaitWorker(api(), wa, "RUNNING");
+  ASSERT_EQ(running.Str({"status"}), "RUNNING") << Describe(running);
+  const auto pid = static_cast<pid_t>(running.Int({"pid"}));
+  ASSERT_EQ(api().Post("/api/supervisor/workers/" + wa + "/pause", "").status, 200u);
+  std::unique_ptr<DbReader> db = DbReader::Open(d().db(), /*writable=*/true);
+  const std::string other_id = "a_other_daemon_" + std::to_string(::getpid());
+  ASSERT_TRUE(db->Query(
+      "INSERT INTO resource_allocations (id, workspace_id, job_id, worker_id, "
+      "depth, worker_count, allocated_at) VALUES ('" +
+          other_id + "', $1, 'j_other_daemon', NULL, 0, 1, " + db->MsValue(1'800'000'000'000) + ")",
+      ws(), [](const DbRow&) {}))
+      << db->error();
+
+  Reply refused = api().Post("/api/supervisor/workers/" + wa + "/resume", "");
+  EXPECT_TRUE(IsError(refused, 409, "QUOTA_EXCEEDED")) << Describe(refused);
+  EXPECT_EQ(refused.Str({"error", "details", "worker_id"}), wa) << refused.body;
+  EXPECT_EQ(refused.Int({"error", "details", "quota"}), 1) << refused.body;
+  EXPECT_EQ(refused.Int({"error", "details", "used"}), 1) << refused.body;
+  // Still PAUSED with its process stopped, and no slot counted for it.
+  Reply w = api().Get("/api/supervisor/workers/" + wa);
+  EXPECT_EQ(w.Str({"status"}), "PAUSED") << w.body;
+  EXPECT_EQ(w.Str({"status_reason"}), "PAUSE_REQUESTED") << w.body;
+  EXPECT_EQ(ProcState(pid), 'T');
+  EXPECT_EQ(QuotaRow(api().Get("/api/resources/quotas"), 0)["used"], 0);
+
+  // The other writer gives its slot back: the resume goes through.
+  ASSERT_TRUE(db->Query("UPDATE resource_allocations SET released_at = " +
+                            db->MsValue(1'800'000'000'001) + " WHERE id = $1",
+                        other_id, [](const DbRow&) {}))
+      << db->error();
+  Reply resumed = api().Post("/api/supervisor/workers/" + wa + "/resume", "");
+  ASSERT_EQ(resumed.status, 200u) << Describe(resumed);
+  EXPECT_EQ(resumed.Str({"status"}), "RUNNING");
+  EXPECT_EQ(QuotaRow(api().Get("/api/resources/quotas"), 0)["used"], 1);
+  EXPECT_EQ(api().Post("/api/jobs/" + a + "/cancel", "{}").status, 200u);
 }
 
 TEST_F(ResourcesTest, AnOutsideSigcontTakesTheSlotBackEvenOverTheQuota) {
