@@ -136,6 +136,17 @@ asio::awaitable<void> Scheduler::StartQueued(JobPtr job, int slots) {
   Result<std::vector<WorkerPtr>> not_started = co_await runner_.StartWorkers(job, to_start, cs);
   locks.clear();
   if (!not_started) {
+    const ErrorCode code = not_started.error().code;
+    if ((code == ErrorCode::kQuotaExceeded || code == ErrorCode::kUnavailable) &&
+        !core::IsTerminalJobState(job->rec.status) && !ctx_.shutting_down) {
+      // Nothing was written (StartWorkers gave the slots back): the job stays PENDING at the
+      // head of its queue and is tried again.
+      spdlog::info("job {}: start refused by the database ({}); trying again in {} ms", job->rec.id,
+                   not_started.error().message, kStartRetryDelay.count());
+      queued_[{ws, depth}].push_front(job);
+      RetryLater(ws, depth);
+      co_return;
+    }
     spdlog::error("job {}: could not record its start: {}", job->rec.id,
                   not_started.error().message);
     co_return;
@@ -146,6 +157,19 @@ asio::awaitable<void> Scheduler::StartQueued(JobPtr job, int slots) {
     Status s = co_await runner_.Fail(w, "SPAWN_FAILED", std::nullopt);
     if (!s) spdlog::error("worker {}: {}", w->rec.id, s.error().message);
   }
+}
+
+void Scheduler::RetryLater(const std::string& ws, int depth) {
+  retry_due_.emplace(ws, depth);
+  if (retry_timer_) return;  // armed: tries every queue due when it fires
+  retry_timer_ = std::make_unique<asio::steady_timer>(ctx_.io, kStartRetryDelay);
+  retry_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec || ctx_.shutting_down) return;
+    retry_timer_.reset();
+    std::set<std::pair<std::string, int>> due;
+    due.swap(retry_due_);
+    for (const auto& [due_ws, due_depth] : due) ScheduleQueued(due_ws, due_depth);
+  });
 }
 
 void Scheduler::Enqueue(const JobPtr& job) {

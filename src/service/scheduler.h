@@ -6,8 +6,12 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <deque>
 #include <map>
+#include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -73,13 +77,21 @@ class Scheduler {
   // Slots a job still needs to start: its IDLE workers without one.
   static int SlotsNeeded(const LiveJob& job);
   // A queued job whose slots were just taken: records its allocations, spawns its workers.
+  // Refused by the database (other writers hold the slots, or it is unreachable), the job goes
+  // back to the head of its queue, tried again kStartRetryDelay later (RetryLater): another
+  // daemon's release is no event here.
   boost::asio::awaitable<void> StartQueued(JobPtr job, int slots);
+  void RetryLater(const std::string& ws, int depth);
+  static constexpr std::chrono::milliseconds kStartRetryDelay{1000};
 
   Context& ctx_;
   WorkerRunner& runner_;
   QuotaBook quotas_;
   // Jobs waiting for slots, FIFO per (workspace, depth).
   std::map<std::pair<std::string, int>, std::deque<JobPtr>> queued_;
+  // The queues RetryLater tries again when retry_timer_ fires.
+  std::set<std::pair<std::string, int>> retry_due_;
+  std::unique_ptr<boost::asio::steady_timer> retry_timer_;
 };
 
 }  // namespace overseer::service

@@ -1,7 +1,8 @@
 // Slots taken back by a PAUSED worker (a resume, an unhalt) through the harness, when another
 // writer on the same database (a second daemon) has filled the depth meanwhile: this daemon's
 // book still has the slot free, the database refuses the commit (store::SlotLimit), and the
-// worker stays PAUSED with its process stopped and no slot leaked in the book.
+// worker stays PAUSED with its process stopped and no slot leaked in the book; a queued job
+// whose start is refused likewise waits at the head of its queue and is tried again.
 #include <gtest/gtest.h>
 
 #include <variant>
@@ -108,6 +109,30 @@ TEST(SlotLimitsTest, AnUnhaltResumesOnlyTheWorkersTheDatabaseStillHasSlotsFor) {
   }
   EXPECT_EQ(running, 2);
   EXPECT_EQ(UsedInBook(h, 0), 2);
+}
+
+TEST(SlotLimitsTest, AQueuedJobWhoseStartTheDatabaseRefusesWaitsAtTheHeadAndStartsLater) {
+  ServiceHarness h;
+  ASSERT_TRUE(h.Run(h.sup().scheduler().SetQuotas(kOperator, {{0, 1}})).ok());
+  Result<core::Job> holder = h.Submit(CommandJob(1));
+  ASSERT_TRUE(holder.ok()) << holder.error().message;
+  Result<core::Job> queued = h.Submit(CommandJob(1));
+  ASSERT_TRUE(queued.ok()) << queued.error().message;
+  EXPECT_EQ(queued->status_reason, "WAITING_FOR_QUOTA");
+  // Another writer takes the slot the holder is about to give back.
+  const std::string outside = FillFromOutside(h, 0, 1);
+  ASSERT_TRUE(h.Run(h.sup().jobs().CancelJob(kOperator, holder->id, kGrace, true)).ok());
+  h.Settle();
+  // The start was refused: still PENDING, nothing started, no slot counted in the book.
+  EXPECT_EQ(h.JobRow(queued->id).status, core::JobState::kPending);
+  EXPECT_EQ(h.WorkersOf(queued->id)[0].status, WorkerState::kIdle);
+  EXPECT_EQ(UsedInBook(h, 0), 0);
+  // Once the other writer releases, the job starts by itself (tried again a second later).
+  ReleaseFromOutside(h, outside);
+  EXPECT_TRUE(h.Loop([&] { return h.WorkersOf(queued->id)[0].status == WorkerState::kRunning; },
+                     std::chrono::milliseconds(5000)));
+  EXPECT_EQ(h.JobRow(queued->id).status, core::JobState::kRunning);
+  EXPECT_EQ(UsedInBook(h, 0), 1);
 }
 
 }  // namespace
