@@ -14,9 +14,21 @@
 #include <string>
 
 #include "common/result.h"
+#include "common/time.h"
+#include "core/types.h"
 #include "store/store.h"
 
 namespace overseer::store::testing_support {
+
+// The time rows of the suite are stamped with.
+inline constexpr TimeMs kT0 = 1'764'000'000'000;
+
+// Minimal valid rows (store_conformance_test.cc): a job of `ws` in `status` at `depth` under
+// `parent`, a worker of `job_id` in `status`.
+core::Job MakeJob(const std::string& ws, core::JobState status = core::JobState::kSubmitted,
+                  const std::string& parent = "", int depth = 0);
+core::Worker MakeWorker(const std::string& ws, const std::string& job_id,
+                        core::WorkerState status = core::WorkerState::kIdle);
 
 // One fresh database for one test.
 class StoreBackend {

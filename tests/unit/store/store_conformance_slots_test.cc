@@ -23,8 +23,6 @@ using core::JobState;
 using core::Worker;
 using core::WorkerState;
 
-constexpr TimeMs kT0 = 1'764'000'000'000;
-
 #define ASSERT_OK(expr)                                         \
   do {                                                          \
     const auto& ok_status_ = (expr);                            \
@@ -39,31 +37,13 @@ int64_t DetailInt(const Error& e, const std::string& key) {
 }
 
 Job RunningJob(const std::string& ws, int depth) {
-  Job j;
-  j.id = NewId("j_");
-  j.workspace_id = ws;
-  j.name = "job " + j.id;
-  j.status = JobState::kRunning;
-  j.depth = depth;
-  j.task_json = R"({"runtime":"command","command":["true"]})";
-  j.metadata_json = "{}";
-  j.created_at = kT0;
-  j.updated_at = kT0;
-  return j;
+  return MakeJob(ws, JobState::kRunning, "", depth);
 }
 
 Worker PausedWorker(const Job& job) {
-  Worker w;
-  w.id = NewId("w_");
-  w.workspace_id = job.workspace_id;
-  w.job_id = job.id;
-  w.status = WorkerState::kPaused;
+  Worker w = MakeWorker(job.workspace_id, job.id, WorkerState::kPaused);
   w.status_reason = "PAUSE_REQUESTED";
   w.attempt = 1;
-  w.metadata_json = "{}";
-  w.log_path = "/tmp/logs/" + w.id + ".log";
-  w.created_at = kT0;
-  w.updated_at = kT0;
   w.started_at = kT0;
   return w;
 }

@@ -20,7 +20,6 @@
 #include "core/types.h"
 
 namespace overseer::store::testing_support {
-namespace {
 
 using core::Job;
 using core::JobState;
@@ -30,10 +29,7 @@ using core::WorkerState;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
-constexpr TimeMs kT0 = 1'764'000'000'000;
-
-Job MakeJob(const std::string& ws, JobState status = JobState::kSubmitted,
-            const std::string& parent = "", int depth = 0) {
+Job MakeJob(const std::string& ws, JobState status, const std::string& parent, int depth) {
   Job j;
   j.id = NewId("j_");
   j.workspace_id = ws;
@@ -47,6 +43,8 @@ Job MakeJob(const std::string& ws, JobState status = JobState::kSubmitted,
   j.updated_at = kT0;
   return j;
 }
+
+namespace {
 
 // Every field set to a distinctive non-default value.
 Job FullJob(const std::string& ws) {
@@ -64,8 +62,9 @@ Job FullJob(const std::string& ws) {
   return j;
 }
 
-Worker MakeWorker(const std::string& ws, const std::string& job_id,
-                  WorkerState status = WorkerState::kIdle) {
+}  // namespace
+
+Worker MakeWorker(const std::string& ws, const std::string& job_id, WorkerState status) {
   Worker w;
   w.id = NewId("w_");
   w.workspace_id = ws;
@@ -77,6 +76,8 @@ Worker MakeWorker(const std::string& ws, const std::string& job_id,
   w.updated_at = kT0;
   return w;
 }
+
+namespace {
 
 Worker FullWorker(const std::string& ws) {
   Worker w = MakeWorker(ws, NewId("j_"), WorkerState::kFailed);
