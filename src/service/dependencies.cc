@@ -1,5 +1,7 @@
 #include "service/dependencies.h"
 
+#include <spdlog/spdlog.h>
+
 #include "service/coroutines.h"
 #include "service/job_operations.h"
 #include "service/scheduler.h"
@@ -23,25 +25,43 @@ asio::awaitable<void> Dependencies::WaitFor(JobPtr job) {
 }
 
 void Dependencies::AfterDependencyEnded(const core::Job& dep) {
-  auto it = dependents_.find(dep.id);
-  if (it == dependents_.end()) return;
-  std::vector<JobPtr> waiting = std::move(it->second);
-  dependents_.erase(it);
   std::vector<JobPtr> to_cancel;
-  for (const auto& job : waiting) {
-    if (core::IsTerminalJobState(job->rec.status)) continue;
-    if (dep.status == JobState::kCompleted) {
-      std::erase(job->waiting_on, dep.id);
-      if (job->waiting_on.empty()) scheduler_.Enqueue(job);
-    } else {
-      to_cancel.push_back(job);  // SPEC §2: PENDING -> CANCELED (DEPENDENCY_FAILED)
+  if (auto it = dependents_.find(dep.id); it != dependents_.end()) {
+    std::vector<JobPtr> waiting = std::move(it->second);
+    dependents_.erase(it);
+    for (const auto& job : waiting) {
+      if (core::IsTerminalJobState(job->rec.status)) continue;
+      if (dep.status == JobState::kCompleted) {
+        std::erase(job->waiting_on, dep.id);
+        if (job->waiting_on.empty()) scheduler_.Enqueue(job);
+      } else {
+        to_cancel.push_back(job);  // SPEC §2: PENDING -> CANCELED (DEPENDENCY_FAILED)
+      }
     }
   }
-  if (!to_cancel.empty()) {
-    ctx_.tasks.Spawn(
-        internal::Discard(job_ops_.CancelCascade(std::move(to_cancel), "DEPENDENCY_FAILED")),
-        "cancel dependents");
+  // A failed dependency also cancels the dependents job_dependencies lists that no one here
+  // holds (another writer's); a completed one leaves them to whoever holds them.
+  if (dep.status != JobState::kCompleted && !ctx_.shutting_down) {
+    ctx_.tasks.Spawn(CancelDependents(dep, std::move(to_cancel)), "cancel dependents");
   }
+}
+
+asio::awaitable<void> Dependencies::CancelDependents(core::Job dep, std::vector<JobPtr> held) {
+  Result<std::vector<core::Job>> rows = co_await RunBlocking(ctx_.pool, [this, &dep] {
+    return ctx_.store.ListActiveDependents(dep.workspace_id, dep.id, kMaxDependents);
+  });
+  std::vector<core::Job> stored;
+  if (rows) {
+    for (core::Job& row : *rows) {
+      if (!ctx_.FindJob(row.workspace_id, row.id)) stored.push_back(std::move(row));
+    }
+  } else {
+    spdlog::warn("job {}: reading its dependents: {} (only the ones held here are canceled)",
+                 dep.id, rows.error().message);
+  }
+  if (held.empty() && stored.empty()) co_return;
+  co_await job_ops_.CancelCascade(std::move(held), "DEPENDENCY_FAILED", "JOB_CANCELED",
+                                  std::nullopt, std::move(stored));
 }
 
 }  // namespace overseer::service

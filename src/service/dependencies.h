@@ -23,10 +23,16 @@ class Dependencies {
   // `job` (recorded PENDING) waits for every job of its `waiting_on`; those that ended while
   // it was being recorded are looked at again at once.
   boost::asio::awaitable<void> WaitFor(JobPtr job);
-  // Dependency `dep` ended: its dependents go on (COMPLETED) or are canceled.
+  // Dependency `dep` ended: its dependents go on (COMPLETED) or are canceled — those held
+  // here, and (ended otherwise) those job_dependencies lists that another writer holds.
   void AfterDependencyEnded(const core::Job& dep);
 
  private:
+  // The most dependents one failed dependency's end reads from the database.
+  static constexpr int kMaxDependents = 10000;
+  // Cancels `held` and the stored dependents of `dep` no one here holds (DEPENDENCY_FAILED).
+  boost::asio::awaitable<void> CancelDependents(core::Job dep, std::vector<JobPtr> held);
+
   Context& ctx_;
   Scheduler& scheduler_;
   JobOperations& job_ops_;

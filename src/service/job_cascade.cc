@@ -1,8 +1,9 @@
-// JobOperations: waiting for a job, cancel cascades, a parent completing once its last
-// active child has ended, and the follow-up of every job change.
+// JobOperations: waiting for a job, a parent completing once its last active child has ended,
+// and the follow-up of every job change (cancels: job_cancel.cc).
 #include <spdlog/spdlog.h>
 
 #include <map>
+#include <optional>
 #include <unordered_set>
 
 #include "core/events.h"
@@ -79,118 +80,6 @@ asio::awaitable<Result<core::Job>> JobOperations::WaitJob(Caller caller, std::st
   }
   co_return co_await RunBlocking(ctx_.pool,
                                  [&] { return ctx_.store.GetJob(caller.workspace_id, id); });
-}
-
-asio::awaitable<Result<core::Job>> JobOperations::CancelJob(Caller caller, std::string id,
-                                                            std::chrono::milliseconds grace,
-                                                            bool wait) {
-  if (ctx_.shutting_down)
-    co_return MakeError(ErrorCode::kUnavailable, "the daemon is shutting down");
-  auto it = ctx_.jobs.find(id);
-  if (it == ctx_.jobs.end() || it->second->rec.workspace_id != caller.workspace_id) {
-    // Not active here: a terminal job (409) or no such job in this workspace (404).
-    Result<core::Job> j =
-        co_await RunBlocking(ctx_.pool, [&] { return ctx_.store.GetJob(caller.workspace_id, id); });
-    if (!j) co_return j.error();
-    co_return JobTransitionError(*j, JobState::kCanceled);
-  }
-  JobPtr job = it->second;
-  bool allowed = true;
-  if (!caller.job_id.empty()) {
-    std::string ws = caller.workspace_id;
-    std::string ancestor = caller.job_id;
-    std::string target = job->rec.id;
-    allowed = co_await access_.WithinSubtree(std::move(ws), std::move(ancestor), std::move(target));
-  }
-  if (!allowed) {
-    Error e = MakeError(ErrorCode::kInsufficientScope,
-                        "a worker token may cancel only its own job and the jobs below it");
-    e.With("job_id", id);
-    co_return e;
-  }
-  std::vector<JobPtr> roots{job};
-  std::string reason = "CANCEL_REQUESTED";
-  Result<std::vector<WorkerPtr>> workers = co_await CancelJobs(std::move(roots), std::move(reason));
-  if (!workers) {
-    // Already terminal, or changed meanwhile by someone else (a conflict): the 409 of the job
-    // asked for, as it is now.
-    if (workers.error().code == ErrorCode::kInvalidStateTransition ||
-        workers.error().code == ErrorCode::kConflict) {
-      co_return JobTransitionError(job->rec, JobState::kCanceled);
-    }
-    co_return workers.error();
-  }
-  std::string end_reason = "JOB_CANCELED";
-  if (wait) {
-    co_await runner_.TerminateAll(std::move(*workers), grace, std::move(end_reason));
-  } else {
-    ctx_.tasks.Spawn(
-        internal::Discard(runner_.TerminateAll(std::move(*workers), grace, std::move(end_reason))),
-        "cancel");
-  }
-  co_return job->rec;
-}
-
-asio::awaitable<Result<std::vector<WorkerPtr>>> JobOperations::CancelJobs(std::vector<JobPtr> roots,
-                                                                          std::string reason) {
-  // Locks are taken in (depth, id) order, each job's children read only once the job is
-  // locked: a child is linked to its parent only under the parent's mu (CreateJob), so none
-  // is missed, and two cascades over overlapping trees lock in the same order.
-  std::vector<JobPtr> order;
-  std::map<std::pair<int, std::string>, JobPtr> next;
-  for (const auto& r : roots) next.emplace(std::make_pair(r->rec.depth, r->rec.id), r);
-  std::vector<ScopedLock> locks;
-  while (!next.empty()) {
-    JobPtr j = next.begin()->second;
-    next.erase(next.begin());
-    locks.push_back(co_await ScopedLock::Acquire(j->mu));
-    order.push_back(j);
-    for (const auto& c : j->children) next.emplace(std::make_pair(c->rec.depth, c->rec.id), c);
-  }
-  std::unordered_set<const LiveJob*> root_set;
-  for (const auto& r : roots) root_set.insert(r.get());
-
-  const TimeMs now = ctx_.clock.NowMs();
-  store::ChangeSet cs;
-  std::vector<std::pair<JobPtr, core::Job>> changed;
-  bool any_root = false;
-  for (const auto& j : order) {
-    if (core::IsTerminalJobState(j->rec.status)) continue;
-    const bool is_root = root_set.count(j.get()) != 0;
-    any_root = any_root || is_root;
-    Result<core::JobChange> c = core::PlanJobTransition(
-        j->rec, JobState::kCanceled, is_root ? reason : "PARENT_CANCELED", JobRows(*j), now);
-    if (!c) co_return c.error();
-    cs.job_updates.push_back(store::JobUpdate{c->row, c->from});
-    cs.events.push_back(core::JobTransitionEvent(c->row, core::JobStateName(c->from), now));
-    changed.emplace_back(j, std::move(c->row));
-  }
-  if (!any_root) {
-    co_return MakeError(ErrorCode::kInvalidStateTransition, "already terminal");
-  }
-  Status st = co_await ctx_.commits.Commit(cs);
-  if (!st) co_return st.error();
-  std::vector<WorkerPtr> to_end;
-  for (auto& [j, row] : changed) {
-    j->rec = std::move(row);
-    for (const WorkerPtr& w : j->workers) {
-      if (core::IsActiveWorkerState(w->rec.status)) to_end.push_back(w);
-    }
-  }
-  ctx_.bus.Publish(cs.events);
-  locks.clear();
-  // Deepest first: each job leaves its parent's active children before the parent is seen.
-  for (auto it = changed.rbegin(); it != changed.rend(); ++it) AfterJobChange(it->first);
-  co_return to_end;
-}
-
-asio::awaitable<void> JobOperations::CancelCascade(std::vector<JobPtr> roots, std::string reason,
-                                                   std::string worker_reason,
-                                                   std::optional<std::chrono::milliseconds> grace) {
-  Result<std::vector<WorkerPtr>> workers = co_await CancelJobs(std::move(roots), std::move(reason));
-  if (!workers) co_return;  // already terminal, or the commit failed (logged)
-  co_await runner_.TerminateAll(std::move(*workers), grace.value_or(ctx_.options.timeout_grace),
-                                std::move(worker_reason));
 }
 
 asio::awaitable<void> JobOperations::CompleteIfDone(JobPtr job) {

@@ -58,9 +58,13 @@ class JobOperations {
   // Cancels `roots` and their descendants and terminates their workers (a FAILED parent's
   // children, a failed dependency's dependents, a halt) with `worker_reason` within `grace`
   // (default: the daemon's timeout grace).
+  // `stored_roots`: rows of jobs this daemon does not hold (read from the database: a failed
+  // dependency's dependents written by another daemon), canceled by compare-and-set with the
+  // rest; their processes, if any, are the other daemon's to end.
   boost::asio::awaitable<void> CancelCascade(
       std::vector<JobPtr> roots, std::string reason, std::string worker_reason = "JOB_CANCELED",
-      std::optional<std::chrono::milliseconds> grace = std::nullopt);
+      std::optional<std::chrono::milliseconds> grace = std::nullopt,
+      std::vector<core::Job> stored_roots = {});
 
  private:
   // The depth of a new job under `parent_id` ("" = a root): the parent exists in the caller's
@@ -75,11 +79,28 @@ class JobOperations {
   };
   boost::asio::awaitable<Result<DependencyCheck>> CheckDependencies(
       const Caller& caller, const std::vector<std::string>& depends_on);
-  // Cancels `roots` (reason `reason`) and their active descendants (PARENT_CANCELED) in one
-  // commit; answers the workers still to terminate. kInvalidStateTransition if every root
-  // was already terminal.
-  boost::asio::awaitable<Result<std::vector<WorkerPtr>>> CancelJobs(std::vector<JobPtr> roots,
-                                                                    std::string reason);
+  // Cancels `roots` and `stored_roots` (reason `reason`) and their active descendants
+  // (PARENT_CANCELED) in one commit; answers the workers still to terminate.
+  // kInvalidStateTransition if every root was already terminal. The descendants are the ones
+  // held here (found through memory, under their locks) and the ones the closure table lists
+  // that no one here holds (another writer's rows: compare-and-set against what was read,
+  // read again and retried once on kConflict).
+  // `answer_in_outage` (a cancel through the API): a lock held longer than kLockPatience while
+  // the database is unreachable (a worker's exit waiting to be written holds its job's) answers
+  // kUnavailable instead of waiting for the database with it.
+  boost::asio::awaitable<Result<std::vector<WorkerPtr>>> CancelJobs(
+      std::vector<JobPtr> roots, std::string reason, std::vector<core::Job> stored_roots = {},
+      bool answer_in_outage = false);
+  boost::asio::awaitable<Result<std::vector<WorkerPtr>>> CancelJobsOnce(
+      const std::vector<JobPtr>& roots, const std::string& reason,
+      const std::vector<core::Job>& stored_roots, bool answer_in_outage);
+  static constexpr std::chrono::milliseconds kLockPatience{1000};
+  // The active descendants of the roots as the database lists them (one closure-table lookup
+  // per root not already below another), by depth and id, without duplicates.
+  boost::asio::awaitable<Result<std::vector<core::Job>>> ActiveBelow(
+      const std::vector<JobPtr>& roots, const std::vector<core::Job>& stored_roots);
+  // The most rows one cancel reads below one root.
+  static constexpr int kMaxCascadeJobs = 10000;
   // A job whose last active child ended: COMPLETED if all its workers are.
   boost::asio::awaitable<void> CompleteIfDone(JobPtr job);
 

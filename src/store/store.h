@@ -235,6 +235,18 @@ class Store {
   // there.
   virtual Result<bool> JobInSubtree(const std::string& workspace_id, const std::string& ancestor_id,
                                     const std::string& job_id) = 0;
+  // The jobs below `ancestor_id` (not the job itself) that have not ended (SUBMITTED, PENDING,
+  // RUNNING), by depth and id, at most `max_jobs`: what a cancel cascade must reach, from the
+  // closure table, whichever process wrote the rows. None for an id that is not in the
+  // workspace.
+  virtual Result<std::vector<core::Job>> ListActiveDescendants(const std::string& workspace_id,
+                                                               const std::string& ancestor_id,
+                                                               int max_jobs) = 0;
+  // The jobs of the workspace that depend on `job_id` (SPEC §8's job_dependencies) and have not
+  // ended, by id, at most `max_jobs`: who a dependency's end concerns, whoever wrote them.
+  virtual Result<std::vector<core::Job>> ListActiveDependents(const std::string& workspace_id,
+                                                              const std::string& job_id,
+                                                              int max_jobs) = 0;
   virtual Result<core::Worker> GetWorker(const std::string& workspace_id,
                                          const std::string& id) = 0;
   virtual Result<Page<core::Worker>> ListWorkers(const std::string& workspace_id,

@@ -1,9 +1,10 @@
 // PostgreSQL outages (issue #12, item 6), against the real daemon on a PostgreSQL server of the
 // test's own (PgCluster, in-process, so the test can stop and restart it): while the server is
 // down /readyz and API calls answer 503 UNAVAILABLE with Retry-After within a few seconds, the
-// workers keep running, exits meanwhile are written once the server is back, and the daemon
-// recovers by itself; a backend killed with pg_terminate_backend is replaced. PostgreSQL only:
-// ctest registers the suite (PgOutage*) under the integration_pg label alone; elsewhere it skips.
+// workers keep running, exits meanwhile are written once the server is back (a cancel of such a
+// job answers 503 rather than waiting for them), and the daemon recovers by itself; a backend
+// killed with pg_terminate_backend is replaced. PostgreSQL only: ctest registers the suite
+// (PgOutage*) under the integration_pg label alone; elsewhere it skips.
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -170,6 +171,30 @@ TEST_F(PgOutageTest, ABackendKilledWithPgTerminateBackendIsReplaced) {
 
 // Exits during the outage: kept (the daemon reaps the processes and cannot write), then
 // written when the server is back, each worker's transitions in order, and in the database.
+TEST_F(PgOutageTest, ACancelOfAJobWhoseWorkersEndWaitsForTheServerAnswers503AtOnce) {
+  // The worker's end is recorded under its job's lock and waits for the server: a cancel of
+  // that job must not wait with it.
+  const std::string go = d().root_dir() + "/go-cancel";
+  const std::string job = Submit(Sh("while [ ! -e " + go + " ]; do sleep 0.05; done; exit 0"));
+  const auto [wid, pid] = Running(job);
+  ASSERT_GT(pid, 0);
+
+  ASSERT_TRUE(cluster_->Stop());
+  std::ofstream(go) << "go\n";
+  EXPECT_TRUE(WaitFor([&] { return !ProcAlive(pid); }, 10s));
+  std::this_thread::sleep_for(500ms);  // the exit's commit is waiting for the server now
+  ExpectUnavailable("POST /api/jobs/{id}/cancel",
+                    [&] { return api().Post("/api/jobs/" + job + "/cancel", "{}"); });
+
+  ASSERT_TRUE(cluster_->Restart());
+  ASSERT_TRUE(WaitReady(200, 30s));
+  // The exit was written; the cancel that was refused changed nothing.
+  Reply done = WaitJob(api(), job, "COMPLETED", 30s);
+  EXPECT_EQ(done.Str({"status"}), "COMPLETED") << Describe(done);
+  EXPECT_TRUE(
+      IsError(api().Post("/api/jobs/" + job + "/cancel", "{}"), 409, "INVALID_STATE_TRANSITION"));
+}
+
 TEST_F(PgOutageTest, ExitsDuringTheOutageAreWrittenInOrderWhenTheServerIsBack) {
   const std::string go = d().root_dir() + "/go";
   const std::string wait = "while [ ! -e " + go + " ]; do sleep 0.05; done; ";

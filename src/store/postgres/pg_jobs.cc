@@ -60,6 +60,19 @@ constexpr Stmt kJobInSubtree{
     "job_in_subtree",
     "SELECT 1 FROM job_hierarchy WHERE ancestor_id = $1 AND descendant_id = $2 AND "
     "workspace_id = $3"};
+// The same lookups for what a cancel or a dependency's end must reach: rows not ended only.
+constexpr Stmt kActiveDescendants{
+    "active_descendants",
+    "SELECT " OVERSEER_PG_JOB_READ_COLUMNS
+    " FROM jobs WHERE workspace_id = $2 AND status NOT IN ('COMPLETED','FAILED','CANCELED') "
+    "AND id IN (SELECT descendant_id FROM job_hierarchy WHERE ancestor_id = $1 AND "
+    "workspace_id = $2 AND distance > 0) ORDER BY depth, id LIMIT $3"};
+constexpr Stmt kActiveDependents{
+    "active_dependents",
+    "SELECT " OVERSEER_PG_JOB_READ_COLUMNS
+    " FROM jobs WHERE workspace_id = $2 AND status NOT IN ('COMPLETED','FAILED','CANCELED') "
+    "AND id IN (SELECT job_id FROM job_dependencies WHERE depends_on_id = $1 AND "
+    "workspace_id = $2) ORDER BY id LIMIT $3"};
 constexpr Stmt kInsertDependency{
     "insert_job_dependency",
     "INSERT INTO job_dependencies (workspace_id, job_id, depends_on_id) VALUES ($1, $2, $3) "
@@ -145,6 +158,19 @@ Result<bool> PgStore::JobInSubtree(const std::string& workspace_id, const std::s
   Result<PgResult> r = Query(kJobInSubtree, ancestor_id, job_id, workspace_id);
   if (!r) return std::move(r).error();
   return r->rows() > 0;
+}
+
+Result<std::vector<Job>> PgStore::ListActiveDescendants(const std::string& workspace_id,
+                                                        const std::string& ancestor_id,
+                                                        int max_jobs) {
+  if (max_jobs < 1) return MakeError(ErrorCode::kInvalidRequest, "max_jobs must be >= 1");
+  return ReadAll<Job>(Query(kActiveDescendants, ancestor_id, workspace_id, max_jobs), ReadJob);
+}
+
+Result<std::vector<Job>> PgStore::ListActiveDependents(const std::string& workspace_id,
+                                                       const std::string& job_id, int max_jobs) {
+  if (max_jobs < 1) return MakeError(ErrorCode::kInvalidRequest, "max_jobs must be >= 1");
+  return ReadAll<Job>(Query(kActiveDependents, job_id, workspace_id, max_jobs), ReadJob);
 }
 
 Result<Page<Job>> PgStore::ListJobs(const std::string& workspace_id, const JobQuery& query) {

@@ -104,6 +104,12 @@ class PgStore final : public Store {
                                                 const std::string& root_id, int max_jobs) override;
   Result<bool> JobInSubtree(const std::string& workspace_id, const std::string& ancestor_id,
                             const std::string& job_id) override;
+  Result<std::vector<core::Job>> ListActiveDescendants(const std::string& workspace_id,
+                                                       const std::string& ancestor_id,
+                                                       int max_jobs) override;
+  Result<std::vector<core::Job>> ListActiveDependents(const std::string& workspace_id,
+                                                      const std::string& job_id,
+                                                      int max_jobs) override;
   Result<core::Worker> GetWorker(const std::string& workspace_id, const std::string& id) override;
   Result<Page<core::Worker>> ListWorkers(const std::string& workspace_id,
                                          const WorkerQuery& query) override;

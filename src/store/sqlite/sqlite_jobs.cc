@@ -37,6 +37,17 @@ constexpr std::string_view kInsertHierarchy =
     "WHERE descendant_id = ?3 AND workspace_id = ?1";
 constexpr std::string_view kJobInSubtree =
     "SELECT 1 FROM job_hierarchy WHERE ancestor_id = ? AND descendant_id = ? AND workspace_id = ?";
+// The same lookups for what a cancel or a dependency's end must reach: rows not ended only.
+constexpr std::string_view kActiveDescendants =
+    "SELECT " OVERSEER_SQLITE_JOB_READ_COLUMNS
+    " FROM jobs WHERE workspace_id = ?2 AND status NOT IN ('COMPLETED','FAILED','CANCELED') "
+    "AND id IN (SELECT descendant_id FROM job_hierarchy WHERE ancestor_id = ?1 AND "
+    "workspace_id = ?2 AND distance > 0) ORDER BY depth, id LIMIT ?3";
+constexpr std::string_view kActiveDependents =
+    "SELECT " OVERSEER_SQLITE_JOB_READ_COLUMNS
+    " FROM jobs WHERE workspace_id = ?2 AND status NOT IN ('COMPLETED','FAILED','CANCELED') "
+    "AND id IN (SELECT job_id FROM job_dependencies WHERE depends_on_id = ?1 AND "
+    "workspace_id = ?2) ORDER BY id LIMIT ?3";
 constexpr std::string_view kInsertDependency =
     "INSERT OR IGNORE INTO job_dependencies (workspace_id, job_id, depends_on_id) VALUES (?,?,?)";
 
@@ -140,6 +151,26 @@ Result<bool> SqliteStore::JobInSubtree(const std::string& workspace_id,
         if (rc == SQLITE_DONE) return false;
         return DatabaseError(db_, rc, "job in subtree");
       });
+}
+
+Result<std::vector<Job>> SqliteStore::ListActiveDescendants(const std::string& workspace_id,
+                                                            const std::string& ancestor_id,
+                                                            int max_jobs) {
+  if (max_jobs < 1) return MakeError(ErrorCode::kInvalidRequest, "max_jobs must be >= 1");
+  std::lock_guard lock(mu_);
+  return Query(
+      kActiveDescendants, [&](Binder& b) { b.Text(ancestor_id).Text(workspace_id).Int(max_jobs); },
+      [&](sqlite3_stmt* s) { return Collect<Job>(s, ReadJob, "list active descendants"); });
+}
+
+Result<std::vector<Job>> SqliteStore::ListActiveDependents(const std::string& workspace_id,
+                                                           const std::string& job_id,
+                                                           int max_jobs) {
+  if (max_jobs < 1) return MakeError(ErrorCode::kInvalidRequest, "max_jobs must be >= 1");
+  std::lock_guard lock(mu_);
+  return Query(
+      kActiveDependents, [&](Binder& b) { b.Text(job_id).Text(workspace_id).Int(max_jobs); },
+      [&](sqlite3_stmt* s) { return Collect<Job>(s, ReadJob, "list active dependents"); });
 }
 
 Result<Page<Job>> SqliteStore::ListJobs(const std::string& workspace_id, const JobQuery& query) {

@@ -186,6 +186,14 @@ class OutageStore final : public store::Store {
                                                 int max_jobs) override {
     return s_->ListJobSubtree(ws, root, max_jobs);
   }
+  Result<std::vector<core::Job>> ListActiveDescendants(const std::string& ws, const std::string& a,
+                                                       int n) override {
+    return s_->ListActiveDescendants(ws, a, n);
+  }
+  Result<std::vector<core::Job>> ListActiveDependents(const std::string& ws, const std::string& id,
+                                                      int n) override {
+    return s_->ListActiveDependents(ws, id, n);
+  }
   Result<bool> JobInSubtree(const std::string& ws, const std::string& a,
                             const std::string& id) override {
     return s_->JobInSubtree(ws, a, id);
