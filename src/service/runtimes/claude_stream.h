@@ -19,13 +19,14 @@
 // assistant lines. A line of the first kind written as Claude Code writes it is known by its
 // opening bytes (`{"type":"stream_event","event":{"type":"<not message_start or
 // message_delta>"`, `{"type":"user",`, `{"type":"system","subtype":"<not init or api_retry>"`)
-// and counted after stream_json::Closes, a check of its shape only: still counted malformed are
-// a cut line, two lines run together or anything after the object, a string or bracket left
-// open or closed by the wrong bracket, nesting over 31 deep, and (as they go to the full path
-// below) any byte below 0x20 (a tab too) or above 0x7f; not any more, a line of whole strings
-// and brackets with broken tokens between them (a missing colon or a stray comma, a number or
-// literal misspelt, an unknown escape), counted as a line. A later duplicate of a key the
-// opening decided, or one written with escapes near the top, sends the line down the full path.
+// and counted after stream_json::Closes, a check of its shape only. Still counted malformed: a
+// cut line, two lines run together or text after the object, a string or bracket left open
+// or closed by the wrong bracket; a line with a byte below 0x20 or above 0x7f, or nested over 31
+// deep, goes to the full path below (a control character in a string, invalid UTF-8, nesting a
+// parse refuses: malformed there). Not any more: a line of whole strings and brackets with
+// broken tokens between them (a missing colon or a stray comma, a number or literal misspelt, an
+// unknown escape), counted as a line. A later duplicate of a key the opening decided, or a string
+// near the top written with escapes, also sends the line down the full path.
 // Every other line is read with stream_json::Scan, a validating pass that builds nothing, which
 // skips the first kind too and charges from the second; only the rare other lines (init,
 // api_retry, result, unknown ones) and any line Scan does not vouch for (not JSON, duplicate
