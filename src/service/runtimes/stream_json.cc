@@ -391,9 +391,8 @@ namespace {
 struct Block {
   uint64_t quote = 0;
   uint64_t slash = 0;
-  uint64_t open = 0;   // { [
-  uint64_t close = 0;  // } ]
-  uint64_t bad = 0;    // below 0x20 or above 0x7f
+  uint64_t bracket = 0;  // { [ } ]
+  uint64_t bad = 0;      // below 0x20 or above 0x7f
 };
 
 // `p` has 64 bytes.
@@ -416,8 +415,7 @@ Block Classify64(const char* p) {
     };
     b.quote |= bits(_mm_cmpeq_epi8(x, quote));
     b.slash |= bits(_mm_cmpeq_epi8(x, slash));
-    b.open |= bits(_mm_cmpeq_epi8(folded, open));
-    b.close |= bits(_mm_cmpeq_epi8(folded, close));
+    b.bracket |= bits(_mm_or_si128(_mm_cmpeq_epi8(folded, open), _mm_cmpeq_epi8(folded, close)));
     b.bad |= bits(_mm_or_si128(x, low));  // the sign bit: above 0x7f
   }
 #else
@@ -426,8 +424,7 @@ Block Classify64(const char* p) {
     const uint64_t bit = uint64_t{1} << i;
     if (c == '"') b.quote |= bit;
     if (c == '\\') b.slash |= bit;
-    if (c == '{' || c == '[') b.open |= bit;
-    if (c == '}' || c == ']') b.close |= bit;
+    if (c == '{' || c == '[' || c == '}' || c == ']') b.bracket |= bit;
     if (c < 0x20 || c > 0x7f) b.bad |= bit;
   }
 #endif
@@ -493,8 +490,7 @@ bool Closes(std::string_view line, size_t from, int depth, int watch_depth,
       const size_t seen = 64 - (line.size() - at);
       b.quote >>= seen;
       b.slash >>= seen;
-      b.open >>= seen;
-      b.close >>= seen;
+      b.bracket >>= seen;
       b.bad >>= seen;
     } else {  // padded with spaces
       std::memset(tail, ' ', sizeof tail);
@@ -516,7 +512,7 @@ bool Closes(std::string_view line, size_t from, int depth, int watch_depth,
       if (!allowed(pending, at + static_cast<size_t>(std::countr_zero(first)))) return false;
       pending = 0;
     }
-    uint64_t brackets = (b.open | b.close) & ~in_string;
+    uint64_t brackets = b.bracket & ~in_string;
     uint64_t starts = quotes & in_string;  // opening quotes
     // In order: the brackets, and the strings that open inside the first watch_depth levels.
     for (;;) {
