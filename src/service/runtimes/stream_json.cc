@@ -104,6 +104,14 @@ class Scanner {
     }
   }
 
+  // The byte at the next non-space (past it), 0 at the line's end (a 0 byte in the line fails
+  // wherever it is met, as it would anyway). Compact JSON: one compare.
+  char Peek() {
+    if (p_ != end_ && static_cast<unsigned char>(*p_) > ' ') return *p_;
+    SkipSpace();
+    return p_ != end_ ? *p_ : '\0';
+  }
+
   bool Report(int node, const ScanValue& v) {
     if (node < 0 || NodeAt(node).field < 0) return true;
     return sink_.OnValue(NodeAt(node).field, v);
@@ -111,10 +119,10 @@ class Scanner {
 
   // A value at path node `node` (-1: on no path), inside `depth` containers.
   bool Value(int node, int depth) {
-    SkipSpace();
-    if (p_ == end_) return false;
-    if (*p_ == '{') return Object(node, depth + 1);
-    if (*p_ == '[') return Array(node, depth + 1);
+    const char c = Peek();
+    if (c == '{') return Object(node, depth + 1);
+    if (c == '[') return Array(node, depth + 1);
+    if (c == '\0') return false;
     return Scalar(node);
   }
 
@@ -122,14 +130,12 @@ class Scanner {
     if (depth > kMaxDepth) return false;
     ++p_;               // {
     uint64_t seen = 0;  // the keys on a path seen so far (bit: index in Node::keys)
-    SkipSpace();
-    if (p_ != end_ && *p_ == '}') {
+    if (Peek() == '}') {
       ++p_;
       return Report(node, ScanValue{ScanValue::Kind::kObject, false, {}});
     }
     for (;;) {
-      SkipSpace();
-      if (p_ == end_ || *p_ != '"') return false;
+      if (Peek() != '"') return false;
       ++p_;
       const char* begin = p_;
       bool escaped = false;
@@ -140,15 +146,13 @@ class Scanner {
         if (escaped) return false;  // it might be one of ours, written otherwise
         if (!Match(NodeAt(node), key, seen, child)) return false;
       }
-      SkipSpace();
-      if (p_ == end_ || *p_ != ':') return false;
+      if (Peek() != ':') return false;
       ++p_;
       if (!Value(child, depth)) return false;
-      SkipSpace();
-      if (p_ == end_) return false;
-      if (*p_ == ',') {
+      const char c = Peek();
+      if (c == ',') {
         ++p_;
-      } else if (*p_ == '}') {
+      } else if (c == '}') {
         ++p_;
         return Report(node, ScanValue{ScanValue::Kind::kObject, false, {}});
       } else {
@@ -180,18 +184,16 @@ class Scanner {
     if (depth > kMaxDepth) return false;
     ++p_;  // [
     const int element = node >= 0 ? NodeAt(node).element : -1;
-    SkipSpace();
-    if (p_ != end_ && *p_ == ']') {
+    if (Peek() == ']') {
       ++p_;
       return Report(node, ScanValue{ScanValue::Kind::kArray, false, {}});
     }
     for (;;) {
       if (!Value(element, depth)) return false;
-      SkipSpace();
-      if (p_ == end_) return false;
-      if (*p_ == ',') {
+      const char c = Peek();
+      if (c == ',') {
         ++p_;
-      } else if (*p_ == ']') {
+      } else if (c == ']') {
         ++p_;
         return Report(node, ScanValue{ScanValue::Kind::kArray, false, {}});
       } else {
