@@ -263,6 +263,37 @@ ClaudeStream::LineClass ClassOf(const std::string_view type, const std::string_v
   return LineClass::kParse;
 }
 
+// A line Feed counts without reading it, known by the opening bytes Claude Code writes it with:
+// a stream_event whose event type is not message_start or message_delta, a `user` line, a
+// `system` line whose subtype is not init or api_retry; confirmed by stream_json::Closes (the
+// rest closes as an object, and repeats none of the keys that decided).
+bool SkippedByItsOpening(std::string_view line) {
+  static constexpr std::string_view kEvent = R"({"type":"stream_event","event":{"type":")";
+  static constexpr std::string_view kUser = R"({"type":"user",)";
+  static constexpr std::string_view kSystem = R"({"type":"system","subtype":")";
+  // The name that follows `opening`, up to its quote, and the bytes after it; false if it is
+  // written with an escape or is not a whole value.
+  auto name_after = [line](std::string_view opening, std::string_view& name, size_t& rest) {
+    const size_t quote = line.find('"', opening.size());
+    if (quote == std::string_view::npos || quote + 1 >= line.size()) return false;
+    name = line.substr(opening.size(), quote - opening.size());
+    rest = quote + 1;
+    return name.find('\\') == std::string_view::npos && (line[rest] == ',' || line[rest] == '}');
+  };
+  std::string_view name;
+  size_t rest = 0;
+  if (line.starts_with(kEvent)) {
+    return name_after(kEvent, name, rest) && name != "message_start" && name != "message_delta" &&
+           sj::Closes(line, rest, 2, 2, {"type", "event"});
+  }
+  if (line.starts_with(kUser)) return sj::Closes(line, kUser.size(), 1, 1, {"type"});
+  if (line.starts_with(kSystem)) {
+    return name_after(kSystem, name, rest) && name != "init" && name != "api_retry" &&
+           sj::Closes(line, rest, 1, 1, {"type", "subtype"});
+  }
+  return false;
+}
+
 }  // namespace
 
 ClaudeStream::ClaudeStream(const PriceTable& prices)
@@ -271,6 +302,7 @@ ClaudeStream::~ClaudeStream() = default;
 ClaudeStream::ClaudeStream(ClaudeStream&&) noexcept = default;
 
 ClaudeStream::LineClass ClaudeStream::Classify(std::string_view line) {
+  if (SkippedByItsOpening(line)) return LineClass::kSkip;
   Scanned k;
   k.Reset();
   if (sj::Scan(line, Paths(), k) != sj::ScanResult::kObject) return LineClass::kParse;
@@ -279,6 +311,10 @@ ClaudeStream::LineClass ClaudeStream::Classify(std::string_view line) {
 
 void ClaudeStream::Feed(std::string_view line) {
   if (skipping_) {
+    if (SkippedByItsOpening(line)) {
+      ++usage_.lines;
+      return;
+    }
     Scanned& k = *scanned_;
     k.Reset();
     if (sj::Scan(line, Paths(), k) == sj::ScanResult::kObject) {

@@ -16,11 +16,22 @@
 //
 // Most lines carry nothing read here (with --include-partial-messages, nearly every line is a
 // content_block_delta), and most of the rest are message_start / message_delta events and
-// assistant lines: Feed reads each line with stream_json::Scan, a validating pass that builds
-// nothing, and from what it read skips the first kind and charges the second; only the rare
-// other lines (init, api_retry, result, unknown ones) and any line Scan does not vouch for (not
-// JSON, duplicate keys, escaped keys, numbers written oddly, ...) get a full parse. Either way
-// the figures and counts are what a full parse of every line gives.
+// assistant lines. A line of the first kind written as Claude Code writes it is known by its
+// opening bytes (`{"type":"stream_event","event":{"type":"<not message_start or
+// message_delta>"`, `{"type":"user",`, `{"type":"system","subtype":"<not init or api_retry>"`)
+// and counted after stream_json::Closes, a check of its shape only. Still counted malformed: a
+// cut line, two lines run together or text after the object, a string or bracket left open
+// or closed by the wrong bracket; a line with a byte below 0x20 or above 0x7f, or nested over 31
+// deep, goes to the full path below (a control character in a string, invalid UTF-8, nesting a
+// parse refuses: malformed there). Not any more: a line of whole strings and brackets with
+// broken tokens between them (a missing colon or a stray comma, a number or literal misspelt, an
+// unknown escape), counted as a line. A later duplicate of a key the opening decided, or a string
+// near the top written with escapes, also sends the line down the full path.
+// Every other line is read with stream_json::Scan, a validating pass that builds nothing, which
+// skips the first kind too and charges from the second; only the rare other lines (init,
+// api_retry, result, unknown ones) and any line Scan does not vouch for (not JSON, duplicate
+// keys, escaped keys, numbers written oddly, ...) get a full parse. The figures and counts are
+// what a full parse of every line gives, but for those broken-token skipped lines.
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -50,12 +61,14 @@ class ClaudeStream {
   // One line of stdout, without its "\n".
   void Feed(std::string_view line);
 
-  // What Feed does with a line, from its Scan. kSkip: a JSON object none of whose fields is read
-  // here: a stream_event whose event is not message_start or message_delta (content_block_*,
-  // message_stop, ping, ...), a `user` line (tool results), a `system` line whose subtype is
-  // not init or api_retry (status, ...). kRead: a message_start or message_delta event or an
-  // assistant line, its fields read from the Scan. kParse: anything else, and any line Scan
-  // does not vouch for (not valid JSON included: the parse counts it). Pure; public for tests.
+  // What Feed does with a line, from its opening bytes and Closes or from its Scan. kSkip: a
+  // JSON object none of whose fields is read here (or one with the opening of such a line whose
+  // shape Closes accepts): a stream_event whose event is not message_start or message_delta
+  // (content_block_*, message_stop, ping, ...), a `user` line (tool results), a `system` line
+  // whose subtype is not init or api_retry (status, ...). kRead: a message_start or
+  // message_delta event or an assistant line, its fields read from the Scan. kParse: anything
+  // else, and any line Scan does not vouch for (not valid JSON included: the parse counts it).
+  // Pure; public for tests.
   enum class LineClass { kParse, kSkip, kRead };
   static LineClass Classify(std::string_view line);
 

@@ -73,6 +73,21 @@ class ScanSink {
 enum class ScanResult { kObject, kUnsure };
 ScanResult Scan(std::string_view line, const ScanPaths& paths, ScanSink& sink);
 
+// A cheap look at the rest of a line whose opening bytes already say it is one a stream parser
+// reads nothing from (a content_block_delta event, say): `from` bytes in, inside `depth` objects
+// opened by those bytes, outside any string. True when, from there on, the strings close and
+// the brackets close in order ("{" with "}", "[" with "]", at most 31 deep, as Scan), the last of
+// them as the line's last byte (a trailing "\r" ignored; at most kLineMaxBytes), with no byte
+// below 0x20 or above 0x7f anywhere and no backslash outside a string, and no string inside the
+// first `watch_depth` levels is written with an escape or equals one of `watched` (so that no
+// later duplicate of a key the opening bytes decided can change what a parse reads). What it does
+// not check: the tokens between those characters (commas, colons, numbers, literals) and which
+// escapes follow a backslash. A line it answers false for is no worse off: Scan or a parse then
+// decides, and counts it malformed if it is not JSON. Every cut of a line (all but its last
+// byte kept, or less) and every line of two objects answer false. SSE2 where built with it.
+bool Closes(std::string_view line, size_t from, int depth, int watch_depth,
+            std::initializer_list<std::string_view> watched);
+
 // A string value's text decoded (its escapes, as Scan vouched for them) into `out`.
 void Unescape(std::string_view text, std::string& out);
 

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <map>
@@ -356,6 +357,136 @@ const json::object* ParseLine(std::string_view line, json::value& out, AgentUsag
     return nullptr;
   }
   return &out.get_object();
+}
+
+// --- Closes: the shape of a line whose opening bytes already said what it is ---
+
+// Closes as its header says it, a byte at a time.
+bool ClosesByHand(std::string_view line, size_t from, int depth, int watch_depth,
+                  const std::vector<std::string_view>& watched) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (line.size() > kLineMaxBytes || from > line.size()) return false;
+  std::string open(static_cast<size_t>(depth), '{');
+  bool in_string = false;
+  size_t start = 0;
+  size_t string_depth = 0;
+  for (size_t i = from; i < line.size(); ++i) {
+    const auto c = static_cast<unsigned char>(line[i]);
+    if (c < 0x20 || c > 0x7f) return false;
+    if (in_string) {
+      if (c == '\\') {
+        if (string_depth <= static_cast<size_t>(watch_depth)) return false;
+        ++i;  // the escaped byte, whatever it is (but not a control or non-ASCII byte)
+        if (i < line.size() && (static_cast<unsigned char>(line[i]) < 0x20 ||
+                                static_cast<unsigned char>(line[i]) > 0x7f)) {
+          return false;
+        }
+      } else if (c == '"') {
+        in_string = false;
+        if (string_depth <= static_cast<size_t>(watch_depth) &&
+            std::find(watched.begin(), watched.end(), line.substr(start, i - start)) !=
+                watched.end()) {
+          return false;
+        }
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      start = i + 1;
+      string_depth = open.size();
+    } else if (c == '\\') {
+      return false;
+    } else if (c == '{' || c == '[') {
+      if (open.size() >= 31) return false;
+      open += static_cast<char>(c);
+    } else if (c == '}' || c == ']') {
+      if (open.back() != (c == '}' ? '{' : '[')) return false;
+      open.pop_back();
+      if (open.empty()) return i + 1 == line.size();
+    }
+  }
+  return false;
+}
+
+// Lines with runs of backslashes and quotes at every offset across the 64-byte blocks Closes
+// reads.
+std::vector<std::string> EscapeLines() {
+  std::vector<std::string> lines;
+  for (size_t k = 0; k < 140; ++k) {
+    for (const char* run : {"\\\\", "\\\"", "\\\\\\\\", "\\\\\\\"", "\\\\\\\\\\\"", "\\u0041", "\"",
+                            "\"}", "\"]", "{", "[{\"type\":\"x\"}]"}) {
+      lines.push_back("{\"a\":\"" + std::string(k, 'x') + run + "\",\"b\":[{\"c\":\"d\"}]}");
+      lines.push_back("{\"" + std::string(k, 'y') + "\":{\"t\":\"" + run + "\"},\"type\":1}");
+    }
+  }
+  return lines;
+}
+
+TEST(ClosesTest, AnswersAsTheByteByByteReadingOfItsContract) {
+  int closed = 0;
+  int open = 0;
+  const auto expect_same = [&](std::string_view line, int watch) {
+    const bool want = ClosesByHand(line, 1, 1, watch, {"type", "event"});
+    EXPECT_EQ(Closes(line, 1, 1, watch, {"type", "event"}), want)
+        << "watch " << watch << ": " << line.substr(0, 300);
+    (want ? closed : open) += 1;
+  };
+  for (const std::string& line : Mutations(SampleLines(), 3)) {
+    for (int watch : {0, 1, 2}) expect_same(line, watch);
+  }
+  // Backslashes and quotes at every offset of a block, and their cuts.
+  for (const std::string& line : EscapeLines()) {
+    for (size_t n = 0; n <= line.size(); n += 5) {
+      expect_same(std::string_view(line).substr(0, n), 2);
+    }
+    expect_same(line, 2);
+  }
+  EXPECT_GT(closed, 10000);
+  EXPECT_GT(open, 10000);
+}
+
+TEST(ClosesTest, EveryCutOfALineAndTwoObjectsOnOneLineDoNotClose) {
+  std::vector<std::string> lines = SampleLines();
+  for (const std::string& l : EscapeLines()) lines.push_back(l);
+  int whole = 0;
+  for (const std::string& line : lines) {
+    if (line.size() > 5000 || !line.starts_with('{') || !Closes(line, 1, 1, 0, {})) continue;
+    ++whole;
+    for (size_t n = 0; n < line.size() - (line.ends_with('\r') ? 2 : 1); ++n) {
+      ASSERT_FALSE(Closes(std::string_view(line).substr(0, n), 1, 1, 0, {}))
+          << n << ": " << line.substr(0, 300);
+    }
+    EXPECT_FALSE(Closes(line + "{}", 1, 1, 0, {})) << line.substr(0, 300);
+    EXPECT_FALSE(Closes(line + "x", 1, 1, 0, {})) << line.substr(0, 300);
+    EXPECT_FALSE(Closes(line + " ", 1, 1, 0, {})) << line.substr(0, 300);
+  }
+  EXPECT_GT(whole, 500);
+}
+
+TEST(ClosesTest, ChecksTheStructureNotTheTokens) {
+  // Closed: the brackets and strings are whole, whatever lies between them.
+  for (const char* line : {R"({"a":1})", R"({"a":[1,{"b":"c"}],"d":"\"}{]["})", "{\"a\":1}\r",
+                           R"({"a",})", R"({"a":01,"b":tru})", R"({"a":"\q"})", "{}"}) {
+    EXPECT_TRUE(Closes(line, 1, 1, 0, {})) << line;
+  }
+  // Not closed.
+  for (const std::string& line : std::vector<std::string>{
+           R"({"a":1)", R"({"a":"1})", R"({"a":[1})", R"({"a":{1]})", R"({"a":1}})", R"({"a":1}x)",
+           R"({"a":1} )", R"({"a":1}{})", R"({\"a":1})", "{\"a\":\"\t\"}", "{\"a\":\"\xc3\xa9\"}",
+           "{\"a\":1}\n", "{\"a\":" + std::string(31, '[') + std::string(31, ']') + "}",
+           "{\"k\":\"" + std::string(kLineMaxBytes, 'v') + "\"}"}) {
+    EXPECT_FALSE(Closes(line, 1, 1, 0, {})) << line.substr(0, 100);
+  }
+  EXPECT_TRUE(Closes("{\"a\":" + std::string(30, '[') + std::string(30, ']') + "}", 1, 1, 0, {}));
+  // Watched names and escapes near the top.
+  const std::string line = R"({"type":"x","e":{"k":"v"},"n":{"type":1,"s":"\n"}})";
+  EXPECT_TRUE(Closes(line, 1, 1, 0, {"type"}));
+  EXPECT_FALSE(Closes(line, 1, 1, 1, {"type"}));   // "type" at the top
+  EXPECT_FALSE(Closes(line, 12, 1, 2, {"type"}));  // "type" one down
+  EXPECT_FALSE(Closes(line, 12, 1, 2, {}));        // "\n" one down
+  EXPECT_TRUE(Closes(line, 12, 1, 1, {"type"}));   // from after the first "type"
+  EXPECT_FALSE(Closes(line, 12, 1, 2, {"k"}));     // "k" one down
 }
 
 TEST(LineParserTest, GivesWhatAParseGivesLineAfterLine) {
