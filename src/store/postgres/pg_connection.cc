@@ -407,10 +407,10 @@ Status PgConnection::Settle() {
 
 Status PgConnection::SendFailed(std::string_view what) {
   spdlog::warn("postgres: cannot send {}: {}", what, Scrub(Trim(PQerrorMessage(conn_)), secrets_));
+  // What cannot be sent is a connection that is going or gone (libpq may not have noticed).
   Discard();
   broken_ = true;
-  return ErrorFor(PQstatus(conn_) == CONNECTION_OK ? ErrorCode::kInternal
-                                                   : ErrorCode::kUnavailable);
+  return ErrorFor(ErrorCode::kUnavailable);
 }
 
 Status PgConnection::Send(const std::string& name, std::string_view sql,
