@@ -304,7 +304,7 @@ Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const PgConfig& conf
   return std::unique_ptr<PgConnection>(new PgConnection(conn, config.masked_url, config.secrets));
 }
 
-Result<PgResult> PgConnection::Finish(PGresult* res, std::string_view what) {
+Result<PgResult> PgConnection::Finish(PGresult* res, std::string_view what, bool quiet) {
   const ExecStatusType status = res == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(res);
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
     last_sqlstate_.clear();
@@ -317,7 +317,10 @@ Result<PgResult> PgConnection::Finish(PGresult* res, std::string_view what) {
   std::string message = res == nullptr ? PQerrorMessage(conn_) : PQresultErrorMessage(res);
   if (message.empty()) message = PQresStatus(status);
   message = Scrub(Trim(message), secrets_);
-  if (code == ErrorCode::kInternal) {
+  if (quiet) {
+    spdlog::debug("postgres: {} failed after an earlier failure: [{}] {}", what, last_sqlstate_,
+                  message);
+  } else if (code == ErrorCode::kInternal) {
     spdlog::error("postgres: {} failed: [{}] {}", what, last_sqlstate_, message);
   } else {
     spdlog::warn("postgres: {} failed: [{}] {}{}", what, last_sqlstate_, message,
@@ -481,7 +484,7 @@ Status PgConnection::Drain(bool run_checks) {
     }
     if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED) {
       PQclear(res);  // skipped by the server after an earlier statement's error
-    } else if (Result<PgResult> r = Finish(res, q.what); !r) {
+    } else if (Result<PgResult> r = Finish(res, q.what, /*quiet=*/first.has_value()); !r) {
       if (!first) {
         first = std::move(r).error();
         first_sqlstate = last_sqlstate_;

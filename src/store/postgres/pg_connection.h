@@ -188,7 +188,9 @@ class PgConnection {
 
  private:
   PgConnection(PGconn* conn, std::string masked_url, std::vector<std::string> secrets);
-  Result<PgResult> Finish(PGresult* res, std::string_view what);
+  // `quiet`: the failure is logged at debug level only (a pipelined statement after the one whose
+  // failure is returned).
+  Result<PgResult> Finish(PGresult* res, std::string_view what, bool quiet = false);
   // Before a synchronous statement: flushes what is queued (its failure is returned), or
   // kUnavailable if the connection is broken.
   Status Settle();
