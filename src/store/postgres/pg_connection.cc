@@ -304,7 +304,7 @@ Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const PgConfig& conf
   return std::unique_ptr<PgConnection>(new PgConnection(conn, config.masked_url, config.secrets));
 }
 
-Result<PgResult> PgConnection::Finish(PGresult* res, std::string_view what) {
+Result<PgResult> PgConnection::Finish(PGresult* res, std::string_view what, bool quiet) {
   const ExecStatusType status = res == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(res);
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
     last_sqlstate_.clear();
@@ -317,7 +317,10 @@ Result<PgResult> PgConnection::Finish(PGresult* res, std::string_view what) {
   std::string message = res == nullptr ? PQerrorMessage(conn_) : PQresultErrorMessage(res);
   if (message.empty()) message = PQresStatus(status);
   message = Scrub(Trim(message), secrets_);
-  if (code == ErrorCode::kInternal) {
+  if (quiet) {
+    spdlog::debug("postgres: {} failed after an earlier failure: [{}] {}", what, last_sqlstate_,
+                  message);
+  } else if (code == ErrorCode::kInternal) {
     spdlog::error("postgres: {} failed: [{}] {}", what, last_sqlstate_, message);
   } else {
     spdlog::warn("postgres: {} failed: [{}] {}{}", what, last_sqlstate_, message,
@@ -329,6 +332,7 @@ Result<PgResult> PgConnection::Finish(PGresult* res, std::string_view what) {
 
 Result<PgResult> PgConnection::ExecParams(std::string_view sql,
                                           const std::vector<PgParam>& params) {
+  if (Status st = Settle(); !st) return std::move(st).error();
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const PgParam& p : params) values.push_back(p ? p->c_str() : nullptr);
@@ -339,12 +343,14 @@ Result<PgResult> PgConnection::ExecParams(std::string_view sql,
 }
 
 Status PgConnection::ExecScript(std::string_view sql) {
+  if (Status st = Settle(); !st) return st;
   Result<PgResult> r = Finish(PQexec(conn_, std::string(sql).c_str()), "script");
   if (!r) return std::move(r).error();
   return OkStatus();
 }
 
 Status PgConnection::Prepare(const std::string& name, std::string_view sql) {
+  if (Status st = Settle(); !st) return st;
   Result<PgResult> r =
       Finish(PQprepare(conn_, name.c_str(), std::string(sql).c_str(), 0, nullptr), "prepare");
   if (!r) return std::move(r).error();
@@ -359,6 +365,7 @@ Status PgConnection::EnsurePrepared(const std::string& name, std::string_view sq
 
 Result<PgResult> PgConnection::ExecPreparedParams(const std::string& name,
                                                   const std::vector<PgParam>& params) {
+  if (Status st = Settle(); !st) return std::move(st).error();
   if (!IsPrepared(name)) {
     spdlog::error("postgres: statement {} is not prepared on this connection", name);
     return MakeError(ErrorCode::kInternal, "database error");
@@ -379,7 +386,8 @@ Status PgConnection::DeallocateAll() {
 }
 
 bool PgConnection::CheckAlive() {
-  if (PQstatus(conn_) != CONNECTION_OK) return false;
+  // A connection with answers still to read is not one to hand on (nor to roll back on).
+  if (broken_ || !queue_.empty() || PQstatus(conn_) != CONNECTION_OK) return false;
   pollfd pfd{};
   pfd.fd = PQsocket(conn_);
   if (pfd.fd < 0) return false;
@@ -391,6 +399,128 @@ bool PgConnection::CheckAlive() {
     if (PQconsumeInput(conn_) == 0) return false;
   }
   return PQstatus(conn_) == CONNECTION_OK;
+}
+
+// ---- Pipeline mode ----
+
+Status PgConnection::Settle() {
+  if (broken_) return ErrorFor(ErrorCode::kUnavailable);
+  return Flush();
+}
+
+Status PgConnection::SendFailed(std::string_view what) {
+  spdlog::warn("postgres: cannot send {}: {}", what, Scrub(Trim(PQerrorMessage(conn_)), secrets_));
+  // What cannot be sent is a connection that is going or gone (libpq may not have noticed).
+  Discard();
+  broken_ = true;
+  return ErrorFor(ErrorCode::kUnavailable);
+}
+
+Status PgConnection::Send(const std::string& name, std::string_view sql,
+                          const std::vector<PgParam>& params, Check check) {
+  if (broken_) return ErrorFor(ErrorCode::kUnavailable);
+  if (PQpipelineStatus(conn_) == PQ_PIPELINE_OFF && PQenterPipelineMode(conn_) != 1) {
+    return SendFailed(name);
+  }
+  if (!IsPrepared(name) && !preparing_.contains(name)) {
+    if (PQsendPrepare(conn_, name.c_str(), std::string(sql).c_str(), 0, nullptr) != 1) {
+      return SendFailed(name);
+    }
+    queue_.push_back(Queued{"prepare " + name, name, nullptr});
+    preparing_.insert(name);
+  }
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const PgParam& p : params) values.push_back(p ? p->c_str() : nullptr);
+  if (PQsendQueryPrepared(conn_, name.c_str(), static_cast<int>(values.size()), values.data(),
+                          nullptr, nullptr, 0) != 1) {
+    return SendFailed(name);
+  }
+  queue_.push_back(Queued{name, "", std::move(check)});
+  // Bounded, so that the answers waiting to be read cannot fill the socket buffers both ways.
+  if (queue_.size() >= kMaxPipelined) return Flush();
+  return OkStatus();
+}
+
+Status PgConnection::SendSql(const std::string& sql, Check check) {
+  if (broken_) return ErrorFor(ErrorCode::kUnavailable);
+  if (PQpipelineStatus(conn_) == PQ_PIPELINE_OFF && PQenterPipelineMode(conn_) != 1) {
+    return SendFailed(sql);
+  }
+  if (PQsendQueryParams(conn_, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) {
+    return SendFailed(sql);
+  }
+  queue_.push_back(Queued{sql, "", std::move(check)});
+  if (queue_.size() >= kMaxPipelined) return Flush();
+  return OkStatus();
+}
+
+bool PgConnection::HasQueuedChecks() const {
+  return std::any_of(queue_.begin(), queue_.end(),
+                     [](const Queued& q) { return q.check != nullptr; });
+}
+
+Status PgConnection::Flush() { return Drain(/*run_checks=*/true); }
+
+void PgConnection::Discard() {
+  if (Status st = Drain(/*run_checks=*/false); !st) {
+    spdlog::debug("postgres: discarded pipeline had failed: {}", st.error().message);
+  }
+}
+
+Status PgConnection::Drain(bool run_checks) {
+  if (queue_.empty() && PQpipelineStatus(conn_) == PQ_PIPELINE_OFF) return OkStatus();
+  std::vector<Queued> queue = std::exchange(queue_, {});
+  preparing_.clear();
+  std::optional<Error> first;
+  std::string first_sqlstate;
+  bool out_of_step = PQpipelineSync(conn_) != 1;
+  for (Queued& q : queue) {
+    if (out_of_step) break;
+    PGresult* res = PQgetResult(conn_);
+    if (res == nullptr) {
+      out_of_step = true;
+      break;
+    }
+    if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED) {
+      PQclear(res);  // skipped by the server after an earlier statement's error
+    } else if (Result<PgResult> r = Finish(res, q.what, /*quiet=*/first.has_value()); !r) {
+      if (!first) {
+        first = std::move(r).error();
+        first_sqlstate = last_sqlstate_;
+      }
+    } else if (!q.prepares.empty()) {
+      prepared_.insert(q.prepares);
+    } else if (run_checks && !first && q.check) {
+      if (Status st = q.check(*r); !st) first = std::move(st).error();
+    }
+    // Each statement's answers end in a null.
+    if (PGresult* end = PQgetResult(conn_); end != nullptr) {
+      PQclear(end);
+      out_of_step = true;
+    }
+  }
+  if (!out_of_step) {
+    PGresult* sync = PQgetResult(conn_);
+    out_of_step = sync == nullptr || PQresultStatus(sync) != PGRES_PIPELINE_SYNC;
+    PQclear(sync);  // null-safe
+  }
+  if (out_of_step || PQexitPipelineMode(conn_) != 1) {
+    broken_ = true;
+    const bool connection_ok = PQstatus(conn_) == CONNECTION_OK;
+    spdlog::warn("postgres: pipeline answers could not be read{}; closing the connection",
+                 connection_ok ? "" : " (connection lost)");
+    if (!first) {
+      first = ErrorFor(connection_ok ? ErrorCode::kInternal : ErrorCode::kUnavailable);
+      first_sqlstate.clear();
+    }
+  }
+  if (!first) {
+    last_sqlstate_.clear();
+    return OkStatus();
+  }
+  last_sqlstate_ = first_sqlstate;
+  return std::move(*first);
 }
 
 PGTransactionStatusType PgConnection::transaction_status() const {
@@ -418,6 +548,11 @@ Result<PgTransaction> PgTransaction::Begin(PgConnection& conn, Isolation isolati
   return PgTransaction(&conn);
 }
 
+Result<PgTransaction> PgTransaction::Send(PgConnection& conn) {
+  if (Status st = conn.SendSql("BEGIN"); !st) return std::move(st).error();
+  return PgTransaction(&conn);
+}
+
 PgTransaction::~PgTransaction() {
   if (conn_ == nullptr) return;
   if (Status st = Rollback(); !st)
@@ -427,6 +562,20 @@ PgTransaction::~PgTransaction() {
 Status PgTransaction::Commit() {
   PgConnection* conn = std::exchange(conn_, nullptr);
   OVERSEER_CHECK(conn != nullptr);
+  // Only statements whose success is all that counts may travel with the COMMIT: a failed
+  // check must keep it from being sent.
+  if (conn->HasQueuedChecks()) {
+    if (Status st = conn->Flush(); !st) {
+      conn_ = conn;  // rolled back as the guard goes
+      return st;
+    }
+  }
+  if (conn->pipelined() > 0) {
+    Status st = conn->SendSql("COMMIT");
+    if (st) st = conn->Flush();
+    if (!st && conn->CheckAlive() && conn->transaction_status() != PQTRANS_IDLE) conn_ = conn;
+    return st;
+  }
   // COMMIT of a transaction an earlier statement aborted "succeeds" as a ROLLBACK: say so.
   if (conn->transaction_status() == PQTRANS_INERROR) {
     Result<PgResult> r = conn->Exec("ROLLBACK");
@@ -442,6 +591,7 @@ Status PgTransaction::Commit() {
 Status PgTransaction::Rollback() {
   PgConnection* conn = std::exchange(conn_, nullptr);
   OVERSEER_CHECK(conn != nullptr);
+  conn->Discard();
   // A lost connection has no transaction left to roll back.
   if (!conn->CheckAlive()) return ErrorFor(ErrorCode::kUnavailable);
   Result<PgResult> r = conn->Exec("ROLLBACK");
@@ -476,6 +626,7 @@ Status PgSavepoint::Release() {
 Status PgSavepoint::Rollback() {
   PgConnection* conn = std::exchange(conn_, nullptr);
   OVERSEER_CHECK(conn != nullptr);
+  conn->Discard();
   if (!conn->CheckAlive()) return ErrorFor(ErrorCode::kUnavailable);
   Result<PgResult> r = conn->Exec("ROLLBACK TO SAVEPOINT " + name_);
   if (r) r = conn->Exec("RELEASE SAVEPOINT " + name_);

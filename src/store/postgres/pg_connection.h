@@ -1,9 +1,10 @@
 // A small RAII layer over libpq for the PostgreSQL store (issue #12): URL parsing and masking,
 // one connection (connect with a deadline, text-parameter queries, prepared statements by
-// name), transaction and savepoint guards, and the one mapping from libpq failures to
-// ErrorCode. Blocking: runs on the BlockingPool, never on the event loop. A PgConnection is
-// used by one thread at a time (libpq connections are not shared); distinct connections may
-// be used from different threads at once.
+// name), libpq's pipeline mode (statements sent without waiting for each answer, the answers
+// checked in order at the next Flush), transaction and savepoint guards, and the one mapping
+// from libpq failures to ErrorCode. Blocking: runs on the BlockingPool, never on the event loop. A
+// PgConnection is used by one thread at a time (libpq connections are not shared); distinct
+// connections may be used from different threads at once.
 //
 // Errors, everywhere in this file (PgErrorCodeFor is the one table):
 //   kUnavailable  the server cannot be reached, the connection was lost or the server is
@@ -22,6 +23,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -146,6 +148,34 @@ class PgConnection {
   }
   Result<PgResult> ExecPreparedParams(const std::string& name, const std::vector<PgParam>& params);
 
+  // ---- Pipeline mode (libpq 14+) ----
+  // A queued statement's check: run at Flush, in order, on the answer of a statement that
+  // succeeded; an error it returns fails the Flush. Null: success is enough.
+  using Check = std::function<Status(const PgResult&)>;
+  // Sends the prepared statement `name` (preparing it first, in the same pipeline, if this
+  // connection does not have it yet) without waiting for its answer, entering pipeline mode.
+  // Fails only when it cannot be sent (lost connection; what was queued is dropped). Past
+  // kMaxPipelined queued statements it flushes, and returns what that Flush returns.
+  Status Send(const std::string& name, std::string_view sql, const std::vector<PgParam>& params,
+              Check check = nullptr);
+  // Sends `sql` (no parameters: BEGIN, SAVEPOINT x, ...) likewise.
+  Status SendSql(const std::string& sql, Check check = nullptr);
+  // Marks the end of the queued statements, reads every answer in order and runs its check,
+  // then leaves pipeline mode. Returns the first failure, a statement's (its error, as Exec
+  // would return it; last_sqlstate() is that statement's) or a check's (last_sqlstate() "");
+  // the statements after a failed check ran all the same (their writes are the caller's to
+  // roll back); after a statement's error the server skipped them. OK when nothing is queued.
+  // If the answers cannot be read (lost connection, protocol out of step) the connection is
+  // marked broken: CheckAlive() is false from then on, and the pool closes it.
+  Status Flush();
+  // Like Flush, but ignores the answers and runs no check (before a rollback).
+  void Discard();
+  // Statements sent and not yet flushed.
+  size_t pipelined() const { return queue_.size(); }
+  // True if a statement sent and not yet flushed has a check.
+  bool HasQueuedChecks() const;
+  static constexpr size_t kMaxPipelined = 256;
+
   // False once the connection is known to be lost. Does not block: reads what the server
   // already sent (a backend that was terminated has closed its socket), no round trip.
   bool CheckAlive();
@@ -158,13 +188,29 @@ class PgConnection {
 
  private:
   PgConnection(PGconn* conn, std::string masked_url, std::vector<std::string> secrets);
-  Result<PgResult> Finish(PGresult* res, std::string_view what);
+  // `quiet`: the failure is logged at debug level only (a pipelined statement after the one whose
+  // failure is returned).
+  Result<PgResult> Finish(PGresult* res, std::string_view what, bool quiet = false);
+  // Before a synchronous statement: flushes what is queued (its failure is returned), or
+  // kUnavailable if the connection is broken.
+  Status Settle();
+  Status Drain(bool run_checks);
+  Status SendFailed(std::string_view what);
+
+  struct Queued {
+    std::string what;      // the statement's name, for the log
+    std::string prepares;  // non-empty: the PQsendPrepare of this name
+    Check check;
+  };
 
   PGconn* conn_;
   std::string masked_url_;
   std::vector<std::string> secrets_;
   std::unordered_set<std::string> prepared_;
   std::string last_sqlstate_;
+  std::vector<Queued> queue_;
+  std::unordered_set<std::string> preparing_;  // prepares queued, not yet answered
+  bool broken_ = false;
 };
 
 // BEGIN at `isolation`; rolled back when destroyed without Commit (errors logged). Holds the
@@ -173,13 +219,19 @@ class PgTransaction {
  public:
   static Result<PgTransaction> Begin(PgConnection& conn,
                                      Isolation isolation = Isolation::kReadCommitted);
+  // BEGIN (read committed) sent in the connection's pipeline: it travels with the first
+  // statements; its failure is the next Flush's.
+  static Result<PgTransaction> Send(PgConnection& conn);
   PgTransaction(PgTransaction&& other) noexcept : conn_(std::exchange(other.conn_, nullptr)) {}
   PgTransaction& operator=(PgTransaction&&) = delete;
   PgTransaction(const PgTransaction&) = delete;
   PgTransaction& operator=(const PgTransaction&) = delete;
   ~PgTransaction();
 
-  // COMMIT. A serialization failure found at commit is kConflict. Ends the guard either way.
+  // COMMIT. A serialization failure found at commit is kConflict. Ends the guard either way,
+  // unless a queued statement with a check fails first (flushed before COMMIT is sent; the
+  // guard then still rolls back). Queued statements without a check (RELEASE SAVEPOINT) go in
+  // the same round trip as the COMMIT.
   Status Commit();
   // ROLLBACK. Ends the guard.
   Status Rollback();

@@ -1,6 +1,7 @@
 // PgStore: job rows (insert with their closure and dependency rows, compare-and-set update,
 // get, list, subtree) and a ChangeSet's preconditions.
 #include <algorithm>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -81,17 +82,17 @@ constexpr Stmt kInsertDependency{
 }  // namespace
 
 Status PgRowWriter::InsertJob(const Job& j) {
-  if (Result<PgResult> r = Run(conn_, kInsertJob, JobInsertParams(j)); !r) {
-    return std::move(r).error();
-  }
-  if (Result<PgResult> r =
-          RunWith(conn_, kInsertHierarchy, j.workspace_id, j.id, TextOrNull(j.parent_job_id));
-      !r) {
-    return std::move(r).error();
+  if (Status st = Send(conn_, kInsertJob, JobInsertParams(j)); !st) return st;
+  if (Status st = Send(conn_, kInsertHierarchy,
+                       {ToPgParam(j.workspace_id), ToPgParam(j.id), TextOrNull(j.parent_job_id)});
+      !st) {
+    return st;
   }
   for (const std::string& dep : j.depends_on) {
-    if (Result<PgResult> r = RunWith(conn_, kInsertDependency, j.workspace_id, j.id, dep); !r) {
-      return std::move(r).error();
+    if (Status st = Send(conn_, kInsertDependency,
+                         {ToPgParam(j.workspace_id), ToPgParam(j.id), ToPgParam(dep)});
+        !st) {
+      return st;
     }
   }
   return OkStatus();
@@ -103,35 +104,52 @@ Status PgRowWriter::UpdateJob(const JobUpdate& u) {
   params.push_back(ToPgParam(j.id));
   params.push_back(ToPgParam(j.workspace_id));
   params.push_back(ToPgParam(core::JobStateName(u.expected_status)));
-  Result<PgResult> r = Run(conn_, kUpdateJob, params);
-  if (!r) return std::move(r).error();
-  if (r->affected_rows() > 0) return OkStatus();
-  Result<PgResult> cur = RunWith(conn_, kJobStatus, j.id, j.workspace_id);
-  if (!cur) return std::move(cur).error();
-  if (cur->rows() == 0) return MakeError(ErrorCode::kNotFound, "job not found");
-  const std::string current = ColText(*cur, 0, 0);
-  Error err = MakeError(ErrorCode::kConflict, "job " + j.id + " is " + current);
-  err.With("current_state", current)
-      .With("requested_state", std::string(core::JobStateName(j.status)));
-  return err;
+  // The compare-and-set, then the status its conflict names (read whether or not it is needed:
+  // at this point of the pipeline it is what a read after the miss would see).
+  auto changed = std::make_shared<int64_t>(0);
+  if (Status st = Send(conn_, kUpdateJob, params,
+                       [changed](const PgResult& r) {
+                         *changed = r.affected_rows();
+                         return OkStatus();
+                       });
+      !st) {
+    return st;
+  }
+  return Send(conn_, kJobStatus, {ToPgParam(j.id), ToPgParam(j.workspace_id)},
+              [changed, id = j.id,
+               requested = std::string(core::JobStateName(j.status))](const PgResult& cur) {
+                if (*changed > 0) return OkStatus();
+                if (cur.rows() == 0)
+                  return Status(MakeError(ErrorCode::kNotFound, "job not found"));
+                const std::string current = ColText(cur, 0, 0);
+                Error err = MakeError(ErrorCode::kConflict, "job " + id + " is " + current);
+                err.With("current_state", current).With("requested_state", requested);
+                return Status(std::move(err));
+              });
 }
 
 Status PgRowWriter::CheckPreconditions(std::span<const JobPrecondition> pre) {
   for (const JobPrecondition& p : pre) {
     if (p.allowed.empty()) {
+      // After the answers of the preconditions before it, as when they were read one by one.
+      if (Status st = conn_.Flush(); !st) return st;
       return MakeError(ErrorCode::kInvalidRequest, "a job precondition allows no status");
     }
-    Result<PgResult> r = RunWith(conn_, kJobStatusForShare, p.job_id, p.workspace_id);
-    if (!r) return std::move(r).error();
-    if (r->rows() == 0) return NotFound("job", p.job_id);
-    const std::string current = ColText(*r, 0, 0);
-    const bool allowed = std::any_of(p.allowed.begin(), p.allowed.end(), [&](JobState st) {
-      return core::JobStateName(st) == current;
-    });
-    if (!allowed) {
-      Error err = MakeError(ErrorCode::kConflict, "job " + p.job_id + " is " + current);
-      err.With("job_id", p.job_id).With("current_state", current);
-      return err;
+    if (Status st =
+            Send(conn_, kJobStatusForShare, {ToPgParam(p.job_id), ToPgParam(p.workspace_id)},
+                 [job_id = p.job_id, allowed_states = p.allowed](const PgResult& r) {
+                   if (r.rows() == 0) return Status(NotFound("job", job_id));
+                   const std::string current = ColText(r, 0, 0);
+                   const bool allowed =
+                       std::any_of(allowed_states.begin(), allowed_states.end(),
+                                   [&](JobState s) { return core::JobStateName(s) == current; });
+                   if (allowed) return OkStatus();
+                   Error err = MakeError(ErrorCode::kConflict, "job " + job_id + " is " + current);
+                   err.With("job_id", job_id).With("current_state", current);
+                   return Status(std::move(err));
+                 });
+        !st) {
+      return st;
     }
   }
   return OkStatus();

@@ -76,13 +76,11 @@ Result<StoredEvent> ReadEvent(const PgResult& r, int i) {
 }  // namespace
 
 Status PgRowWriter::InsertEvent(const core::Event& e) {
-  Result<PgResult> r =
-      Run(conn_, kInsertEvent,
-          {ToPgParam(e.workspace_id), ToPgParam(core::EventTypeName(e.type)), ToPgParam(e.job_id),
-           ToPgParam(e.worker_id), ToPgParam(e.from_state), ToPgParam(e.to_state),
-           ToPgParam(e.reason), Json(e.data_json), ToPgParam(e.created_at)});
-  if (!r) return std::move(r).error();
-  return OkStatus();
+  return Send(
+      conn_, kInsertEvent,
+      {ToPgParam(e.workspace_id), ToPgParam(core::EventTypeName(e.type)), ToPgParam(e.job_id),
+       ToPgParam(e.worker_id), ToPgParam(e.from_state), ToPgParam(e.to_state), ToPgParam(e.reason),
+       Json(e.data_json), ToPgParam(e.created_at)});
 }
 
 Result<std::vector<core::Event>> PgStore::ListEvents(const std::string& workspace_id,

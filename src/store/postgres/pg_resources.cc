@@ -107,40 +107,38 @@ Result<WorkspaceHalt> ReadWorkspaceHalt(const PgResult& r, int i) {
   return h;
 }
 
-// Runs `stmt`; kNotFound for the job (details.job_id) if it changed no row.
+// Sends `stmt`; kNotFound for the job (details.job_id) if it changed no row.
 Status UpdateJobColumns(PgConnection& c, const Stmt& stmt, const std::vector<PgParam>& params,
                         const std::string& job_id) {
-  Result<PgResult> r = Run(c, stmt, params);
-  if (!r) return std::move(r).error();
-  if (r->affected_rows() == 0) return NotFound("job", job_id);
-  return OkStatus();
+  return Send(c, stmt, params, [job_id](const PgResult& r) {
+    if (r.affected_rows() == 0) return Status(NotFound("job", job_id));
+    return OkStatus();
+  });
 }
 
 }  // namespace
 
 Status PgRowWriter::InsertAllocation(const Allocation& a) {
-  Result<PgResult> r =
-      RunWith(conn_, kInsertAllocation, a.id, a.workspace_id, a.job_id, TextOrNull(a.worker_id),
-              a.depth, a.worker_count, a.allocated_at, IntOrNull(a.released_at));
-  if (!r) return std::move(r).error();
-  return OkStatus();
+  return Send(conn_, kInsertAllocation,
+              {ToPgParam(a.id), ToPgParam(a.workspace_id), ToPgParam(a.job_id),
+               TextOrNull(a.worker_id), ToPgParam(a.depth), ToPgParam(a.worker_count),
+               ToPgParam(a.allocated_at), IntOrNull(a.released_at)});
 }
 
 Status PgRowWriter::ReleaseAllocation(const AllocationRelease& rel) {
-  Result<PgResult> r =
-      RunWith(conn_, kReleaseAllocation, rel.released_at, rel.id, rel.workspace_id);
-  if (!r) return std::move(r).error();
-  if (r->affected_rows() == 0) {
-    return MakeError(ErrorCode::kNotFound, "allocation not found or already released");
-  }
-  return OkStatus();
+  return Send(
+      conn_, kReleaseAllocation,
+      {ToPgParam(rel.released_at), ToPgParam(rel.id), ToPgParam(rel.workspace_id)},
+      [](const PgResult& r) {
+        if (r.affected_rows() > 0) return OkStatus();
+        return Status(MakeError(ErrorCode::kNotFound, "allocation not found or already released"));
+      });
 }
 
 Status PgRowWriter::UpsertQuota(const Quota& q) {
-  Result<PgResult> r =
-      RunWith(conn_, kUpsertQuota, q.workspace_id, q.depth, q.max_workers, q.updated_at);
-  if (!r) return std::move(r).error();
-  return OkStatus();
+  return Send(conn_, kUpsertQuota,
+              {ToPgParam(q.workspace_id), ToPgParam(q.depth), ToPgParam(q.max_workers),
+               ToPgParam(q.updated_at)});
 }
 
 Result<std::vector<Quota>> PgStore::ListQuotas() {
@@ -157,14 +155,24 @@ Status PgStore::SetQuotas(const std::vector<Quota>& quotas) {
 }
 
 Result<int64_t> PgRowWriter::HeldSlots(const SlotLimit& limit) {
-  if (Result<PgResult> r =
-          RunWith(conn_, kLockSlots, limit.workspace_id, std::to_string(limit.depth));
-      !r) {
-    return std::move(r).error();
+  // The lock and the count go out after the ChangeSet's rows; the count is needed now, so the
+  // whole pipeline is read here.
+  if (Status st = Send(conn_, kLockSlots,
+                       {ToPgParam(limit.workspace_id), ToPgParam(std::to_string(limit.depth))});
+      !st) {
+    return std::move(st).error();
   }
-  Result<PgResult> held = RunWith(conn_, kHeldSlots, limit.workspace_id, limit.depth);
-  if (!held) return std::move(held).error();
-  return ColInt(*held, 0, 0);
+  int64_t held = 0;
+  if (Status st = Send(conn_, kHeldSlots, {ToPgParam(limit.workspace_id), ToPgParam(limit.depth)},
+                       [&held](const PgResult& r) {
+                         held = ColInt(r, 0, 0);
+                         return OkStatus();
+                       });
+      !st) {
+    return std::move(st).error();
+  }
+  if (Status st = conn_.Flush(); !st) return std::move(st).error();
+  return held;
 }
 
 Result<std::vector<Allocation>> PgStore::ListHeldAllocations() {
@@ -188,12 +196,10 @@ Status PgRowWriter::SetJobHalt(const JobHaltChange& ch) {
 }
 
 Status PgRowWriter::SetWorkspaceHalt(const WorkspaceHaltChange& ch) {
-  Result<PgResult> r = ch.halt ? RunWith(conn_, kUpsertWorkspaceHalt, ch.workspace_id,
-                                         core::HaltModeName(ch.halt->mode), ch.halt->reason,
-                                         ch.halt->by, ch.halt->at)
-                               : RunWith(conn_, kDeleteWorkspaceHalt, ch.workspace_id);
-  if (!r) return std::move(r).error();
-  return OkStatus();
+  if (!ch.halt) return Send(conn_, kDeleteWorkspaceHalt, {ToPgParam(ch.workspace_id)});
+  return Send(conn_, kUpsertWorkspaceHalt,
+              {ToPgParam(ch.workspace_id), ToPgParam(core::HaltModeName(ch.halt->mode)),
+               ToPgParam(ch.halt->reason), ToPgParam(ch.halt->by), ToPgParam(ch.halt->at)});
 }
 
 Result<std::vector<WorkspaceHalt>> PgStore::ListWorkspaceHalts() {
@@ -211,9 +217,7 @@ Status PgRowWriter::SetJobUsage(const JobUsageChange& ch) {
   std::vector<PgParam> params = JobUsageParams(ch.usage);
   params.push_back(ToPgParam(ch.job_id));
   params.push_back(ToPgParam(ch.workspace_id));
-  Result<PgResult> r = Run(conn_, kSetJobUsage, params);  // a job that is not there: skipped
-  if (!r) return std::move(r).error();
-  return OkStatus();
+  return Send(conn_, kSetJobUsage, params);  // a job that is not there: skipped
 }
 
 }  // namespace overseer::store::pg

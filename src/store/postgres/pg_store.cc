@@ -30,6 +30,11 @@ Result<PgResult> Run(PgConnection& conn, const Stmt& stmt, const std::vector<PgP
   return conn.ExecPreparedParams(stmt.name, params);
 }
 
+Status Send(PgConnection& conn, const Stmt& stmt, const std::vector<PgParam>& params,
+            PgConnection::Check check) {
+  return conn.Send(stmt.name, stmt.sql, params, std::move(check));
+}
+
 Error CorruptRow(std::string_view what) {
   spdlog::error("postgres: unreadable stored row: {}", what);
   return MakeError(ErrorCode::kInternal, "database error");
@@ -65,8 +70,10 @@ Status PgStore::InTransaction(const std::function<Status(PgConnection&)>& write)
   if (!lease) return std::move(lease).error();
   PgConnection& c = **lease;
   for (int attempt = 0;; ++attempt) {
-    Result<PgTransaction> txn = PgTransaction::Begin(c);
+    // BEGIN goes out with the first statements (a synchronous one flushes it first).
+    Result<PgTransaction> txn = PgTransaction::Send(c);
     if (!txn) return std::move(txn).error();
+    // What write() left queued is flushed by Commit: with the COMMIT if none of it has a check.
     Status st = write(c);
     if (st) st = txn->Commit();
     if (st || !Aborted(c)) return st;  // a failed write rolls back as `txn` goes
@@ -88,21 +95,53 @@ Status PgStore::Apply(const ChangeSet& changes) {
 std::vector<Status> PgStore::ApplyAll(std::span<const ChangeSet* const> changes) {
   std::vector<Status> results(changes.size());
   Status whole = InTransaction([&](PgConnection& c) -> Status {
+    // Each ChangeSet in a savepoint: SAVEPOINT, its statements and the RELEASE of the one
+    // before it travel together (after BEGIN for the first, before COMMIT for the last). The
+    // flags say whether the SAVEPOINT and that RELEASE were answered with success: if not, the
+    // failure is the transaction's, not the ChangeSet's.
+    bool released = true;
     for (size_t i = 0; i < changes.size(); ++i) {
       results[i] = OkStatus();
-      Result<PgSavepoint> sp = PgSavepoint::Begin(c, "apply_one");
-      if (!sp) return std::move(sp).error();
+      bool saved = false;
+      if (Status sp = c.SendSql("SAVEPOINT apply_one",
+                                [&saved](const PgResult&) {
+                                  saved = true;
+                                  return OkStatus();
+                                });
+          !sp) {
+        return sp;
+      }
       PgRowWriter rows(c);
       Status st = WriteChangeSet(*changes[i], rows);
+      if (st) st = rows.Flush();
       if (st) {
-        if (Status rel = sp->Release(); !rel) return rel;
+        // The last RELEASE goes with the COMMIT (a check would hold the COMMIT back): its
+        // failure is the COMMIT's.
+        PgConnection::Check note = nullptr;
+        if (i + 1 < changes.size()) {
+          released = false;
+          note = [&released](const PgResult&) {
+            released = true;
+            return OkStatus();
+          };
+        }
+        if (Status rel = c.SendSql("RELEASE SAVEPOINT apply_one", std::move(note)); !rel) {
+          return rel;
+        }
         continue;
       }
       // The server aborted the whole transaction, or the connection is gone: every
       // ChangeSet shares that fate (an abort runs them all again).
-      if (Aborted(c) || st.error().code == ErrorCode::kUnavailable) return st;
+      if (!saved || !released || Aborted(c) || st.error().code == ErrorCode::kUnavailable) {
+        return st;
+      }
       results[i] = std::move(st);
-      if (Status rb = sp->Rollback(); !rb) return rb;
+      // ROLLBACK TO and RELEASE in one round trip.
+      c.Discard();
+      Status rb = c.SendSql("ROLLBACK TO SAVEPOINT apply_one");
+      if (rb) rb = c.SendSql("RELEASE SAVEPOINT apply_one");
+      if (rb) rb = c.Flush();
+      if (!rb) return rb;
     }
     return OkStatus();
   });

@@ -8,7 +8,11 @@
 //   pg_resources.cc   quotas, allocations, halts, budgets and usage
 //   pg_log.cc         the event log and idempotency keys
 // Every call leases one connection of the pool for its duration; statements are prepared once
-// per connection (by name) and reused. Thread-safe: any number of threads at once.
+// per connection (by name) and reused. Writes (Apply, ApplyAll) use libpq's pipeline mode: a
+// ChangeSet's statements go out without waiting for each answer (BEGIN and SAVEPOINT with
+// them), and their answers are checked in order when a result is needed (the slot check) or
+// at the end, so that a ChangeSet costs one round trip and the COMMIT another.
+// Thread-safe: any number of threads at once.
 #pragma once
 
 #include <chrono>
@@ -44,6 +48,11 @@ Result<PgResult> RunWith(PgConnection& conn, const Stmt& stmt, const Args&... ar
   return Run(conn, stmt, {ToPgParam(args)...});
 }
 
+// Sends `stmt` with `params` in `conn`'s pipeline (preparing it on first use on that
+// connection); `check` runs on its answer at the next Flush (see PgConnection::Send).
+Status Send(PgConnection& conn, const Stmt& stmt, const std::vector<PgParam>& params,
+            PgConnection::Check check = nullptr);
+
 // The returned error when a row read back cannot be understood (logged; no stored text).
 Error CorruptRow(std::string_view what);
 
@@ -51,8 +60,15 @@ Error CorruptRow(std::string_view what);
 Error NotFound(std::string_view kind, const std::string& id);
 
 // A ChangeSet's rows on one connection, inside the transaction (and savepoint) its caller opened;
-// WriteChangeSet drives it. Split by concern: pg_jobs.cc, pg_workers.cc, pg_resources.cc,
-// pg_log.cc.
+// WriteChangeSet drives it. The statements are pipelined (PgConnection::Send): each method
+// queues its statements with the checks that the sequential version made on their answers (a
+// compare-and-set that changed no row, a precondition, a row that must exist), and the first
+// failure in statement order is what Flush (or HeldSlots, which needs its count) returns, with
+// the same error and details. A compare-and-set is followed by the read of the row's status
+// its conflict error names, in the same pipeline: it sees what the sequential read after the
+// miss saw. Statements after a failed check still run (inside the caller's transaction or
+// savepoint, which the caller rolls back). Split by concern: pg_jobs.cc, pg_workers.cc,
+// pg_resources.cc, pg_log.cc.
 class PgRowWriter final : public RowWriter {
  public:
   explicit PgRowWriter(PgConnection& conn) : conn_(conn) {}
@@ -75,6 +91,8 @@ class PgRowWriter final : public RowWriter {
   // Takes a transaction lock on (workspace, depth) first, so that concurrent checks run one
   // after the other and each sees the allocations of those that committed before it.
   Result<int64_t> HeldSlots(const SlotLimit& limit) override;
+  // Reads the answers of everything queued; the first failure in order.
+  Status Flush() { return conn_.Flush(); }
 
  private:
   Status InsertTransition(const std::string& worker_id, const std::string& workspace_id,

@@ -1,6 +1,7 @@
 // PgStore: worker rows and their state_transitions (insert, compare-and-set update, get, list,
 // count).
 #include <array>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -58,9 +59,7 @@ Result<core::Transition> ReadTransition(const PgResult& r, int i) {
 }  // namespace
 
 Status PgRowWriter::InsertWorker(const Worker& row, std::span<const core::Transition> transitions) {
-  if (Result<PgResult> r = Run(conn_, kInsertWorker, WorkerInsertParams(row)); !r) {
-    return std::move(r).error();
-  }
+  if (Status st = Send(conn_, kInsertWorker, WorkerInsertParams(row)); !st) return st;
   for (const core::Transition& t : transitions) {
     if (Status st = InsertTransition(row.id, row.workspace_id, t); !st) return st;
   }
@@ -73,34 +72,47 @@ Status PgRowWriter::UpdateWorker(const WorkerUpdate& u) {
   params.push_back(ToPgParam(w.id));
   params.push_back(ToPgParam(w.workspace_id));
   params.push_back(ToPgParam(core::WorkerStateName(u.expected_status)));
-  Result<PgResult> r = Run(conn_, kUpdateWorker, params);
-  if (!r) return std::move(r).error();
-  if (r->affected_rows() == 0) {
-    Result<PgResult> cur = RunWith(conn_, kWorkerStatus, w.id, w.workspace_id);
-    if (!cur) return std::move(cur).error();
-    if (cur->rows() == 0) return MakeError(ErrorCode::kNotFound, "worker not found");
-    const std::string current = ColText(*cur, 0, 0);
-    Error err = MakeError(ErrorCode::kConflict, "worker " + w.id + " is " + current);
-    err.With("current_state", current)
-        .With("requested_state", std::string(core::WorkerStateName(w.status)));
-    return err;
+  // The compare-and-set, then the status its conflict names (read whether or not it is needed:
+  // at this point of the pipeline it is what a read after the miss would see), then the
+  // transition (which a miss rolls back with the rest).
+  auto changed = std::make_shared<int64_t>(0);
+  if (Status st = Send(conn_, kUpdateWorker, params,
+                       [changed](const PgResult& r) {
+                         *changed = r.affected_rows();
+                         return OkStatus();
+                       });
+      !st) {
+    return st;
+  }
+  if (Status st =
+          Send(conn_, kWorkerStatus, {ToPgParam(w.id), ToPgParam(w.workspace_id)},
+               [changed, id = w.id,
+                requested = std::string(core::WorkerStateName(w.status))](const PgResult& cur) {
+                 if (*changed > 0) return OkStatus();
+                 if (cur.rows() == 0)
+                   return Status(MakeError(ErrorCode::kNotFound, "worker not found"));
+                 const std::string current = ColText(cur, 0, 0);
+                 Error err = MakeError(ErrorCode::kConflict, "worker " + id + " is " + current);
+                 err.With("current_state", current).With("requested_state", requested);
+                 return Status(std::move(err));
+               });
+      !st) {
+    return st;
   }
   return InsertTransition(w.id, w.workspace_id, TransitionOf(u));
 }
 
 Status PgRowWriter::SetWorkerProcess(const WorkerProcess& p) {
-  Result<PgResult> r = RunWith(conn_, kSetWorkerProcess, IntOrNull(p.pid), IntOrNull(p.pgid),
-                               p.cgroup_path, p.worker_id, p.workspace_id, p.attempt);
-  if (!r) return std::move(r).error();
-  return OkStatus();
+  return Send(conn_, kSetWorkerProcess,
+              {IntOrNull(p.pid), IntOrNull(p.pgid), ToPgParam(p.cgroup_path),
+               ToPgParam(p.worker_id), ToPgParam(p.workspace_id), ToPgParam(p.attempt)});
 }
 
 Status PgRowWriter::InsertTransition(const std::string& worker_id, const std::string& workspace_id,
                                      const core::Transition& t) {
-  Result<PgResult> r = RunWith(conn_, kInsertTransition, worker_id, workspace_id, t.from_state,
-                               t.to_state, t.reason, t.timestamp);
-  if (!r) return std::move(r).error();
-  return OkStatus();
+  return Send(conn_, kInsertTransition,
+              {ToPgParam(worker_id), ToPgParam(workspace_id), ToPgParam(t.from_state),
+               ToPgParam(t.to_state), ToPgParam(t.reason), ToPgParam(t.timestamp)});
 }
 
 Result<Worker> PgStore::GetWorker(const std::string& workspace_id, const std::string& id) {

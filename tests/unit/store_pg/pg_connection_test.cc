@@ -242,6 +242,106 @@ TEST(PgConnectionTest, SavepointRollbackKeepsTheOuterTransaction) {
   EXPECT_EQ(bad.error().code, ErrorCode::kInvalidRequest);
 }
 
+// ---- Pipeline mode ----
+
+constexpr std::string_view kPipeInsert = "INSERT INTO conn_pipe VALUES ($1, $2)";
+
+// A check that fails when the statement changed no row.
+PgConnection::Check ChangedARow() {
+  return [](const PgResult& r) {
+    if (r.affected_rows() > 0) return OkStatus();
+    return Status(MakeError(ErrorCode::kConflict, "no row changed"));
+  };
+}
+
+TEST(PgConnectionTest, PipelineCommitsCheckFreeStatementsWithTheCommit) {
+  std::unique_ptr<PgConnection> conn = ConnectOrDie();
+  std::unique_ptr<PgConnection> reader = ConnectOrDie();
+  CreateTable(*conn, "conn_pipe");
+  {
+    Result<PgTransaction> tx = PgTransaction::Send(*conn);
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE(conn->Send("pipe_ins", kPipeInsert, {ToPgParam(1), ToPgParam("a")}).ok());
+    ASSERT_TRUE(conn->Send("pipe_ins", kPipeInsert, {ToPgParam(2), ToPgParam("b")}).ok());
+    EXPECT_EQ(conn->pipelined(), 4u);  // BEGIN, the prepare, two inserts: nothing read yet
+    EXPECT_FALSE(conn->IsPrepared("pipe_ins"));
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+  EXPECT_EQ(conn->pipelined(), 0u);
+  EXPECT_TRUE(conn->IsPrepared("pipe_ins"));
+  EXPECT_EQ(conn->transaction_status(), PQTRANS_IDLE);
+  EXPECT_TRUE(conn->CheckAlive());
+  EXPECT_EQ(Count(*reader, "conn_pipe"), 2);
+  // A failing statement in the same pipeline as the COMMIT: its error, nothing written.
+  {
+    Result<PgTransaction> tx = PgTransaction::Send(*conn);
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE(conn->Send("pipe_ins", kPipeInsert, {ToPgParam(3), ToPgParam("c")}).ok());
+    ASSERT_TRUE(conn->Send("pipe_ins", kPipeInsert, {ToPgParam(1), ToPgParam("dup")}).ok());
+    Status commit = tx->Commit();
+    ASSERT_FALSE(commit.ok());
+    EXPECT_EQ(commit.error().code, ErrorCode::kInternal);
+    EXPECT_EQ(conn->last_sqlstate(), "23505");
+  }
+  EXPECT_EQ(conn->transaction_status(), PQTRANS_IDLE);
+  EXPECT_EQ(Count(*reader, "conn_pipe"), 2);
+}
+
+TEST(PgConnectionTest, PipelineReturnsTheFirstFailureInOrder) {
+  std::unique_ptr<PgConnection> conn = ConnectOrDie();
+  CreateTable(*conn, "conn_pipe");
+  ASSERT_TRUE(conn->Exec("INSERT INTO conn_pipe VALUES (1, 'a')").ok());
+  {
+    // A check fails before a statement's error: the check's error is the answer (and no
+    // SQLSTATE), the statement's comes later in order.
+    Result<PgTransaction> tx = PgTransaction::Send(*conn);
+    ASSERT_TRUE(tx.ok());
+    ASSERT_TRUE(conn->SendSql("UPDATE conn_pipe SET v = 'x' WHERE id = 99", ChangedARow()).ok());
+    ASSERT_TRUE(conn->Send("pipe_ins", kPipeInsert, {ToPgParam(1), ToPgParam("dup")}).ok());
+    Status flushed = conn->Flush();
+    ASSERT_FALSE(flushed.ok());
+    EXPECT_EQ(flushed.error().code, ErrorCode::kConflict);
+    EXPECT_EQ(flushed.error().message, "no row changed");
+    EXPECT_EQ(conn->last_sqlstate(), "");
+  }  // dropped: rolled back
+  EXPECT_EQ(conn->transaction_status(), PQTRANS_IDLE);
+  {
+    // A statement's error first: the checks after it do not run (the server skipped them).
+    Result<PgTransaction> tx = PgTransaction::Send(*conn);
+    ASSERT_TRUE(tx.ok());
+    bool later_ran = false;
+    ASSERT_TRUE(conn->Send("pipe_ins", kPipeInsert, {ToPgParam(1), ToPgParam("dup")}).ok());
+    ASSERT_TRUE(conn->SendSql("SELECT 1",
+                              [&later_ran](const PgResult&) {
+                                later_ran = true;
+                                return OkStatus();
+                              })
+                    .ok());
+    Status flushed = conn->Flush();
+    ASSERT_FALSE(flushed.ok());
+    EXPECT_EQ(flushed.error().code, ErrorCode::kInternal);
+    EXPECT_EQ(conn->last_sqlstate(), "23505");
+    EXPECT_FALSE(later_ran);
+    EXPECT_EQ(conn->transaction_status(), PQTRANS_INERROR);
+  }
+  EXPECT_EQ(conn->transaction_status(), PQTRANS_IDLE);
+  // A synchronous statement flushes what is queued first.
+  ASSERT_TRUE(conn->Send("pipe_ins", kPipeInsert, {ToPgParam(5), ToPgParam("e")}).ok());
+  EXPECT_EQ(Count(*conn, "conn_pipe"), 2);
+  EXPECT_EQ(conn->pipelined(), 0u);
+}
+
+TEST(PgConnectionTest, PipelineOnALostConnectionIsUnavailable) {
+  std::unique_ptr<PgConnection> conn = ConnectOrDie();
+  TerminateBackendAndWait(conn->backend_pid());
+  Status sent = conn->SendSql("SELECT 1");
+  Status flushed = sent.ok() ? conn->Flush() : sent;
+  ASSERT_FALSE(flushed.ok());
+  EXPECT_EQ(flushed.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(conn->pipelined(), 0u);
+  EXPECT_FALSE(conn->CheckAlive());
+}
+
 TEST(PgConnectionTest, SerializationFailureIsConflict) {
   std::unique_ptr<PgConnection> a = ConnectOrDie();
   std::unique_ptr<PgConnection> b = ConnectOrDie();
