@@ -40,23 +40,26 @@ class OtherWriterTest : public SharedDaemonTest<OtherWriterTest> {
     }
     deps_json += "]";
     const std::string at = db_->MsValue(1'800'000'000'000);
-    Write("INSERT INTO jobs (id, workspace_id, name, status, depth, parent_job_id, depends_on, "
-          "worker_count, retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, "
-          "retry_multiplier, retry_jitter, task_json, metadata_json, created_at, updated_at) "
-          "VALUES ('" +
-          id + "', $1, 'written elsewhere', '" + status + "', " + std::to_string(depth) + ", " +
-          (parent.empty() ? "NULL" : "'" + parent + "'") + ", '" + deps_json +
-          "', 1, 1, 1000, 60000, 2.0, 0.0, '{\"runtime\":\"command\",\"command\":[\"true\"]}', "
-          "'{}', " +
-          at + ", " + at + ")");
-    Write("INSERT INTO job_hierarchy (workspace_id, ancestor_id, descendant_id, distance) "
-          "VALUES ($1, '" +
-          id + "', '" + id + "', 0)");
+    Write(
+        "INSERT INTO jobs (id, workspace_id, name, status, depth, parent_job_id, depends_on, "
+        "worker_count, retry_max_attempts, retry_initial_backoff_ms, retry_max_backoff_ms, "
+        "retry_multiplier, retry_jitter, task_json, metadata_json, created_at, updated_at) "
+        "VALUES ('" +
+        id + "', $1, 'written elsewhere', '" + status + "', " + std::to_string(depth) + ", " +
+        (parent.empty() ? "NULL" : "'" + parent + "'") + ", '" + deps_json +
+        "', 1, 1, 1000, 60000, 2.0, 0.0, '{\"runtime\":\"command\",\"command\":[\"true\"]}', "
+        "'{}', " +
+        at + ", " + at + ")");
+    Write(
+        "INSERT INTO job_hierarchy (workspace_id, ancestor_id, descendant_id, distance) "
+        "VALUES ($1, '" +
+        id + "', '" + id + "', 0)");
     if (!parent.empty()) {
-      Write("INSERT INTO job_hierarchy (workspace_id, ancestor_id, descendant_id, distance) "
-            "SELECT workspace_id, ancestor_id, '" +
-            id + "', distance + 1 FROM job_hierarchy WHERE descendant_id = '" + parent +
-            "' AND workspace_id = $1");
+      Write(
+          "INSERT INTO job_hierarchy (workspace_id, ancestor_id, descendant_id, distance) "
+          "SELECT workspace_id, ancestor_id, '" +
+          id + "', distance + 1 FROM job_hierarchy WHERE descendant_id = '" + parent +
+          "' AND workspace_id = $1");
     }
     for (const std::string& dep : depends_on) {
       Write("INSERT INTO job_dependencies (workspace_id, job_id, depends_on_id) VALUES ($1, '" +

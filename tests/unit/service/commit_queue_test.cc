@@ -19,6 +19,7 @@
 
 #include "common/ids.h"
 #include "store/sqlite/sqlite_store.h"
+#include "unit/service/forwarding_store.h"
 
 namespace overseer::service {
 namespace {
@@ -153,9 +154,9 @@ using std::chrono::milliseconds;
 
 // A SQLite store whose writes fail kUnavailable while `down` is set, as a database that cannot
 // be reached does. Reads and everything else pass through.
-class OutageStore final : public store::Store {
+class OutageStore final : public testing::ForwardingStore {
  public:
-  explicit OutageStore(std::unique_ptr<store::Store> inner) : s_(std::move(inner)) {}
+  explicit OutageStore(std::unique_ptr<store::Store> inner) : ForwardingStore(std::move(inner)) {}
   std::atomic<bool> down{false};
   std::atomic<int> write_attempts{0};
 
@@ -165,96 +166,8 @@ class OutageStore final : public store::Store {
       return std::vector<Status>(changes.size(),
                                  MakeError(ErrorCode::kUnavailable, "database unavailable"));
     }
-    return s_->ApplyAll(changes);
+    return ForwardingStore::ApplyAll(changes);
   }
-  Status Apply(const store::ChangeSet& c) override {
-    const store::ChangeSet* one[] = {&c};
-    return ApplyAll(one)[0];
-  }
-  Status MigrateUp() override { return s_->MigrateUp(); }
-  Status MigrateDown(int steps) override { return s_->MigrateDown(steps); }
-  Result<std::vector<store::MigrationInfo>> Migrations() override { return s_->Migrations(); }
-  Status Ping() override { return s_->Ping(); }
-  Result<core::Job> GetJob(const std::string& ws, const std::string& id) override {
-    return s_->GetJob(ws, id);
-  }
-  Result<store::Page<core::Job>> ListJobs(const std::string& ws,
-                                          const store::JobQuery& q) override {
-    return s_->ListJobs(ws, q);
-  }
-  Result<std::vector<core::Job>> ListJobSubtree(const std::string& ws, const std::string& root,
-                                                int max_jobs) override {
-    return s_->ListJobSubtree(ws, root, max_jobs);
-  }
-  Result<std::vector<core::Job>> ListActiveDescendants(const std::string& ws, const std::string& a,
-                                                       int n) override {
-    return s_->ListActiveDescendants(ws, a, n);
-  }
-  Result<std::vector<core::Job>> ListActiveDependents(const std::string& ws, const std::string& id,
-                                                      int n) override {
-    return s_->ListActiveDependents(ws, id, n);
-  }
-  Result<bool> JobInSubtree(const std::string& ws, const std::string& a,
-                            const std::string& id) override {
-    return s_->JobInSubtree(ws, a, id);
-  }
-  Result<core::Worker> GetWorker(const std::string& ws, const std::string& id) override {
-    return s_->GetWorker(ws, id);
-  }
-  Result<store::Page<core::Worker>> ListWorkers(const std::string& ws,
-                                                const store::WorkerQuery& q) override {
-    return s_->ListWorkers(ws, q);
-  }
-  Result<std::vector<core::Transition>> ListTransitions(const std::string& ws,
-                                                        const std::string& id) override {
-    return s_->ListTransitions(ws, id);
-  }
-  Result<std::vector<core::Worker>> ListWorkersInStates(
-      const std::vector<core::WorkerState>& states) override {
-    return s_->ListWorkersInStates(states);
-  }
-  Result<std::vector<core::Job>> ListJobsInStates(
-      const std::vector<core::JobState>& states) override {
-    return s_->ListJobsInStates(states);
-  }
-  Result<std::vector<core::Event>> ListEvents(const std::string& ws, int64_t after,
-                                              int limit) override {
-    return s_->ListEvents(ws, after, limit);
-  }
-  Result<int64_t> OldestEventSeq(const std::string& ws) override { return s_->OldestEventSeq(ws); }
-  Result<std::vector<std::pair<core::WorkerState, int64_t>>> CountWorkersByStatus(
-      const std::string& ws) override {
-    return s_->CountWorkersByStatus(ws);
-  }
-  Result<std::vector<core::Quota>> ListQuotas() override { return s_->ListQuotas(); }
-  Status SetQuotas(const std::vector<core::Quota>& q) override { return s_->SetQuotas(q); }
-  Result<std::vector<store::WorkspaceHalt>> ListWorkspaceHalts() override {
-    return s_->ListWorkspaceHalts();
-  }
-  Result<std::vector<core::Allocation>> ListHeldAllocations() override {
-    return s_->ListHeldAllocations();
-  }
-  Result<std::vector<core::Allocation>> ListJobAllocations(const std::string& ws,
-                                                           const std::string& job) override {
-    return s_->ListJobAllocations(ws, job);
-  }
-  Result<store::IdempotencyRecord> BeginIdempotent(const std::string& ws, const std::string& key,
-                                                   const std::string& fp, TimeMs now) override {
-    return s_->BeginIdempotent(ws, key, fp, now);
-  }
-  Status FinishIdempotent(const std::string& ws, const std::string& key, int status,
-                          const std::string& body, TimeMs now) override {
-    return s_->FinishIdempotent(ws, key, status, body, now);
-  }
-  Status DropIdempotent(const std::string& ws, const std::string& key) override {
-    return s_->DropIdempotent(ws, key);
-  }
-  Status PurgeIdempotent(TimeMs cutoff, bool in_flight) override {
-    return s_->PurgeIdempotent(cutoff, in_flight);
-  }
-
- private:
-  std::unique_ptr<store::Store> s_;
 };
 
 class CommitOutageTest : public ::testing::Test {

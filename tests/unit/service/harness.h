@@ -49,10 +49,15 @@ inline JobSpec CommandJob(int workers = 1, std::string parent = "") {
 
 class ServiceHarness {
  public:
-  explicit ServiceHarness(SupervisorOptions options = HarnessOptions()) : options_(options) {
+  // `wrap` (optional) puts a store of the test's around the database (ForwardingStore).
+  using StoreWrapper = std::function<std::unique_ptr<store::Store>(std::unique_ptr<store::Store>)>;
+  explicit ServiceHarness(SupervisorOptions options = HarnessOptions(),
+                          const StoreWrapper& wrap = nullptr)
+      : options_(options) {
     auto opened = store::OpenSqliteStore(":memory:");
     EXPECT_TRUE(opened.ok()) << opened.error().message;
     store_ = std::move(*opened);
+    if (wrap) store_ = wrap(std::move(store_));
     EXPECT_TRUE(store_->MigrateUp().ok());
     Start();
   }

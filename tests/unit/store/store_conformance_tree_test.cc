@@ -51,8 +51,8 @@ TEST_P(StoreConformanceTest, ActiveDescendantsAreTheJobsBelowThatHaveNotEndedByD
   const Job unrelated = MakeJob("ws1", JobState::kRunning, other_root.id, 1);
   // A row of another workspace that (wrongly) names root as its parent is not reached.
   const Job foreign = MakeJob("ws2", JobState::kRunning, root.id, 1);
-  ASSERT_OK(store_->Apply(Insert({root, a, b, done, under_a, under_done, failed_under_a,
-                                  other_root, unrelated, foreign})));
+  ASSERT_OK(store_->Apply(Insert(
+      {root, a, b, done, under_a, under_done, failed_under_a, other_root, unrelated, foreign})));
 
   // By depth, then id; the job itself is not listed; ended rows are skipped, not their
   // active descendants.
