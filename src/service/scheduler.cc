@@ -219,6 +219,17 @@ asio::awaitable<Status> Scheduler::Admit(const JobPtr& job, store::ChangeSet& cs
   const int depth = job->rec.depth;
   const int slots = static_cast<int>(job->workers.size());
   const bool waits_for_jobs = !job->waiting_on.empty();
+  // The workers are findable before their rows are committed (under their locks, which
+  // CreateJob holds): a request that learns a worker's id from the database in between waits
+  // for the lock and then sees the start recorded, instead of a worker no one supervises.
+  // Forgotten again if the commit fails.
+  for (const WorkerPtr& w : job->workers) ctx_.workers[w->rec.id] = w;
+  auto forget_workers = [this, &job] {
+    for (const WorkerPtr& w : job->workers) {
+      auto it = ctx_.workers.find(w->rec.id);
+      if (it != ctx_.workers.end() && it->second == w) ctx_.workers.erase(it);
+    }
+  };
   if (waits_for_jobs || queued_.count({ws, depth}) != 0 || !quotas_.Fits(ws, depth, slots)) {
     // Dependencies not done, or no slots (or jobs ahead of it waiting for some): recorded
     // PENDING with IDLE workers. A job waiting for slots is queued, and ScheduleQueued starts
@@ -229,20 +240,24 @@ asio::awaitable<Status> Scheduler::Admit(const JobPtr& job, store::ChangeSet& cs
       if (j.id == job->rec.id) j.status_reason = job->rec.status_reason;
     }
     Status st = co_await ctx_.commits.Commit(cs);
-    if (!st) co_return st;
+    if (!st) {
+      forget_workers();
+      co_return st;
+    }
     ctx_.throughput.Count(Tally::kJobsSubmitted, ws);
     ctx_.jobs[job->rec.id] = job;
-    for (const WorkerPtr& w : job->workers) ctx_.workers[w->rec.id] = w;
     if (!waits_for_jobs) queued_[{ws, depth}].push_back(job);
     ctx_.bus.Publish(cs.events);
     co_return OkStatus();
   }
   quotas_.Take(ws, depth, slots);
   Result<std::vector<WorkerPtr>> not_started = co_await runner_.StartWorkers(job, job->workers, cs);
-  if (!not_started) co_return not_started.error();
+  if (!not_started) {
+    forget_workers();
+    co_return not_started.error();
+  }
   ctx_.throughput.Count(Tally::kJobsSubmitted, ws);
   ctx_.jobs[job->rec.id] = job;
-  for (const WorkerPtr& w : job->workers) ctx_.workers[w->rec.id] = w;
   job_lock.Release();
   // Workers whose process could not start: an attempt that failed at once (RUNNING, FAILED).
   for (const WorkerPtr& w : *not_started) {

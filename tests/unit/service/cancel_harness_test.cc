@@ -2,14 +2,18 @@
 // rows below its job from the database, then cancels them by compare-and-set in its commit. When
 // that writer changes one of them between the read and the commit, the commit fails (kConflict)
 // and the cancel reads again, once: a row the other writer moved on is canceled from where it is
-// now, a row it ended is left as it ended.
+// now, a row it ended is left as it ended. And a worker whose row a client reads before the
+// daemon has its start's answer is found (it waits for the start), not refused as unsupervised.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -141,6 +145,57 @@ TEST_F(CancelHarnessTest, WithNoOneInTheWayTheRowsBelowAreCanceledInOneCommit) {
   EXPECT_EQ(h_.JobRow(child.id).status, JobState::kCanceled);
   EXPECT_EQ(h_.JobRow(grandchild.id).status, JobState::kCanceled);
   EXPECT_EQ(h_.JobRow(grandchild.id).status_reason, "PARENT_CANCELED");
+}
+
+}  // namespace
+}  // namespace overseer::service::testing
+
+namespace overseer::service::testing {
+namespace {
+
+// The database answers a commit only once released: its rows are readable (a list shows them)
+// while the daemon still waits for the answer.
+class HeldAnswerStore final : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  std::atomic<bool> hold{false};     // the next ApplyAll waits after writing
+  std::atomic<bool> holding{false};  // it is waiting now
+  std::atomic<bool> release{false};
+
+  std::vector<Status> ApplyAll(std::span<const store::ChangeSet* const> changes) override {
+    std::vector<Status> out = ForwardingStore::ApplyAll(changes);
+    if (hold.exchange(false)) {
+      holding = true;
+      while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      holding = false;
+    }
+    return out;
+  }
+};
+
+TEST(SubmitRaceTest, AWorkerSeenInTheDatabaseBeforeItsStartIsAnsweredIsFoundNotRefused) {
+  HeldAnswerStore* db = nullptr;
+  ServiceHarness h(HarnessOptions(), [&db](std::unique_ptr<store::Store> inner) {
+    auto s = std::make_unique<HeldAnswerStore>(std::move(inner));
+    db = s.get();
+    return s;
+  });
+  db->hold = true;
+  auto submitted = std::make_shared<std::optional<Result<core::Job>>>();
+  h.Start(h.sup().jobs().CreateJob(Caller{"ws", ""}, CommandJob()), submitted);
+  ASSERT_TRUE(h.Loop([&] { return db->holding.load(); }));
+  // Another client lists the workers (the start is committed) and pauses the new one at once.
+  Result<store::Page<core::Worker>> listed = h.store().ListWorkers("ws", store::WorkerQuery{});
+  ASSERT_TRUE(listed.ok() && listed->items.size() == 1u);
+  const std::string wid = listed->items[0].id;
+  auto paused = std::make_shared<std::optional<Result<core::Worker>>>();
+  h.Start(h.sup().workers().Pause(Caller{"ws", ""}, wid), paused);
+  h.Settle(std::chrono::milliseconds(20));
+  db->release = true;
+  ASSERT_TRUE(h.Loop([&] { return paused->has_value() && submitted->has_value(); }));
+  ASSERT_TRUE((*submitted)->ok());
+  ASSERT_TRUE((*paused)->ok()) << (*paused)->error().message;
+  EXPECT_EQ((**paused)->status, core::WorkerState::kPaused);
 }
 
 }  // namespace
