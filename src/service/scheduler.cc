@@ -219,16 +219,20 @@ asio::awaitable<Status> Scheduler::Admit(const JobPtr& job, store::ChangeSet& cs
   const int depth = job->rec.depth;
   const int slots = static_cast<int>(job->workers.size());
   const bool waits_for_jobs = !job->waiting_on.empty();
-  // The workers are findable before their rows are committed (under their locks, which
-  // CreateJob holds): a request that learns a worker's id from the database in between waits
-  // for the lock and then sees the start recorded, instead of a worker no one supervises.
+  // The job and its workers are findable before their rows are committed (under their
+  // locks: this job_lock, and the workers' that CreateJob holds): a request that learns an id
+  // from the database in between (a list) waits for the lock and then sees the job as
+  // recorded, instead of a worker no one supervises or a job taken for another daemon's.
   // Forgotten again if the commit fails.
+  ctx_.jobs[job->rec.id] = job;
   for (const WorkerPtr& w : job->workers) ctx_.workers[w->rec.id] = w;
   auto forget_workers = [this, &job] {
     for (const WorkerPtr& w : job->workers) {
       auto it = ctx_.workers.find(w->rec.id);
       if (it != ctx_.workers.end() && it->second == w) ctx_.workers.erase(it);
     }
+    auto it = ctx_.jobs.find(job->rec.id);
+    if (it != ctx_.jobs.end() && it->second == job) ctx_.jobs.erase(it);
   };
   if (waits_for_jobs || queued_.count({ws, depth}) != 0 || !quotas_.Fits(ws, depth, slots)) {
     // Dependencies not done, or no slots (or jobs ahead of it waiting for some): recorded
@@ -245,7 +249,6 @@ asio::awaitable<Status> Scheduler::Admit(const JobPtr& job, store::ChangeSet& cs
       co_return st;
     }
     ctx_.throughput.Count(Tally::kJobsSubmitted, ws);
-    ctx_.jobs[job->rec.id] = job;
     if (!waits_for_jobs) queued_[{ws, depth}].push_back(job);
     ctx_.bus.Publish(cs.events);
     co_return OkStatus();
@@ -257,7 +260,6 @@ asio::awaitable<Status> Scheduler::Admit(const JobPtr& job, store::ChangeSet& cs
     co_return not_started.error();
   }
   ctx_.throughput.Count(Tally::kJobsSubmitted, ws);
-  ctx_.jobs[job->rec.id] = job;
   job_lock.Release();
   // Workers whose process could not start: an attempt that failed at once (RUNNING, FAILED).
   for (const WorkerPtr& w : *not_started) {
