@@ -128,6 +128,13 @@ bool FakeLauncher::ContinueFromOutside(const std::string& name) {
   return true;
 }
 
+bool FakeLauncher::NotifyContinued(const std::string& name) {
+  Unit* u = Find(name);
+  if (u == nullptr || u->state == MainState::kExited) return false;
+  if (u->callbacks.on_continued) Post(u->callbacks.on_continued);
+  return true;
+}
+
 bool FakeLauncher::Live(const std::string& name) const {
   const Unit* u = Find(name);
   return u != nullptr && u->state != MainState::kExited;

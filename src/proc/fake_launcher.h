@@ -43,6 +43,9 @@ class FakeLauncher final : public Launcher {
   bool Print(const std::string& name, const std::string& line);  // on_output
   bool StopFromOutside(const std::string& name);                 // someone else's SIGSTOP
   bool ContinueFromOutside(const std::string& name);             // someone else's SIGCONT
+  // A late notification of an earlier continue: on_continued is posted, the state is left as
+  // it is (notifications arrive late and coalesce).
+  bool NotifyContinued(const std::string& name);
 
   // The live unit `name` (spawned, main process not yet exited).
   bool Live(const std::string& name) const;

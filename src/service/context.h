@@ -60,6 +60,13 @@ struct LiveWorker {
   // Set while a command waits for the kernel to report the process stopped or gone (Pause):
   // every exit, stop and continue notification of the process cancels it.
   std::shared_ptr<boost::asio::steady_timer> signal_waiter;
+  // Set when the daemon sent SIGSTOP and recorded PAUSED without the kernel's word that the
+  // process stopped (AwaitStoppedOrGone timed out: a loaded machine, an uninterruptible
+  // sleep); cleared once it is seen stopped or the daemon continues it. Meanwhile a process
+  // seen running is one whose stop is still pending (or whose late notification of an earlier
+  // SIGCONT arrived), not one someone else continued: it is stopped again, not recorded
+  // CONTINUED_EXTERNALLY.
+  bool stop_unconfirmed = false;
   std::optional<proc::ExitStatus> exit;  // of the current attempt, once reaped
   bool terminating = false;
   // Set while OnExit / OnTimeout record how the process ended: what already happened cannot be

@@ -184,6 +184,7 @@ asio::awaitable<void> Halts::ResumeJobWorkers(JobPtr job, std::vector<WorkerPtr>
       }
     }
     if (w->process) {
+      w->stop_unconfirmed = false;  // the SIGCONT cancels a stop still pending
       if (Status sig = ctx_.procs.Resume(*w->process); !sig) {
         scheduler_.ReturnUnusedSlot(*w);
         continue;

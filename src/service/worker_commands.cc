@@ -110,6 +110,7 @@ asio::awaitable<Result<core::Worker>> WorkerCommands::Resume(Caller caller, std:
     if (Status slot = scheduler_.TakeFreeSlotFor(*w); !slot) co_return slot.error();
   }
   if (w->process) {
+    w->stop_unconfirmed = false;  // the SIGCONT below cancels a stop still pending
     Status sig = ctx_.procs.Resume(*w->process);
     if (!sig) {
       scheduler_.ReturnUnusedSlot(*w);

@@ -118,7 +118,16 @@ asio::awaitable<void> WorkerRunner::OnStopOrContinue(WorkerPtr w) {
   // Notifications arrive late and coalesce, and the daemon's own SIGSTOP/SIGCONT cause them
   // too: what counts is what the process is doing now, against what the record says.
   const proc::MainState now = ctx_.procs.State(*w->process);
+  if (now == proc::MainState::kStopped) w->stop_unconfirmed = false;
   Status s;
+  if (now == proc::MainState::kRunning && w->rec.status == WorkerState::kPaused &&
+      w->stop_unconfirmed) {
+    // The daemon's own SIGSTOP has not taken effect yet (the notification is a late one of an
+    // earlier SIGCONT, e.g. the resume just before the pause), or someone's SIGCONT raced it:
+    // the pause was answered, so the process is stopped (again).
+    (void)ctx_.procs.Pause(*w->process);
+    co_return;
+  }
   if (now == proc::MainState::kStopped && w->rec.status == WorkerState::kRunning) {
     // Someone else's SIGSTOP: the record follows reality, and the whole tree pauses with it.
     (void)ctx_.procs.Pause(*w->process);

@@ -329,7 +329,10 @@ asio::awaitable<proc::MainState> WorkerRunner::AwaitStoppedOrGone(const WorkerPt
     if (!w->process || w->exit) co_return proc::MainState::kExited;
     const proc::MainState state = ctx_.procs.State(*w->process);
     if (state != proc::MainState::kRunning) co_return state;
-    if (std::chrono::steady_clock::now() >= deadline) co_return state;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      w->stop_unconfirmed = true;  // every caller records (or keeps) PAUSED regardless
+      co_return state;
+    }
     // Woken by the next exit, stop or continue notification of the process (SIGCHLD), or
     // at the deadline: then the kernel is asked again.
     auto timer = std::make_shared<asio::steady_timer>(ctx_.io, deadline);

@@ -221,6 +221,33 @@ TEST(SupervisorHarnessTest, SomeoneElsesStopAndContinueAreRecorded) {
   EXPECT_EQ(h.WorkerRow(w).status_reason, "CONTINUED_EXTERNALLY");
 }
 
+TEST(SupervisorHarnessTest, APauseTheKernelHasNotConfirmedIsNotTakenBackByALateNotification) {
+  ServiceHarness h;
+  Result<core::Job> job = h.Submit(CommandJob(1));
+  const std::string w = h.WorkersOf(job->id)[0].id;
+  // The SIGSTOP stays pending past the pause's wait for it (a loaded machine): recorded PAUSED.
+  h.launcher().set_pause_stops(false);
+  Result<core::Worker> paused = h.Run(h.sup().workers().Pause({"ws", ""}, w));
+  ASSERT_TRUE(paused.ok()) << paused.error().message;
+  EXPECT_EQ(paused->status, WorkerState::kPaused);
+  // The notification of an earlier SIGCONT (the resume before this pause) comes in only now,
+  // the process still running: not someone else's SIGCONT.
+  ASSERT_TRUE(h.launcher().NotifyContinued(w));
+  h.Settle();
+  EXPECT_EQ(h.WorkerRow(w).status, WorkerState::kPaused);
+  EXPECT_EQ(h.WorkerRow(w).status_reason, "PAUSE_REQUESTED");
+  // The stop takes effect; a SIGCONT from outside after that is one.
+  ASSERT_TRUE(h.launcher().StopFromOutside(w));
+  h.Settle();
+  EXPECT_EQ(h.WorkerRow(w).status, WorkerState::kPaused);
+  ASSERT_TRUE(h.launcher().ContinueFromOutside(w));
+  ASSERT_TRUE(h.WaitWorker(w, WorkerState::kRunning));
+  EXPECT_EQ(h.WorkerRow(w).status_reason, "CONTINUED_EXTERNALLY");
+  EXPECT_THAT(h.History(w),
+              ElementsAre(">IDLE:CREATED", "IDLE>RUNNING:SPAWNED", "RUNNING>PAUSED:PAUSE_REQUESTED",
+                          "PAUSED>RUNNING:CONTINUED_EXTERNALLY"));
+}
+
 TEST(SupervisorHarnessTest, AfterARestartRunningWorkersAreFailedAndQueuedJobsStart) {
   ServiceHarness h;
   ASSERT_TRUE(h.Run(h.sup().scheduler().SetQuotas({"ws", ""}, {{0, 1}})).ok());
