@@ -541,8 +541,8 @@ class Client {
 
 // ---- the harness's own requests (setup and quiescence), logged like the clients' ----------
 
-inline Reply HarnessCall(LoadRun& run, Api& api, const std::string& method, const std::string& target,
-                  const std::string& body = "") {
+inline Reply HarnessCall(LoadRun& run, Api& api, const std::string& method,
+                         const std::string& target, const std::string& body = "") {
   OpRecord op;
   op.client = -1;
   op.method = method;
@@ -561,7 +561,7 @@ inline Reply HarnessCall(LoadRun& run, Api& api, const std::string& method, cons
 
 // Ids of every job (or worker) in `status`, following next_cursor.
 inline std::vector<std::string> ListIds(LoadRun& run, Api& api, const std::string& path,
-                                 const std::string& plural, const std::string& status) {
+                                        const std::string& plural, const std::string& status) {
   std::vector<std::string> out;
   std::string cursor;
   for (int page = 0; page < 100; ++page) {
