@@ -170,6 +170,10 @@ class Scanner {
   blocks::Skimmed Skim(char c, int depth) {
     const char* const begin = p_;
     if (c == '{' || c == '[') {
+      if (end_ - p_ >= 2 && p_[1] == c + 2) {  // {} or [], not worth a block
+        p_ += 2;
+        return blocks::Skimmed::kWhole;
+      }
       const blocks::Skimmed s = blocks::SkimContainer(line_, p_, end_, depth + 1, kMaxDepth);
       if (s != blocks::Skimmed::kWhole) p_ = begin;
       return s;
