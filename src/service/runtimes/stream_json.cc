@@ -511,21 +511,17 @@ void Unescape(std::string_view text, std::string& out) {
 
 std::optional<int64_t> ScanCount(const ScanValue& v) {
   if (v.kind != ScanValue::Kind::kNumber) return 0;
-  // Scan vouched for the number: digits, then maybe a fraction or an exponent.
+  // Scan vouched for the number: an optional minus, digits, then maybe a fraction or exponent.
   std::string_view digits = v.text;
   const bool negative = digits.starts_with('-');
   if (negative) digits.remove_prefix(1);
   int64_t n = 0;
   size_t i = 0;
-  for (; i < digits.size() && i < 19 && digits[i] >= '0' && digits[i] <= '9'; ++i) {
-    n = n * 10 + (digits[i] - '0');
+  for (; i < digits.size() && digits[i] >= '0' && digits[i] <= '9'; ++i) {
+    if (i < 18) n = n * 10 + (digits[i] - '0');
   }
-  if (i < digits.size() && (digits[i] < '0' || digits[i] > '9')) return std::nullopt;  // . e E
-  if (i < digits.size()) {  // over 19 digits: past 2^50, unless written otherwise further on
-    if (digits.find_first_of(".eE", i) != std::string_view::npos) return std::nullopt;
-    return 0;
-  }
-  if (negative) return 0;  // below 0
+  if (i < digits.size()) return std::nullopt;  // a fraction or an exponent: a parse reads it
+  if (negative || i > 18) return 0;            // below 0 or past 2^50
   return n <= kCountMax ? n : 0;
 }
 

@@ -224,6 +224,12 @@ TEST(ScanTest, CountsReadAsCountReadsThem) {
   EXPECT_EQ(count("1125899906842624"), int64_t{1} << 50);
   EXPECT_EQ(count("1125899906842625"), 0);
   EXPECT_EQ(count("123456789012345678901234567890"), 0);
+  EXPECT_EQ(count("999999999999999999"), 0);
+  EXPECT_EQ(count("9999999999999999999"), 0);
+  EXPECT_EQ(count("99999999999999999999999"), 0);
+  EXPECT_EQ(count("-0"), 0);
+  EXPECT_EQ(count("12345678901234567890.5"), std::nullopt);
+  EXPECT_EQ(count("-1E3"), std::nullopt);
   EXPECT_EQ(count("1.0"), std::nullopt);
   EXPECT_EQ(count("1e3"), std::nullopt);
   ScanValue s;
