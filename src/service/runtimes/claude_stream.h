@@ -27,11 +27,15 @@
 // broken tokens between them (a missing colon or a stray comma, a number or literal misspelt, an
 // unknown escape), counted as a line. A later duplicate of a key the opening decided, or a string
 // near the top written with escapes, also sends the line down the full path.
-// Every other line is read with stream_json::Scan, a validating pass that builds nothing, which
-// skips the first kind too and charges from the second; only the rare other lines (init,
-// api_retry, result, unknown ones) and any line Scan does not vouch for (not JSON, duplicate
+// Every other line is read with stream_json::Scan, a pass that builds nothing, which skips the
+// first kind too and charges from the second: it validates the objects on the way to the fields
+// read and those fields, and skims every other value for its shape only (strings and brackets,
+// as Closes). Only the rare other lines (init, api_retry, result, unknown ones) and any line Scan
+// does not vouch for (not JSON where it validates, an unread value that does not close, duplicate
 // keys, escaped keys, numbers written oddly, ...) get a full parse. The figures and counts are
-// what a full parse of every line gives, but for those broken-token skipped lines.
+// what a full parse of every line gives, but for those broken-token skipped lines and for a
+// read line whose broken tokens all lie in values it does not read: counted as a line, not
+// malformed, and read as the line would be with those values whole.
 #pragma once
 
 #include <boost/json/object.hpp>

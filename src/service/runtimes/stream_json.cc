@@ -14,6 +14,7 @@
 #endif
 
 #include "common/check.h"
+#include "service/runtimes/stream_json_blocks.h"
 
 namespace overseer::service::stream_json {
 
@@ -75,7 +76,11 @@ ScanPaths::ScanPaths(std::initializer_list<std::string_view> paths) {
 class Scanner {
  public:
   Scanner(std::string_view line, const ScanPaths& paths, ScanSink& sink)
-      : p_(line.data()), end_(line.data() + line.size()), nodes_(paths.nodes_), sink_(sink) {}
+      : line_(line.data()),
+        p_(line.data()),
+        end_(line.data() + line.size()),
+        nodes_(paths.nodes_),
+        sink_(sink) {}
 
   // true: the line is one object, every value of a path reported (kObject).
   bool Run() {
@@ -92,6 +97,20 @@ class Scanner {
   static constexpr std::array<bool, 256> kPlain = [] {
     std::array<bool, 256> t{};
     for (int c = 0x20; c < 0x80; ++c) t[static_cast<size_t>(c)] = c != '"' && c != '\\';
+    return t;
+  }();
+
+  // The bytes that may follow a backslash in a skimmed string (any but a control or non-ASCII
+  // one), and those of a skimmed scalar (none of the structural ones, white space included).
+  static constexpr std::array<bool, 256> kPlainOrEscape = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0x20; c < 0x80; ++c) t[static_cast<size_t>(c)] = true;
+    return t;
+  }();
+  static constexpr std::array<bool, 256> kScalar = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0x21; c < 0x80; ++c) t[static_cast<size_t>(c)] = true;
+    for (char c : std::string_view("\"{}[],:\\")) t[static_cast<unsigned char>(c)] = false;
     return t;
   }();
 
@@ -120,10 +139,63 @@ class Scanner {
   // A value at path node `node` (-1: on no path), inside `depth` containers.
   bool Value(int node, int depth) {
     const char c = Peek();
+    if (node < 0 && skim_) return SkimValue(c, depth);
     if (c == '{') return Object(node, depth + 1);
     if (c == '[') return Array(node, depth + 1);
     if (c == '\0') return false;
     return Scalar(node);
+  }
+
+  // A value on no path, skimmed where it can be.
+  [[gnu::noinline]] bool SkimValue(char c, int depth) {
+    switch (Skim(c, depth)) {
+      case blocks::Skimmed::kWhole:
+        return true;
+      case blocks::Skimmed::kBroken:
+        return false;
+      case blocks::Skimmed::kValidate:
+        break;
+    }
+    // Read as a parse would, nothing in it skimmed.
+    skim_ = false;
+    const bool ok = Value(-1, depth);
+    skim_ = true;
+    return ok;
+  }
+
+  // Past a value no path reads, at p_ (its first byte `c`), checking only its shape: a string
+  // closes (what follows a backslash unchecked), a container's strings and brackets close in
+  // order, a scalar is a run of bytes that are none of the structural ones (so `tru`, `01` and
+  // `1.` pass). A byte below 0x20 or above 0x7f is not judged (kValidate: p_ is left as it was).
+  blocks::Skimmed Skim(char c, int depth) {
+    const char* const begin = p_;
+    if (c == '{' || c == '[') {
+      if (end_ - p_ >= 2 && p_[1] == c + 2) {  // {} or [], not worth a block
+        p_ += 2;
+        return blocks::Skimmed::kWhole;
+      }
+      const blocks::Skimmed s = blocks::SkimContainer(line_, p_, end_, depth + 1, kMaxDepth);
+      if (s != blocks::Skimmed::kWhole) p_ = begin;
+      return s;
+    }
+    if (c == '"') {
+      ++p_;
+      for (;;) {
+        SkipPlain();
+        if (p_ == end_) return blocks::Skimmed::kBroken;
+        if (*p_ == '"') {
+          ++p_;
+          return blocks::Skimmed::kWhole;
+        }
+        if (*p_ != '\\' || end_ - p_ < 2 || !kPlainOrEscape[static_cast<unsigned char>(p_[1])]) {
+          p_ = begin;
+          return blocks::Skimmed::kValidate;
+        }
+        p_ += 2;
+      }
+    }
+    while (p_ != end_ && kScalar[static_cast<unsigned char>(*p_)]) ++p_;
+    return p_ != begin ? blocks::Skimmed::kWhole : blocks::Skimmed::kBroken;
   }
 
   bool Object(int node, int depth) {
@@ -375,8 +447,10 @@ class Scanner {
     return true;
   }
 
+  const char* const line_;
   const char* p_;
   const char* const end_;
+  bool skim_ = true;  // values on no path are skimmed (false: inside one Skim would not judge)
   const std::vector<ScanPaths::Node>& nodes_;
   ScanSink& sink_;
 };
@@ -437,13 +511,17 @@ void Unescape(std::string_view text, std::string& out) {
 
 std::optional<int64_t> ScanCount(const ScanValue& v) {
   if (v.kind != ScanValue::Kind::kNumber) return 0;
+  // Scan vouched for the number: an optional minus, digits, then maybe a fraction or exponent.
   std::string_view digits = v.text;
-  if (digits.find_first_of(".eE") != std::string_view::npos) return std::nullopt;
   const bool negative = digits.starts_with('-');
   if (negative) digits.remove_prefix(1);
-  if (negative || digits.size() > 18) return 0;  // below 0 or past 2^50
   int64_t n = 0;
-  for (char c : digits) n = n * 10 + (c - '0');
+  size_t i = 0;
+  for (; i < digits.size() && digits[i] >= '0' && digits[i] <= '9'; ++i) {
+    if (i < 18) n = n * 10 + (digits[i] - '0');
+  }
+  if (i < digits.size()) return std::nullopt;  // a fraction or an exponent: a parse reads it
+  if (negative || i > 18) return 0;            // below 0 or past 2^50
   return n <= kCountMax ? n : 0;
 }
 

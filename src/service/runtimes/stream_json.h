@@ -2,7 +2,8 @@
 // a field of the wrong type reads as absent, numbers are clamped, nothing throws. LineParser
 // parses lines one after another without allocating per line, and Scan reads chosen fields of
 // a line without building it (to classify, cheaply, the many lines a stream parser reads
-// nothing from, and to read the few fields it needs from the frequent lines that matter).
+// nothing from, and to read the few fields it needs from the frequent lines that matter,
+// skimming the values it does not read).
 // Free functions: any thread; a LineParser has one owner.
 #pragma once
 
@@ -62,14 +63,25 @@ class ScanSink {
   ~ScanSink() = default;
 };
 
-// A hand-written validating pass over one line that reads the chosen fields in place,
-// building nothing and allocating nothing (cheaper than a parse, which builds the document).
-// kObject: the line (a trailing "\r" ignored, at most kLineMaxBytes) is one JSON object that
-// json::parse accepts, and what the sink was told is what a parse gives: no key of a path
-// occurs twice in one object (a parse keeps the last), and no key of an object a path goes
-// through is written with escapes. kUnsure: anything else (not JSON; JSON that Scan does not
-// vouch for: nested over 31 deep, a \u escape of a UTF-16 surrogate, an exponent of over 4
-// digits; a duplicate or escaped key where a path goes; the sink stopped): a parse decides.
+// A hand-written pass over one line that reads the chosen fields in place, building nothing
+// and allocating nothing (cheaper than a parse, which builds the document). It validates every
+// token of the objects a path goes through (their keys, colons, commas and the values at a
+// path); a value no path reads (a key no path names, an array's elements where no path goes on)
+// is only skimmed for its shape: a string closes (what follows a backslash unchecked), a
+// container's strings and brackets close in order (as Closes checks a skipped line), a scalar is
+// a run of bytes none of which is white space or `"{}[],:\`; such a value with a byte below
+// 0x20 or above 0x7f is validated in full instead.
+// kObject: the line (a trailing "\r" ignored, at most kLineMaxBytes) is one object whose
+// structure down to the values read is JSON, and what the sink was told is what a parse gives
+// of it: no key of a path occurs twice in one object (a parse keeps the last), and no key of an
+// object a path goes through is written with escapes. If json::parse also accepts the line, the
+// sink was told what a parse reads; if it does not, the fault lies inside an unread value (a
+// stray or missing comma or colon, `tru`, `01`, an unknown escape, between whole strings and
+// brackets) and the sink was told what a parse reads of the line with that value made valid.
+// kUnsure: anything else (not JSON where it validates, an unread value whose strings or
+// brackets do not close; JSON that Scan does not vouch for: nested over 31 deep, a \u escape of
+// a UTF-16 surrogate in a value read, an exponent of over 4 digits; a duplicate or escaped key
+// where a path goes; the sink stopped): a parse decides.
 enum class ScanResult { kObject, kUnsure };
 ScanResult Scan(std::string_view line, const ScanPaths& paths, ScanSink& sink);
 

@@ -6,86 +6,15 @@
 #include <cstring>
 #include <initializer_list>
 #include <string_view>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include "service/runtimes/stream_json.h"
+#include "service/runtimes/stream_json_blocks.h"
 
 namespace overseer::service::stream_json {
 
-namespace {
-
-// The bytes of one 64-byte block of a line Closes looks at, a bit each (bit n: byte n).
-struct Block {
-  uint64_t quote = 0;
-  uint64_t slash = 0;
-  uint64_t bracket = 0;  // { [ } ]
-  uint64_t bad = 0;      // below 0x20 or above 0x7f
-};
-
-// `p` has 64 bytes.
-Block Classify64(const char* p) {
-  Block b;
-#if defined(__SSE2__)
-  // "[" and "{" (0x5b, 0x7b) differ only in bit 0x20, as do "]" and "}".
-  const __m128i quote = _mm_set1_epi8('"');
-  const __m128i slash = _mm_set1_epi8('\\');
-  const __m128i open = _mm_set1_epi8('{');
-  const __m128i close = _mm_set1_epi8('}');
-  const __m128i case_bit = _mm_set1_epi8(0x20);
-  const __m128i control = _mm_set1_epi8(0x1f);
-  for (int i = 0; i < 4; ++i) {
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i));
-    const __m128i folded = _mm_or_si128(x, case_bit);
-    const __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(x, control), x);
-    const auto bits = [i](__m128i m) {
-      return static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(m))) << (16 * i);
-    };
-    b.quote |= bits(_mm_cmpeq_epi8(x, quote));
-    b.slash |= bits(_mm_cmpeq_epi8(x, slash));
-    b.bracket |= bits(_mm_or_si128(_mm_cmpeq_epi8(folded, open), _mm_cmpeq_epi8(folded, close)));
-    b.bad |= bits(_mm_or_si128(x, low));  // the sign bit: above 0x7f
-  }
-#else
-  for (int i = 0; i < 64; ++i) {
-    const auto c = static_cast<unsigned char>(p[i]);
-    const uint64_t bit = uint64_t{1} << i;
-    if (c == '"') b.quote |= bit;
-    if (c == '\\') b.slash |= bit;
-    if (c == '{' || c == '[' || c == '}' || c == ']') b.bracket |= bit;
-    if (c < 0x20 || c > 0x7f) b.bad |= bit;
-  }
-#endif
-  return b;
-}
-
-// The bytes a backslash escapes, given the block's backslashes; `carry`: whether the first byte
-// is escaped (the last block ended in an odd run of backslashes), updated for the next block.
-// (simdjson's find_escaped_branchless.)
-uint64_t Escaped(uint64_t slash, uint64_t& carry) {
-  constexpr uint64_t kEven = 0x5555555555555555;
-  slash &= ~carry;
-  const uint64_t follows = (slash << 1) | carry;
-  const uint64_t odd_starts = slash & ~kEven & ~follows;
-  uint64_t even_runs = 0;
-  carry = __builtin_add_overflow(odd_starts, slash, &even_runs) ? 1 : 0;
-  return (kEven ^ (even_runs << 1)) & follows;
-}
-
-// Bit n: an odd number of the bits of x at or below n are set (with x the unescaped quotes:
-// the bytes from an opening quote up to, not including, its closing one).
-uint64_t PrefixXor(uint64_t x) {
-  x ^= x << 1;
-  x ^= x << 2;
-  x ^= x << 4;
-  x ^= x << 8;
-  x ^= x << 16;
-  x ^= x << 32;
-  return x;
-}
-
-}  // namespace
+using blocks::Block;
+using blocks::Escaped;
+using blocks::PrefixXor;
 
 bool Closes(std::string_view line, size_t from, int depth, int watch_depth,
             std::initializer_list<std::string_view> watched) {
@@ -109,23 +38,8 @@ bool Closes(std::string_view line, size_t from, int depth, int watch_depth,
     }
     return true;
   };
-  char tail[64];
   for (size_t at = from; at < line.size(); at += 64) {
-    Block b;
-    if (line.size() - at >= 64) {
-      b = Classify64(line.data() + at);
-    } else if (line.size() >= 64) {  // the line's last 64 bytes, less those already seen
-      b = Classify64(line.data() + line.size() - 64);
-      const size_t seen = 64 - (line.size() - at);
-      b.quote >>= seen;
-      b.slash >>= seen;
-      b.bracket >>= seen;
-      b.bad >>= seen;
-    } else {  // padded with spaces
-      std::memset(tail, ' ', sizeof tail);
-      std::memcpy(tail, line.data() + at, line.size() - at);
-      b = Classify64(tail);
-    }
+    const Block b = blocks::ClassifyAt(line.data(), line.data() + at, line.data() + line.size());
     if (b.bad != 0) return false;
     const uint64_t quotes = b.quote & ~Escaped(b.slash, carry);
     const uint64_t in_string = PrefixXor(quotes) ^ inside;
