@@ -100,18 +100,14 @@ class Recorder final : public ScanSink {
   std::map<int, std::vector<ScanValue>> seen;
 };
 
+// The paths the Scan tests read (AllPaths), also as written (AllPathNames in the skim tests).
+#define OVERSEER_TEST_SCAN_PATHS                                                                 \
+  "type", "subtype", "event.type", "event.usage.output_tokens", "message.id", "message.usage",   \
+      "message.usage.input_tokens", "message.content[].text", "usage.input_tokens", "num_turns", \
+      "is_error"
+
 inline const ScanPaths& AllPaths() {
-  static const ScanPaths paths{"type",
-                               "subtype",
-                               "event.type",
-                               "event.usage.output_tokens",
-                               "message.id",
-                               "message.usage",
-                               "message.usage.input_tokens",
-                               "message.content[].text",
-                               "usage.input_tokens",
-                               "num_turns",
-                               "is_error"};
+  static const ScanPaths paths{OVERSEER_TEST_SCAN_PATHS};
   return paths;
 }
 

@@ -26,17 +26,7 @@ using testing::SampleLines;
 
 // AllPaths() as written, to tell the values no path reads.
 const std::vector<std::string_view>& AllPathNames() {
-  static const std::vector<std::string_view> names{"type",
-                                                   "subtype",
-                                                   "event.type",
-                                                   "event.usage.output_tokens",
-                                                   "message.id",
-                                                   "message.usage",
-                                                   "message.usage.input_tokens",
-                                                   "message.content[].text",
-                                                   "usage.input_tokens",
-                                                   "num_turns",
-                                                   "is_error"};
+  static const std::vector<std::string_view> names{OVERSEER_TEST_SCAN_PATHS};
   return names;
 }
 

@@ -13,11 +13,6 @@
 namespace overseer::store::testing_support {
 namespace {
 
-using core::Job;
-using core::JobState;
-using core::Transition;
-using core::Worker;
-using core::WorkerState;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 

@@ -23,11 +23,6 @@
 
 namespace overseer::store::testing_support {
 
-using core::Job;
-using core::JobState;
-using core::Transition;
-using core::Worker;
-using core::WorkerState;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
