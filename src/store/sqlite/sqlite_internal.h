@@ -218,6 +218,12 @@ class SqliteStore final : public Store, private RowWriter {
         });
   }
 
+  // The jobs `sql` lists for one job (parameters: job_id, workspace_id, max_jobs), at most
+  // `max_jobs` (>= 1, else kInvalidRequest); `what` names the step in logs. Takes mu_.
+  Result<std::vector<core::Job>> JobsOf(std::string_view sql, const std::string& workspace_id,
+                                        const std::string& job_id, int max_jobs,
+                                        std::string_view what);
+
   // One keyset page: `sql` is a SELECT ending in its WHERE filters, `bind_filters(Binder&)`
   // binds their parameters; rows with id > after_id follow, ascending, at most `limit`.
   template <typename T, typename BindFilters>

@@ -129,13 +129,20 @@ Result<Job> SqliteStore::GetJob(const std::string& workspace_id, const std::stri
   return FindRow<Job>(kGetJob, ReadJob, workspace_id, id, "job", "get job");
 }
 
-Result<std::vector<Job>> SqliteStore::ListJobSubtree(const std::string& workspace_id,
-                                                     const std::string& root_id, int max_jobs) {
+Result<std::vector<Job>> SqliteStore::JobsOf(std::string_view sql, const std::string& workspace_id,
+                                             const std::string& job_id, int max_jobs,
+                                             std::string_view what) {
   if (max_jobs < 1) return MakeError(ErrorCode::kInvalidRequest, "max_jobs must be >= 1");
   std::lock_guard lock(mu_);
-  Result<std::vector<Job>> rows = Query(
-      kJobSubtree, [&](Binder& b) { b.Text(root_id).Text(workspace_id).Int(max_jobs); },
-      [&](sqlite3_stmt* s) { return Collect<Job>(s, ReadJob, "list job subtree"); });
+  return Query(
+      sql, [&](Binder& b) { b.Text(job_id).Text(workspace_id).Int(max_jobs); },
+      [&](sqlite3_stmt* s) { return Collect<Job>(s, ReadJob, what); });
+}
+
+Result<std::vector<Job>> SqliteStore::ListJobSubtree(const std::string& workspace_id,
+                                                     const std::string& root_id, int max_jobs) {
+  Result<std::vector<Job>> rows =
+      JobsOf(kJobSubtree, workspace_id, root_id, max_jobs, "list job subtree");
   if (rows && rows->empty()) return MakeError(ErrorCode::kNotFound, "job not found");
   return rows;
 }
@@ -156,21 +163,13 @@ Result<bool> SqliteStore::JobInSubtree(const std::string& workspace_id,
 Result<std::vector<Job>> SqliteStore::ListActiveDescendants(const std::string& workspace_id,
                                                             const std::string& ancestor_id,
                                                             int max_jobs) {
-  if (max_jobs < 1) return MakeError(ErrorCode::kInvalidRequest, "max_jobs must be >= 1");
-  std::lock_guard lock(mu_);
-  return Query(
-      kActiveDescendants, [&](Binder& b) { b.Text(ancestor_id).Text(workspace_id).Int(max_jobs); },
-      [&](sqlite3_stmt* s) { return Collect<Job>(s, ReadJob, "list active descendants"); });
+  return JobsOf(kActiveDescendants, workspace_id, ancestor_id, max_jobs, "list active descendants");
 }
 
 Result<std::vector<Job>> SqliteStore::ListActiveDependents(const std::string& workspace_id,
                                                            const std::string& job_id,
                                                            int max_jobs) {
-  if (max_jobs < 1) return MakeError(ErrorCode::kInvalidRequest, "max_jobs must be >= 1");
-  std::lock_guard lock(mu_);
-  return Query(
-      kActiveDependents, [&](Binder& b) { b.Text(job_id).Text(workspace_id).Int(max_jobs); },
-      [&](sqlite3_stmt* s) { return Collect<Job>(s, ReadJob, "list active dependents"); });
+  return JobsOf(kActiveDependents, workspace_id, job_id, max_jobs, "list active dependents");
 }
 
 Result<Page<Job>> SqliteStore::ListJobs(const std::string& workspace_id, const JobQuery& query) {
