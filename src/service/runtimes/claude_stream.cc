@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <boost/json/value.hpp>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -139,10 +141,13 @@ struct ClaudeStream::MessageLine {
 // buffers kept across lines.
 class ClaudeStream::Scanned final : public sj::ScanSink {
  public:
+  // Only what the last line set is cleared: the rest is many cache lines, cold between lines.
   void Reset() {
-    for (Text& t : text_) t.Clear();
-    for (bool& k : object_) k = false;
-    start_ = delta_ = message_ = UsageDelta{};
+    for (uint32_t set = set_; set != 0; set &= set - 1) text_[std::countr_zero(set)].Clear();
+    set_ = 0;
+    objects_ = 0;
+    if (tokens_set_) start_ = delta_ = message_ = UsageDelta{};
+    tokens_set_ = false;
     has_text_ = false;
     last_text_.Clear();
   }
@@ -163,6 +168,7 @@ class ClaudeStream::Scanned final : public sj::ScanSink {
       }
       text_[kBlockType].Clear();
       text_[kBlockText].Clear();
+      set_ &= ~((uint32_t{1} << kBlockType) | (uint32_t{1} << kBlockText));
       return true;
     }
     if (IsTokens(field, kStartTokens, start_) || IsTokens(field, kDeltaTokens, delta_) ||
@@ -170,15 +176,17 @@ class ClaudeStream::Scanned final : public sj::ScanSink {
       std::optional<int64_t> n = sj::ScanCount(v);
       if (!n) return false;  // a number written otherwise: the parse reads it
       TokenField(*token_target_, token_index_) = *n;
+      tokens_set_ = true;
       return true;
     }
     if (field == kStartMessage || field == kStartUsage || field == kDeltaUsage ||
         field == kMessage || field == kMessageUsage) {
-      object_[f] = v.kind == Kind::kObject;
+      if (v.kind == Kind::kObject) objects_ |= uint32_t{1} << f;
       return true;
     }
     if (v.kind != Kind::kString) return true;  // read as "" (absent)
     Text& t = text_[f];
+    set_ |= uint32_t{1} << f;
     t.decoded = v.escaped;
     if (v.escaped) {
       sj::Unescape(v.text, t.buffer);
@@ -189,8 +197,10 @@ class ClaudeStream::Scanned final : public sj::ScanSink {
     return true;
   }
 
-  std::string_view Str(Field f) const { return text_[static_cast<size_t>(f)].view; }
-  bool Object(Field f) const { return object_[static_cast<size_t>(f)]; }
+  std::string_view Str(Field f) const {
+    return (set_ >> f) & 1 ? text_[static_cast<size_t>(f)].view : std::string_view();
+  }
+  bool Object(Field f) const { return ((objects_ >> f) & 1) != 0; }
 
   // The line's message fields: `message` is kStartMessage / kMessage / kDeltaUsage's event.
   MessageLine Message(Field message) const {
@@ -236,8 +246,11 @@ class ClaudeStream::Scanned final : public sj::ScanSink {
     return true;
   }
 
+  static_assert(kFields <= 32);
+  uint32_t set_ = 0;      // bit f: text_[f] was set by this line
+  uint32_t objects_ = 0;  // bit f: the value at f is an object
+  bool tokens_set_ = false;
   std::array<Text, kFields> text_;
-  std::array<bool, kFields> object_{};
   UsageDelta start_;    // event.message.usage
   UsageDelta delta_;    // event.usage
   UsageDelta message_;  // message.usage
@@ -392,9 +405,13 @@ ClaudeStream::Message& ClaudeStream::Track(std::string_view id, std::string_view
   m.id = id;
   m.parent = parent;
   if (model.empty()) model = usage_.model;
-  PriceTable::Lookup price = prices_.Find(model);
-  m.price = price.price;
-  m.price_found = price.found;
+  if (!has_priced_ || priced_model_ != model) {
+    priced_ = prices_.Find(model);
+    has_priced_ = model.size() <= AgentUsage::kIdMaxBytes;  // a longer name is not kept
+    if (has_priced_) priced_model_ = model;
+  }
+  m.price = priced_.price;
+  m.price_found = priced_.found;
   if (usage_.model.empty() && !model.empty() && model != "<synthetic>") {
     usage_.model = Bounded(model, AgentUsage::kIdMaxBytes);
   }

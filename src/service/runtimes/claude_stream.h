@@ -119,7 +119,12 @@ class ClaudeStream {
   UsageDelta streamed_;  // tokens and estimated cost charged from messages
   bool streamed_default_price_ = false;
   std::deque<Message> messages_;  // the most recent last
-  UsageDelta charged_;            // what TakeDelta handed out
+  // The price of the model last looked up: a stream's messages are mostly of one model, and a
+  // lookup folds and searches the table (its memory cold between lines).
+  std::string priced_model_;
+  PriceTable::Lookup priced_;
+  bool has_priced_ = false;
+  UsageDelta charged_;  // what TakeDelta handed out
   int64_t streamed_turns_ = 0;
 };
 

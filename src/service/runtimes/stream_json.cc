@@ -34,7 +34,14 @@ int HexDigit(char c) {
 }  // namespace
 
 ScanPaths::ScanPaths(std::initializer_list<std::string_view> paths) {
-  nodes_.emplace_back();  // the top-level object
+  // The paths as a tree first, then laid out breadth first.
+  struct Built {
+    std::string key;  // "" for an array's element
+    int field = -1;
+    int element = -1;
+    std::vector<int> keys;
+  };
+  std::vector<Built> built(1);  // [0]: the top-level object
   int field = 0;
   for (std::string_view path : paths) {
     int at = 0;
@@ -42,33 +49,65 @@ ScanPaths::ScanPaths(std::initializer_list<std::string_view> paths) {
       int next = -1;
       if (path.starts_with("[]")) {
         path.remove_prefix(2);
-        next = nodes_[static_cast<size_t>(at)].element;
+        next = built[static_cast<size_t>(at)].element;
         if (next < 0) {
-          next = static_cast<int>(nodes_.size());
-          nodes_[static_cast<size_t>(at)].element = next;
-          nodes_.emplace_back();
+          next = static_cast<int>(built.size());
+          built[static_cast<size_t>(at)].element = next;
+          built.emplace_back();
         }
       } else {
         const size_t end = std::min(path.find_first_of(".["), path.size());
         const std::string_view key = path.substr(0, end);
         path.remove_prefix(end);
-        for (int k : nodes_[static_cast<size_t>(at)].keys) {
-          if (nodes_[static_cast<size_t>(k)].key == key) next = k;
+        OVERSEER_CHECK(!key.empty() && key.size() <= 255);
+        for (int k : built[static_cast<size_t>(at)].keys) {
+          if (built[static_cast<size_t>(k)].key == key) next = k;
         }
         if (next < 0) {
-          next = static_cast<int>(nodes_.size());
-          nodes_[static_cast<size_t>(at)].keys.push_back(next);
-          nodes_[static_cast<size_t>(at)].key_lengths |= uint64_t{1}
-                                                         << std::min<size_t>(key.size(), 63);
-          OVERSEER_CHECK(nodes_[static_cast<size_t>(at)].keys.size() <= 64);
-          nodes_.emplace_back().key = key;
+          next = static_cast<int>(built.size());
+          built[static_cast<size_t>(at)].keys.push_back(next);
+          OVERSEER_CHECK(built[static_cast<size_t>(at)].keys.size() <= 64);
+          built.emplace_back().key = key;
         }
       }
       if (path.starts_with('.')) path.remove_prefix(1);
       at = next;
     }
-    OVERSEER_CHECK(at != 0 && nodes_[static_cast<size_t>(at)].field < 0);
-    nodes_[static_cast<size_t>(at)].field = field++;
+    OVERSEER_CHECK(at != 0 && built[static_cast<size_t>(at)].field < 0);
+    built[static_cast<size_t>(at)].field = field++;
+  }
+  OVERSEER_CHECK(built.size() < 0x7fff);
+  // Breadth first: an object's keys get consecutive places; `place[b]` is built node b's.
+  std::vector<int> order{0};
+  std::vector<int> place(built.size(), -1);
+  place[0] = 0;
+  for (size_t i = 0; i < order.size(); ++i) {
+    const Built& b = built[static_cast<size_t>(order[i])];
+    for (int k : b.keys) {
+      place[static_cast<size_t>(k)] = static_cast<int>(order.size());
+      order.push_back(k);
+    }
+    if (b.element >= 0) {
+      place[static_cast<size_t>(b.element)] = static_cast<int>(order.size());
+      order.push_back(b.element);
+    }
+  }
+  nodes_.resize(order.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    const Built& b = built[static_cast<size_t>(order[i])];
+    Node& n = nodes_[i];
+    n.field = static_cast<int16_t>(b.field);
+    n.element = static_cast<int16_t>(b.element >= 0 ? place[static_cast<size_t>(b.element)] : -1);
+    n.keys = static_cast<uint8_t>(b.keys.size());
+    if (!b.keys.empty()) n.first_key = static_cast<uint16_t>(place[static_cast<size_t>(b.keys[0])]);
+    for (int k : b.keys) {
+      n.key_lengths |= uint64_t{1}
+                       << std::min<size_t>(built[static_cast<size_t>(k)].key.size(), 63);
+    }
+    OVERSEER_CHECK(names_.size() + b.key.size() < 0xffff);
+    n.name_at = static_cast<uint16_t>(names_.size());
+    n.name_size = static_cast<uint8_t>(b.key.size());
+    names_ += b.key;
   }
 }
 
@@ -79,7 +118,8 @@ class Scanner {
       : line_(line.data()),
         p_(line.data()),
         end_(line.data() + line.size()),
-        nodes_(paths.nodes_),
+        nodes_(paths.nodes_.data()),
+        names_(paths.names_.data()),
         sink_(sink) {}
 
   // true: the line is one object, every value of a path reported (kObject).
@@ -94,25 +134,36 @@ class Scanner {
   // json::parse fails past 32 levels: Scan vouches for one less.
   static constexpr int kMaxDepth = 31;
 
-  static constexpr std::array<bool, 256> kPlain = [] {
-    std::array<bool, 256> t{};
-    for (int c = 0x20; c < 0x80; ++c) t[static_cast<size_t>(c)] = c != '"' && c != '\\';
-    return t;
-  }();
-
+  // Byte classes computed, not looked up: a table is more cache lines to miss between lines.
+  // A string's plain byte: none of a quote, a backslash, a control or a non-ASCII byte.
+  static bool Plain(char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+  }
   // The bytes that may follow a backslash in a skimmed string (any but a control or non-ASCII
-  // one), and those of a skimmed scalar (none of the structural ones, white space included).
-  static constexpr std::array<bool, 256> kPlainOrEscape = [] {
-    std::array<bool, 256> t{};
-    for (int c = 0x20; c < 0x80; ++c) t[static_cast<size_t>(c)] = true;
-    return t;
-  }();
-  static constexpr std::array<bool, 256> kScalar = [] {
-    std::array<bool, 256> t{};
-    for (int c = 0x21; c < 0x80; ++c) t[static_cast<size_t>(c)] = true;
-    for (char c : std::string_view("\"{}[],:\\")) t[static_cast<unsigned char>(c)] = false;
-    return t;
-  }();
+  // one).
+  static bool PlainOrEscape(char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return c >= 0x20 && c < 0x80;
+  }
+  // A skimmed scalar's byte: none of the structural ones, white space included.
+  static bool ScalarByte(char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c >= 0x80) return false;
+    switch (c) {
+      case '"':
+      case '{':
+      case '}':
+      case '[':
+      case ']':
+      case ',':
+      case ':':
+      case '\\':
+        return false;
+      default:
+        return true;
+    }
+  }
 
   const ScanPaths::Node& NodeAt(int n) const { return nodes_[static_cast<size_t>(n)]; }
 
@@ -187,14 +238,14 @@ class Scanner {
           ++p_;
           return blocks::Skimmed::kWhole;
         }
-        if (*p_ != '\\' || end_ - p_ < 2 || !kPlainOrEscape[static_cast<unsigned char>(p_[1])]) {
+        if (*p_ != '\\' || end_ - p_ < 2 || !PlainOrEscape(p_[1])) {
           p_ = begin;
           return blocks::Skimmed::kValidate;
         }
         p_ += 2;
       }
     }
-    while (p_ != end_ && kScalar[static_cast<unsigned char>(*p_)]) ++p_;
+    while (p_ != end_ && ScalarByte(*p_)) ++p_;
     return p_ != begin ? blocks::Skimmed::kWhole : blocks::Skimmed::kBroken;
   }
 
@@ -240,13 +291,19 @@ class Scanner {
     if ((parent.key_lengths & (uint64_t{1} << std::min<size_t>(key.size(), 63))) == 0) {
       return true;
     }
-    for (size_t i = 0; i < parent.keys.size(); ++i) {
-      const std::string& k = NodeAt(parent.keys[i]).key;
-      if (k.size() != key.size() || k.empty() || k[0] != key[0] || k != key) continue;
+    for (int i = 0; i < parent.keys; ++i) {
+      const int k = parent.first_key + i;
+      const ScanPaths::Node& n = NodeAt(k);
+      if (n.name_size != key.size()) continue;
+      // Compared here, not by memcmp: a few bytes, and the library's code is cold between lines.
+      const char* name = names_ + n.name_at;
+      size_t j = 0;
+      while (j < key.size() && name[j] == key[j]) ++j;
+      if (j != key.size()) continue;
       const uint64_t bit = uint64_t{1} << i;
       if ((seen & bit) != 0) return false;
       seen |= bit;
-      child = parent.keys[i];
+      child = k;
       return true;
     }
     return true;
@@ -329,7 +386,7 @@ class Scanner {
       p += 16;
     }
 #endif
-    while (p != end_ && kPlain[static_cast<unsigned char>(*p)]) ++p;
+    while (p != end_ && Plain(*p)) ++p;
     p_ = p;
   }
 
@@ -451,7 +508,8 @@ class Scanner {
   const char* p_;
   const char* const end_;
   bool skim_ = true;  // values on no path are skimmed (false: inside one Skim would not judge)
-  const std::vector<ScanPaths::Node>& nodes_;
+  const ScanPaths::Node* const nodes_;
+  const char* const names_;
   ScanSink& sink_;
 };
 

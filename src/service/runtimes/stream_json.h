@@ -43,14 +43,20 @@ class ScanPaths {
 
  private:
   friend class Scanner;
+  // Laid out for a scan with cold caches: the nodes in one array, each object's keys next to
+  // one another (breadth first), their names in one string, so a scan touches a few cache
+  // lines of it rather than a heap block per node.
   struct Node {
-    std::string key;           // "" for an array's element
-    int field = -1;            // the path that ends here, or -1
-    int element = -1;          // the node of this array's elements, or -1
-    std::vector<int> keys;     // the nodes of this object's keys
     uint64_t key_lengths = 0;  // bit n: a key of n bytes (63: 63 or more)
+    int16_t field = -1;        // the path that ends here, or -1
+    int16_t element = -1;      // the node of this array's elements, or -1
+    uint16_t first_key = 0;    // the nodes of this object's keys: [first_key, + keys)
+    uint8_t keys = 0;
+    uint8_t name_size = 0;  // this node's key: names_[name_at, + name_size)
+    uint16_t name_at = 0;
   };
   std::vector<Node> nodes_;  // [0]: the top-level object
+  std::string names_;
 };
 
 // Told each value Scan finds at a path, as the value ends (so a container's values come
