@@ -90,11 +90,15 @@ Status Halts::CheckCallerMayWrite(const Caller& caller) const {
   return OkStatus();
 }
 
-asio::awaitable<Status> Halts::CheckNewJob(Caller caller, std::string parent_id) {
-  if (auto ws = workspace_halts_.find(caller.workspace_id); ws != workspace_halts_.end()) {
-    co_return WorkspaceHaltedError(caller.workspace_id, ws->second,
-                                   "the workspace is halted: no new job is accepted");
+Status Halts::CheckWorkspaceOpen(const std::string& ws) const {
+  if (auto it = workspace_halts_.find(ws); it != workspace_halts_.end()) {
+    return WorkspaceHaltedError(ws, it->second, "the workspace is halted: no new job is accepted");
   }
+  return OkStatus();
+}
+
+asio::awaitable<Status> Halts::CheckNewJob(Caller caller, std::string parent_id) {
+  if (Status open = CheckWorkspaceOpen(caller.workspace_id); !open) co_return open.error();
   // Up from the parent: through memory while the jobs are live, else through the store (a
   // subtree ended by a terminate halt refuses new jobs as HALTED too).
   std::string cur = std::move(parent_id);

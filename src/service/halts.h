@@ -82,6 +82,10 @@ class Halts {
   // kHalted when a new job under `parent_id` ("" = a root job) would be inside a halted
   // subtree or workspace. A parent that does not exist is not this check's to refuse.
   boost::asio::awaitable<Status> CheckNewJob(Caller caller, std::string parent_id);
+  // kHalted when workspace `ws` is halted; at once (no suspension), so that a root job can be
+  // checked in the same step that makes it live: a workspace halt recorded before that step
+  // refuses it, one recorded after finds it among the root jobs it walks.
+  Status CheckWorkspaceOpen(const std::string& ws) const;
 
   // At start, before Recovery: the workspace halts in force.
   boost::asio::awaitable<Status> Load();

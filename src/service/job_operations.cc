@@ -1,6 +1,8 @@
 // JobOperations: creating a job.
 #include "service/job_operations.h"
 
+#include <functional>
+
 #include "common/fd_errors.h"
 #include "common/ids.h"
 #include "core/events.h"
@@ -233,7 +235,14 @@ asio::awaitable<Result<core::Job>> JobOperations::CreateJob(Caller caller, JobSp
   std::vector<ScopedLock> locks;
   locks.reserve(workers.size());
   for (const WorkerPtr& w : workers) locks.push_back(co_await ScopedLock::Acquire(w->mu));
-  Status st = co_await scheduler_.Admit(job, cs);
+  // A root job is checked against a workspace halt again as it becomes live: one recorded
+  // while it was being created (the checks above wait on the database) has walked the root
+  // jobs without it. (A child is covered by its parent's mu, held since the check under it.)
+  std::function<Status()> still_open;
+  if (parent_id.empty()) {
+    still_open = [this, ws = caller.workspace_id] { return halts_.CheckWorkspaceOpen(ws); };
+  }
+  Status st = co_await scheduler_.Admit(job, cs, still_open);
   locks.clear();
   if (!st) {
     for (const WorkerPtr& w : job->workers) w->job.reset();  // never published: drop

@@ -213,7 +213,8 @@ asio::awaitable<Result<QuotasView>> Scheduler::SetQuotas(Caller caller,
   co_return GetQuotas(caller);
 }
 
-asio::awaitable<Status> Scheduler::Admit(const JobPtr& job, store::ChangeSet& cs) {
+asio::awaitable<Status> Scheduler::Admit(const JobPtr& job, store::ChangeSet& cs,
+                                         const std::function<Status()>& still_open) {
   auto job_lock = co_await ScopedLock::Acquire(job->mu);
   const std::string ws = job->rec.workspace_id;
   const int depth = job->rec.depth;
@@ -234,6 +235,12 @@ asio::awaitable<Status> Scheduler::Admit(const JobPtr& job, store::ChangeSet& cs
     auto it = ctx_.jobs.find(job->rec.id);
     if (it != ctx_.jobs.end() && it->second == job) ctx_.jobs.erase(it);
   };
+  if (still_open) {
+    if (Status open = still_open(); !open) {
+      forget_workers();
+      co_return open;
+    }
+  }
   if (waits_for_jobs || queued_.count({ws, depth}) != 0 || !quotas_.Fits(ws, depth, slots)) {
     // Dependencies not done, or no slots (or jobs ahead of it waiting for some): recorded
     // PENDING with IDLE workers. A job waiting for slots is queued, and ScheduleQueued starts

@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -39,8 +40,11 @@ class Scheduler {
   // A job's first attempt, in the single commit `cs` that inserts it (callers hold every
   // worker's mu): started at once when its slots are free and nobody waits ahead of it, else
   // recorded PENDING (WAITING_FOR_QUOTA, queued; or WAITING_FOR_DEPENDENCIES). Either way
-  // the job and its workers are live in memory once this answers OK.
-  boost::asio::awaitable<Status> Admit(const JobPtr& job, store::ChangeSet& cs);
+  // the job and its workers are live in memory once this answers OK. `still_open` (optional)
+  // is asked in the step that makes the job live, before anything is written: its error
+  // refuses the job (a workspace halt recorded while a root job was being created).
+  boost::asio::awaitable<Status> Admit(const JobPtr& job, store::ChangeSet& cs,
+                                       const std::function<Status()>& still_open = nullptr);
   // Puts a job whose dependencies are done into the FIFO for slots, and schedules it.
   void Enqueue(const JobPtr& job);
   // Starts, in FIFO order, the jobs waiting for slots at (ws, depth) while they fit.

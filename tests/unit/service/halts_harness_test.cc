@@ -127,5 +127,41 @@ TEST(HaltsTest, WorkspaceHaltRefusesRootJobsAndSurvivesARestart) {
   EXPECT_EQ(twice.error().code, ErrorCode::kInvalidStateTransition);
 }
 
+// A root job whose creation passed the workspace check and then waited (here for its
+// dependencies' rows, read from the database one after the other) while a workspace halt was
+// recorded and walked the root jobs: it is refused when it would be registered, not started
+// behind the halt's back.
+TEST(HaltsTest, ARootJobStillBeingCreatedWhenTheWorkspaceIsHaltedIsRefusedNotStarted) {
+  ServiceHarness h;
+  std::vector<std::string> deps;
+  for (int i = 0; i < 2; ++i) {
+    Result<core::Job> dep = h.Submit(CommandJob(1));
+    ASSERT_TRUE(dep.ok());
+    ASSERT_TRUE(h.launcher().Exit(h.WorkersOf(dep->id)[0].id, proc::ExitStatus{0, 0}));
+    ASSERT_TRUE(h.WaitJob(dep->id, JobState::kCompleted));
+    deps.push_back(dep->id);
+  }
+  h.Settle();
+  h.Restart();  // the ended dependencies are read from the database, not from memory
+
+  JobSpec spec = CommandJob(1);
+  spec.depends_on = deps;
+  auto created = std::make_shared<std::optional<Result<core::Job>>>();
+  auto halted = std::make_shared<std::optional<Result<WorkspaceHaltView>>>();
+  // The creation reads its first dependency; the halt's commit is queued behind that read and
+  // the second read behind the commit, so the halt is recorded and walks the root jobs while
+  // the new job is not yet one of them.
+  h.Start(h.sup().jobs().CreateJob(kOperator, spec), created);
+  h.Start(h.sup().halts().HaltWorkspace(kOperator, "ops", HaltMode::kFreeze, "incident", kGrace),
+          halted);
+  ASSERT_TRUE(h.Loop([&] { return created->has_value() && halted->has_value(); }));
+  ASSERT_TRUE((*halted)->ok()) << (*halted)->error().message;
+  ASSERT_FALSE((*created)->ok()) << "created " << (**created)->id << " behind the halt";
+  EXPECT_EQ((*created)->error().code, ErrorCode::kHalted);
+  Result<store::Page<core::Job>> jobs = h.store().ListJobs("ws", store::JobQuery{});
+  ASSERT_TRUE(jobs.ok());
+  EXPECT_EQ(jobs->items.size(), deps.size());  // nothing else was written
+}
+
 }  // namespace
 }  // namespace overseer::service::testing
