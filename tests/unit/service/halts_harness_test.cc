@@ -3,7 +3,15 @@
 // workspace halt kept over a restart.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include "core/halt.h"
+#include "unit/service/forwarding_store.h"
 #include "unit/service/harness.h"
 
 namespace overseer::service::testing {
@@ -127,12 +135,45 @@ TEST(HaltsTest, WorkspaceHaltRefusesRootJobsAndSurvivesARestart) {
   EXPECT_EQ(twice.error().code, ErrorCode::kInvalidStateTransition);
 }
 
-// A root job whose creation passed the workspace check and then waited (here for its
-// dependencies' rows, read from the database one after the other) while a workspace halt was
-// recorded and walked the root jobs: it is refused when it would be registered, not started
-// behind the halt's back.
+// Holds the reads of one job's row (GetJob) after they are done, while `hold` names it.
+class HeldReadStore final : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  std::mutex mu;
+  std::string hold;                  // the job id whose reads wait
+  std::atomic<bool> holding{false};  // one is waiting now
+  std::atomic<bool> release{false};
+
+  Result<core::Job> GetJob(const std::string& ws, const std::string& id) override {
+    Result<core::Job> out = ForwardingStore::GetJob(ws, id);
+    bool wait = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      wait = !hold.empty() && id == hold;
+    }
+    if (wait) {
+      holding = true;
+      while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      holding = false;
+    }
+    return out;
+  }
+};
+
+// A root job whose creation passed the workspace check and then waited on the database (here
+// for its second dependency's row) while a workspace halt was recorded and walked the root
+// jobs without it: refused (409 HALTED) in the step that would make it live, and nothing of it
+// written, instead of started behind the halt.
 TEST(HaltsTest, ARootJobStillBeingCreatedWhenTheWorkspaceIsHaltedIsRefusedNotStarted) {
-  ServiceHarness h;
+  HeldReadStore* db = nullptr;
+  ServiceHarness h(
+      HarnessOptions(),
+      [&db](std::unique_ptr<store::Store> inner) {
+        auto s = std::make_unique<HeldReadStore>(std::move(inner));
+        db = s.get();
+        return s;
+      },
+      2);  // the halt's commit goes on while the creation's read is held
   std::vector<std::string> deps;
   for (int i = 0; i < 2; ++i) {
     Result<core::Job> dep = h.Submit(CommandJob(1));
@@ -144,23 +185,27 @@ TEST(HaltsTest, ARootJobStillBeingCreatedWhenTheWorkspaceIsHaltedIsRefusedNotSta
   h.Settle();
   h.Restart();  // the ended dependencies are read from the database, not from memory
 
+  {
+    std::lock_guard<std::mutex> lock(db->mu);
+    db->hold = deps[1];
+  }
   JobSpec spec = CommandJob(1);
   spec.depends_on = deps;
   auto created = std::make_shared<std::optional<Result<core::Job>>>();
-  auto halted = std::make_shared<std::optional<Result<WorkspaceHaltView>>>();
-  // The creation reads its first dependency; the halt's commit is queued behind that read and
-  // the second read behind the commit, so the halt is recorded and walks the root jobs while
-  // the new job is not yet one of them.
   h.Start(h.sup().jobs().CreateJob(kOperator, spec), created);
-  h.Start(h.sup().halts().HaltWorkspace(kOperator, "ops", HaltMode::kFreeze, "incident", kGrace),
-          halted);
-  ASSERT_TRUE(h.Loop([&] { return created->has_value() && halted->has_value(); }));
-  ASSERT_TRUE((*halted)->ok()) << (*halted)->error().message;
+  ASSERT_TRUE(h.Loop([&] { return db->holding.load(); }));
+  Result<WorkspaceHaltView> halted =
+      h.Run(h.sup().halts().HaltWorkspace(kOperator, "ops", HaltMode::kFreeze, "incident", kGrace));
+  ASSERT_TRUE(halted.ok()) << halted.error().message;
+  EXPECT_TRUE(halted->job_ids.empty());  // no active root job when it walked them
+  db->release = true;
+  ASSERT_TRUE(h.Loop([&] { return created->has_value(); }));
   ASSERT_FALSE((*created)->ok()) << "created " << (**created)->id << " behind the halt";
   EXPECT_EQ((*created)->error().code, ErrorCode::kHalted);
   Result<store::Page<core::Job>> jobs = h.store().ListJobs("ws", store::JobQuery{});
   ASSERT_TRUE(jobs.ok());
   EXPECT_EQ(jobs->items.size(), deps.size());  // nothing else was written
+  EXPECT_EQ(h.launcher().spawns(), 0);         // nothing started since the restart
 }
 
 }  // namespace

@@ -49,11 +49,13 @@ inline JobSpec CommandJob(int workers = 1, std::string parent = "") {
 
 class ServiceHarness {
  public:
-  // `wrap` (optional) puts a store of the test's around the database (ForwardingStore).
+  // `wrap` (optional) puts a store of the test's around the database (ForwardingStore);
+  // `pool_threads`: the blocking pool's (1: the database calls run one after the other, in
+  // order; 2: a test's store can hold one call while others go on).
   using StoreWrapper = std::function<std::unique_ptr<store::Store>(std::unique_ptr<store::Store>)>;
   explicit ServiceHarness(SupervisorOptions options = HarnessOptions(),
-                          const StoreWrapper& wrap = nullptr)
-      : options_(options) {
+                          const StoreWrapper& wrap = nullptr, size_t pool_threads = 1)
+      : pool_(pool_threads), options_(options) {
     auto opened = store::OpenSqliteStore(":memory:");
     EXPECT_TRUE(opened.ok()) << opened.error().message;
     store_ = std::move(*opened);
@@ -183,7 +185,7 @@ class ServiceHarness {
   }
 
   asio::io_context io_;
-  BlockingPool pool_{1};
+  BlockingPool pool_;
   SupervisorOptions options_;
   FakeClock clock_{1'800'000'000'000};
   MetricsRegistry metrics_;
