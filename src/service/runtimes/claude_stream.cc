@@ -141,33 +141,30 @@ struct ClaudeStream::MessageLine {
 // buffers kept across lines.
 class ClaudeStream::Scanned final : public sj::ScanSink {
  public:
-  // Only what the last line set is cleared: the rest is many cache lines, cold between lines.
+  // Only the masks and what the last line set are cleared: the rest is cache lines that are
+  // cold between lines.
   void Reset() {
-    for (uint32_t set = set_; set != 0; set &= set - 1) text_[std::countr_zero(set)].Clear();
     set_ = 0;
+    decoded_ = 0;
     objects_ = 0;
     if (tokens_set_) start_ = delta_ = message_ = UsageDelta{};
     tokens_set_ = false;
     has_text_ = false;
-    last_text_.Clear();
+    last_text_ = {};
   }
 
   bool OnValue(int field, const sj::ScanValue& v) override {
     using Kind = sj::ScanValue::Kind;
     const auto f = static_cast<size_t>(field);
     if (field == kBlock) {  // an element of message.content ends: a text block?
-      if (v.kind == Kind::kObject && text_[kBlockType].view == "text") {
+      if (v.kind == Kind::kObject && Str(kBlockType) == "text") {
         has_text_ = true;
-        Text& text = text_[kBlockText];
-        if (text.decoded) {
-          last_text_.buffer.swap(text.buffer);
-          last_text_.view = last_text_.buffer;
-        } else {
-          last_text_.view = text.view;
+        last_text_ = Str(kBlockText);
+        if (((decoded_ >> kBlockText) & 1) != 0) {  // kept past the next block's text
+          last_buffer_.swap(buffer_[kBlockText]);
+          last_text_ = last_buffer_;
         }
       }
-      text_[kBlockType].Clear();
-      text_[kBlockText].Clear();
       set_ &= ~((uint32_t{1} << kBlockType) | (uint32_t{1} << kBlockText));
       return true;
     }
@@ -185,20 +182,20 @@ class ClaudeStream::Scanned final : public sj::ScanSink {
       return true;
     }
     if (v.kind != Kind::kString) return true;  // read as "" (absent)
-    Text& t = text_[f];
     set_ |= uint32_t{1} << f;
-    t.decoded = v.escaped;
     if (v.escaped) {
-      sj::Unescape(v.text, t.buffer);
-      t.view = t.buffer;
+      decoded_ |= uint32_t{1} << f;
+      sj::Unescape(v.text, buffer_[f]);
+      view_[f] = buffer_[f];
     } else {
-      t.view = v.text;
+      decoded_ &= ~(uint32_t{1} << f);
+      view_[f] = v.text;
     }
     return true;
   }
 
   std::string_view Str(Field f) const {
-    return (set_ >> f) & 1 ? text_[static_cast<size_t>(f)].view : std::string_view();
+    return (set_ >> f) & 1 ? view_[static_cast<size_t>(f)] : std::string_view();
   }
   bool Object(Field f) const { return ((objects_ >> f) & 1) != 0; }
 
@@ -219,7 +216,7 @@ class ClaudeStream::Scanned final : public sj::ScanSink {
       l.has_usage = Object(kMessageUsage);
       l.tokens = message_;
       l.has_text = has_text_;
-      l.text = last_text_.view;
+      l.text = last_text_;
     } else {
       l.has_usage = Object(kDeltaUsage);
       l.tokens = delta_;
@@ -228,17 +225,6 @@ class ClaudeStream::Scanned final : public sj::ScanSink {
   }
 
  private:
-  struct Text {
-    std::string_view view;  // into the line, or `buffer` when decoded
-    bool decoded = false;
-    std::string buffer;  // an escaped string, decoded
-
-    void Clear() {
-      view = {};
-      decoded = false;
-    }
-  };
-
   bool IsTokens(int field, int first, UsageDelta& target) {
     if (field < first || field >= first + 4) return false;
     token_target_ = &target;
@@ -247,15 +233,18 @@ class ClaudeStream::Scanned final : public sj::ScanSink {
   }
 
   static_assert(kFields <= 32);
-  uint32_t set_ = 0;      // bit f: text_[f] was set by this line
+  uint32_t set_ = 0;      // bit f: view_[f] was set by this line (else it reads as "")
+  uint32_t decoded_ = 0;  // bit f: view_[f] is buffer_[f] (the value was written with escapes)
   uint32_t objects_ = 0;  // bit f: the value at f is an object
   bool tokens_set_ = false;
-  std::array<Text, kFields> text_;
-  UsageDelta start_;    // event.message.usage
-  UsageDelta delta_;    // event.usage
-  UsageDelta message_;  // message.usage
   bool has_text_ = false;
-  Text last_text_;
+  UsageDelta start_;            // event.message.usage
+  UsageDelta delta_;            // event.usage
+  UsageDelta message_;          // message.usage
+  std::string_view last_text_;  // the last text block's text: into the line or last_buffer_
+  std::array<std::string_view, kFields> view_;  // into the line, or buffer_[f]
+  std::array<std::string, kFields> buffer_;     // escaped values, decoded
+  std::string last_buffer_;
   UsageDelta* token_target_ = nullptr;
   int token_index_ = 0;
 };
