@@ -273,24 +273,42 @@ bool SkippedByItsOpening(std::string_view line) {
   static constexpr std::string_view kEvent = R"({"type":"stream_event","event":{"type":")";
   static constexpr std::string_view kUser = R"({"type":"user",)";
   static constexpr std::string_view kSystem = R"({"type":"system","subtype":")";
+  // Compared here, not by the library's memcmp / memchr: a few bytes, and a call into the
+  // library's code (cold between lines) costs more than the compare.
+  auto starts = [line](std::string_view prefix) {
+    if (line.size() < prefix.size()) return false;
+    for (size_t i = 0; i < prefix.size(); ++i) {
+      if (line[i] != prefix[i]) return false;
+    }
+    return true;
+  };
   // The name that follows `opening`, up to its quote, and the bytes after it; false if it is
   // written with an escape or is not a whole value.
   auto name_after = [line](std::string_view opening, std::string_view& name, size_t& rest) {
-    const size_t quote = line.find('"', opening.size());
-    if (quote == std::string_view::npos || quote + 1 >= line.size()) return false;
+    size_t quote = opening.size();
+    while (quote < line.size() && line[quote] != '"' && line[quote] != '\\') ++quote;
+    if (quote + 1 >= line.size() || line[quote] != '"') return false;
     name = line.substr(opening.size(), quote - opening.size());
     rest = quote + 1;
-    return name.find('\\') == std::string_view::npos && (line[rest] == ',' || line[rest] == '}');
+    return line[rest] == ',' || line[rest] == '}';
+  };
+  // `name` is `word` (a few bytes).
+  auto is = [](std::string_view name, std::string_view word) {
+    if (name.size() != word.size()) return false;
+    for (size_t i = 0; i < word.size(); ++i) {
+      if (name[i] != word[i]) return false;
+    }
+    return true;
   };
   std::string_view name;
   size_t rest = 0;
-  if (line.starts_with(kEvent)) {
-    return name_after(kEvent, name, rest) && name != "message_start" && name != "message_delta" &&
-           sj::Closes(line, rest, 2, 2, {"type", "event"});
+  if (starts(kEvent)) {
+    return name_after(kEvent, name, rest) && !is(name, "message_start") &&
+           !is(name, "message_delta") && sj::Closes(line, rest, 2, 2, {"type", "event"});
   }
-  if (line.starts_with(kUser)) return sj::Closes(line, kUser.size(), 1, 1, {"type"});
-  if (line.starts_with(kSystem)) {
-    return name_after(kSystem, name, rest) && name != "init" && name != "api_retry" &&
+  if (starts(kUser)) return sj::Closes(line, kUser.size(), 1, 1, {"type"});
+  if (starts(kSystem)) {
+    return name_after(kSystem, name, rest) && !is(name, "init") && !is(name, "api_retry") &&
            sj::Closes(line, rest, 1, 1, {"type", "subtype"});
   }
   return false;
@@ -356,6 +374,9 @@ void ClaudeStream::Feed(std::string_view line) {
 }
 
 UsageDelta ClaudeStream::TakeDelta() {
+  // Most lines move nothing: answered without reading the totals (cold between lines).
+  if (!usage_moved_) return {};
+  usage_moved_ = false;
   UsageDelta d = Subtract(usage_.usage, charged_);
   charged_ = usage_.usage;
   return d;
@@ -421,6 +442,7 @@ void ClaudeStream::Observe(Message& m, const UsageDelta& now) {
   Add(streamed_, grown);
   if (!m.price_found) streamed_default_price_ = true;
   usage_.usage = streamed_;
+  usage_moved_ = true;
   usage_.cost_estimated = true;
   usage_.cost_default_price = streamed_default_price_;
 }
@@ -582,6 +604,7 @@ void ClaudeStream::OnResult(const json::object& o) {
   }
   std::optional<double> total_cost = sj::Number(o, "total_cost_usd");
   usage_.usage = final_tokens;
+  usage_moved_ = true;
   if (total_cost.value_or(0) > 0) {
     usage_.usage.cost_usd = *total_cost;
     usage_.cost_estimated = false;

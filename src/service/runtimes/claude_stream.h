@@ -124,7 +124,8 @@ class ClaudeStream {
   std::string priced_model_;
   PriceTable::Lookup priced_;
   bool has_priced_ = false;
-  UsageDelta charged_;  // what TakeDelta handed out
+  UsageDelta charged_;        // what TakeDelta handed out
+  bool usage_moved_ = false;  // usage_.usage was set since TakeDelta
   int64_t streamed_turns_ = 0;
 };
 

@@ -61,21 +61,27 @@ inline Block Classify64(const char* p) {
 // 64 bytes are left, the line's last 64 bytes shifted down past those already seen, or (a line
 // under 64 bytes) the rest padded with spaces.
 inline Block ClassifyAt(const char* begin, const char* at, const char* end) {
+  // One call of Classify64 (its code once, not once per case: the code is cold between lines).
   const auto left = static_cast<size_t>(end - at);
-  if (left >= 64) return Classify64(at);
-  if (end - begin >= 64) {
-    Block b = Classify64(end - 64);
-    const size_t seen = 64 - left;
-    b.quote >>= seen;
-    b.slash >>= seen;
-    b.bracket >>= seen;
-    b.bad >>= seen;
-    return b;
-  }
   char tail[64];
-  std::memset(tail, ' ', sizeof tail);
-  std::memcpy(tail, at, left);
-  return Classify64(tail);
+  const char* p = at;
+  size_t seen = 0;  // bytes of the block read that come before `at`
+  if (left < 64) {
+    if (end - begin >= 64) {
+      p = end - 64;
+      seen = 64 - left;
+    } else {
+      std::memset(tail, ' ', sizeof tail);
+      std::memcpy(tail, at, left);
+      p = tail;
+    }
+  }
+  Block b = Classify64(p);
+  b.quote >>= seen;
+  b.slash >>= seen;
+  b.bracket >>= seen;
+  b.bad >>= seen;
+  return b;
 }
 
 // The bytes a backslash escapes, given the block's backslashes; `carry`: whether the first byte
