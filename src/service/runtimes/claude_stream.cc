@@ -19,6 +19,16 @@ namespace {
 
 std::string_view Bounded(std::string_view s, size_t max) { return s.substr(0, max); }
 
+// `a` is `b`, compared here rather than by the library's memcmp: a few bytes, and a call into
+// the library's code (cold between lines) costs more than the compare.
+bool Is(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
 // The token fields of an Anthropic usage object (snake_case) or a modelUsage entry
 // (camelCase).
 UsageDelta Tokens(const json::object& u) {
@@ -52,7 +62,7 @@ void Add(UsageDelta& a, const UsageDelta& b) {
 
 namespace {
 
-// The fields Feed reads from a Scan, in the order of Paths().
+// The fields Feed reads from a Scan, in the order of kPaths.
 enum Field : int {
   kType,
   kSubtype,
@@ -76,39 +86,37 @@ enum Field : int {
   kFields
 };
 
-const sj::ScanPaths& Paths() {
-  static const sj::ScanPaths paths{
-      "type",
-      "subtype",
-      "parent_tool_use_id",
-      "event.type",
-      "event.message",
-      "event.message.id",
-      "event.message.model",
-      "event.message.usage",
-      "event.message.usage.input_tokens",
-      "event.message.usage.output_tokens",
-      "event.message.usage.cache_read_input_tokens",
-      "event.message.usage.cache_creation_input_tokens",
-      "event.usage",
-      "event.usage.input_tokens",
-      "event.usage.output_tokens",
-      "event.usage.cache_read_input_tokens",
-      "event.usage.cache_creation_input_tokens",
-      "message",
-      "message.id",
-      "message.model",
-      "message.usage",
-      "message.usage.input_tokens",
-      "message.usage.output_tokens",
-      "message.usage.cache_read_input_tokens",
-      "message.usage.cache_creation_input_tokens",
-      "message.content[]",
-      "message.content[].type",
-      "message.content[].text",
-  };
-  return paths;
-}
+// Built at start (not on first use: no guard to check on every line).
+const sj::ScanPaths kPaths{
+    "type",
+    "subtype",
+    "parent_tool_use_id",
+    "event.type",
+    "event.message",
+    "event.message.id",
+    "event.message.model",
+    "event.message.usage",
+    "event.message.usage.input_tokens",
+    "event.message.usage.output_tokens",
+    "event.message.usage.cache_read_input_tokens",
+    "event.message.usage.cache_creation_input_tokens",
+    "event.usage",
+    "event.usage.input_tokens",
+    "event.usage.output_tokens",
+    "event.usage.cache_read_input_tokens",
+    "event.usage.cache_creation_input_tokens",
+    "message",
+    "message.id",
+    "message.model",
+    "message.usage",
+    "message.usage.input_tokens",
+    "message.usage.output_tokens",
+    "message.usage.cache_read_input_tokens",
+    "message.usage.cache_creation_input_tokens",
+    "message.content[]",
+    "message.content[].type",
+    "message.content[].text",
+};
 
 // A token count in the order of Tokens' fields (0..3).
 int64_t& TokenField(UsageDelta& t, int i) {
@@ -157,7 +165,7 @@ class ClaudeStream::Scanned final : public sj::ScanSink {
     using Kind = sj::ScanValue::Kind;
     const auto f = static_cast<size_t>(field);
     if (field == kBlock) {  // an element of message.content ends: a text block?
-      if (v.kind == Kind::kObject && Str(kBlockType) == "text") {
+      if (v.kind == Kind::kObject && Is(Str(kBlockType), "text")) {
         has_text_ = true;
         last_text_ = Str(kBlockText);
         if (((decoded_ >> kBlockText) & 1) != 0) {  // kept past the next block's text
@@ -255,13 +263,15 @@ namespace {
 ClaudeStream::LineClass ClassOf(const std::string_view type, const std::string_view subtype,
                                 const std::string_view event_type) {
   using LineClass = ClaudeStream::LineClass;
-  if (type == "stream_event") {
-    return event_type == "message_start" || event_type == "message_delta" ? LineClass::kRead
-                                                                          : LineClass::kSkip;
+  if (Is(type, "stream_event")) {
+    return Is(event_type, "message_start") || Is(event_type, "message_delta") ? LineClass::kRead
+                                                                              : LineClass::kSkip;
   }
-  if (type == "assistant") return LineClass::kRead;
-  if (type == "user") return LineClass::kSkip;
-  if (type == "system" && subtype != "init" && subtype != "api_retry") return LineClass::kSkip;
+  if (Is(type, "assistant")) return LineClass::kRead;
+  if (Is(type, "user")) return LineClass::kSkip;
+  if (Is(type, "system") && !Is(subtype, "init") && !Is(subtype, "api_retry")) {
+    return LineClass::kSkip;
+  }
   return LineClass::kParse;
 }
 
@@ -292,23 +302,15 @@ bool SkippedByItsOpening(std::string_view line) {
     rest = quote + 1;
     return line[rest] == ',' || line[rest] == '}';
   };
-  // `name` is `word` (a few bytes).
-  auto is = [](std::string_view name, std::string_view word) {
-    if (name.size() != word.size()) return false;
-    for (size_t i = 0; i < word.size(); ++i) {
-      if (name[i] != word[i]) return false;
-    }
-    return true;
-  };
   std::string_view name;
   size_t rest = 0;
   if (starts(kEvent)) {
-    return name_after(kEvent, name, rest) && !is(name, "message_start") &&
-           !is(name, "message_delta") && sj::Closes(line, rest, 2, 2, {"type", "event"});
+    return name_after(kEvent, name, rest) && !Is(name, "message_start") &&
+           !Is(name, "message_delta") && sj::Closes(line, rest, 2, 2, {"type", "event"});
   }
   if (starts(kUser)) return sj::Closes(line, kUser.size(), 1, 1, {"type"});
   if (starts(kSystem)) {
-    return name_after(kSystem, name, rest) && !is(name, "init") && !is(name, "api_retry") &&
+    return name_after(kSystem, name, rest) && !Is(name, "init") && !Is(name, "api_retry") &&
            sj::Closes(line, rest, 1, 1, {"type", "subtype"});
   }
   return false;
@@ -325,7 +327,7 @@ ClaudeStream::LineClass ClaudeStream::Classify(std::string_view line) {
   if (SkippedByItsOpening(line)) return LineClass::kSkip;
   Scanned k;
   k.Reset();
-  if (sj::Scan(line, Paths(), k) != sj::ScanResult::kObject) return LineClass::kParse;
+  if (sj::Scan(line, kPaths, k) != sj::ScanResult::kObject) return LineClass::kParse;
   return ClassOf(k.Str(kType), k.Str(kSubtype), k.Str(kEventType));
 }
 
@@ -337,16 +339,16 @@ void ClaudeStream::Feed(std::string_view line) {
     }
     Scanned& k = *scanned_;
     k.Reset();
-    if (sj::Scan(line, Paths(), k) == sj::ScanResult::kObject) {
+    if (sj::Scan(line, kPaths, k) == sj::ScanResult::kObject) {
       switch (ClassOf(k.Str(kType), k.Str(kSubtype), k.Str(kEventType))) {
         case LineClass::kSkip:
           ++usage_.lines;
           return;
         case LineClass::kRead:
           ++usage_.lines;
-          if (k.Str(kType) == "assistant") {
+          if (Is(k.Str(kType), "assistant")) {
             OnAssistant(k.Message(kMessage));
-          } else if (k.Str(kEventType) == "message_start") {
+          } else if (Is(k.Str(kEventType), "message_start")) {
             OnMessageStart(k.Message(kStartMessage));
           } else {
             OnMessageDelta(k.Message(kDeltaUsage));
@@ -408,14 +410,14 @@ ClaudeStream::Message& ClaudeStream::Track(std::string_view id, std::string_view
   id = Bounded(id, AgentUsage::kIdMaxBytes);
   parent = Bounded(parent, AgentUsage::kIdMaxBytes);
   for (Message& m : messages_) {
-    if (m.id == id && m.parent == parent) return m;
+    if (Is(m.id, id) && Is(m.parent, parent)) return m;
   }
   if (messages_.size() >= kMessagesTracked) messages_.pop_front();
   Message& m = messages_.emplace_back();
   m.id = id;
   m.parent = parent;
   if (model.empty()) model = usage_.model;
-  if (!has_priced_ || priced_model_ != model) {
+  if (!has_priced_ || !Is(priced_model_, model)) {
     priced_ = prices_.Find(model);
     has_priced_ = model.size() <= AgentUsage::kIdMaxBytes;  // a longer name is not kept
     if (has_priced_) priced_model_ = model;
@@ -503,7 +505,7 @@ void ClaudeStream::OnMessageDelta(const MessageLine& l) {
   if (!l.has_usage) return;
   // No id: the delta belongs to the last message started under the same parent.
   for (auto it = messages_.rbegin(); it != messages_.rend(); ++it) {
-    if (it->parent == Bounded(l.parent, AgentUsage::kIdMaxBytes)) {
+    if (Is(it->parent, Bounded(l.parent, AgentUsage::kIdMaxBytes))) {
       Observe(*it, l.tokens);
       return;
     }

@@ -357,8 +357,9 @@ class Scanner {
   }
 
   bool Literal(std::string_view word) {
-    if (static_cast<size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word) {
-      return false;
+    if (static_cast<size_t>(end_ - p_) < word.size()) return false;
+    for (size_t i = 0; i < word.size(); ++i) {  // not memcmp: its code is cold between lines
+      if (p_[i] != word[i]) return false;
     }
     p_ += word.size();
     return true;
