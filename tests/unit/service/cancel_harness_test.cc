@@ -158,16 +158,13 @@ namespace {
 class HeldAnswerStore final : public ForwardingStore {
  public:
   using ForwardingStore::ForwardingStore;
-  std::atomic<bool> hold{false};     // the next ApplyAll waits after writing
-  std::atomic<bool> holding{false};  // it is waiting now
-  std::atomic<bool> release{false};
+  std::atomic<bool> hold{false};  // the next ApplyAll waits after writing
+  CallGate gate;
 
   std::vector<Status> ApplyAll(std::span<const store::ChangeSet* const> changes) override {
     std::vector<Status> out = ForwardingStore::ApplyAll(changes);
     if (hold.exchange(false)) {
-      holding = true;
-      while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      holding = false;
+      gate.Wait();
     }
     return out;
   }
@@ -183,7 +180,7 @@ TEST(SubmitRaceTest, AWorkerSeenInTheDatabaseBeforeItsStartIsAnsweredIsFoundNotR
   db->hold = true;
   auto submitted = std::make_shared<std::optional<Result<core::Job>>>();
   h.Start(h.sup().jobs().CreateJob(Caller{"ws", ""}, CommandJob()), submitted);
-  ASSERT_TRUE(h.Loop([&] { return db->holding.load(); }));
+  ASSERT_TRUE(h.Loop([&] { return db->gate.holding.load(); }));
   // Another client lists the workers (the start is committed) and pauses the new one at once.
   Result<store::Page<core::Worker>> listed = h.store().ListWorkers("ws", store::WorkerQuery{});
   ASSERT_TRUE(listed.ok() && listed->items.size() == 1u);
@@ -191,7 +188,7 @@ TEST(SubmitRaceTest, AWorkerSeenInTheDatabaseBeforeItsStartIsAnsweredIsFoundNotR
   auto paused = std::make_shared<std::optional<Result<core::Worker>>>();
   h.Start(h.sup().workers().Pause(Caller{"ws", ""}, wid), paused);
   h.Settle(std::chrono::milliseconds(20));
-  db->release = true;
+  db->gate.release = true;
   ASSERT_TRUE(h.Loop([&] { return paused->has_value() && submitted->has_value(); }));
   ASSERT_TRUE((*submitted)->ok());
   ASSERT_TRUE((*paused)->ok()) << (*paused)->error().message;

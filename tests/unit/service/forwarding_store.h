@@ -3,15 +3,31 @@
 // overriding just those.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <memory>
 #include <span>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "store/store.h"
 
 namespace overseer::service::testing {
+
+// Holds a store call on the blocking pool's thread until the test releases it: the test waits
+// for `holding`, acts, then sets `release`.
+struct CallGate {
+  std::atomic<bool> holding{false};  // a call is waiting now
+  std::atomic<bool> release{false};
+
+  void Wait() {
+    holding = true;
+    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    holding = false;
+  }
+};
 
 class ForwardingStore : public store::Store {
  public:

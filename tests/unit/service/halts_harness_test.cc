@@ -3,11 +3,8 @@
 // workspace halt kept over a restart.
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <chrono>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/halt.h"
@@ -140,9 +137,8 @@ class HeldReadStore final : public ForwardingStore {
  public:
   using ForwardingStore::ForwardingStore;
   std::mutex mu;
-  std::string hold;                  // the job id whose reads wait
-  std::atomic<bool> holding{false};  // one is waiting now
-  std::atomic<bool> release{false};
+  std::string hold;  // the job id whose reads wait
+  CallGate gate;
 
   Result<core::Job> GetJob(const std::string& ws, const std::string& id) override {
     Result<core::Job> out = ForwardingStore::GetJob(ws, id);
@@ -151,11 +147,7 @@ class HeldReadStore final : public ForwardingStore {
       std::lock_guard<std::mutex> lock(mu);
       wait = !hold.empty() && id == hold;
     }
-    if (wait) {
-      holding = true;
-      while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      holding = false;
-    }
+    if (wait) gate.Wait();
     return out;
   }
 };
@@ -193,12 +185,12 @@ TEST(HaltsTest, ARootJobStillBeingCreatedWhenTheWorkspaceIsHaltedIsRefusedNotSta
   spec.depends_on = deps;
   auto created = std::make_shared<std::optional<Result<core::Job>>>();
   h.Start(h.sup().jobs().CreateJob(kOperator, spec), created);
-  ASSERT_TRUE(h.Loop([&] { return db->holding.load(); }));
+  ASSERT_TRUE(h.Loop([&] { return db->gate.holding.load(); }));
   Result<WorkspaceHaltView> halted =
       h.Run(h.sup().halts().HaltWorkspace(kOperator, "ops", HaltMode::kFreeze, "incident", kGrace));
   ASSERT_TRUE(halted.ok()) << halted.error().message;
   EXPECT_TRUE(halted->job_ids.empty());  // no active root job when it walked them
-  db->release = true;
+  db->gate.release = true;
   ASSERT_TRUE(h.Loop([&] { return created->has_value(); }));
   ASSERT_FALSE((*created)->ok()) << "created " << (**created)->id << " behind the halt";
   EXPECT_EQ((*created)->error().code, ErrorCode::kHalted);
